@@ -1,0 +1,241 @@
+package aggregator
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// Config is what the aggregator needs from the configuration file.
+type Config struct {
+	// Interval is the tick length (default 1s).
+	Interval time.Duration
+	// Grouper turns processes into apps.
+	Grouper Grouper
+	// Retention is how long an idle process entry is kept (default
+	// model.DefaultRetention); its bytes stay in its app's totals.
+	Retention time.Duration
+}
+
+// Aggregator groups the monitors' entries into apps once per interval.
+type Aggregator struct {
+	log *slog.Logger
+	// clock measures the tick's own duration; tests replace it.
+	clock func() time.Time
+
+	mu        sync.Mutex // guards everything below against Reconfigure
+	cfg       Config
+	monitors  []Monitor
+	consumers []Consumer
+	entries   *model.MonitorEntryCollection
+	apps      map[string]*appTotals
+	unattr    map[model.Reason]*model.UnattributedSum
+	groups    map[model.Key]string // app of each live entry, "" for unattributed
+	last      time.Time            // end of the previous tick
+}
+
+type appTotals struct {
+	in, out uint64
+}
+
+// New returns an aggregator over monitors that hands each Snapshot to
+// consumers. The start of the first tick is start.
+func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logger, start time.Time) *Aggregator {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Aggregator{
+		log:       logger.With("component", "aggregator"),
+		clock:     time.Now,
+		cfg:       cfg,
+		monitors:  monitors,
+		consumers: consumers,
+		entries:   model.NewMonitorEntryCollection(cfg.Retention),
+		apps:      make(map[string]*appTotals),
+		unattr:    make(map[model.Reason]*model.UnattributedSum),
+		groups:    make(map[model.Key]string),
+		last:      start,
+	}
+}
+
+// Run ticks every interval until ctx is done. It does not close the
+// monitors: whoever made them does.
+func (a *Aggregator) Run(ctx context.Context) error {
+	cur := a.interval()
+	t := time.NewTicker(cur)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			a.Tick(now)
+			if iv := a.interval(); iv != cur {
+				cur = iv
+				t.Reset(cur)
+			}
+		}
+	}
+}
+
+func (a *Aggregator) interval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Interval
+}
+
+// Reconfigure replaces the configuration, the monitors and the consumers,
+// keeping every app's totals. Monitors that are not in the new list are not
+// closed here: the caller owns them.
+func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg = cfg
+	a.monitors = monitors
+	a.consumers = consumers
+	clear(a.groups)
+}
+
+// Tick collects from every monitor, groups, and hands the Snapshot closed at
+// now to the consumers, which it also returns. Rates use now minus the
+// previous tick's time, so pass times carrying a monotonic reading.
+func (a *Aggregator) Tick(now time.Time) *model.Snapshot {
+	begin := a.clock()
+	a.mu.Lock()
+	s := a.tickLocked(now)
+	consumers := a.consumers
+	a.mu.Unlock()
+	s.Agent.TickDuration = a.clock().Sub(begin)
+	for _, c := range consumers {
+		c.Consume(s)
+	}
+	return s
+}
+
+func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
+	stats := make(map[string]model.MonitorStats, len(a.monitors))
+	for _, m := range a.monitors {
+		if err := m.Collect(a.entries, now); err != nil {
+			a.log.Warn("collecting from monitor", "monitor", m.Name(), "err", err)
+		}
+		stats[m.Name()] = m.Stats()
+	}
+
+	dt := now.Sub(a.last).Seconds()
+	if dt <= 0 {
+		dt = a.cfg.Interval.Seconds()
+	}
+	a.last = now
+
+	tickIn := make(map[string]uint64)
+	tickOut := make(map[string]uint64)
+	var uIn, uOut uint64
+	for _, u := range a.entries.Usage(now) {
+		app, ok := a.group(u.Entry)
+		if !ok {
+			r := u.Entry.Info.Unattributed
+			if r == "" {
+				r = model.ReasonNoProcess
+			}
+			sum := a.unattr[r]
+			if sum == nil {
+				sum = &model.UnattributedSum{}
+				a.unattr[r] = sum
+			}
+			sum.BytesIn += u.In
+			sum.BytesOut += u.Out
+			uIn += u.In
+			uOut += u.Out
+			continue
+		}
+		t := a.apps[app]
+		if t == nil {
+			t = &appTotals{}
+			a.apps[app] = t
+		}
+		t.in += u.In
+		t.out += u.Out
+		tickIn[app] += u.In
+		tickOut[app] += u.Out
+	}
+
+	pids := make(map[string][]int)
+	live := a.entries.Entries()
+	keep := make(map[model.Key]string, len(live))
+	for _, e := range live {
+		app, ok := a.group(e)
+		if ok {
+			keep[e.Key] = app
+		} else {
+			keep[e.Key] = ""
+		}
+		if ok && e.Info.Process != nil {
+			pids[app] = append(pids[app], e.Info.Process.PID)
+		}
+	}
+	a.groups = keep // drops the groups of expired entries
+
+	s := &model.Snapshot{
+		Time:      now,
+		IntervalS: dt,
+		Apps:      make([]model.AppUsage, 0, len(a.apps)),
+		Unattributed: model.Unattributed{
+			RateIn:  float64(uIn) / dt,
+			RateOut: float64(uOut) / dt,
+			Reasons: make(map[model.Reason]model.UnattributedSum, len(a.unattr)),
+		},
+		Agent: model.AgentStats{Entries: a.entries.Len(), Monitors: stats},
+	}
+	for name, t := range a.apps {
+		p := pids[name]
+		slices.Sort(p)
+		p = slices.Compact(p)
+		if p == nil {
+			p = []int{}
+		}
+		s.Apps = append(s.Apps, model.AppUsage{
+			App: name, BytesIn: t.in, BytesOut: t.out,
+			RateIn: float64(tickIn[name]) / dt, RateOut: float64(tickOut[name]) / dt,
+			PIDs: p,
+		})
+	}
+	slices.SortFunc(s.Apps, func(x, y model.AppUsage) int {
+		if c := cmp.Compare(y.RateIn+y.RateOut, x.RateIn+x.RateOut); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.BytesIn+y.BytesOut, x.BytesIn+x.BytesOut); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.App, y.App)
+	})
+	for r, sum := range a.unattr {
+		s.Unattributed.Reasons[r] = *sum
+		s.Unattributed.BytesIn += sum.BytesIn
+		s.Unattributed.BytesOut += sum.BytesOut
+	}
+	return s
+}
+
+// group returns the app of an entry, remembering it while the entry lives.
+func (a *Aggregator) group(e *model.MonitorEntry) (string, bool) {
+	if app, ok := a.groups[e.Key]; ok {
+		return app, app != ""
+	}
+	app, ok := a.cfg.Grouper.App(e.Info)
+	if !ok {
+		app = ""
+	}
+	a.groups[e.Key] = app
+	return app, ok
+}

@@ -1,0 +1,36 @@
+package aggregator
+
+import (
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// A Monitor counts bytes. The aggregator calls Collect once per tick from
+// its own goroutine; the monitor adds to c what it counted since the last
+// call.
+type Monitor interface {
+	// Name identifies the monitor in logs and statistics.
+	Name() string
+	// Collect adds to c the bytes counted since the last call, at time now.
+	Collect(c *model.MonitorEntryCollection, now time.Time) error
+	// Stats reports the monitor's own figures.
+	Stats() model.MonitorStats
+	// Close stops the monitor and blocks until its goroutines have exited.
+	// It is safe to call more than once.
+	Close() error
+}
+
+// A Consumer receives each tick's Snapshot. Consume is called on the tick's
+// goroutine and must return quickly: slow work (running commands, writing to
+// clients) belongs on the consumer's own goroutines. The Snapshot is shared
+// and must not be modified.
+type Consumer interface {
+	Consume(s *model.Snapshot)
+}
+
+// ConsumerFunc adapts a function to a Consumer.
+type ConsumerFunc func(s *model.Snapshot)
+
+// Consume calls f(s).
+func (f ConsumerFunc) Consume(s *model.Snapshot) { f(s) }

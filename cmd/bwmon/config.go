@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/monitor"
+)
+
+// fileConfig is the TOML file as written; config.example.toml documents
+// every key. Pointers tell "absent" from "false".
+type fileConfig struct {
+	Interval  *duration        `toml:"interval"`
+	AutoGroup *bool            `toml:"auto_group"`
+	Conntrack conntrackSection `toml:"conntrack"`
+	Apps      []appSection     `toml:"app"`
+	Monitors  []monitorSection `toml:"monitor"`
+}
+
+type conntrackSection struct {
+	Manage *bool `toml:"manage"`
+}
+
+type appSection struct {
+	Name  string   `toml:"name"`
+	Match []string `toml:"match"`
+}
+
+type monitorSection struct {
+	Type        string   `toml:"type"`
+	Include     []string `toml:"include"`
+	Exclude     []string `toml:"exclude"`
+	IgnoreLocal bool     `toml:"ignore_local"`
+	NetNS       string   `toml:"netns"`
+}
+
+// duration reads "1s", "1m30s".
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("bad duration %q: write it like \"1s\", \"500ms\" or \"1m30s\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Config is the validated configuration the agent runs with.
+type Config struct {
+	// Path is the file it came from, "" for the embedded defaults.
+	Path       string
+	Aggregator aggregator.Config
+	// Manage lets bwmon switch on conntrack accounting and engage
+	// conntrack with an nftables table of its own.
+	Manage bool
+	// Conntrack holds one entry per conntrack monitor.
+	Conntrack []monitor.ConntrackConfig
+}
+
+// Defaults is the configuration without a file: watch the whole host,
+// group by executable, tick every second.
+func Defaults() *Config {
+	return &Config{
+		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true}},
+		Manage:     true,
+		Conntrack:  []monitor.ConntrackConfig{{}},
+	}
+}
+
+// ConfigError is a problem in the configuration file, with the line it is
+// on when known.
+type ConfigError struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+}
+
+// LoadConfig reads and validates the file at path.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(path, string(b))
+}
+
+// ParseConfig validates text, the content of the file at path. Every error
+// is a *ConfigError.
+func ParseConfig(path, text string) (*Config, error) {
+	lines := locateKeys(text)
+	errAt := func(key, format string, args ...any) error {
+		return &ConfigError{Path: path, Line: lines.line(key), Msg: fmt.Sprintf(format, args...)}
+	}
+
+	var fc fileConfig
+	md, err := toml.Decode(text, &fc)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &ConfigError{Path: path, Line: pe.Position.Line, Msg: tomlMessage(pe)}
+		}
+		return nil, &ConfigError{Path: path, Line: lineInMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return nil, errAt(k, "unknown key %q (see config.example.toml for the keys bwmon reads)", k)
+	}
+
+	cfg := Defaults()
+	cfg.Path = path
+	if fc.Interval != nil {
+		if fc.Interval.Duration < 100*time.Millisecond {
+			return nil, errAt("interval", "interval %s is too short: use at least 100ms", fc.Interval.Duration)
+		}
+		cfg.Aggregator.Interval = fc.Interval.Duration
+	}
+	if fc.AutoGroup != nil {
+		cfg.Aggregator.Grouper.AutoGroup = *fc.AutoGroup
+	}
+	if fc.Conntrack.Manage != nil {
+		cfg.Manage = *fc.Conntrack.Manage
+	}
+
+	seen := map[string]bool{}
+	for i, a := range fc.Apps {
+		key := fmt.Sprintf("app.%d", i)
+		if strings.TrimSpace(a.Name) == "" {
+			return nil, errAt(key, "[[app]] needs a name")
+		}
+		if seen[a.Name] {
+			return nil, errAt(key+".name", "app %q is defined twice", a.Name)
+		}
+		seen[a.Name] = true
+		if len(a.Match) == 0 {
+			return nil, errAt(key, "app %q needs match = [\"regex\", ...]", a.Name)
+		}
+		rule := aggregator.AppRule{Name: a.Name}
+		for _, m := range a.Match {
+			re, err := compileRegex(m)
+			if err != nil {
+				return nil, errAt(key+".match", "app %q: %v", a.Name, err)
+			}
+			rule.Match = append(rule.Match, re)
+		}
+		cfg.Aggregator.Grouper.Rules = append(cfg.Aggregator.Grouper.Rules, rule)
+	}
+
+	if len(fc.Monitors) > 0 {
+		cfg.Conntrack = nil
+	}
+	for i, m := range fc.Monitors {
+		key := fmt.Sprintf("monitor.%d", i)
+		switch m.Type {
+		case "conntrack":
+			mc := monitor.ConntrackConfig{IgnoreLocal: m.IgnoreLocal, NetNS: m.NetNS}
+			for _, s := range m.Include {
+				re, err := compileRegex(s)
+				if err != nil {
+					return nil, errAt(key+".include", "include: %v", err)
+				}
+				mc.Include = append(mc.Include, re)
+			}
+			for _, s := range m.Exclude {
+				re, err := compileRegex(s)
+				if err != nil {
+					return nil, errAt(key+".exclude", "exclude: %v", err)
+				}
+				mc.Exclude = append(mc.Exclude, re)
+			}
+			cfg.Conntrack = append(cfg.Conntrack, mc)
+		case "":
+			return nil, errAt(key, "[[monitor]] needs a type (\"conntrack\")")
+		default:
+			return nil, errAt(key+".type", "unknown monitor type %q (want \"conntrack\")", m.Type)
+		}
+	}
+	return cfg, nil
+}
+
+// compileRegex compiles a Go (RE2) regex; an empty one is refused, since it
+// would match every command line (the original's exclude bug).
+func compileRegex(s string) (*regexp.Regexp, error) {
+	if s == "" {
+		return nil, errors.New("empty regex matches everything; remove it or write what to match")
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, fmt.Errorf("bad regex %q: %v", s, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	}
+	return re, nil
+}
+
+func tomlMessage(pe toml.ParseError) string {
+	msg := pe.Message
+	if pe.LastKey != "" && !strings.Contains(msg, pe.LastKey) {
+		msg = fmt.Sprintf("%s: %s", pe.LastKey, msg)
+	}
+	return msg
+}
+
+// lineInMessage finds "line N" in a decoder error's text (type mismatches
+// carry no position field, only text).
+func lineInMessage(s string) int {
+	i := strings.Index(s, "line ")
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range s[i+5:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

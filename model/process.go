@@ -1,0 +1,85 @@
+package model
+
+import "path/filepath"
+
+// Process describes the operating-system process that owns a socket.
+type Process struct {
+	// PID is the process ID (the thread-group ID).
+	PID int
+	// StartTime is the process start time in clock ticks since boot, as in
+	// /proc/PID/stat; with PID it tells a reused PID apart.
+	StartTime uint64
+	// Comm is the kernel's short name of the process (at most 15 bytes).
+	Comm string
+	// Exe is the path of the executable, or "" when it could not be read.
+	Exe string
+	// Cmdline is the command line with its arguments joined by spaces.
+	Cmdline string
+	// Arg0 is argv[0] as the process set it.
+	Arg0 string
+}
+
+// Name is the name bwmon groups a process under when no app rule matches:
+// the basename of the executable, else of argv[0], else the kernel's comm.
+func (p *Process) Name() string {
+	if p.Exe != "" {
+		return filepath.Base(p.Exe)
+	}
+	if p.Arg0 != "" {
+		return filepath.Base(p.Arg0)
+	}
+	if arg0 := firstField(p.Cmdline); arg0 != "" {
+		return filepath.Base(arg0)
+	}
+	if p.Comm != "" {
+		return p.Comm
+	}
+	return "unknown"
+}
+
+func firstField(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// Info says whom the bytes of a MonitorEntry belong to. Exactly one of its
+// fields is set.
+type Info struct {
+	// Process is the owner of the bytes, for entries of a process.
+	Process *Process
+	// App is a fixed app name (the pipe monitor's), used as is.
+	App string
+	// Unattributed is the reason no owner was found (see the Reason
+	// constants); such bytes are counted in the unattributed bucket.
+	Unattributed Reason
+}
+
+// Reason says why bytes could not be attributed to a process.
+type Reason string
+
+// The reasons bytes end up in the unattributed bucket.
+const (
+	// ReasonNoSocket: the flow has a local end, but no socket matched it
+	// (it was closed before bwmon could look, or it lives where bwmon
+	// cannot see).
+	ReasonNoSocket Reason = "no_socket"
+	// ReasonNoProcess: the socket was found, but no process holds it
+	// (it is orphaned, or held by a process bwmon cannot read).
+	ReasonNoProcess Reason = "no_process"
+	// ReasonProcessGone: the socket's process exited before bwmon could
+	// read who it was.
+	ReasonProcessGone Reason = "process_gone"
+	// ReasonNotLocal: neither end of the flow is an address of this host
+	// (forwarded or routed traffic).
+	ReasonNotLocal Reason = "not_local"
+	// ReasonKernel: the local end is the kernel itself (it answers ICMP
+	// echo requests to this host), not a process.
+	ReasonKernel Reason = "kernel"
+	// ReasonEventsLost: the kernel dropped conntrack events, so the last
+	// bytes of some flows were counted without an owner.
+	ReasonEventsLost Reason = "events_lost"
+)

@@ -1,0 +1,35 @@
+package monitor
+
+import "regexp"
+
+// ConntrackConfig is one [[monitor]] type = "conntrack" section.
+type ConntrackConfig struct {
+	// Include, when not empty, keeps only processes whose command line one
+	// of these regexes finds.
+	Include []*regexp.Regexp
+	// Exclude drops processes whose command line one of these finds.
+	Exclude []*regexp.Regexp
+	// IgnoreLocal drops flows whose both ends are addresses of this host.
+	IgnoreLocal bool
+	// NetNS names the network namespace to watch: "" for bwmon's own, a
+	// name from `ip netns list`, or a path like /proc/PID/ns/net.
+	NetNS string
+}
+
+// wants reports whether the config keeps a process with this command line.
+func (c *ConntrackConfig) wants(cmdline string) bool {
+	for _, re := range c.Exclude {
+		if re.MatchString(cmdline) {
+			return false
+		}
+	}
+	if len(c.Include) == 0 {
+		return true
+	}
+	for _, re := range c.Include {
+		if re.MatchString(cmdline) {
+			return true
+		}
+	}
+	return false
+}

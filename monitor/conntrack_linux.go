@@ -1,0 +1,291 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// Options configure a conntrack monitor.
+type Options struct {
+	// Name identifies the monitor in logs and statistics.
+	Name string
+	// Config holds the [[monitor]] section's filters.
+	Config ConntrackConfig
+	// NetNS names the network namespace to watch: "" for the agent's own,
+	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
+	NetNS string
+	// Manage lets the monitor enable conntrack accounting and engage
+	// conntrack (see setupKernel); both are undone by Close.
+	Manage bool
+	// ProcRoot is where procfs is mounted (default /proc).
+	ProcRoot string
+	// Logger receives the monitor's logs (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Conntrack counts bytes per process from the kernel's conntrack table:
+// NEW events resolve a flow's owners while their sockets are open, a dump
+// each tick reads the counters of live flows, and DESTROY events carry the
+// final counters of flows that end between ticks.
+type Conntrack struct {
+	name string
+	log  *slog.Logger
+	now  func() time.Time
+
+	ns     *netNS
+	kernel *kernelSetup
+	procs  *procTable
+	pc     *procConnector // nil when the proc connector is unavailable
+	res    *resolver
+	dump   *conntrack.Conn
+	events *netlink.Conn
+
+	cfg   ConntrackConfig
+	mu    sync.Mutex // guards table
+	table *flowTable
+
+	eventsLost atomic.Uint64
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// NewConntrack starts a conntrack monitor. Its error says what is missing
+// and how to fix it when the kernel or the privileges do not allow it.
+func NewConntrack(o Options) (m *Conntrack, err error) {
+	if o.Name == "" {
+		o.Name = "conntrack"
+	}
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m = &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+
+	if m.ns, err = openNetNS(o.NetNS); err != nil {
+		return nil, err
+	}
+	if err = checkKernel(m.ns); err != nil {
+		return nil, err
+	}
+	if o.Manage {
+		if m.kernel, err = setupKernel(m.ns, m.log); err != nil {
+			return nil, err
+		}
+	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
+		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
+	}
+
+	if m.procs, err = newProcTable(o.ProcRoot, o.Now); err != nil {
+		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
+	}
+	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
+		m.procs.lostEvents()
+		m.log.Warn("proc connector events lost; rescanning processes", "err", err)
+	})
+	if err != nil {
+		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
+		err = nil
+	}
+	if err = m.procs.fullScan(); err != nil {
+		return nil, fmt.Errorf("scanning processes in %s: %w", o.ProcRoot, err)
+	}
+
+	diag, err := dialSockDiag(m.ns.fd())
+	if err != nil {
+		return nil, err
+	}
+	m.res = &resolver{ns: m.ns, procs: m.procs, now: o.Now, diag: diag}
+	if err = m.res.refreshLocal(); err != nil {
+		return nil, err
+	}
+	m.table = newFlowTable(&m.cfg)
+
+	// Subscribe before the first dump, so no flow falls between them.
+	if m.events, err = dialEvents(m.ns.fd()); err != nil {
+		return nil, err
+	}
+	if m.dump, err = conntrack.Dial(&netlink.Config{NetNS: m.ns.fd()}); err != nil {
+		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
+	}
+	evs := make(chan conntrack.Event, 16384)
+	m.wg.Add(2)
+	go m.receive(evs)
+	go m.handle(evs)
+
+	if err = m.dumpAndApply(); err != nil {
+		return nil, err
+	}
+	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
+	return m, nil
+}
+
+// dialEvents subscribes to conntrack NEW and DESTROY events, with a large
+// receive buffer (forced past net.core.rmem_max, as root may) so bursts of
+// new connections do not overflow it.
+func dialEvents(netnsFD int) (*netlink.Conn, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
+	if err != nil {
+		return nil, fmt.Errorf("opening conntrack event socket: %w", err)
+	}
+	for _, g := range []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy} {
+		if err := c.JoinGroup(uint32(g)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("subscribing to conntrack events (kernel needs CONFIG_NF_CONNTRACK_EVENTS and net.netfilter.nf_conntrack_events=1): %w", err)
+		}
+	}
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) != nil {
+				_ = c.SetReadBuffer(32 << 20)
+			}
+		})
+	}
+	return c, nil
+}
+
+// receive reads events until the socket is closed, then closes evs.
+func (m *Conntrack) receive(evs chan<- conntrack.Event) {
+	defer m.wg.Done()
+	defer close(evs)
+	for {
+		msgs, err := m.events.Receive()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) || isClosedErr(err) {
+				return
+			}
+			if errors.Is(err, unix.ENOBUFS) {
+				// The kernel dropped events: DESTROYs among them lose
+				// the bytes since the last dump; the next dumps tidy
+				// the table up.
+				m.eventsLost.Add(1)
+				m.log.Warn("conntrack events lost (receive buffer overflow)")
+				continue
+			}
+			m.log.Error("receiving conntrack events; events stop until restart", "err", err)
+			return
+		}
+		for _, msg := range msgs {
+			var ev conntrack.Event
+			if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
+				continue
+			}
+			evs <- ev
+		}
+	}
+}
+
+func isClosedErr(err error) bool {
+	var op *netlink.OpError
+	return errors.As(err, &op) && op.Err != nil && op.Err.Error() == "use of closed file"
+}
+
+// handle applies events in the order the kernel sent them.
+func (m *Conntrack) handle(evs <-chan conntrack.Event) {
+	defer m.wg.Done()
+	for ev := range evs {
+		m.mu.Lock()
+		switch ev.Type {
+		case conntrack.EventNew:
+			m.table.onNew(ev.Flow, m.res)
+		case conntrack.EventDestroy:
+			m.table.onDestroy(ev.Flow, m.res)
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *Conntrack) dumpAndApply() error {
+	flows, err := m.dump.Dump(nil)
+	if err != nil {
+		return fmt.Errorf("dumping conntrack table: %w", err)
+	}
+	m.mu.Lock()
+	m.table.applyDump(flows, m.res)
+	m.mu.Unlock()
+	return nil
+}
+
+// Name implements aggregator.Monitor.
+func (m *Conntrack) Name() string { return m.name }
+
+// Collect reads the counters of every live flow and adds what each owner
+// moved since the last call to c.
+func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) error {
+	if err := m.res.refreshLocal(); err != nil {
+		m.log.Warn("reading local addresses", "err", err)
+	}
+	err := m.dumpAndApply()
+	m.mu.Lock()
+	m.table.drain(c, now)
+	m.mu.Unlock()
+	return err
+}
+
+// Stats implements aggregator.Monitor.
+func (m *Conntrack) Stats() model.MonitorStats {
+	s := model.MonitorStats{EventsLost: m.eventsLost.Load()}
+	if m.procs != nil {
+		s.Processes = m.procs.count()
+	}
+	if m.table != nil {
+		m.mu.Lock()
+		s.Flows = len(m.table.flows)
+		s.EventsLost += m.table.lost
+		m.mu.Unlock()
+	}
+	return s
+}
+
+// Close stops the monitor, blocks until its goroutines have exited, and
+// undoes what it changed in the kernel. It is safe to call more than once.
+func (m *Conntrack) Close() error {
+	m.closeOnce.Do(func() {
+		var errs []error
+		if m.events != nil {
+			errs = append(errs, m.events.Close())
+		}
+		if m.pc != nil {
+			errs = append(errs, m.pc.Close())
+		}
+		m.wg.Wait()
+		if m.dump != nil {
+			errs = append(errs, m.dump.Close())
+		}
+		if m.res != nil && m.res.diag != nil {
+			errs = append(errs, m.res.diag.Close())
+		}
+		if m.kernel != nil {
+			m.kernel.undo()
+		}
+		if m.ns != nil {
+			errs = append(errs, m.ns.Close())
+		}
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
+}

@@ -1,0 +1,49 @@
+//go:build !linux
+
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// ErrNotSupported means the monitor cannot run on this operating system.
+var ErrNotSupported = errors.New("conntrack monitor not supported")
+
+// Options configure a conntrack monitor.
+type Options struct {
+	Name     string
+	Config   ConntrackConfig
+	NetNS    string
+	Manage   bool
+	ProcRoot string
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Conntrack is the Linux conntrack monitor; elsewhere it cannot be made.
+type Conntrack struct{}
+
+// NewConntrack returns ErrNotSupported outside Linux.
+func NewConntrack(Options) (*Conntrack, error) {
+	return nil, fmt.Errorf("%w on %s", ErrNotSupported, runtime.GOOS)
+}
+
+// Name implements aggregator.Monitor.
+func (m *Conntrack) Name() string { return "conntrack" }
+
+// Collect implements aggregator.Monitor.
+func (m *Conntrack) Collect(*model.MonitorEntryCollection, time.Time) error {
+	return fmt.Errorf("%w on %s", ErrNotSupported, runtime.GOOS)
+}
+
+// Stats implements aggregator.Monitor.
+func (m *Conntrack) Stats() model.MonitorStats { return model.MonitorStats{} }
+
+// Close implements aggregator.Monitor.
+func (m *Conntrack) Close() error { return nil }

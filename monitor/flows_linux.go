@@ -1,0 +1,292 @@
+package monitor
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/ti-mo/conntrack"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// sideResolver finds who owns one local end of a flow.
+type sideResolver interface {
+	// isLocal reports whether a is an address of the watched host.
+	isLocal(a netip.Addr) bool
+	// resolve returns the owner of the local end local (peer remote) of a
+	// flow of protocol proto. Below levelFinal it may return ok false:
+	// "not yet known, ask again later"; at levelFinal it always answers,
+	// with an Unattributed reason when it must.
+	resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (info model.Info, ok bool)
+}
+
+// resolveLevel says how hard to look for an owner.
+type resolveLevel int
+
+const (
+	// levelQuick is for the event path: known sockets and young processes.
+	levelQuick resolveLevel = iota
+	// levelTick also refreshes the process table (once per tick).
+	levelTick
+	// levelFinal must answer: an owner or a reason.
+	levelFinal
+)
+
+// tickAttempts is how many ticks a side may stay unresolved (a server's
+// socket is accepted a moment after the flow's NEW event) before it is
+// settled with a reason.
+const tickAttempts = 2
+
+// flowKey identifies a conntrack entry: its ID and original tuple, so that a
+// reused ID on another tuple is another flow.
+type flowKey struct {
+	id           uint32
+	proto        uint8
+	src, dst     netip.Addr
+	sport, dport uint16
+}
+
+func keyOf(f *conntrack.Flow) flowKey {
+	o := f.TupleOrig
+	k := flowKey{id: f.ID, proto: o.Proto.Protocol, src: o.IP.SourceAddress, dst: o.IP.DestinationAddress}
+	if o.Proto.ICMPv4 || o.Proto.ICMPv6 {
+		k.sport, k.dport = o.Proto.ICMPID, uint16(o.Proto.ICMPType)<<8|uint16(o.Proto.ICMPCode)
+	} else {
+		k.sport, k.dport = o.Proto.SourcePort, o.Proto.DestinationPort
+	}
+	return k
+}
+
+// side is one local end of a flow. The initiator's end (orig) sent the
+// original-direction bytes; the responder's end (reply) sent the reply ones.
+type side struct {
+	isOrig        bool
+	local, remote netip.AddrPort
+	resolved      bool
+	attempts      int  // ticks spent unresolved
+	skip          bool // filtered out by include/exclude or ignore_local
+	info          model.Info
+	key           model.Key
+	ctr           model.FlowCounter // counters already accounted for this side
+}
+
+type flow struct {
+	proto       uint8
+	sides       []*side
+	orig, reply uint64 // latest counters seen
+	seenGen     uint64 // last dump that listed it
+	missing     int    // dumps in a row that did not list it
+}
+
+// flowTable turns conntrack dumps and events into bytes per owner. It is
+// not safe for concurrent use; the monitor guards it.
+type flowTable struct {
+	cfg   *ConntrackConfig
+	flows map[flowKey]*flow
+	// tomb holds flows destroyed recently (key -> dump generation), so a
+	// dump fetched before the DESTROY event does not bring them back.
+	tomb map[flowKey]uint64
+	gen  uint64
+	// ready is set once the first dump is applied; before it, DESTROY
+	// events are of flows older than bwmon and not counted.
+	ready bool
+	acc   map[model.Key]*accum
+	lost  uint64 // flows that vanished without a DESTROY event
+}
+
+type accum struct {
+	info    model.Info
+	in, out uint64
+}
+
+func newFlowTable(cfg *ConntrackConfig) *flowTable {
+	return &flowTable{cfg: cfg, flows: map[flowKey]*flow{}, tomb: map[flowKey]uint64{}, acc: map[model.Key]*accum{}}
+}
+
+// endpoint returns the local end and the peer of one direction's tuple, in
+// the form sockets are looked up: for ICMP the "port" is the echo ID.
+func endpoint(t conntrack.Tuple) (local, remote netip.AddrPort) {
+	sp, dp := t.Proto.SourcePort, t.Proto.DestinationPort
+	if t.Proto.ICMPv4 || t.Proto.ICMPv6 {
+		sp, dp = t.Proto.ICMPID, 0
+	}
+	return netip.AddrPortFrom(t.IP.SourceAddress, sp), netip.AddrPortFrom(t.IP.DestinationAddress, dp)
+}
+
+// newFlow makes the table's record of f with counters at base: the
+// initiator's end is the source of the original tuple, the responder's end
+// the source of the reply tuple (after DNAT that is the real local
+// address). Ends that are not local addresses get no side; a flow with no
+// local end at all is counted as not local.
+func (t *flowTable) newFlow(f *conntrack.Flow, r sideResolver, baseOrig, baseReply uint64) *flow {
+	fl := &flow{proto: f.TupleOrig.Proto.Protocol, orig: baseOrig, reply: baseReply}
+	ol, or := endpoint(f.TupleOrig)
+	rl, rr := endpoint(f.TupleReply)
+	oLocal, rLocal := r.isLocal(ol.Addr()), r.isLocal(rl.Addr())
+	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
+	if oLocal {
+		fl.sides = append(fl.sides, &side{isOrig: true, local: ol, remote: or, ctr: base})
+	}
+	if rLocal {
+		fl.sides = append(fl.sides, &side{isOrig: false, local: rl, remote: rr, ctr: base})
+	}
+	switch {
+	case oLocal && rLocal && t.cfg.IgnoreLocal:
+		for _, s := range fl.sides {
+			s.resolved, s.skip = true, true
+		}
+	case !oLocal && !rLocal:
+		s := &side{isOrig: true, local: ol, remote: or, ctr: base, resolved: true}
+		s.info = model.Info{Unattributed: model.ReasonNotLocal}
+		s.key = model.KeyUnattributed(model.ReasonNotLocal)
+		fl.sides = append(fl.sides, s)
+	}
+	return fl
+}
+
+// resolveSides tries to resolve the sides still unknown.
+func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
+	for _, s := range fl.sides {
+		if s.resolved {
+			continue
+		}
+		lv := level
+		if lv == levelTick {
+			s.attempts++
+			if s.attempts >= tickAttempts {
+				lv = levelFinal
+			}
+		}
+		info, ok := r.resolve(fl.proto, s.local, s.remote, lv)
+		if !ok {
+			continue
+		}
+		s.resolved = true
+		s.info = info
+		switch {
+		case info.Process != nil:
+			if !t.cfg.wants(info.Process.Cmdline) {
+				s.skip = true
+			}
+			s.key = model.KeyProcess(info.Process)
+		default:
+			s.key = model.KeyUnattributed(info.Unattributed)
+		}
+	}
+}
+
+// account books the bytes between each resolved side's counters and the
+// flow's latest ones.
+func (t *flowTable) account(fl *flow) {
+	for _, s := range fl.sides {
+		if !s.resolved {
+			continue
+		}
+		dO, dR := s.ctr.Update(fl.orig, fl.reply)
+		if s.skip || dO == 0 && dR == 0 {
+			continue
+		}
+		in, out := dR, dO // the initiator sent the original direction
+		if !s.isOrig {
+			in, out = dO, dR
+		}
+		a := t.acc[s.key]
+		if a == nil {
+			a = &accum{info: s.info}
+			t.acc[s.key] = a
+		}
+		a.in += in
+		a.out += out
+	}
+}
+
+// onNew records a flow announced by a NEW event and resolves its owners
+// while their sockets are still open.
+func (t *flowTable) onNew(f *conntrack.Flow, r sideResolver) {
+	k := keyOf(f)
+	if _, ok := t.flows[k]; ok {
+		return
+	}
+	delete(t.tomb, k)
+	fl := t.newFlow(f, r, 0, 0)
+	fl.seenGen = t.gen
+	t.resolveSides(fl, r, levelQuick)
+	t.flows[k] = fl
+}
+
+// onDestroy books a flow's final counters, carried by its DESTROY event.
+func (t *flowTable) onDestroy(f *conntrack.Flow, r sideResolver) {
+	if !t.ready {
+		return
+	}
+	k := keyOf(f)
+	fl, ok := t.flows[k]
+	if !ok {
+		if _, dead := t.tomb[k]; dead {
+			return
+		}
+		// Born and gone between two dumps, with its NEW event lost.
+		fl = t.newFlow(f, r, 0, 0)
+	}
+	fl.orig, fl.reply = f.CountersOrig.Bytes, f.CountersReply.Bytes
+	t.resolveSides(fl, r, levelFinal)
+	t.account(fl)
+	delete(t.flows, k)
+	t.tomb[k] = t.gen
+}
+
+// applyDump books the counters of a full dump. The first dump only sets the
+// baseline: bytes moved before bwmon started are not counted.
+func (t *flowTable) applyDump(flows []conntrack.Flow, r sideResolver) {
+	t.gen++
+	first := !t.ready
+	for i := range flows {
+		f := &flows[i]
+		k := keyOf(f)
+		if _, dead := t.tomb[k]; dead {
+			continue
+		}
+		o, rp := f.CountersOrig.Bytes, f.CountersReply.Bytes
+		fl, ok := t.flows[k]
+		if !ok {
+			var bo, br uint64
+			if first {
+				bo, br = o, rp
+			}
+			fl = t.newFlow(f, r, bo, br)
+			t.flows[k] = fl
+		}
+		fl.seenGen = t.gen
+		fl.missing = 0
+		fl.orig, fl.reply = o, rp
+	}
+	for k, fl := range t.flows {
+		if fl.seenGen != t.gen {
+			// Not in this dump: its DESTROY event may still be queued.
+			// After three dumps without it the event was lost.
+			fl.missing++
+			if fl.missing >= 3 {
+				delete(t.flows, k)
+				t.tomb[k] = t.gen
+				t.lost++
+			}
+			continue
+		}
+		t.resolveSides(fl, r, levelTick)
+		t.account(fl)
+	}
+	for k, g := range t.tomb {
+		if t.gen-g > 3 {
+			delete(t.tomb, k)
+		}
+	}
+	t.ready = true
+}
+
+// drain moves the booked bytes into c.
+func (t *flowTable) drain(c *model.MonitorEntryCollection, now time.Time) {
+	for k, a := range t.acc {
+		c.Add(k, a.info, a.in, a.out, now)
+		delete(t.acc, k)
+	}
+}

@@ -1,0 +1,131 @@
+package monitor
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netNS is the network namespace a monitor watches: the agent's own, or one
+// named in the configuration. bwmon itself stays in the host's namespaces
+// (the proc connector works only there) and reaches into the watched one by
+// file descriptor: netlink sockets are opened in it, and the few files that
+// follow the reader's namespace (/proc/thread-self/net/*, /proc/sys/net/*)
+// are read from a thread that has entered it.
+type netNS struct {
+	name   string
+	handle netns.NsHandle // -1: the agent's own
+}
+
+// openNetNS opens the namespace spec names: "" for the agent's own, a name
+// under /run/netns (as `ip netns add` makes), or a path such as
+// /proc/PID/ns/net.
+func openNetNS(spec string) (*netNS, error) {
+	if spec == "" {
+		return &netNS{handle: -1}, nil
+	}
+	path := spec
+	if !strings.ContainsRune(spec, '/') {
+		path = "/run/netns/" + spec
+	}
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %q: %w (name one from `ip netns list`, or a path like /proc/PID/ns/net)", spec, err)
+	}
+	return &netNS{name: spec, handle: h}, nil
+}
+
+// fd is the namespace's descriptor for netlink.Config.NetNS (0: own).
+func (n *netNS) fd() int {
+	if n.handle < 0 {
+		return 0
+	}
+	return int(n.handle)
+}
+
+func (n *netNS) Close() error {
+	if n.handle >= 0 {
+		return n.handle.Close()
+	}
+	return nil
+}
+
+// do runs f on a thread that is in the namespace.
+func (n *netNS) do(f func() error) error {
+	if n.handle < 0 {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// The thread is left locked if it cannot return to its
+		// namespace, so the runtime retires it.
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(n.handle); err != nil {
+			errc <- fmt.Errorf("entering network namespace %s: %w", n.name, err)
+			return
+		}
+		err = f()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// addresses lists the addresses of the namespace's interfaces.
+func (n *netNS) addresses() ([]netip.Addr, error) {
+	h, err := netlink.NewHandleAt(n.handleOrNone())
+	if err != nil {
+		return nil, fmt.Errorf("opening rtnetlink: %w", err)
+	}
+	defer h.Close()
+	list, err := h.AddrList(nil, unix.AF_UNSPEC)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	out := make([]netip.Addr, 0, len(list))
+	for _, a := range list {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
+
+func (n *netNS) handleOrNone() netns.NsHandle {
+	if n.handle < 0 {
+		return netns.None()
+	}
+	return n.handle
+}
+
+// readSysctl and writeSysctl access /proc/sys/KEY (dots as slashes) in the
+// namespace.
+func (n *netNS) readSysctl(key string) (string, error) {
+	var v string
+	err := n.do(func() error {
+		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+		v = strings.TrimSpace(string(b))
+		return err
+	})
+	return v, err
+}
+
+func (n *netNS) writeSysctl(key, value string) error {
+	return n.do(func() error {
+		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), []byte(value), 0o644)
+	})
+}

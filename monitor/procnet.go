@@ -1,0 +1,87 @@
+package monitor
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// procNetSocket is one row of /proc/net/{raw,raw6,icmp,icmp6}. For raw
+// sockets the "port" is the IP protocol; for ping sockets the ICMP echo
+// identifier.
+type procNetSocket struct {
+	local, remote netip.AddrPort
+	uid           uint32
+	inode         uint64
+}
+
+// parseProcNet parses the socket table format of /proc/net/udp and its
+// siblings. Addresses are the kernel's %08X of each 32-bit word as the host
+// stores it, so they are decoded with the host's byte order.
+func parseProcNet(r io.Reader) ([]procNetSocket, error) {
+	var out []procNetSocket
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	first := true
+	for sc.Scan() {
+		if first { // header
+			first = false
+			continue
+		}
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 {
+			continue
+		}
+		local, err := parseHexAddrPort(f[1])
+		if err != nil {
+			return nil, err
+		}
+		remote, err := parseHexAddrPort(f[2])
+		if err != nil {
+			return nil, err
+		}
+		uid, err := strconv.ParseUint(f[7], 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("bad uid %q: %w", f[7], err)
+		}
+		inode, err := strconv.ParseUint(f[9], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad inode %q: %w", f[9], err)
+		}
+		out = append(out, procNetSocket{local: local, remote: remote, uid: uint32(uid), inode: inode})
+	}
+	return out, sc.Err()
+}
+
+func parseHexAddrPort(s string) (netip.AddrPort, error) {
+	i := strings.IndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(s[:i])
+	if err != nil || (len(raw) != 4 && len(raw) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
+	}
+	port, err := strconv.ParseUint(s[i+1:], 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad port in %q", s)
+	}
+	// Each 32-bit word was printed as a host-order integer: turn it back
+	// into the bytes the kernel holds (network order).
+	var b [16]byte
+	for w := 0; w < len(raw)/4; w++ {
+		binary.NativeEndian.PutUint32(b[w*4:], binary.BigEndian.Uint32(raw[w*4:]))
+	}
+	var a netip.Addr
+	if len(raw) == 4 {
+		a = netip.AddrFrom4([4]byte(b[:4]))
+	} else {
+		a = netip.AddrFrom16(b)
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
+}

@@ -1,0 +1,219 @@
+package monitor
+
+import (
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// resolver ties the local end of a flow to a process: socket (sock_diag for
+// TCP and UDP, /proc/net/icmp* for ping sockets, /proc/net/raw* for raw
+// sockets), then inode, then process (procTable).
+type resolver struct {
+	ns    *netNS
+	procs *procTable
+	now   func() time.Time
+
+	local atomic.Pointer[map[netip.Addr]bool]
+
+	mu       sync.Mutex // guards diag, the /proc/net cache and lastFull
+	diag     *sockDiag
+	procNet  map[string]procNetCache
+	lastFull time.Time
+}
+
+type procNetCache struct {
+	at   time.Time
+	rows []procNetSocket
+}
+
+// fullScanEvery bounds how often a socket that nothing else explains
+// triggers a scan of every process's fds.
+const fullScanEvery = 10 * time.Second
+
+// isLocal reports whether a is an address of the watched namespace.
+func (r *resolver) isLocal(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.IsLoopback() {
+		return true
+	}
+	m := r.local.Load()
+	return m != nil && (*m)[a]
+}
+
+// refreshLocal re-reads the namespace's addresses.
+func (r *resolver) refreshLocal() error {
+	addrs, err := r.ns.addresses()
+	if err != nil {
+		return err
+	}
+	m := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		m[a.Unmap()] = true
+	}
+	r.local.Store(&m)
+	return nil
+}
+
+func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+	inode, reason, ok := r.socket(proto, local, remote, level)
+	if !ok {
+		return model.Info{}, false
+	}
+	if reason != "" {
+		return model.Info{Unattributed: reason}, true
+	}
+	var p *model.Process
+	if level == levelQuick {
+		p = r.procs.ownerQuick(inode)
+	} else {
+		p = r.procs.ownerRefresh(inode)
+		if p == nil && level == levelFinal && r.fullScanDue() {
+			_ = r.procs.fullScan()
+			p = r.procs.ownerQuick(inode)
+		}
+	}
+	if p != nil {
+		return model.Info{Process: p}, true
+	}
+	if level != levelFinal {
+		return model.Info{}, false
+	}
+	// The socket was found but no process holds it now: if it is gone
+	// too, its process most likely exited.
+	if in, rs, _ := r.socket(proto, local, remote, levelFinal); rs == "" && in == inode {
+		return model.Info{Unattributed: model.ReasonNoProcess}, true
+	}
+	return model.Info{Unattributed: model.ReasonProcessGone}, true
+}
+
+func (r *resolver) fullScanDue() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.now().Sub(r.lastFull) < fullScanEvery {
+		return false
+	}
+	r.lastFull = r.now()
+	return true
+}
+
+// socket finds the inode of the socket at the local end. It returns a
+// reason instead when the flow's end is known to have no socket, and ok
+// false when it is worth asking again later.
+func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resolveLevel) (inode uint64, reason model.Reason, ok bool) {
+	switch proto {
+	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
+		r.mu.Lock()
+		s, found, err := r.diag.lookup(proto, local, remote)
+		r.mu.Unlock()
+		switch {
+		case err != nil || !found:
+			if level == levelFinal {
+				return 0, model.ReasonNoSocket, true
+			}
+			return 0, "", false
+		case s.inode == 0:
+			// Time-wait, orphaned, or accepted by no process yet.
+			if level == levelFinal {
+				return 0, model.ReasonNoProcess, true
+			}
+			return 0, "", false
+		}
+		return s.inode, "", true
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		v6 := proto == unix.IPPROTO_ICMPV6
+		ping, raw := "icmp", "raw"
+		if v6 {
+			ping, raw = "icmp6", "raw6"
+		}
+		if ino := r.matchProcNet(ping, local, remote, local.Port(), level); ino != 0 {
+			return ino, "", true
+		}
+		if ino := r.matchProcNet(raw, local, remote, uint16(proto), level); ino != 0 {
+			return ino, "", true
+		}
+		if level == levelFinal {
+			// Echo requests to this host are answered by the kernel.
+			return 0, model.ReasonKernel, true
+		}
+		return 0, "", false
+	default:
+		name := "raw"
+		if !local.Addr().Unmap().Is4() {
+			name = "raw6"
+		}
+		if ino := r.matchProcNet(name, local, remote, uint16(proto), level); ino != 0 {
+			return ino, "", true
+		}
+		if level == levelFinal {
+			return 0, model.ReasonNoSocket, true
+		}
+		return 0, "", false
+	}
+}
+
+// matchProcNet finds in /proc/net/NAME a socket bound to local's address
+// (or the wildcard) with the given port, preferring one connected to
+// remote.
+func (r *resolver) matchProcNet(name string, local, remote netip.AddrPort, port uint16, level resolveLevel) uint64 {
+	rows := r.readProcNet(name, level)
+	var best uint64
+	for _, s := range rows {
+		if s.local.Port() != port || s.inode == 0 {
+			continue
+		}
+		la := s.local.Addr().Unmap()
+		if !la.IsUnspecified() && la != local.Addr().Unmap() {
+			continue
+		}
+		ra := s.remote.Addr().Unmap()
+		if !ra.IsUnspecified() {
+			if ra != remote.Addr().Unmap() {
+				continue
+			}
+			return s.inode // connected to this very peer
+		}
+		if best == 0 {
+			best = s.inode
+		}
+	}
+	return best
+}
+
+// readProcNet reads /proc/net/NAME of the watched namespace, cached briefly:
+// these tables are read only for ICMP and raw flows.
+func (r *resolver) readProcNet(name string, level resolveLevel) []procNetSocket {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ttl := time.Second
+	if level == levelQuick {
+		ttl = 50 * time.Millisecond
+	}
+	if c, ok := r.procNet[name]; ok && r.now().Sub(c.at) < ttl {
+		return c.rows
+	}
+	var rows []procNetSocket
+	err := r.ns.do(func() error {
+		f, err := os.Open("/proc/thread-self/net/" + name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rows, err = parseProcNet(f)
+		return err
+	})
+	if err != nil {
+		rows = nil
+	}
+	if r.procNet == nil {
+		r.procNet = map[string]procNetCache{}
+	}
+	r.procNet[name] = procNetCache{at: r.now(), rows: rows}
+	return rows
+}
