@@ -59,6 +59,7 @@ type Conntrack struct {
 	table *flowTable
 
 	eventsLost atomic.Uint64
+	stop       chan struct{} // closed by Close: stops watchNewborns
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
 	closeErr   error
@@ -111,16 +112,17 @@ func NewConntrack(o Options) (m *Conntrack, err error) {
 		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
 		err = nil
 	}
+	m.stop = make(chan struct{})
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.procs.watchNewborns(m.stop)
+	}()
 	if err = m.procs.fullScan(); err != nil {
 		return nil, fmt.Errorf("scanning processes in %s: %w", o.ProcRoot, err)
 	}
 
-	diag, err := dialSockDiag(m.ns.fd())
-	if err != nil {
-		return nil, err
-	}
-	m.res = &resolver{ns: m.ns, procs: m.procs, now: o.Now, diag: diag}
-	if err = m.res.refreshLocal(); err != nil {
+	if m.res, err = newResolver(m.ns, m.procs, o.Now, eventWorkers+1); err != nil {
 		return nil, err
 	}
 	m.table = newFlowTable(&m.cfg)
@@ -132,10 +134,16 @@ func NewConntrack(o Options) (m *Conntrack, err error) {
 	if m.dump, err = conntrack.Dial(&netlink.Config{NetNS: m.ns.fd()}); err != nil {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
-	evs := make(chan conntrack.Event, 16384)
-	m.wg.Add(2)
-	go m.receive(evs)
-	go m.handle(evs)
+	if !raisePriority() {
+		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
+	}
+	m.wg.Add(1 + eventWorkers)
+	workers := make([]chan conntrack.Event, eventWorkers)
+	for i := range workers {
+		workers[i] = make(chan conntrack.Event, 4096)
+		go m.handle(workers[i])
+	}
+	go m.receive(workers)
 
 	if err = m.dumpAndApply(); err != nil {
 		return nil, err
@@ -168,10 +176,16 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 	return c, nil
 }
 
-// receive reads events until the socket is closed, then closes evs.
-func (m *Conntrack) receive(evs chan<- conntrack.Event) {
+// receive reads events until the socket is closed and hands each to a
+// worker chosen by its flow, so the events of one flow stay in order; then
+// it closes the workers' channels.
+func (m *Conntrack) receive(workers []chan conntrack.Event) {
 	defer m.wg.Done()
-	defer close(evs)
+	defer func() {
+		for _, w := range workers {
+			close(w)
+		}
+	}()
 	for {
 		msgs, err := m.events.Receive()
 		if err != nil {
@@ -194,7 +208,8 @@ func (m *Conntrack) receive(evs chan<- conntrack.Event) {
 			if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
 				continue
 			}
-			evs <- ev
+			k := keyOf(ev.Flow)
+			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- ev
 		}
 	}
 }
@@ -204,18 +219,27 @@ func isClosedErr(err error) bool {
 	return errors.As(err, &op) && op.Err != nil && op.Err.Error() == "use of closed file"
 }
 
-// handle applies events in the order the kernel sent them.
+// eventWorkers is how many goroutines resolve the owners of new flows in
+// parallel: one slow lookup must not hold up the next process's, which may
+// live only a few milliseconds.
+const eventWorkers = 4
+
+// handle applies one worker's events: owners are resolved before the
+// table's lock is taken.
 func (m *Conntrack) handle(evs <-chan conntrack.Event) {
 	defer m.wg.Done()
 	for ev := range evs {
-		m.mu.Lock()
 		switch ev.Type {
 		case conntrack.EventNew:
-			m.table.onNew(ev.Flow, m.res)
+			k, fl := m.table.prepareNew(ev.Flow, m.res)
+			m.mu.Lock()
+			m.table.insertNew(k, fl)
+			m.mu.Unlock()
 		case conntrack.EventDestroy:
+			m.mu.Lock()
 			m.table.onDestroy(ev.Flow, m.res)
+			m.mu.Unlock()
 		}
-		m.mu.Unlock()
 	}
 }
 
@@ -272,12 +296,18 @@ func (m *Conntrack) Close() error {
 		if m.pc != nil {
 			errs = append(errs, m.pc.Close())
 		}
+		if m.stop != nil {
+			close(m.stop)
+		}
 		m.wg.Wait()
+		if m.procs != nil {
+			m.procs.wait()
+		}
 		if m.dump != nil {
 			errs = append(errs, m.dump.Close())
 		}
-		if m.res != nil && m.res.diag != nil {
-			errs = append(errs, m.res.diag.Close())
+		if m.res != nil {
+			errs = append(errs, m.res.Close())
 		}
 		if m.kernel != nil {
 			m.kernel.undo()

@@ -200,18 +200,41 @@ func (t *flowTable) account(fl *flow) {
 	}
 }
 
-// onNew records a flow announced by a NEW event and resolves its owners
-// while their sockets are still open.
-func (t *flowTable) onNew(f *conntrack.Flow, r sideResolver) {
-	k := keyOf(f)
-	if _, ok := t.flows[k]; ok {
+// prepareNew builds the record of a flow announced by a NEW event and
+// resolves its owners while their sockets are still open. It reads only the
+// table's configuration, so event workers call it without the table's lock;
+// insertNew then adds the result.
+func (t *flowTable) prepareNew(f *conntrack.Flow, r sideResolver) (flowKey, *flow) {
+	fl := t.newFlow(f, r, 0, 0)
+	t.resolveSides(fl, r, levelQuick)
+	return keyOf(f), fl
+}
+
+// insertNew adds a flow made by prepareNew. When a dump listed the flow
+// first, the owners found on the event path are kept on that record.
+func (t *flowTable) insertNew(k flowKey, fl *flow) {
+	delete(t.tomb, k)
+	old, ok := t.flows[k]
+	if !ok {
+		fl.seenGen = t.gen
+		t.flows[k] = fl
 		return
 	}
-	delete(t.tomb, k)
-	fl := t.newFlow(f, r, 0, 0)
-	fl.seenGen = t.gen
-	t.resolveSides(fl, r, levelQuick)
-	t.flows[k] = fl
+	if len(old.sides) != len(fl.sides) {
+		return
+	}
+	for i, s := range old.sides {
+		if !s.resolved && fl.sides[i].resolved {
+			n := fl.sides[i]
+			s.resolved, s.skip, s.info, s.key = true, n.skip, n.info, n.key
+		}
+	}
+}
+
+// onNew records a flow announced by a NEW event (prepareNew and insertNew
+// in one, for callers that hold the lock anyway).
+func (t *flowTable) onNew(f *conntrack.Flow, r sideResolver) {
+	t.insertNew(t.prepareNew(f, r))
 }
 
 // onDestroy books a flow's final counters, carried by its DESTROY event.

@@ -5,23 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
-	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
-	"github.com/google/nftables/expr"
+	"github.com/bwmon/bwmon/internal/nftct"
 )
-
-// nftTable is the name of the table bwmon adds where nothing engages
-// conntrack.
-const nftTable = "bwmon"
 
 // kernelSetup is what bwmon changed in the kernel, to be undone on exit.
 type kernelSetup struct {
-	ns        *netNS
-	log       *slog.Logger
-	acctWas   string // nf_conntrack_acct before bwmon set it; "" if untouched
-	addedNft  bool
+	ns       *netNS
+	log      *slog.Logger
+	addedNft bool
 }
 
 // ErrNoConntrack means the kernel has no connection tracking.
@@ -54,7 +46,8 @@ func setupKernel(ns *netNS, log *slog.Logger) (*kernelSetup, error) {
 		if err := ns.writeSysctl("net.netfilter.nf_conntrack_acct", "1"); err != nil {
 			return nil, fmt.Errorf("enabling conntrack accounting (sysctl -w net.netfilter.nf_conntrack_acct=1): %w", err)
 		}
-		k.acctWas = v
+		// Left on at exit: other readers of conntrack may rely on it by
+		// then, and it only costs a few bytes per flow.
 		log.Info("enabled conntrack accounting", "sysctl", "net.netfilter.nf_conntrack_acct=1", "netns", ns.name)
 	}
 	engaged, err := conntrackEngaged(ns)
@@ -64,107 +57,31 @@ func setupKernel(ns *netNS, log *slog.Logger) (*kernelSetup, error) {
 	if !engaged {
 		if err := addNftTable(ns); err != nil {
 			k.undo()
-			return nil, fmt.Errorf("adding nftables table %q to engage conntrack (or engage it yourself and set [conntrack] manage = false): %w", nftTable, err)
+			return nil, fmt.Errorf("adding nftables table %q to engage conntrack (or engage it yourself and set [conntrack] manage = false): %w", nftct.Table, err)
 		}
 		k.addedNft = true
-		log.Info("added nftables table to engage conntrack", "table", "inet "+nftTable, "netns", ns.name)
+		log.Info("added nftables table to engage conntrack", "table", "inet "+nftct.Table, "netns", ns.name)
 	}
 	return k, nil
 }
 
-// undo reverts what setupKernel changed. It is safe to call more than once.
+// undo removes what setupKernel installed (the nftables table; accounting
+// stays on). It is safe to call more than once.
 func (k *kernelSetup) undo() {
 	if k.addedNft {
-		if c, err := nftables.New(nftables.WithNetNSFd(k.ns.fd())); err == nil {
-			c.DelTable(&nftables.Table{Name: nftTable, Family: nftables.TableFamilyINet})
-			if err := c.Flush(); err != nil {
-				k.log.Warn("removing nftables table", "table", nftTable, "err", err)
-			}
+		if err := nftct.Remove(k.ns.fd()); err != nil {
+			k.log.Warn("removing nftables table", "table", nftct.Table, "err", err)
 		}
 		k.addedNft = false
-	}
-	if k.acctWas != "" {
-		if err := k.ns.writeSysctl("net.netfilter.nf_conntrack_acct", k.acctWas); err != nil {
-			k.log.Warn("restoring net.netfilter.nf_conntrack_acct", "err", err)
-		}
-		k.acctWas = ""
 	}
 }
 
 // conntrackEngaged reports whether a rule in the namespace already makes
-// the kernel track connections: an nftables rule using ct, nat or masquerade
-// (Docker, Kubernetes and firewalls have them), or a legacy iptables nat
-// table. A leftover table of bwmon's own does not count.
+// the kernel track connections (see nftct.Engaged).
 func conntrackEngaged(ns *netNS) (bool, error) {
-	var legacy bool
-	_ = ns.do(func() error {
-		b, err := os.ReadFile("/proc/self/net/ip_tables_names")
-		if err == nil && strings.Contains(string(b), "nat") {
-			legacy = true
-		}
-		return nil
-	})
-	if legacy {
-		return true, nil
-	}
-	c, err := nftables.New(nftables.WithNetNSFd(ns.fd()))
-	if err != nil {
-		return false, err
-	}
-	chains, err := c.ListChains()
-	if err != nil {
-		return false, err
-	}
-	for _, ch := range chains {
-		if ch.Table.Name == nftTable && ch.Table.Family == nftables.TableFamilyINet {
-			continue
-		}
-		rules, err := c.GetRules(ch.Table, ch)
-		if err != nil {
-			continue
-		}
-		for _, r := range rules {
-			for _, e := range r.Exprs {
-				switch e.(type) {
-				case *expr.Ct, *expr.NAT, *expr.Masq:
-					return true, nil
-				}
-			}
-		}
-	}
-	return false, nil
+	var legacy string
+	_ = ns.do(func() error { legacy = nftct.ReadLegacyNames(); return nil })
+	return nftct.Engaged(ns.fd(), legacy)
 }
 
-// addNftTable adds `table inet bwmon { chain output { type filter hook output
-// priority 0; ct state new,established,related counter } }`: a ct
-// expression is what makes the kernel track the namespace's connections.
-func addNftTable(ns *netNS) error {
-	c, err := nftables.New(nftables.WithNetNSFd(ns.fd()))
-	if err != nil {
-		return err
-	}
-	t := &nftables.Table{Name: nftTable, Family: nftables.TableFamilyINet}
-	c.DelTable(t) // a leftover of a run that was killed
-	_ = c.Flush()
-	c.AddTable(t)
-	policy := nftables.ChainPolicyAccept
-	for _, hook := range []*nftables.ChainHook{nftables.ChainHookOutput, nftables.ChainHookInput} {
-		name := "output"
-		if hook == nftables.ChainHookInput {
-			name = "input"
-		}
-		ch := c.AddChain(&nftables.Chain{
-			Name: name, Table: t, Type: nftables.ChainTypeFilter,
-			Hooknum: hook, Priority: nftables.ChainPriorityFilter, Policy: &policy,
-		})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW | expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
-				Xor:  binaryutil.NativeEndian.PutUint32(0)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
-			&expr.Counter{},
-		}})
-	}
-	return c.Flush()
-}
+func addNftTable(ns *netNS) error { return nftct.Engage(ns.fd()) }

@@ -22,10 +22,38 @@ type resolver struct {
 
 	local atomic.Pointer[map[netip.Addr]bool]
 
-	mu       sync.Mutex // guards diag, the /proc/net cache and lastFull
-	diag     *sockDiag
+	// diags is a pool of sock_diag sockets, one per concurrent lookup.
+	diags chan *sockDiag
+
+	mu       sync.Mutex // guards the /proc/net cache and lastFull
 	procNet  map[string]procNetCache
 	lastFull time.Time
+}
+
+// newResolver opens n sock_diag sockets in ns for n concurrent lookups.
+func newResolver(ns *netNS, procs *procTable, now func() time.Time, n int) (*resolver, error) {
+	r := &resolver{ns: ns, procs: procs, now: now, diags: make(chan *sockDiag, n)}
+	for range n {
+		d, err := dialSockDiag(ns.fd())
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		r.diags <- d
+	}
+	return r, r.refreshLocal()
+}
+
+// Close closes the sock_diag sockets; no lookup may be running.
+func (r *resolver) Close() error {
+	for {
+		select {
+		case d := <-r.diags:
+			d.Close()
+		default:
+			return nil
+		}
+	}
 }
 
 type procNetCache struct {
@@ -62,7 +90,21 @@ func (r *resolver) refreshLocal() error {
 }
 
 func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+	var prefetched chan struct{}
+	if level == levelQuick {
+		// While the kernel looks up the socket, read the newborns' fds:
+		// the owner of a brand-new flow is most often one of them, and
+		// it may live for less than a millisecond more.
+		prefetched = make(chan struct{})
+		go func() {
+			defer close(prefetched)
+			r.procs.scanNewborns()
+		}()
+	}
 	inode, reason, ok := r.socket(proto, local, remote, level)
+	if prefetched != nil {
+		<-prefetched
+	}
 	if !ok {
 		return model.Info{}, false
 	}
@@ -109,9 +151,9 @@ func (r *resolver) fullScanDue() bool {
 func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resolveLevel) (inode uint64, reason model.Reason, ok bool) {
 	switch proto {
 	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
-		r.mu.Lock()
-		s, found, err := r.diag.lookup(proto, local, remote)
-		r.mu.Unlock()
+		d := <-r.diags
+		s, found, err := d.lookup(proto, local, remote)
+		r.diags <- d
 		switch {
 		case err != nil || !found:
 			if level == levelFinal {

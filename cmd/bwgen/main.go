@@ -1,0 +1,220 @@
+// Command bwgen moves a known number of bytes, for bwmon's end-to-end tests
+// and benchmarks. Tests copy it under a unique name, so that bwmon groups
+// its traffic under an app of its own.
+//
+//	bwgen tcp-send  ADDR BYTES        connect, send BYTES, half-close, wait for EOF
+//	bwgen tcp-recv  ADDR BYTES        connect, read BYTES the server sends
+//	bwgen tcp-sink  LISTEN            accept; read and discard everything
+//	bwgen tcp-serve LISTEN BYTES      accept; send BYTES to each client, close
+//	bwgen udp-send  ADDR BYTES SIZE   send BYTES in datagrams of SIZE bytes
+//	bwgen udp-sink  LISTEN            receive and discard datagrams
+//	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
+//
+// Options before the mode: -hold D keeps the process alive D after the
+// transfer; -conns N repeats a tcp-send/tcp-recv N times, one connection
+// after another; -ready FILE writes "ready" to FILE once listening.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+func main() {
+	hold := flag.Duration("hold", 0, "stay alive this long after the transfer")
+	conns := flag.Int("conns", 1, "connections, one after another (tcp-send, tcp-recv)")
+	ready := flag.String("ready", "", "file to write once listening")
+	flag.Parse()
+	a := flag.Args()
+	if len(a) < 2 {
+		fatal(errors.New("usage: bwgen [-hold D] [-conns N] [-ready FILE] MODE ADDR [BYTES [SIZE]]"))
+	}
+	n := func(i int) int64 {
+		if i >= len(a) {
+			fatal(fmt.Errorf("mode %s needs more arguments", a[0]))
+		}
+		v, err := strconv.ParseInt(a[i], 10, 64)
+		if err != nil {
+			fatal(fmt.Errorf("bad number %q", a[i]))
+		}
+		return v
+	}
+	var err error
+	switch a[0] {
+	case "tcp-send":
+		for i := 0; i < *conns && err == nil; i++ {
+			err = tcpSend(a[1], n(2))
+		}
+	case "tcp-recv":
+		for i := 0; i < *conns && err == nil; i++ {
+			err = tcpRecv(a[1], n(2))
+		}
+	case "tcp-sink":
+		err = tcpServe(a[1], -1, *ready)
+	case "tcp-serve":
+		err = tcpServe(a[1], n(2), *ready)
+	case "udp-send":
+		err = udpSend(a[1], n(2), n(3))
+	case "udp-sink":
+		err = udpSink(a[1], *ready)
+	case "ping":
+		err = ping(a[1], n(2), n(3))
+	default:
+		err = fmt.Errorf("unknown mode %q", a[0])
+	}
+	if err != nil {
+		fatal(err)
+	}
+	time.Sleep(*hold)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bwgen:", err)
+	os.Exit(1)
+}
+
+var chunk = make([]byte, 64<<10)
+
+func tcpSend(addr string, total int64) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := io.CopyN(c, zeros{}, total); err != nil {
+		return err
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	_, err = io.Copy(io.Discard, c) // wait until the sink has read it all
+	return err
+}
+
+func tcpRecv(addr string, total int64) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	got, err := io.CopyN(io.Discard, c, total)
+	if err != nil {
+		return fmt.Errorf("received %d of %d bytes: %w", got, total, err)
+	}
+	return nil
+}
+
+func tcpServe(addr string, each int64, ready string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	markReady(ready)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			if each < 0 {
+				_, _ = io.Copy(io.Discard, c)
+				return
+			}
+			_, _ = io.CopyN(c, zeros{}, each)
+		}()
+	}
+}
+
+func udpSend(addr string, total, size int64) error {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	for sent := int64(0); sent < total; sent += size {
+		// A closed port answers with ICMP unreachable, which a connected
+		// socket reports on a later write: keep sending regardless.
+		if _, err := c.Write(buf[:min(size, total-sent)]); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			return err
+		}
+		if sent/size%64 == 63 {
+			time.Sleep(time.Millisecond) // let the sink keep up
+		}
+	}
+	return nil
+}
+
+func udpSink(addr string, ready string) error {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return err
+	}
+	markReady(ready)
+	buf := make([]byte, 65536)
+	for {
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			return err
+		}
+	}
+}
+
+func ping(addr string, count, size int64) error {
+	ip := net.ParseIP(addr)
+	network, proto := "ip4:icmp", 1
+	var typ icmp.Type = ipv4.ICMPTypeEcho
+	if ip.To4() == nil {
+		network, proto, typ = "ip6:ipv6-icmp", 58, ipv6.ICMPTypeEchoRequest
+	}
+	c, err := icmp.ListenPacket(network, "")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 1500)
+	for i := int64(0); i < count; i++ {
+		m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: os.Getpid() & 0xffff, Seq: int(i), Data: make([]byte, size)}}
+		b, err := m.Marshal(nil)
+		if err != nil {
+			return err
+		}
+		if _, err := c.WriteTo(b, &net.IPAddr{IP: ip}); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			if r, err := icmp.ParseMessage(proto, buf[:n]); err == nil && (r.Type == ipv4.ICMPTypeEchoReply || r.Type == ipv6.ICMPTypeEchoReply) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func markReady(path string) {
+	if path != "" {
+		_ = os.WriteFile(path, []byte("ready"), 0o644)
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ti-mo/conntrack"
+
+	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/internal/nftct"
+	"github.com/bwmon/bwmon/model"
+)
+
+// agent is a running bwmon binary with -output json.
+type agent struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	last *model.Snapshot
+	n    int
+	done chan error
+}
+
+// startAgent runs bwmon with the given config text and follows its JSON
+// output. At cleanup it sends SIGTERM and checks for a clean exit.
+func startAgent(t *testing.T, cfg string, extra ...string) *agent {
+	t.Helper()
+	bin := nettest.Build(t, "./cmd/bwmon")
+	path := filepath.Join(t.TempDir(), "bwmon.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{done: make(chan error, 1)}
+	level := "warn"
+	if os.Getenv("BWMON_TEST_DEBUG") != "" {
+		level = "debug"
+	}
+	a.cmd = exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...)
+	a.cmd.Stderr = os.Stderr
+	out, err := a.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var s model.Snapshot
+			if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+				continue
+			}
+			a.mu.Lock()
+			a.last, a.n = &s, a.n+1
+			a.mu.Unlock()
+		}
+		a.done <- a.cmd.Wait()
+	}()
+	t.Cleanup(func() { a.stop(t) })
+	// Ready once the first tick is out.
+	nettest.Eventually(t, 15*time.Second, func() error {
+		if a.snapshot() == nil {
+			return fmt.Errorf("bwmon printed no tick yet")
+		}
+		return nil
+	})
+	return a
+}
+
+func (a *agent) snapshot() *model.Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+// stop sends SIGTERM and expects exit status 0 within 5 s.
+func (a *agent) stop(t *testing.T) {
+	if a.cmd.ProcessState != nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Errorf("bwmon exited with %v after SIGTERM, want status 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		_ = a.cmd.Process.Kill()
+		t.Errorf("bwmon did not exit within 5 s of SIGTERM")
+	}
+}
+
+func (a *agent) app(name string) (model.AppUsage, bool) {
+	s := a.snapshot()
+	if s == nil {
+		return model.AppUsage{}, false
+	}
+	for _, x := range s.Apps {
+		if x.App == name {
+			return x, true
+		}
+	}
+	return model.AppUsage{}, false
+}
+
+// within reports whether got is within tol (relative) of want.
+func within(got, want uint64, tol float64) bool {
+	return math.Abs(float64(got)-float64(want)) <= tol*float64(want)
+}
+
+func ratio(got, want uint64) float64 {
+	if want == 0 {
+		return math.Inf(1)
+	}
+	return float64(got) / float64(want)
+}
+
+// expectApp waits until app's totals are within 5% of the reference.
+func expectApp(t *testing.T, a *agent, app string, wantIn, wantOut uint64) {
+	t.Helper()
+	var last model.AppUsage
+	nettest.Eventually(t, 10*time.Second, func() error {
+		got, ok := a.app(app)
+		if !ok {
+			return fmt.Errorf("app %q not in bwmon's output", app)
+		}
+		last = got
+		if !within(got.BytesIn, wantIn, 0.05) || !within(got.BytesOut, wantOut, 0.05) {
+			b, _ := json.Marshal(a.snapshot())
+			return fmt.Errorf("app %q: in %d, out %d; want %d, %d (±5%%); last tick: %s", app, got.BytesIn, got.BytesOut, wantIn, wantOut, b)
+		}
+		return nil
+	})
+	t.Logf("accuracy %s: in %d/%d = %.4f, out %d/%d = %.4f ", app,
+		last.BytesIn, wantIn, ratio(last.BytesIn, wantIn), last.BytesOut, wantOut, ratio(last.BytesOut, wantOut))
+}
+
+const (
+	protoTCP  = 6
+	protoUDP  = 17
+	protoICMP = 1
+)
+
+func TestEndToEnd(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer) // the reference counters
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched))
+
+	hp := func(addr fmt.Stringer, port int) string {
+		return fmt.Sprintf("[%s]:%d", addr, port)
+	}
+	upload := func(t *testing.T, name string, proto uint8, server string, srvArgs []string, client []string, port uint16) {
+		srv, _ := nettest.Generator(t, "srv")
+		nettest.StartServer(t, p.Peer, srv, srvArgs...)
+		gen, app := nettest.Generator(t, name)
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, client...)
+		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(proto, port))
+		// The client sent the original direction.
+		expectApp(t, a, app, reply, orig)
+	}
+
+	t.Run("tcp upload ipv4", func(t *testing.T) {
+		upload(t, "tcpup4", protoTCP, "", []string{"tcp-sink", hp(p.PeerIP4, 5001)},
+			[]string{"tcp-send", hp(p.PeerIP4, 5001), strconv.Itoa(8 << 20)}, 5001)
+	})
+	t.Run("tcp download ipv4", func(t *testing.T) {
+		upload(t, "tcpdown4", protoTCP, "", []string{"tcp-serve", hp(p.PeerIP4, 5002), strconv.Itoa(8 << 20)},
+			[]string{"tcp-recv", hp(p.PeerIP4, 5002), strconv.Itoa(8 << 20)}, 5002)
+	})
+	t.Run("udp upload ipv4", func(t *testing.T) {
+		upload(t, "udpup4", protoUDP, "", []string{"udp-sink", hp(p.PeerIP4, 5003)},
+			[]string{"udp-send", hp(p.PeerIP4, 5003), strconv.Itoa(2 << 20), "1200"}, 5003)
+	})
+	t.Run("tcp upload ipv6", func(t *testing.T) {
+		upload(t, "tcpup6", protoTCP, "", []string{"tcp-sink", hp(p.PeerIP6, 5004)},
+			[]string{"tcp-send", hp(p.PeerIP6, 5004), strconv.Itoa(8 << 20)}, 5004)
+	})
+	t.Run("tcp download ipv6", func(t *testing.T) {
+		upload(t, "tcpdown6", protoTCP, "", []string{"tcp-serve", hp(p.PeerIP6, 5005), strconv.Itoa(4 << 20)},
+			[]string{"tcp-recv", hp(p.PeerIP6, 5005), strconv.Itoa(4 << 20)}, 5005)
+	})
+	t.Run("udp upload ipv6", func(t *testing.T) {
+		upload(t, "udpup6", protoUDP, "", []string{"udp-sink", hp(p.PeerIP6, 5006)},
+			[]string{"udp-send", hp(p.PeerIP6, 5006), strconv.Itoa(2 << 20), "1200"}, 5006)
+	})
+	t.Run("icmp echo ipv4", func(t *testing.T) {
+		gen, app := nettest.Generator(t, "ping4")
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "ping", p.PeerIP4.String(), "50", "1000")
+		orig, reply := nettest.ConntrackBytes(t, p.Peer, func(f conntrack.Flow) bool { return f.TupleOrig.Proto.Protocol == protoICMP })
+		expectApp(t, a, app, reply, orig)
+	})
+
+	t.Run("loopback counts for both ends", func(t *testing.T) {
+		srv, srvApp := nettest.Generator(t, "losrv")
+		nettest.StartServer(t, p.Watched, srv, "tcp-sink", "127.0.0.1:5010")
+		gen, app := nettest.Generator(t, "locli")
+		const n = 8 << 20
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "tcp-send", "127.0.0.1:5010", strconv.Itoa(n))
+		// No peer here: the reference is the payload; loopback's 64 KiB
+		// MTU makes headers a fraction of a percent.
+		var cli, srvU model.AppUsage
+		nettest.Eventually(t, 10*time.Second, func() error {
+			var ok1, ok2 bool
+			cli, ok1 = a.app(app)
+			srvU, ok2 = a.app(srvApp)
+			if !ok1 || !ok2 || !within(cli.BytesOut, n, 0.05) || !within(srvU.BytesIn, n, 0.05) {
+				return fmt.Errorf("client out %d, server in %d; want about %d each", cli.BytesOut, srvU.BytesIn, n)
+			}
+			if cli.BytesOut != srvU.BytesIn || cli.BytesIn != srvU.BytesOut {
+				return fmt.Errorf("client out/in %d/%d differ from server in/out %d/%d", cli.BytesOut, cli.BytesIn, srvU.BytesIn, srvU.BytesOut)
+			}
+			return nil
+		})
+		t.Logf("accuracy loopback: client out %d / payload %d = %.4f; server in = client out", cli.BytesOut, n, ratio(cli.BytesOut, n))
+	})
+
+	t.Run("20 short-lived processes", func(t *testing.T) {
+		srv, _ := nettest.Generator(t, "srv")
+		nettest.StartServer(t, p.Peer, srv, "tcp-sink", hp(p.PeerIP4, 5020))
+		gen, app := nettest.Generator(t, "short")
+		// All at once, each living a few milliseconds, all exiting
+		// within one tick; over a 1 Gbit/s link, as a server's NIC.
+		p.Shape(t, "1gbit")
+		var wg sync.WaitGroup
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				nettest.RunOK(t, 30*time.Second, p.Watched, gen, "tcp-send", hp(p.PeerIP4, 5020), strconv.Itoa(512<<10))
+			}()
+		}
+		wg.Wait()
+		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5020))
+		expectApp(t, a, app, reply, orig)
+	})
+
+	t.Run("no listener: unattributed, not lost", func(t *testing.T) {
+		// The peer sends to a port nobody listens on in the watched
+		// namespace: the bytes arrive, no process owns them.
+		gen, _ := nettest.Generator(t, "stray")
+		before := a.snapshot().Unattributed.Reasons[model.ReasonNoSocket]
+		nettest.RunOK(t, 30*time.Second, p.Peer, gen, "udp-send", hp(p.WatchedIP4, 5999), strconv.Itoa(256<<10), "1000")
+		orig, _ := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoUDP, 5999))
+		nettest.Eventually(t, 10*time.Second, func() error {
+			got := a.snapshot().Unattributed.Reasons[model.ReasonNoSocket].BytesIn - before.BytesIn
+			if !within(got, orig, 0.05) {
+				return fmt.Errorf("unattributed no_socket in %d, want %d", got, orig)
+			}
+			return nil
+		})
+	})
+
+	a.stop(t)
+	if ok, err := nftct.Exists(nettest.NetNSFD(t, p.Watched)); err != nil || ok {
+		t.Errorf("after exit, table inet %s still in the watched namespace (err %v)", nftct.Table, err)
+	}
+}

@@ -1,0 +1,9 @@
+// Package nettest gives bwmon's end-to-end tests their own small network:
+// pairs of network namespaces joined by a veth link, generator processes
+// with unique names running in them, and reference byte counts read from
+// the peer namespace's conntrack table. Everything it makes is removed by
+// tb.Cleanup; processes are killed by the PID it started them with.
+//
+// Traffic stays between the namespaces it creates. It needs root; tests
+// call RequireRoot, which skips only when not root.
+package nettest
