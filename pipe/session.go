@@ -107,11 +107,11 @@ func (p *Pipe) serve(s *session) {
 
 	c, err := p.dialer.DialContext(p.ctx, "tcp", p.cfg.Target)
 	if err != nil {
-		s.client.Close()
-		p.failed.Add(1)
 		if p.ctx.Err() == nil {
 			p.log.Warn("connecting to target", "target", p.cfg.Target, "client", client, "err", err)
 		}
+		p.failed.Add(1)
+		s.client.Close()
 		return
 	}
 	target := c.(*net.TCPConn)
