@@ -31,22 +31,26 @@ type Pipe struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// The counters of the copy path.
-	in, out                   atomic.Uint64
-	open                      atomic.Int64
+	// The counters, added to without a lock.
+	in, out                   atomic.Uint64 // payload bytes written
+	open                      atomic.Int64  // sessions now
 	accepted, refused, failed atomic.Uint64
 	lastRefusalLog            atomic.Int64 // unix nanoseconds
-	collectMu                 sync.Mutex   // guards lastIn, lastOut
-	lastIn, lastOut           uint64
-	stopping                  chan struct{} // closed when Shutdown starts
-	acceptDone                chan struct{} // closed when the accept loop has returned
-	drained                   chan struct{} // closed when stopping and no session is left
-	drainOnce, stopOnce       sync.Once
-	listenErr                 error // from closing the listener
-	wg                        sync.WaitGroup
-	mu                        sync.Mutex // guards below
-	sessions                  map[*session]struct{}
-	closing, forced           bool
+
+	collectMu       sync.Mutex // guards lastIn and lastOut
+	lastIn, lastOut uint64     // the counters at the last Collect
+
+	// Shutdown.
+	stopping            chan struct{} // closed when Shutdown starts
+	acceptDone          chan struct{} // closed when the accept loop has returned
+	drained             chan struct{} // closed when stopping and no session is left
+	drainOnce, stopOnce sync.Once
+	listenErr           error          // from closing the listener
+	wg                  sync.WaitGroup // the sessions' goroutines
+
+	mu              sync.Mutex // guards below
+	sessions        map[*session]struct{}
+	closing, forced bool // Shutdown has started; it has closed the sessions
 }
 
 // New validates cfg, listens on cfg.Listen and starts accepting clients.

@@ -78,14 +78,13 @@ func (p *Pipe) admit(c *net.TCPConn) {
 // refuse closes a client beyond MaxConns at once: it sees the connection
 // end before any byte, and may try again later.
 func (p *Pipe) refuse(c *net.TCPConn) {
+	defer c.Close() // after the count and the log, for whoever watches them
 	n := p.refused.Add(1)
-	client := c.RemoteAddr().String()
-	c.Close()
 	now := time.Now().UnixNano()
 	last := p.lastRefusalLog.Load()
 	if now-last >= int64(refusalLogEvery) && p.lastRefusalLog.CompareAndSwap(last, now) {
 		p.log.Warn("refusing connection: max_conns reached (raise max_conns to serve more)",
-			"max_conns", p.cfg.MaxConns, "client", client, "refused_total", n)
+			"max_conns", p.cfg.MaxConns, "client", c.RemoteAddr().String(), "refused_total", n)
 	}
 }
 
