@@ -1,3 +1,27 @@
-// Package pipe will be the counting TCP forwarder (issue 5). It holds
-// nothing yet: the agent has no pipe monitor.
+// Package pipe is bwmon's counting TCP forwarder: it accepts clients on a
+// listen address, connects each one to a fixed target and copies both
+// directions concurrently, counting the payload bytes that pass: in is
+// client → target, out is target → client. A Pipe is an aggregator.Monitor
+// whose bytes belong to one app, so it meters traffic the host relays, or
+// one service exactly, where the conntrack monitor sees IP-layer bytes
+// (headers included) of the processes on the host.
+//
+// It propagates a half-close (a client that shuts its write side still gets
+// the whole response), closes both sides when either fails, closes
+// connections idle for Config.IdleTimeout, refuses clients beyond
+// Config.MaxConns by closing them at once, and limits each direction to
+// Config.RateLimit with a token bucket shared by the pipe's connections.
+// Bytes are counted as they are written, so connections still open count at
+// every Collect, not only when they end. On Linux the bytes move with
+// splice(2) through a kernel pipe and never enter the process; elsewhere
+// through a pooled buffer.
+//
+// It does not speak any protocol above TCP (no TLS, no HTTP, no PROXY
+// protocol header: the target sees the pipe's address, not the client's),
+// does not forward UDP, balance between targets or retry a failed target:
+// the client is closed and the next client tries again.
+//
+// It needs no privileges, except to listen on a port below 1024 (root or
+// CAP_NET_BIND_SERVICE). A connection costs two goroutines and six file
+// descriptors (two sockets and, on Linux, two kernel pipes).
 package pipe

@@ -11,7 +11,9 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor"
+	"github.com/bwmon/bwmon/pipe"
 )
 
 // fileConfig is the TOML file as written; config.example.toml documents
@@ -39,6 +41,15 @@ type monitorSection struct {
 	Exclude     []string `toml:"exclude"`
 	IgnoreLocal bool     `toml:"ignore_local"`
 	NetNS       string   `toml:"netns"`
+
+	// type = "pipe" (pipeconfig.go)
+	Listen       string     `toml:"listen"`
+	Target       string     `toml:"target"`
+	Name         string     `toml:"name"`
+	RateLimit    model.Rate `toml:"rate_limit"`
+	MaxConns     int        `toml:"max_conns"`
+	IdleTimeout  duration   `toml:"idle_timeout"`
+	DrainTimeout duration   `toml:"drain_timeout"`
 }
 
 // duration reads "1s", "1m30s".
@@ -63,6 +74,8 @@ type Config struct {
 	Manage bool
 	// Conntrack holds one entry per conntrack monitor.
 	Conntrack []monitor.ConntrackConfig
+	// Pipes holds one entry per pipe monitor.
+	Pipes []pipe.Config
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -167,6 +180,9 @@ func ParseConfig(path, text string) (*Config, error) {
 		key := fmt.Sprintf("monitor.%d", i)
 		switch m.Type {
 		case "conntrack":
+			if err := foreignKeys(lines, key, pipeKeys, "pipe", errAt); err != nil {
+				return nil, err
+			}
 			mc := monitor.ConntrackConfig{IgnoreLocal: m.IgnoreLocal, NetNS: m.NetNS}
 			for _, s := range m.Include {
 				re, err := compileRegex(s)
@@ -183,10 +199,16 @@ func ParseConfig(path, text string) (*Config, error) {
 				mc.Exclude = append(mc.Exclude, re)
 			}
 			cfg.Conntrack = append(cfg.Conntrack, mc)
+		case "pipe":
+			pc, err := parsePipe(m, key, lines, cfg.Pipes, errAt)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Pipes = append(cfg.Pipes, pc)
 		case "":
-			return nil, errAt(key, "[[monitor]] needs a type (\"conntrack\")")
+			return nil, errAt(key, "[[monitor]] needs a type (\"conntrack\" or \"pipe\")")
 		default:
-			return nil, errAt(key+".type", "unknown monitor type %q (want \"conntrack\")", m.Type)
+			return nil, errAt(key+".type", "unknown monitor type %q (want \"conntrack\" or \"pipe\")", m.Type)
 		}
 	}
 	return cfg, nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bwmon/bwmon/pipe"
 )
 
 func TestExampleConfigIsTheDefaults(t *testing.T) {
@@ -68,6 +70,18 @@ func TestParseConfigErrors(t *testing.T) {
 		{"type mismatch", "auto_group = \"yes\"\n", "c.toml:1:"},
 		{"unknown monitor type", "[[monitor]]\ntype = \"ebpf\"\n", "c.toml:2: unknown monitor type \"ebpf\""},
 		{"app without name", "[[app]]\nmatch = [\"x\"]\n", "c.toml:1: [[app]] needs a name"},
+		{"pipe without listen", "[[monitor]]\ntype = \"pipe\"\ntarget = \"h:80\"\n", "c.toml:1: pipe needs listen"},
+		{"pipe with bad listen", pipeSection(`listen = "localhost"`, `target = "h:80"`), "c.toml:3: listen: bad listen address \"localhost\""},
+		{"pipe without target", "[[monitor]]\ntype = \"pipe\"\nlisten = \":8080\"\n", "c.toml:1: pipe needs target"},
+		{"pipe target without port", pipeSection(`listen = ":8080"`, `target = "backend"`), "c.toml:4: target: bad target \"backend\": write \"HOST:PORT\""},
+		{"pipe target port out of range", pipeSection(`listen = ":8080"`, `target = "h:99999"`), "c.toml:4: target: bad target \"h:99999\": port"},
+		{"pipe negative max_conns", pipeSection(`listen = ":8080"`, `target = "h:80"`, `max_conns = -1`), "c.toml:5: max_conns = -1: use 0"},
+		{"pipe negative idle_timeout", pipeSection(`listen = ":8080"`, `target = "h:80"`, `idle_timeout = "-1s"`), "c.toml:5: idle_timeout -1s must not be negative"},
+		{"pipe bad rate_limit", pipeSection(`listen = ":8080"`, `target = "h:80"`, `rate_limit = "10 furlongs/s"`), "c.toml:5: monitor.rate_limit: bad rate"},
+		{"pipe bad idle_timeout", pipeSection(`listen = ":8080"`, `target = "h:80"`, `idle_timeout = "soon"`), "c.toml:5: monitor.idle_timeout: bad duration"},
+		{"pipe with a conntrack key", pipeSection(`listen = ":8080"`, `target = "h:80"`, `exclude = ["x"]`), "c.toml:5: exclude applies to type = \"conntrack\" only"},
+		{"conntrack with a pipe key", "[[monitor]]\ntype = \"conntrack\"\ntarget = \"h:80\"\n", "c.toml:3: target applies to type = \"pipe\" only"},
+		{"two pipes on one address", pipeSection(`listen = ":8080"`, `target = "h:80"`) + pipeSection(`listen = "8080"`, `target = "h:81"`), "c.toml:7: listen \"8080\" is used by an earlier pipe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +101,84 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	_, err := LoadConfig(t.TempDir() + "/nope.toml")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want it to wrap os.ErrNotExist", err)
+	}
+}
+
+// pipeSection returns a [[monitor]] type = "pipe" section with these lines
+// (the first on the section's line 3).
+func pipeSection(lines ...string) string {
+	return "[[monitor]]\ntype = \"pipe\"\n" + strings.Join(lines, "\n") + "\n"
+}
+
+func TestParseConfigPipe(t *testing.T) {
+	tests := []struct {
+		name          string
+		text          string
+		want          []pipe.Config
+		wantConntrack int
+	}{
+		{
+			name: "only a pipe runs only the pipe",
+			text: pipeSection(`listen = ":8080"`, `target = "backend:80"`),
+			want: []pipe.Config{{Name: "pipe-8080:backend:80", Listen: ":8080", Target: "backend:80"}},
+		},
+		{
+			name: "every key",
+			text: pipeSection(`listen = "127.0.0.1:9000"`, `target = "[::1]:22"`, `name = "ssh"`,
+				`rate_limit = "10MiB/s"`, `max_conns = 100`, `idle_timeout = "5m"`, `drain_timeout = "2s"`),
+			want: []pipe.Config{{Name: "ssh", Listen: "127.0.0.1:9000", Target: "[::1]:22", RateLimit: 10 << 20,
+				MaxConns: 100, IdleTimeout: 5 * time.Minute, DrainTimeout: 2 * time.Second}},
+		},
+		{
+			name: "bare port, rate in bytes",
+			text: pipeSection(`listen = "8080"`, `target = "h:80"`, `rate_limit = 1000`),
+			want: []pipe.Config{{Name: "pipe-8080:h:80", Listen: ":8080", Target: "h:80", RateLimit: 1000}},
+		},
+		{
+			name: "next to conntrack",
+			text: "[[monitor]]\ntype = \"conntrack\"\n" + pipeSection(`listen = ":1"`, `target = "h:2"`, `name = "a"`) +
+				pipeSection(`listen = ":3"`, `target = "h:4"`, `name = "a"`),
+			want: []pipe.Config{
+				{Name: "a", Listen: ":1", Target: "h:2"},
+				{Name: "a", Listen: ":3", Target: "h:4"},
+			},
+			wantConntrack: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.toml", tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.Pipes, tt.want) || len(cfg.Conntrack) != tt.wantConntrack {
+				t.Fatalf("pipes = %+v and %d conntrack monitors, want %+v and %d", cfg.Pipes, len(cfg.Conntrack), tt.want, tt.wantConntrack)
+			}
+		})
+	}
+}
+
+func TestExamplePipeSection(t *testing.T) {
+	b, err := os.ReadFile("../../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), "# [[monitor]]\n# type = \"pipe\"")
+	if i < 0 {
+		t.Fatal("config.example.toml has no commented pipe example")
+	}
+	var text strings.Builder
+	for _, l := range strings.Split(string(b[i:]), "\n") {
+		if rest, ok := strings.CutPrefix(l, "# "); ok && !strings.HasPrefix(rest, "#") {
+			text.WriteString(rest + "\n")
+		}
+	}
+	cfg, err := ParseConfig("example", text.String())
+	if err != nil {
+		t.Fatalf("the pipe example, uncommented: %v\n%s", err, text.String())
+	}
+	want := []pipe.Config{{Name: "web", Listen: ":8080", Target: "backend.example:80", RateLimit: 10 << 20, DrainTimeout: 5 * time.Second}}
+	if !reflect.DeepEqual(cfg.Pipes, want) || len(cfg.Conntrack) != 0 {
+		t.Fatalf("the pipe example gives pipes %+v and %d conntrack monitors, want %+v and none", cfg.Pipes, len(cfg.Conntrack), want)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/monitor"
+	"github.com/bwmon/bwmon/pipe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,6 +34,9 @@ func main() {
 // run is main without the exit, so tests can call it. Exit status: 0 on a
 // clean stop, 1 on a runtime failure, 2 on a bad command line or config.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "pipe" {
+		return runPipe(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bwmon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
@@ -125,6 +129,13 @@ func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger 
 		m, err := monitor.NewConntrack(monitor.Options{
 			Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage, Logger: logger,
 		})
+		if err != nil {
+			return err
+		}
+		monitors = append(monitors, m)
+	}
+	for _, pc := range cfg.Pipes {
+		m, err := pipe.New(pc, logger)
 		if err != nil {
 			return err
 		}

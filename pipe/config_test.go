@@ -1,0 +1,140 @@
+package pipe
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckListen(t *testing.T) {
+	tests := []struct {
+		name, in, want, err string
+	}{
+		{name: "every address", in: ":8080", want: ":8080"},
+		{name: "bare port", in: "8080", want: ":8080"},
+		{name: "IPv4 host", in: "127.0.0.1:80", want: "127.0.0.1:80"},
+		{name: "IPv6 host", in: "[::1]:80", want: "[::1]:80"},
+		{name: "port 0 picks one", in: ":0", want: ":0"},
+		{name: "empty", in: "", err: "empty listen address"},
+		{name: "no port", in: "localhost", err: "bad listen address \"localhost\""},
+		{name: "port too big", in: ":70000", err: "must be a number from 1 to 65535"},
+		{name: "port not a number", in: ":http", err: "must be a number"},
+		{name: "bare IPv6 without brackets", in: "::1:80", err: "bad listen address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := CheckListen(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("CheckListen(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("CheckListen(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	tests := []struct {
+		name, in, err string
+	}{
+		{name: "name and port", in: "backend.example:80"},
+		{name: "IPv6", in: "[2001:db8::1]:443"},
+		{name: "empty", in: "", err: "empty target"},
+		{name: "no port", in: "backend.example", err: "write \"HOST:PORT\""},
+		{name: "no host", in: ":80", err: "the host is missing"},
+		{name: "port 0", in: "h:0", err: "from 1 to 65535"},
+		{name: "path, not host", in: "http://h/x:80", err: "bad target"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckTarget(tt.in)
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Fatalf("CheckTarget(%q) = %v, want error containing %q", tt.in, err, tt.err)
+			}
+		})
+	}
+}
+
+func TestShortForm(t *testing.T) {
+	tests := []struct {
+		name, listen, target string
+		wantL, wantT, err    string
+	}{
+		{name: "same port on the target", listen: "8080", target: "example.org", wantL: ":8080", wantT: "example.org:8080"},
+		{name: "target port given", listen: "8080", target: "example.org:80", wantL: ":8080", wantT: "example.org:80"},
+		{name: "full addresses", listen: "127.0.0.1:9000", target: "[::1]:22", wantL: "127.0.0.1:9000", wantT: "[::1]:22"},
+		{name: "bare IPv6 target", listen: ":9000", target: "::1", wantL: ":9000", wantT: "[::1]:9000"},
+		{name: "port 0 needs a target port", listen: "0", target: "h", err: "needs a port"},
+		{name: "bad listen", listen: "x", target: "h:1", err: "bad listen address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, tg, err := ShortForm(tt.listen, tt.target)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("ShortForm = %q, %q, %v; want error containing %q", l, tg, err, tt.err)
+				}
+				return
+			}
+			if err != nil || l != tt.wantL || tg != tt.wantT {
+				t.Fatalf("ShortForm(%q, %q) = %q, %q, %v; want %q, %q", tt.listen, tt.target, l, tg, err, tt.wantL, tt.wantT)
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want Config
+		err  string
+	}{
+		{
+			name: "defaults",
+			cfg:  Config{Listen: ":8080", Target: "backend:80"},
+			want: Config{Name: "pipe-8080:backend:80", Listen: ":8080", Target: "backend:80",
+				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{
+			name: "name with a host keeps the address",
+			cfg:  Config{Listen: "127.0.0.1:8080", Target: "backend:80", IdleTimeout: time.Minute},
+			want: Config{Name: "pipe-127.0.0.1:8080:backend:80", Listen: "127.0.0.1:8080", Target: "backend:80",
+				IdleTimeout: time.Minute, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{name: "negative max conns", cfg: Config{Listen: ":1", Target: "h:1", MaxConns: -1}, err: "must not be negative"},
+		{name: "negative idle timeout", cfg: Config{Listen: ":1", Target: "h:1", IdleTimeout: -time.Second}, err: "must not be negative"},
+		{name: "bad target", cfg: Config{Listen: ":1", Target: "h"}, err: "bad target"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.withDefaults()
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("withDefaults = %v, want error containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("withDefaults = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = New(Config{Listen: ln.Addr().String(), Target: "127.0.0.1:1"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "another program") {
+		t.Fatalf("New on a port in use: %v, want an error that says so and what to check", err)
+	}
+}
