@@ -72,3 +72,15 @@ type MonitorStats struct {
 	// EventsLost counts kernel events lost since start.
 	EventsLost uint64
 }
+
+// NotifyStats counts what the notifier did since start; the HTTP API
+// exports it as metrics.
+type NotifyStats struct {
+	// Fired and Resolved count alert events by state.
+	Fired, Resolved uint64
+	// Dropped counts events not delivered because too many commands were
+	// already running.
+	Dropped uint64
+	// Failed counts commands and webhooks that failed or timed out.
+	Failed uint64
+}
