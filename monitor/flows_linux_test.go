@@ -1,0 +1,191 @@
+package monitor
+
+import (
+	"net/netip"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/ti-mo/conntrack"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// fakeResolver answers from tables: local addresses, and owners by local
+// endpoint. An endpoint in pending stays unresolved until levelFinal.
+type fakeResolver struct {
+	local   map[netip.Addr]bool
+	owners  map[netip.AddrPort]*model.Process
+	pending map[netip.AddrPort]bool
+	calls   int
+}
+
+func (f *fakeResolver) isLocal(a netip.Addr) bool { return a.IsLoopback() || f.local[a] }
+
+func (f *fakeResolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+	f.calls++
+	if f.pending[local] && level != levelFinal {
+		return model.Info{}, false
+	}
+	if p, ok := f.owners[local]; ok {
+		return model.Info{Process: p}, true
+	}
+	if level != levelFinal {
+		return model.Info{}, false
+	}
+	return model.Info{Unattributed: model.ReasonNoSocket}, true
+}
+
+var (
+	hostIP = netip.MustParseAddr("10.0.0.1")
+	peerIP = netip.MustParseAddr("10.0.0.9")
+	curl   = &model.Process{PID: 10, StartTime: 1, Exe: "/usr/bin/curl", Cmdline: "curl x"}
+	nginx  = &model.Process{PID: 20, StartTime: 1, Exe: "/usr/sbin/nginx", Cmdline: "nginx: worker"}
+)
+
+// tcpFlow makes a TCP flow from src to dst with no NAT.
+func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) conntrack.Flow {
+	f := conntrack.NewFlow(6, 0, src.Addr(), dst.Addr(), src.Port(), dst.Port(), 0, 0)
+	f.ID = id
+	f.CountersOrig.Bytes, f.CountersReply.Bytes = orig, reply
+	return f
+}
+
+func drainTable(t *flowTable) map[model.Key][2]uint64 {
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(100, 0)
+	t.drain(c, now)
+	out := map[model.Key][2]uint64{}
+	for _, u := range c.Usage(now) {
+		out[u.Entry.Key] = [2]uint64{u.In, u.Out}
+	}
+	return out
+}
+
+func TestFlowTable(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	lcli := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 50000)
+	lsrv := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 8080)
+	ext1 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), 1000)
+	ext2 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), 80)
+	inbound := netip.AddrPortFrom(hostIP, 80)
+	kc, kn := model.KeyProcess(curl), model.KeyProcess(nginx)
+
+	type step func(ft *flowTable, r *fakeResolver)
+	dump := func(fs ...conntrack.Flow) step {
+		return func(ft *flowTable, r *fakeResolver) { ft.applyDump(fs, r) }
+	}
+	newEv := func(f conntrack.Flow) step {
+		return func(ft *flowTable, r *fakeResolver) { ft.onNew(&f, r) }
+	}
+	destroy := func(f conntrack.Flow) step {
+		return func(ft *flowTable, r *fakeResolver) { ft.onDestroy(&f, r) }
+	}
+	tests := []struct {
+		name    string
+		cfg     ConntrackConfig
+		owners  map[netip.AddrPort]*model.Process
+		pending map[netip.AddrPort]bool
+		steps   []step
+		want    map[model.Key][2]uint64 // in, out
+	}{
+		{
+			name:   "bytes before start are not counted",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps:  []step{dump(tcpFlow(1, cli, srv, 1000, 5000)), dump(tcpFlow(1, cli, srv, 1300, 9000))},
+			want:   map[model.Key][2]uint64{kc: {4000, 300}},
+		},
+		{
+			name:   "new flow counts from zero, destroy adds the final bytes",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps: []step{dump(), newEv(tcpFlow(2, cli, srv, 0, 0)),
+				dump(tcpFlow(2, cli, srv, 100, 1000)), destroy(tcpFlow(2, cli, srv, 150, 1600))},
+			want: map[model.Key][2]uint64{kc: {1600, 150}},
+		},
+		{
+			name:   "a stale dump after destroy does not count again",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps: []step{dump(), newEv(tcpFlow(3, cli, srv, 0, 0)),
+				destroy(tcpFlow(3, cli, srv, 200, 2000)), dump(tcpFlow(3, cli, srv, 180, 1900))},
+			want: map[model.Key][2]uint64{kc: {2000, 200}},
+		},
+		{
+			name:   "a flow born and gone between dumps is counted once",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps:  []step{dump(), newEv(tcpFlow(4, cli, srv, 0, 0)), destroy(tcpFlow(4, cli, srv, 70, 700)), dump()},
+			want:   map[model.Key][2]uint64{kc: {700, 70}},
+		},
+		{
+			name:   "destroy before the first dump belongs to flows older than bwmon",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps:  []step{destroy(tcpFlow(5, cli, srv, 70, 700)), dump()},
+			want:   map[model.Key][2]uint64{},
+		},
+		{
+			name:   "loopback counts for both ends",
+			owners: map[netip.AddrPort]*model.Process{lcli: curl, lsrv: nginx},
+			steps:  []step{dump(), newEv(tcpFlow(6, lcli, lsrv, 0, 0)), dump(tcpFlow(6, lcli, lsrv, 5000, 300))},
+			want:   map[model.Key][2]uint64{kc: {300, 5000}, kn: {5000, 300}},
+		},
+		{
+			name:   "ignore_local drops loopback",
+			cfg:    ConntrackConfig{IgnoreLocal: true},
+			owners: map[netip.AddrPort]*model.Process{lcli: curl, lsrv: nginx},
+			steps:  []step{dump(), newEv(tcpFlow(7, lcli, lsrv, 0, 0)), dump(tcpFlow(7, lcli, lsrv, 5000, 300))},
+			want:   map[model.Key][2]uint64{},
+		},
+		{
+			name:  "neither end local is counted as not_local",
+			steps: []step{dump(), dump(tcpFlow(8, ext1, ext2, 40, 60))},
+			want:  map[model.Key][2]uint64{model.KeyUnattributed(model.ReasonNotLocal): {60, 40}},
+		},
+		{
+			name:    "a server socket found a tick late still gets every byte",
+			owners:  map[netip.AddrPort]*model.Process{inbound: nginx},
+			pending: map[netip.AddrPort]bool{inbound: true},
+			steps: []step{dump(), newEv(tcpFlow(9, srv, inbound, 0, 0)),
+				dump(tcpFlow(9, srv, inbound, 500, 8000)), dump(tcpFlow(9, srv, inbound, 600, 9000))},
+			want: map[model.Key][2]uint64{kn: {600, 9000}},
+		},
+		{
+			name:  "no socket: unattributed, not lost",
+			steps: []step{dump(), newEv(tcpFlow(10, srv, inbound, 0, 0)), dump(tcpFlow(10, srv, inbound, 50, 0)), dump(tcpFlow(10, srv, inbound, 90, 0))},
+			want:  map[model.Key][2]uint64{model.KeyUnattributed(model.ReasonNoSocket): {90, 0}},
+		},
+		{
+			name:   "exclude drops the process's bytes",
+			cfg:    ConntrackConfig{Exclude: []*regexp.Regexp{regexp.MustCompile(`^curl`)}},
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps:  []step{dump(), newEv(tcpFlow(11, cli, srv, 0, 0)), dump(tcpFlow(11, cli, srv, 10, 10))},
+			want:   map[model.Key][2]uint64{},
+		},
+		{
+			name:   "a flow that vanished without DESTROY is dropped after three dumps",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps:  []step{dump(), newEv(tcpFlow(12, cli, srv, 0, 0)), dump(tcpFlow(12, cli, srv, 10, 10)), dump(), dump(), dump(), destroy(tcpFlow(12, cli, srv, 99, 99))},
+			want:   map[model.Key][2]uint64{kc: {10, 10}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, pending: tt.pending}
+			ft := newFlowTable(&tt.cfg)
+			got := map[model.Key][2]uint64{}
+			for _, s := range tt.steps {
+				s(ft, r)
+				for k, v := range drainTable(ft) {
+					got[k] = [2]uint64{got[k][0] + v[0], got[k][1] + v[1]}
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Fatalf("%s: got in/out %v, want %v (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
