@@ -37,7 +37,14 @@ type Aggregator struct {
 	unattr    map[model.Reason]*model.UnattributedSum
 	groups    map[model.Key]string // app of each live entry, "" for unattributed
 	last      time.Time            // end of the previous tick
+
+	durMu sync.Mutex
+	durs  []time.Duration // the last tickHistory tick durations, a ring
+	durN  int
 }
+
+// tickHistory is how many tick durations TickDurations keeps.
+const tickHistory = 4096
 
 type appTotals struct {
 	in, out uint64
@@ -117,6 +124,14 @@ func (a *Aggregator) Tick(now time.Time) *model.Snapshot {
 	consumers := a.consumers
 	a.mu.Unlock()
 	s.Agent.TickDuration = a.clock().Sub(begin)
+	a.durMu.Lock()
+	if len(a.durs) < tickHistory {
+		a.durs = append(a.durs, s.Agent.TickDuration)
+	} else {
+		a.durs[a.durN%tickHistory] = s.Agent.TickDuration
+	}
+	a.durN++
+	a.durMu.Unlock()
 	for _, c := range consumers {
 		c.Consume(s)
 	}
@@ -238,4 +253,14 @@ func (a *Aggregator) group(e *model.MonitorEntry) (string, bool) {
 	}
 	a.groups[e.Key] = app
 	return app, ok
+}
+
+// TickDurations returns the durations of the last ticks (up to 4096),
+// sorted ascending, for percentiles.
+func (a *Aggregator) TickDurations() []time.Duration {
+	a.durMu.Lock()
+	out := slices.Clone(a.durs)
+	a.durMu.Unlock()
+	slices.Sort(out)
+	return out
 }

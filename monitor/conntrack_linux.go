@@ -51,12 +51,21 @@ type Conntrack struct {
 	procs  *procTable
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
-	dump   *conntrack.Conn
+	dump   *ctDumper
 	events *netlink.Conn
 
 	cfg   ConntrackConfig
 	mu    sync.Mutex // guards table
 	table *flowTable
+
+	// Full dumps: dumpMu serialises them; the rest is guarded by mu.
+	dumpMu    sync.Mutex
+	dumpCost  time.Duration // how long the last dump and apply took
+	dumpEvery int           // ticks between full dumps (1 while cheap)
+	sinceDump int           // ticks since the last full dump
+	lastTick  time.Time
+	dumpReq   chan struct{} // wakes dumpLoop for a dump in the background
+	dumpErr   error
 
 	eventsLost atomic.Uint64
 	stop       chan struct{} // closed by Close: stops watchNewborns
@@ -131,16 +140,16 @@ func NewConntrack(o Options) (m *Conntrack, err error) {
 	if m.events, err = dialEvents(m.ns.fd()); err != nil {
 		return nil, err
 	}
-	if m.dump, err = conntrack.Dial(&netlink.Config{NetNS: m.ns.fd()}); err != nil {
-		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
+	if m.dump, err = dialDumper(m.ns.fd()); err != nil {
+		return nil, err
 	}
 	if !raisePriority() {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
 	m.wg.Add(1 + eventWorkers)
-	workers := make([]chan conntrack.Event, eventWorkers)
+	workers := make([]chan event, eventWorkers)
 	for i := range workers {
-		workers[i] = make(chan conntrack.Event, 4096)
+		workers[i] = make(chan event, 4096)
 		go m.handle(workers[i])
 	}
 	go m.receive(workers)
@@ -148,6 +157,10 @@ func NewConntrack(o Options) (m *Conntrack, err error) {
 	if err = m.dumpAndApply(); err != nil {
 		return nil, err
 	}
+	m.dumpEvery = 1
+	m.dumpReq = make(chan struct{}, 1)
+	m.wg.Add(1)
+	go m.dumpLoop()
 	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
 	return m, nil
 }
@@ -179,7 +192,7 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 // receive reads events until the socket is closed and hands each to a
 // worker chosen by its flow, so the events of one flow stay in order; then
 // it closes the workers' channels.
-func (m *Conntrack) receive(workers []chan conntrack.Event) {
+func (m *Conntrack) receive(workers []chan event) {
 	defer m.wg.Done()
 	defer func() {
 		for _, w := range workers {
@@ -208,8 +221,12 @@ func (m *Conntrack) receive(workers []chan conntrack.Event) {
 			if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
 				continue
 			}
-			k := keyOf(ev.Flow)
-			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- ev
+			if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
+				continue
+			}
+			rec := recOf(ev.Flow)
+			k := keyOf(&rec)
+			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: ev.Type == conntrack.EventDestroy, rec: rec}
 		}
 	}
 }
@@ -224,34 +241,87 @@ func isClosedErr(err error) bool {
 // live only a few milliseconds.
 const eventWorkers = 4
 
+// event is a conntrack NEW or DESTROY event.
+type event struct {
+	destroy bool
+	rec     ctRec
+}
+
 // handle applies one worker's events: owners are resolved before the
 // table's lock is taken.
-func (m *Conntrack) handle(evs <-chan conntrack.Event) {
+func (m *Conntrack) handle(evs <-chan event) {
 	defer m.wg.Done()
 	for ev := range evs {
-		switch ev.Type {
-		case conntrack.EventNew:
-			k, fl := m.table.prepareNew(ev.Flow, m.res)
+		if ev.destroy {
 			m.mu.Lock()
-			m.table.insertNew(k, fl)
+			m.table.onDestroy(&ev.rec, m.res)
 			m.mu.Unlock()
-		case conntrack.EventDestroy:
+			continue
+		}
+		k, fl := m.table.prepareNew(&ev.rec, m.res)
+		m.mu.Lock()
+		m.table.insertNew(k, fl)
+		m.mu.Unlock()
+	}
+}
+
+func (m *Conntrack) dumpAndApply() error {
+	m.dumpMu.Lock()
+	defer m.dumpMu.Unlock()
+	start := time.Now()
+	flows, err := m.dump.dump()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.table.applyDump(flows, m.res)
+	m.dumpCost = time.Since(start)
+	m.mu.Unlock()
+	return nil
+}
+
+const (
+	// dumpBudget is the share of one core full dumps may take: beyond it
+	// they are spread over several ticks.
+	dumpBudget = 0.05
+	// maxDumpEvery bounds the ticks between two full dumps.
+	maxDumpEvery = 10
+	// syncDump is the dump cost up to which a tick waits for its dump.
+	syncDump = 50 * time.Millisecond
+)
+
+// dumpLoop runs the full dumps that are too slow for the tick to wait for.
+func (m *Conntrack) dumpLoop() {
+	defer m.wg.Done()
+	for range m.dumpReq {
+		if err := m.dumpAndApply(); err != nil {
 			m.mu.Lock()
-			m.table.onDestroy(ev.Flow, m.res)
+			m.dumpErr = err
 			m.mu.Unlock()
 		}
 	}
 }
 
-func (m *Conntrack) dumpAndApply() error {
-	flows, err := m.dump.Dump(nil)
-	if err != nil {
-		return fmt.Errorf("dumping conntrack table: %w", err)
-	}
+// planDump decides, at a tick of length dt, whether this tick dumps and
+// whether it waits for the dump. A table that is cheap to read is read
+// every tick, in line, so rates are exact per tick. One that is not (some
+// 25,000 flows and more here) is read every dumpEvery ticks, chosen to keep
+// dumps within dumpBudget of a core, in the background, so the tick stays
+// short: bytes of live flows then arrive in steps of dumpEvery ticks, while
+// flows that end still deliver their final bytes through DESTROY events.
+func (m *Conntrack) planDump(dt time.Duration) (due, inline bool) {
 	m.mu.Lock()
-	m.table.applyDump(flows, m.res)
-	m.mu.Unlock()
-	return nil
+	defer m.mu.Unlock()
+	if dt > 0 {
+		need := int(float64(m.dumpCost)/(dumpBudget*float64(dt))) + 1
+		m.dumpEvery = min(max(need, 1), maxDumpEvery)
+	}
+	m.sinceDump++
+	if m.sinceDump < m.dumpEvery {
+		return false, false
+	}
+	m.sinceDump = 0
+	return true, m.dumpCost <= syncDump
 }
 
 // Name implements aggregator.Monitor.
@@ -263,9 +333,26 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	if err := m.res.refreshLocal(); err != nil {
 		m.log.Warn("reading local addresses", "err", err)
 	}
-	err := m.dumpAndApply()
+	var dt time.Duration
+	if !m.lastTick.IsZero() {
+		dt = now.Sub(m.lastTick)
+	}
+	m.lastTick = now
+	var err error
+	switch due, inline := m.planDump(dt); {
+	case due && inline:
+		err = m.dumpAndApply()
+	case due:
+		select {
+		case m.dumpReq <- struct{}{}:
+		default: // the previous one is still running
+		}
+	}
 	m.mu.Lock()
 	m.table.drain(c, now)
+	if err == nil {
+		err, m.dumpErr = m.dumpErr, nil
+	}
 	m.mu.Unlock()
 	return err
 }
@@ -298,6 +385,9 @@ func (m *Conntrack) Close() error {
 		}
 		if m.stop != nil {
 			close(m.stop)
+		}
+		if m.dumpReq != nil {
+			close(m.dumpReq)
 		}
 		m.wg.Wait()
 		if m.procs != nil {

@@ -46,15 +46,25 @@ type flowKey struct {
 	sport, dport uint16
 }
 
-func keyOf(f *conntrack.Flow) flowKey {
-	o := f.TupleOrig
-	k := flowKey{id: f.ID, proto: o.Proto.Protocol, src: o.IP.SourceAddress, dst: o.IP.DestinationAddress}
-	if o.Proto.ICMPv4 || o.Proto.ICMPv6 {
-		k.sport, k.dport = o.Proto.ICMPID, uint16(o.Proto.ICMPType)<<8|uint16(o.Proto.ICMPCode)
-	} else {
-		k.sport, k.dport = o.Proto.SourcePort, o.Proto.DestinationPort
+func keyOf(r *ctRec) flowKey {
+	o := &r.orig
+	return flowKey{id: r.id, proto: r.proto, src: o.src, dst: o.dst, sport: o.sport, dport: o.dport}
+}
+
+// recOf turns a flow decoded by ti-mo/conntrack (events) into a ctRec.
+func recOf(f *conntrack.Flow) ctRec {
+	tuple := func(t conntrack.Tuple) ctTuple {
+		if t.Proto.ICMPv4 || t.Proto.ICMPv6 {
+			return ctTuple{src: t.IP.SourceAddress, dst: t.IP.DestinationAddress, sport: t.Proto.ICMPID, dport: uint16(t.Proto.ICMPType)<<8 | uint16(t.Proto.ICMPCode)}
+		}
+		return ctTuple{src: t.IP.SourceAddress, dst: t.IP.DestinationAddress, sport: t.Proto.SourcePort, dport: t.Proto.DestinationPort}
 	}
-	return k
+	return ctRec{
+		id: f.ID, proto: f.TupleOrig.Proto.Protocol,
+		icmp: f.TupleOrig.Proto.ICMPv4 || f.TupleOrig.Proto.ICMPv6,
+		orig: tuple(f.TupleOrig), reply: tuple(f.TupleReply),
+		origBytes: f.CountersOrig.Bytes, replyBytes: f.CountersReply.Bytes,
+	}
 }
 
 // side is one local end of a flow. The initiator's end (orig) sent the
@@ -105,12 +115,12 @@ func newFlowTable(cfg *ConntrackConfig) *flowTable {
 
 // endpoint returns the local end and the peer of one direction's tuple, in
 // the form sockets are looked up: for ICMP the "port" is the echo ID.
-func endpoint(t conntrack.Tuple) (local, remote netip.AddrPort) {
-	sp, dp := t.Proto.SourcePort, t.Proto.DestinationPort
-	if t.Proto.ICMPv4 || t.Proto.ICMPv6 {
-		sp, dp = t.Proto.ICMPID, 0
+func endpoint(t *ctTuple, icmp bool) (local, remote netip.AddrPort) {
+	dp := t.dport
+	if icmp {
+		dp = 0
 	}
-	return netip.AddrPortFrom(t.IP.SourceAddress, sp), netip.AddrPortFrom(t.IP.DestinationAddress, dp)
+	return netip.AddrPortFrom(t.src, t.sport), netip.AddrPortFrom(t.dst, dp)
 }
 
 // newFlow makes the table's record of f with counters at base: the
@@ -118,10 +128,10 @@ func endpoint(t conntrack.Tuple) (local, remote netip.AddrPort) {
 // the source of the reply tuple (after DNAT that is the real local
 // address). Ends that are not local addresses get no side; a flow with no
 // local end at all is counted as not local.
-func (t *flowTable) newFlow(f *conntrack.Flow, r sideResolver, baseOrig, baseReply uint64) *flow {
-	fl := &flow{proto: f.TupleOrig.Proto.Protocol, orig: baseOrig, reply: baseReply}
-	ol, or := endpoint(f.TupleOrig)
-	rl, rr := endpoint(f.TupleReply)
+func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64) *flow {
+	fl := &flow{proto: f.proto, orig: baseOrig, reply: baseReply}
+	ol, or := endpoint(&f.orig, f.icmp)
+	rl, rr := endpoint(&f.reply, f.icmp)
 	oLocal, rLocal := r.isLocal(ol.Addr()), r.isLocal(rl.Addr())
 	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
 	if oLocal {
@@ -204,7 +214,7 @@ func (t *flowTable) account(fl *flow) {
 // resolves its owners while their sockets are still open. It reads only the
 // table's configuration, so event workers call it without the table's lock;
 // insertNew then adds the result.
-func (t *flowTable) prepareNew(f *conntrack.Flow, r sideResolver) (flowKey, *flow) {
+func (t *flowTable) prepareNew(f *ctRec, r sideResolver) (flowKey, *flow) {
 	fl := t.newFlow(f, r, 0, 0)
 	t.resolveSides(fl, r, levelQuick)
 	return keyOf(f), fl
@@ -233,12 +243,12 @@ func (t *flowTable) insertNew(k flowKey, fl *flow) {
 
 // onNew records a flow announced by a NEW event (prepareNew and insertNew
 // in one, for callers that hold the lock anyway).
-func (t *flowTable) onNew(f *conntrack.Flow, r sideResolver) {
+func (t *flowTable) onNew(f *ctRec, r sideResolver) {
 	t.insertNew(t.prepareNew(f, r))
 }
 
 // onDestroy books a flow's final counters, carried by its DESTROY event.
-func (t *flowTable) onDestroy(f *conntrack.Flow, r sideResolver) {
+func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
 	if !t.ready {
 		return
 	}
@@ -251,7 +261,7 @@ func (t *flowTable) onDestroy(f *conntrack.Flow, r sideResolver) {
 		// Born and gone between two dumps, with its NEW event lost.
 		fl = t.newFlow(f, r, 0, 0)
 	}
-	fl.orig, fl.reply = f.CountersOrig.Bytes, f.CountersReply.Bytes
+	fl.orig, fl.reply = f.origBytes, f.replyBytes
 	t.resolveSides(fl, r, levelFinal)
 	t.account(fl)
 	delete(t.flows, k)
@@ -260,7 +270,7 @@ func (t *flowTable) onDestroy(f *conntrack.Flow, r sideResolver) {
 
 // applyDump books the counters of a full dump. The first dump only sets the
 // baseline: bytes moved before bwmon started are not counted.
-func (t *flowTable) applyDump(flows []conntrack.Flow, r sideResolver) {
+func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
 	t.gen++
 	first := !t.ready
 	for i := range flows {
@@ -269,7 +279,7 @@ func (t *flowTable) applyDump(flows []conntrack.Flow, r sideResolver) {
 		if _, dead := t.tomb[k]; dead {
 			continue
 		}
-		o, rp := f.CountersOrig.Bytes, f.CountersReply.Bytes
+		o, rp := f.origBytes, f.replyBytes
 		fl, ok := t.flows[k]
 		if !ok {
 			var bo, br uint64

@@ -44,11 +44,11 @@ var (
 )
 
 // tcpFlow makes a TCP flow from src to dst with no NAT.
-func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) conntrack.Flow {
+func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) ctRec {
 	f := conntrack.NewFlow(6, 0, src.Addr(), dst.Addr(), src.Port(), dst.Port(), 0, 0)
 	f.ID = id
 	f.CountersOrig.Bytes, f.CountersReply.Bytes = orig, reply
-	return f
+	return recOf(&f)
 }
 
 func drainTable(t *flowTable) map[model.Key][2]uint64 {
@@ -73,13 +73,13 @@ func TestFlowTable(t *testing.T) {
 	kc, kn := model.KeyProcess(curl), model.KeyProcess(nginx)
 
 	type step func(ft *flowTable, r *fakeResolver)
-	dump := func(fs ...conntrack.Flow) step {
+	dump := func(fs ...ctRec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.applyDump(fs, r) }
 	}
-	newEv := func(f conntrack.Flow) step {
+	newEv := func(f ctRec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.onNew(&f, r) }
 	}
-	destroy := func(f conntrack.Flow) step {
+	destroy := func(f ctRec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.onDestroy(&f, r) }
 	}
 	tests := []struct {

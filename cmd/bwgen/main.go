@@ -9,6 +9,7 @@
 //	bwgen udp-send  ADDR BYTES SIZE   send BYTES in datagrams of SIZE bytes
 //	bwgen udp-sink  LISTEN            receive and discard datagrams
 //	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
+//	bwgen udp-flows ADDR N            one datagram from each of N source ports
 //
 // Options before the mode: -hold D keeps the process alive D after the
 // transfer; -conns N repeats a tcp-send/tcp-recv N times, one connection
@@ -70,6 +71,8 @@ func main() {
 		err = udpSink(a[1], *ready)
 	case "ping":
 		err = ping(a[1], n(2), n(3))
+	case "udp-flows":
+		err = udpFlows(a[1], n(2))
 	default:
 		err = fmt.Errorf("unknown mode %q", a[0])
 	}
@@ -200,6 +203,27 @@ func ping(addr string, count, size int64) error {
 			if r, err := icmp.ParseMessage(proto, buf[:n]); err == nil && (r.Type == ipv4.ICMPTypeEchoReply || r.Type == ipv6.ICMPTypeEchoReply) {
 				break
 			}
+		}
+	}
+	return nil
+}
+
+// udpFlows sends one small datagram from each of n fresh sockets: n
+// conntrack flows, each from its own source port.
+func udpFlows(addr string, n int64) error {
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return err
+	}
+	for i := int64(0); i < n; i++ {
+		c, err := net.DialUDP("udp", nil, raddr)
+		if err != nil {
+			return err
+		}
+		_, err = c.Write([]byte("x"))
+		c.Close()
+		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+			return err
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -74,6 +75,9 @@ type Config struct {
 	Manage bool
 	// Conntrack holds one entry per conntrack monitor.
 	Conntrack []monitor.ConntrackConfig
+	// TickStats, when set (-tick-stats), receives the tick duration
+	// percentiles at exit.
+	TickStats io.Writer
 	// Pipes holds one entry per pipe monitor.
 	Pipes []pipe.Config
 }

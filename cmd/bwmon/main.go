@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	tickStats := fs.Bool("tick-stats", false, "print the percentiles of the tick durations on exit (stderr)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg.Aggregator.Interval = *interval
+	}
+	if *tickStats {
+		cfg.TickStats = stderr
 	}
 	if *checkConfig {
 		name := cfg.Path
@@ -153,5 +157,19 @@ func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger 
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agg.Run(ctx) })
-	return g.Wait()
+	err := g.Wait()
+	if cfg.TickStats != nil {
+		printTickStats(cfg.TickStats, agg.TickDurations())
+	}
+	return err
+}
+
+// printTickStats writes the tick duration percentiles (-tick-stats).
+func printTickStats(w io.Writer, d []time.Duration) {
+	if len(d) == 0 {
+		fmt.Fprintln(w, "tick durations: no tick")
+		return
+	}
+	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	fmt.Fprintf(w, "tick durations: n=%d p50=%s p99=%s max=%s\n", len(d), q(0.50), q(0.99), d[len(d)-1])
 }

