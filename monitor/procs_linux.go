@@ -53,6 +53,32 @@ type procTable struct {
 	bg sync.WaitGroup // scans still running for scanConcurrently
 
 	wake chan struct{} // an exec happened: watchNewborns has work
+
+	// recent holds the processes that owned the last flows resolved,
+	// newest last: a process that opens connections one after another
+	// (a daemon making requests) keeps the same open-file count, so only
+	// reading it again finds its next socket.
+	recent []int
+}
+
+const (
+	// recentOwners is how many recent owners a miss reads again.
+	recentOwners = 16
+	// smallFDTable bounds the fd tables read on the event path regardless
+	// of their count: a large one waits for the tick's sync.
+	smallFDTable = 1024
+)
+
+// noteOwner records pid as the owner of a flow just resolved. Called with
+// mu held.
+func (t *procTable) noteOwner(pid int) {
+	if i := slices.Index(t.recent, pid); i >= 0 {
+		t.recent = slices.Delete(t.recent, i, i+1)
+	}
+	t.recent = append(t.recent, pid)
+	if len(t.recent) > recentOwners {
+		t.recent = t.recent[1:]
+	}
 }
 
 type inodeRef struct {
@@ -69,6 +95,7 @@ type procEntry struct {
 	proc    *model.Process // nil until needed (read lazily)
 	fdCount int64          // size of /proc/PID/fd when last read; -1: never
 	sockets []uint64       // socket inodes held when last read
+	lastFD  string         // fd number of the last socket found for a flow
 	scanned time.Time      // when the sockets were last read
 	born    time.Time      // when bwmon learned of it
 	// exited is when the process was seen to exit (zero: alive). Its
@@ -134,28 +161,74 @@ func (t *procTable) fdCount(pid int) int64 {
 // readSockets returns the socket inodes pid holds and its open-file count,
 // reading /proc/PID/fd without holding the lock.
 func (t *procTable) readSockets(pid int) ([]uint64, int64) {
+	inodes, _, n := t.readSocketFDs(pid)
+	return inodes, n
+}
+
+// readSocketFDs is readSockets with the fd number of each socket.
+func (t *procTable) readSocketFDs(pid int) ([]uint64, []string, int64) {
 	n := t.fdCount(pid)
 	dir := t.pidPath(pid, "fd")
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil, -1
+		return nil, nil, -1
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return nil, -1
+		return nil, nil, -1
 	}
 	var out []uint64
+	var fds []string
 	for _, name := range names {
-		s, err := os.Readlink(dir + "/" + name)
-		if err != nil || !strings.HasPrefix(s, "socket:[") {
-			continue
-		}
-		if ino, err := strconv.ParseUint(s[8:len(s)-1], 10, 64); err == nil {
+		if ino, ok := socketInode(dir + "/" + name); ok {
 			out = append(out, ino)
+			fds = append(fds, name)
 		}
 	}
-	return out, n
+	return out, fds, n
+}
+
+// socketInode reads the fd link at path: the inode when it is a socket.
+func socketInode(path string) (uint64, bool) {
+	s, err := os.Readlink(path)
+	if err != nil || !strings.HasPrefix(s, "socket:[") {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(s[8:len(s)-1], 10, 64)
+	return ino, err == nil
+}
+
+// probeRecent reads, for each recent owner, the one fd its last matched
+// socket was on: a process that connects again and again most often gets
+// the same (lowest free) fd number. One readlink each; a socket found is
+// recorded, so that a flow living a fraction of a millisecond can still be
+// tied to its process.
+func (t *procTable) probeRecent() {
+	t.mu.Lock()
+	type probe struct {
+		pid int
+		e   *procEntry
+		fd  string
+	}
+	var ps []probe
+	for _, pid := range t.recent {
+		if e := t.procs[pid]; e != nil && e.exited.IsZero() && e.lastFD != "" {
+			ps = append(ps, probe{pid, e, e.lastFD})
+		}
+	}
+	t.mu.Unlock()
+	for _, p := range ps {
+		ino, ok := socketInode(t.pidPath(p.pid, "fd/"+p.fd))
+		if !ok {
+			continue
+		}
+		t.mu.Lock()
+		if t.procs[p.pid] == p.e {
+			t.inodes[ino] = inodeRef{pid: p.pid, e: p.e, seen: t.now()}
+		}
+		t.mu.Unlock()
+	}
 }
 
 // setSockets records what readSockets found. Sockets no longer open keep
@@ -183,11 +256,13 @@ func (t *procTable) holder(inode uint64) (int, bool) {
 // scan re-reads pid's sockets and records them; it reports whether pid
 // holds inode (0: any).
 func (t *procTable) scan(pid int, inode uint64) bool {
-	inodes, n := t.readSockets(pid)
+	inodes, fds, n := t.readSocketFDs(pid)
 	var info *model.Process
-	if inode != 0 && slices.Contains(inodes, inode) {
+	lastFD := ""
+	if i := slices.Index(inodes, inode); inode != 0 && i >= 0 {
 		// Read it now, while it surely lived a moment ago.
 		info = t.readProcess(pid)
+		lastFD = fds[i]
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -197,6 +272,9 @@ func (t *procTable) scan(pid int, inode uint64) bool {
 	}
 	if info != nil && (e.proc == nil || e.proc.Exe != info.Exe || e.proc.StartTime != info.StartTime) {
 		e.proc = info
+	}
+	if lastFD != "" {
+		e.lastFD = lastFD
 	}
 	t.setSockets(pid, e, inodes, n)
 	got, ok := t.holder(inode)
@@ -208,6 +286,7 @@ func (t *procTable) scan(pid int, inode uint64) bool {
 // tells.
 func (t *procTable) info(pid int) *model.Process {
 	t.mu.Lock()
+	t.noteOwner(pid)
 	e := t.procs[pid]
 	var cur *model.Process
 	if e != nil {
@@ -422,10 +501,16 @@ func (t *procTable) ownerYoung(inode uint64) *model.Process {
 	var young []int
 	var fds []int64
 	var born []time.Time
+	var recent []int
 	if !ok {
 		young, fds = t.youngPIDs()
 		for _, p := range young {
 			born = append(born, t.procs[p].born)
+		}
+		for i := len(t.recent) - 1; i >= 0; i-- {
+			if e := t.procs[t.recent[i]]; e != nil && e.exited.IsZero() {
+				recent = append(recent, t.recent[i])
+			}
 		}
 	}
 	t.mu.Unlock()
@@ -439,6 +524,11 @@ func (t *procTable) ownerYoung(inode uint64) *model.Process {
 			continue // no file opened or closed since it was read
 		}
 		cand = append(cand, p)
+	}
+	for _, p := range recent {
+		if !slices.Contains(cand, p) && t.fdCount(p) <= smallFDTable {
+			cand = append(cand, p)
+		}
 	}
 	if p := t.scanConcurrently(cand, inode); p != 0 {
 		return t.info(p)

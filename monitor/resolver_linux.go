@@ -20,7 +20,8 @@ type resolver struct {
 	procs *procTable
 	now   func() time.Time
 
-	local atomic.Pointer[map[netip.Addr]bool]
+	local     atomic.Pointer[map[netip.Addr]bool]
+	localRead time.Time // when local was last read (tick goroutine only)
 
 	// diags is a pool of sock_diag sockets, one per concurrent lookup.
 	diags chan *sockDiag
@@ -75,8 +76,17 @@ func (r *resolver) isLocal(a netip.Addr) bool {
 	return m != nil && (*m)[a]
 }
 
-// refreshLocal re-reads the namespace's addresses.
+// localEvery is how often the namespace's addresses are read again.
+const localEvery = 5 * time.Second
+
+// refreshLocal re-reads the namespace's addresses, at most every
+// localEvery (opening rtnetlink in another namespace costs milliseconds).
 func (r *resolver) refreshLocal() error {
+	now := r.now()
+	if now.Sub(r.localRead) < localEvery {
+		return nil
+	}
+	r.localRead = now
 	addrs, err := r.ns.addresses()
 	if err != nil {
 		return err
@@ -98,6 +108,7 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		prefetched = make(chan struct{})
 		go func() {
 			defer close(prefetched)
+			r.procs.probeRecent()
 			r.procs.scanNewborns()
 		}()
 	}

@@ -21,12 +21,17 @@ const Table = "bwmon"
 // rule, `ct state new,established,related counter`: a ct expression is what
 // makes the kernel track the namespace's connections. A leftover table of
 // the same name is replaced. netnsFD 0 means the caller's namespace.
-func Engage(netnsFD int) error {
+func Engage(netnsFD int) error { return EngageAs(netnsFD, Table) }
+
+// EngageAs is Engage with a table of another name: one that bwmon counts
+// as somebody else's rule (tests and benchmarks use it, so that an agent
+// exiting does not disengage conntrack under them).
+func EngageAs(netnsFD int, name string) error {
 	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
 	if err != nil {
 		return err
 	}
-	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
+	t := &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
 	c.DelTable(t)
 	_ = c.Flush() // fails when there is no leftover: fine
 	c.AddTable(t)

@@ -1,0 +1,375 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"github.com/vishvananda/netns"
+
+	"github.com/bwmon/bwmon/internal/nftct"
+)
+
+var namespaces []string
+
+// pair is two namespaces joined by a veth: A is watched, B answers.
+type pair struct{ a, b, ipA, ipB, devA string }
+
+func newPair(i int) pair {
+	p := pair{a: fmt.Sprintf("bwbA%d", i), b: fmt.Sprintf("bwbB%d", i), ipA: fmt.Sprintf("10.81.%d.1", i), ipB: fmt.Sprintf("10.81.%d.2", i)}
+	p.devA = p.a + "v"
+	for _, ns := range []string{p.a, p.b} {
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+		run("ip", "netns", "add", ns)
+		namespaces = append(namespaces, ns)
+		run("ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	run("ip", "link", "add", p.devA, "netns", p.a, "type", "veth", "peer", "name", p.b+"v", "netns", p.b)
+	run("ip", "-n", p.a, "addr", "add", p.ipA+"/24", "dev", p.devA)
+	run("ip", "-n", p.b, "addr", "add", p.ipB+"/24", "dev", p.b+"v")
+	run("ip", "-n", p.a, "-6", "addr", "add", fmt.Sprintf("fd81:%d::1/64", i), "dev", p.devA, "nodad")
+	run("ip", "-n", p.b, "-6", "addr", "add", fmt.Sprintf("fd81:%d::2/64", i), "dev", p.b+"v", "nodad")
+	run("ip", "-n", p.a, "link", "set", p.devA, "up")
+	run("ip", "-n", p.b, "link", "set", p.b+"v", "up")
+	return p
+}
+
+func sysctlIn(ns, key, value string) {
+	run("ip", "netns", "exec", ns, "sh", "-c", fmt.Sprintf("echo %q > /proc/sys/%s", value, strings.ReplaceAll(key, ".", "/")))
+}
+
+// engage makes ns's conntrack count, for reference counters.
+func engage(ns string) {
+	sysctlIn(ns, "net.netfilter.nf_conntrack_acct", "1")
+	h, err := netns.GetFromName(ns)
+	must(err)
+	defer h.Close()
+	must(nftct.EngageAs(int(h), "bwbench"))
+}
+
+// refBytes sums ns's conntrack counters of flows to port of protocol proto.
+func refBytes(ns string, proto uint8, port uint16) uint64 {
+	h, err := netns.GetFromName(ns)
+	must(err)
+	defer h.Close()
+	c, err := conntrack.Dial(&netlink.Config{NetNS: int(h)})
+	must(err)
+	defer c.Close()
+	flows, err := c.Dump(nil)
+	must(err)
+	var n uint64
+	for _, f := range flows {
+		if f.TupleOrig.Proto.Protocol == proto && (port == 0 || f.TupleOrig.Proto.DestinationPort == port) {
+			n += f.CountersOrig.Bytes + f.CountersReply.Bytes
+		}
+	}
+	return n
+}
+
+// --- overhead -------------------------------------------------------------
+
+type overheadRow struct {
+	tool      string
+	gbps      float64
+	cpuPct    float64 // % of one core while the streams ran
+	cpuPerSec float64 // CPU seconds per second of traffic
+	rssMB     float64
+	tickP50   string
+	tickP99   string
+}
+
+func iperf(p pair, secs int) float64 {
+	o := run("ip", "netns", "exec", p.a, "iperf3", "-c", p.ipB, "-P", "4", "-t", strconv.Itoa(secs), "-J")
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	must(json.Unmarshal([]byte(o), &r))
+	return r.End.SumReceived.BitsPerSecond / 1e9
+}
+
+func overhead(b binaries) []overheadRow {
+	p := newPair(1)
+	secs := 10
+	if *quick {
+		secs = 4
+	}
+	srv := startIn(p.b, "iperf3", "-s")
+	defer kill(srv)
+	time.Sleep(500 * time.Millisecond)
+	var rows []overheadRow
+	rows = append(rows, overheadRow{tool: "none", gbps: iperf(p, secs)})
+
+	a := startAgent(b, p.a, "none")
+	time.Sleep(2 * time.Second)
+	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
+	gbps := iperf(p, secs)
+	c1, el := cpuTime(a.cmd.Process.Pid), time.Since(t0)
+	rss := peakRSS(a.cmd.Process.Pid)
+	p50, p99 := a.stop()
+	rows = append(rows, overheadRow{tool: "bwmon", gbps: gbps, cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(),
+		cpuPerSec: (c1 - c0).Seconds() / float64(secs), rssMB: rss, tickP50: p50, tickP99: p99})
+
+	nh := startIn(p.a, "nethogs", "-t", "-a", "-d", "1", p.devA)
+	time.Sleep(2 * time.Second)
+	c0, t0 = cpuTime(nh.Process.Pid), time.Now()
+	gbps = iperf(p, secs)
+	c1, el = cpuTime(nh.Process.Pid), time.Since(t0)
+	rss = peakRSS(nh.Process.Pid)
+	kill(nh)
+	rows = append(rows, overheadRow{tool: "nethogs", gbps: gbps, cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(),
+		cpuPerSec: (c1 - c0).Seconds() / float64(secs), rssMB: rss})
+	return rows
+}
+
+// --- accuracy -------------------------------------------------------------
+
+type accuracyRow struct {
+	scenario       string
+	ref            uint64
+	bwmon, nethogs float64 // ratio to the reference
+}
+
+// nethogsTotals follows nethogs -t -v 2 (total bytes) and keeps the last
+// figures per program line.
+type nethogsTotals struct {
+	cmd  *exec.Cmd
+	last map[string][2]float64
+	done chan struct{}
+}
+
+func startNethogs(ns, dev string) *nethogsTotals {
+	n := &nethogsTotals{last: map[string][2]float64{}, done: make(chan struct{})}
+	n.cmd = exec.Command("ip", "netns", "exec", ns, "nethogs", "-t", "-v", "2", "-a", "-d", "1", dev)
+	o, err := n.cmd.StdoutPipe()
+	must(err)
+	must(n.cmd.Start())
+	track(n.cmd)
+	go func() {
+		defer close(n.done)
+		sc := bufio.NewScanner(o)
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), "\t")
+			if len(f) != 3 {
+				continue
+			}
+			s, e1 := strconv.ParseFloat(f[1], 64)
+			r, e2 := strconv.ParseFloat(f[2], 64)
+			if e1 == nil && e2 == nil {
+				n.last[f[0]] = [2]float64{s, r}
+			}
+		}
+	}()
+	return n
+}
+
+// total sums nethogs's lines whose program contains name.
+func (n *nethogsTotals) total(name string) float64 {
+	var t float64
+	for prog, v := range n.last {
+		if strings.Contains(prog, name) {
+			t += v[0] + v[1]
+		}
+	}
+	return t
+}
+
+func accuracy(b binaries) []accuracyRow {
+	p := newPair(2)
+	engage(p.b)
+	a := startAgent(b, p.a, "json")
+	nh := startNethogs(p.a, p.devA)
+	time.Sleep(3 * time.Second)
+	v6 := strings.Replace(p.ipB, "10.81.2.2", "[fd81:2::2]", 1)
+	type sc struct {
+		name   string
+		proto  uint8
+		port   int
+		server []string
+		client []string
+		procs  int
+	}
+	mb8 := strconv.Itoa(8 << 20)
+	scs := []sc{
+		// -hold keeps a generator alive after its transfer, so that
+		// nethogs, which drops a row when its process exits, can show it
+		// at its next refresh; the short-lived scenario is about exiting.
+		{"bulk TCP upload (8 MiB)", 6, 7001, []string{"tcp-sink"}, []string{"-hold", "2s", "tcp-send", "", mb8}, 1},
+		{"bulk TCP download (8 MiB)", 6, 7002, []string{"tcp-serve", mb8}, []string{"-hold", "2s", "tcp-recv", "", mb8}, 1},
+		{"UDP upload (2 MiB)", 17, 7003, []string{"udp-sink"}, []string{"-hold", "2s", "udp-send", "", strconv.Itoa(2 << 20), "1200"}, 1},
+		{"TCP over IPv6 (8 MiB)", 6, 7004, []string{"tcp-sink"}, []string{"-hold", "2s", "tcp-send", "v6", mb8}, 1},
+		{"20 short-lived processes (512 KiB each)", 6, 7005, []string{"tcp-sink"}, []string{"tcp-send", "", strconv.Itoa(512 << 10)}, 20},
+		{"200 small connections (10 KB each)", 6, 7006, []string{"tcp-sink"}, []string{"-hold", "2s", "-conns", "200", "tcp-send", "", "10000"}, 1},
+	}
+	var rows []accuracyRow
+	for _, s := range scs {
+		addr := fmt.Sprintf("%s:%d", p.ipB, s.port)
+		listen := fmt.Sprintf("[::]:%d", s.port)
+		if s.proto == 17 {
+			listen = fmt.Sprintf("0.0.0.0:%d", s.port)
+		}
+		srv := startIn(p.b, append([]string{b.gen, s.server[0], listen}, s.server[1:]...)...)
+		time.Sleep(300 * time.Millisecond)
+		gen := b.named("acc")
+		name := gen[strings.LastIndexByte(gen, '/')+1:]
+		args := make([]string, len(s.client))
+		copy(args, s.client)
+		for i, x := range args {
+			switch x {
+			case "":
+				args[i] = addr
+			case "v6":
+				args[i] = fmt.Sprintf("%s:%d", v6, s.port)
+			}
+		}
+		done := make(chan error, s.procs)
+		for range s.procs {
+			go func() {
+				c := exec.Command("ip", append([]string{"netns", "exec", p.a, gen}, args...)...)
+				done <- c.Run()
+			}()
+		}
+		for range s.procs {
+			if err := <-done; err != nil {
+				log.Printf("%s: generator: %v", s.name, err)
+			}
+		}
+		time.Sleep(3 * time.Second) // two ticks of bwmon, two refreshes of nethogs
+		ref := refBytes(p.b, s.proto, uint16(s.port))
+		app := a.apps()[name]
+		rows = append(rows, accuracyRow{scenario: s.name, ref: ref,
+			bwmon: float64(app[0]+app[1]) / float64(ref), nethogs: nh.total(name) / float64(ref)})
+		kill(srv)
+	}
+	a.stop()
+	kill(nh.cmd)
+	return rows
+}
+
+// --- scale ----------------------------------------------------------------
+
+type scaleRow struct {
+	what             string
+	cpuPct, rssMB    float64
+	tickP50, tickP99 string
+	note             string
+}
+
+// measure runs bwmon on ns for warm then secs, and reports its CPU over
+// the measured window, its peak RSS and its tick percentiles.
+func measure(b binaries, ns, what string, warm, secs time.Duration) scaleRow {
+	a := startAgent(b, ns, "none")
+	time.Sleep(warm)
+	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
+	time.Sleep(secs)
+	c1, el := cpuTime(a.cmd.Process.Pid), time.Since(t0)
+	rss := peakRSS(a.cmd.Process.Pid)
+	p50, p99 := a.stop()
+	return scaleRow{what: what, cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}
+}
+
+func ctCount(ns string) int {
+	b, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_count").Output()
+	must(err)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func scaleFlows(b binaries) []scaleRow {
+	p := newPair(3)
+	sysctlIn(p.a, "net.netfilter.nf_conntrack_acct", "1")
+	sysctlIn(p.a, "net.netfilter.nf_conntrack_udp_timeout", "900")
+	sysctlIn(p.a, "net.ipv4.ip_local_port_range", "1024 65535")
+	h, err := netns.GetFromName(p.a)
+	must(err)
+	must(nftct.EngageAs(int(h), "bwbench"))
+	h.Close()
+	levels := []int{10_000, 50_000, 100_000}
+	warm, secs := 8*time.Second, 15*time.Second
+	if *quick {
+		levels, warm, secs = []int{10_000, 30_000}, 5*time.Second, 6*time.Second
+	}
+	var rows []scaleRow
+	port := 9000
+	for _, want := range levels {
+		for have := ctCount(p.a); have < want; {
+			n := min(want-have, 50_000)
+			run("ip", "netns", "exec", p.a, b.gen, "udp-flows", fmt.Sprintf("%s:%d", p.ipB, port), strconv.Itoa(n))
+			port++
+			now := ctCount(p.a)
+			if now <= have {
+				must(fmt.Errorf("conntrack count stays at %d: flows are not tracked in %s", now, p.a))
+			}
+			have = now
+		}
+		r := measure(b, p.a, fmt.Sprintf("%d flows", ctCount(p.a)), warm, secs)
+		rows = append(rows, r)
+		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+	}
+	os.Setenv("BWMON_BENCH_NETNS", p.a)
+	return rows
+}
+
+func scaleProcs(b binaries) []scaleRow {
+	p := newPair(4)
+	sysctlIn(p.a, "net.ipv4.ip_local_port_range", "1024 65535")
+	sink := startIn(p.b, b.gen, "tcp-sink", "0.0.0.0:7100")
+	defer kill(sink)
+	time.Sleep(300 * time.Millisecond)
+	levels := []int{1000, 5000}
+	warm, secs := 8*time.Second, 15*time.Second
+	if *quick {
+		levels, warm, secs = []int{200, 1000}, 5*time.Second, 6*time.Second
+	}
+	var rows []scaleRow
+	for _, n := range levels {
+		h := exec.Command("ip", "netns", "exec", p.a, b.holder, p.ipB, "7100", strconv.Itoa(n), "8")
+		o, err := h.StdoutPipe()
+		must(err)
+		must(h.Start())
+		track(h)
+		line, _ := bufio.NewReader(o).ReadString('\n')
+		if !strings.HasPrefix(line, "ready") {
+			must(fmt.Errorf("holder did not start %d processes", n))
+		}
+		time.Sleep(time.Second) // let the children connect
+		r := measure(b, p.a, fmt.Sprintf("%d processes × 8 sockets", n), warm, secs)
+		rows = append(rows, r)
+		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+		kill(h)
+		_ = exec.Command("pkill", "-KILL", "-P", strconv.Itoa(h.Process.Pid)).Run()
+	}
+	return rows
+}
+
+// --- micro-benchmarks -----------------------------------------------------
+
+func micro() []string {
+	c := exec.Command("go", "test", "-run", "x", "-bench", "ApplyDump|InodeMap|Tick|Dump", "-benchtime", "20x", "./monitor", "./aggregator")
+	c.Dir = *root
+	c.Env = os.Environ()
+	o, err := c.CombinedOutput()
+	if err != nil {
+		log.Printf("micro-benchmarks: %v\n%s", err, o)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(o), "\n") {
+		if strings.HasPrefix(l, "Benchmark") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return lines
+}

@@ -1,0 +1,70 @@
+package monitor
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// BenchmarkApplyDump measures turning a dump of 100,000 flows into
+// per-process deltas, once every flow is known (the steady state of a
+// tick): the per-flow cost of bwmon's own work after the kernel's.
+func BenchmarkApplyDump(b *testing.B) {
+	const n = 100_000
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{}}
+	recs := make([]ctRec, n)
+	procs := make([]*model.Process, 1000)
+	for i := range procs {
+		procs[i] = &model.Process{PID: 1000 + i, StartTime: 1, Exe: "/usr/bin/app"}
+	}
+	for i := range recs {
+		local := netip.AddrPortFrom(hostIP, uint16(1024+i%60000))
+		peer := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 16), byte(i >> 8)}), uint16(i))
+		r.owners[local] = procs[i%len(procs)]
+		recs[i] = ctRec{id: uint32(i), proto: 17, orig: ctTuple{src: local.Addr(), dst: peer.Addr(), sport: local.Port(), dport: peer.Port()},
+			reply: ctTuple{src: peer.Addr(), dst: local.Addr(), sport: peer.Port(), dport: local.Port()}}
+	}
+	ft := newFlowTable(&ConntrackConfig{})
+	ft.applyDump(recs, r) // baseline
+	ft.applyDump(recs, r) // resolve
+	c := model.NewMonitorEntryCollection(time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for j := range recs {
+			recs[j].origBytes += 100
+			recs[j].replyBytes += 10
+		}
+		ft.applyDump(recs, r)
+		ft.drain(c, time.Unix(int64(i), 0))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/flow")
+}
+
+// BenchmarkInodeMap measures recording the sockets of a process that
+// holds 8 (the scale test's processes) and 10,000 (a busy server).
+func BenchmarkInodeMap(b *testing.B) {
+	for _, n := range []int{8, 10_000} {
+		b.Run(map[int]string{8: "8-sockets", 10_000: "10000-sockets"}[n], func(b *testing.B) {
+			t, err := newProcTable("/proc", time.Now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inodes := make([]uint64, n)
+			for i := range inodes {
+				inodes[i] = uint64(1_000_000 + i)
+			}
+			t.mu.Lock()
+			e := t.add(4242, &model.Process{PID: 4242}, false)
+			t.mu.Unlock()
+			b.ReportAllocs()
+			for b.Loop() {
+				t.mu.Lock()
+				t.setSockets(4242, e, inodes, int64(n))
+				t.mu.Unlock()
+			}
+		})
+	}
+}
