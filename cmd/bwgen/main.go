@@ -13,7 +13,8 @@
 //
 // Options before the mode: -hold D keeps the process alive D after the
 // transfer; -conns N repeats a tcp-send/tcp-recv N times, one connection
-// after another; -ready FILE writes "ready" to FILE once listening.
+// after another; -ready FILE writes "ready" to FILE once listening; -rate N
+// paces tcp-send to N bytes per second.
 package main
 
 import (
@@ -36,10 +37,11 @@ func main() {
 	hold := flag.Duration("hold", 0, "stay alive this long after the transfer")
 	conns := flag.Int("conns", 1, "connections, one after another (tcp-send, tcp-recv)")
 	ready := flag.String("ready", "", "file to write once listening")
+	flag.Int64Var(&rate, "rate", 0, "bytes per second for tcp-send (0: as fast as possible)")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) < 2 {
-		fatal(errors.New("usage: bwgen [-hold D] [-conns N] [-ready FILE] MODE ADDR [BYTES [SIZE]]"))
+		fatal(errors.New("usage: bwgen [-hold D] [-conns N] [-ready FILE] [-rate N] MODE ADDR [BYTES [SIZE]]"))
 	}
 	n := func(i int) int64 {
 		if i >= len(a) {
@@ -89,13 +91,44 @@ func fatal(err error) {
 
 var chunk = make([]byte, 64<<10)
 
+// rate paces tcp-send, in bytes per second; 0 does not.
+var rate int64
+
+// pacedWriter writes at most rate bytes per second on average, in pieces of
+// a fiftieth of a second's worth.
+type pacedWriter struct {
+	w     io.Writer
+	start time.Time
+	sent  int64
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	step := max(rate/50, 1)
+	written := 0
+	for len(b) > 0 {
+		n, err := p.w.Write(b[:min(int64(len(b)), step)])
+		written += n
+		p.sent += int64(n)
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+		time.Sleep(time.Until(p.start.Add(time.Duration(float64(p.sent) / float64(rate) * float64(time.Second)))))
+	}
+	return written, nil
+}
+
 func tcpSend(addr string, total int64) error {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if _, err := io.CopyN(c, zeros{}, total); err != nil {
+	var w io.Writer = c
+	if rate > 0 {
+		w = &pacedWriter{w: c, start: time.Now()}
+	}
+	if _, err := io.CopyN(w, zeros{}, total); err != nil {
 		return err
 	}
 	_ = c.(*net.TCPConn).CloseWrite()

@@ -14,6 +14,7 @@ import (
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor"
+	"github.com/bwmon/bwmon/notify"
 	"github.com/bwmon/bwmon/pipe"
 )
 
@@ -25,6 +26,8 @@ type fileConfig struct {
 	Conntrack conntrackSection `toml:"conntrack"`
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
+
+	notifyFile // [[notify]] and [notify_settings] (notifyconfig.go)
 }
 
 type conntrackSection struct {
@@ -80,6 +83,8 @@ type Config struct {
 	TickStats io.Writer
 	// Pipes holds one entry per pipe monitor.
 	Pipes []pipe.Config
+	// Notify holds the [[notify]] alert rules.
+	Notify notify.Config
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -175,6 +180,10 @@ func ParseConfig(path, text string) (*Config, error) {
 			rule.Match = append(rule.Match, re)
 		}
 		cfg.Aggregator.Grouper.Rules = append(cfg.Aggregator.Grouper.Rules, rule)
+	}
+
+	if cfg.Notify, err = parseNotify(fc.notifyFile, errAt); err != nil {
+		return nil, err
 	}
 
 	if len(fc.Monitors) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -28,6 +29,8 @@ type agent struct {
 	last *model.Snapshot
 	n    int
 	done chan error
+	// stderr holds what the agent wrote there (logs, alert lines).
+	stderr syncBuffer
 }
 
 // startAgent runs bwmon with the given config text and follows its JSON
@@ -45,7 +48,7 @@ func startAgent(t *testing.T, cfg string, extra ...string) *agent {
 		level = "debug"
 	}
 	a.cmd = exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...)
-	a.cmd.Stderr = os.Stderr
+	a.cmd.Stderr = io.MultiWriter(os.Stderr, &a.stderr)
 	out, err := a.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

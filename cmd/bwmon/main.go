@@ -21,6 +21,7 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/monitor"
+	"github.com/bwmon/bwmon/notify"
 	"github.com/bwmon/bwmon/pipe"
 )
 
@@ -107,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runAgent(ctx, cfg, out, logger); err != nil {
+	if err := runAgent(ctx, cfg, out, logger, stderr); err != nil {
 		fmt.Fprintln(stderr, "bwmon:", err)
 		return 1
 	}
@@ -115,8 +116,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // runAgent starts the monitors and the aggregator and runs until ctx is
-// done; it returns after everything it started has stopped.
-func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger *slog.Logger) error {
+// done; it returns after everything it started has stopped. Alert lines
+// go to alerts.
+func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger *slog.Logger, alerts io.Writer) error {
 	var monitors []aggregator.Monitor
 	defer func() {
 		for _, m := range monitors {
@@ -153,6 +155,12 @@ func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger 
 	if out != nil {
 		consumers = append(consumers, out)
 	}
+	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: logger, Alerts: alerts})
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
+	consumers = append(consumers, notifier)
 	agg := aggregator.New(cfg.Aggregator, monitors, consumers, logger, time.Now())
 
 	g, ctx := errgroup.WithContext(ctx)

@@ -1,0 +1,90 @@
+package notify
+
+import (
+	"bytes"
+	"log/slog"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// syncBuffer collects writes from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// rig is a notifier under test with its alert lines and log.
+type rig struct {
+	n           *Notifier
+	alerts, log *syncBuffer
+}
+
+// newRig starts a notifier, closed at cleanup, and checks that it leaves
+// no goroutine behind.
+func newRig(t *testing.T, cfg Config, opts Options) *rig {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	r := &rig{alerts: &syncBuffer{}, log: &syncBuffer{}}
+	opts.Alerts = r.alerts
+	opts.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.n = n
+	t.Cleanup(func() {
+		n.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Errorf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	return r
+}
+
+// usage is one app's rates in a tick.
+type usage struct {
+	app     string
+	in, out float64
+}
+
+// feed hands the notifier one snapshot per tick, tick i at tickAt(first+i).
+func (r *rig) feed(first int, ticks ...[]usage) {
+	for i, apps := range ticks {
+		s := &model.Snapshot{Time: tickAt(first + i), IntervalS: 1}
+		for _, a := range apps {
+			s.Apps = append(s.Apps, model.AppUsage{App: a.app, RateIn: a.in, RateOut: a.out})
+		}
+		r.n.Consume(s)
+	}
+}
+
+// repeat returns n ticks of the same usage.
+func repeat(n int, apps ...usage) [][]usage {
+	out := make([][]usage, n)
+	for i := range out {
+		out[i] = apps
+	}
+	return out
+}
