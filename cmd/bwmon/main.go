@@ -165,7 +165,7 @@ func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger 
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agg.Run(ctx) })
-	err := g.Wait()
+	err = g.Wait()
 	if cfg.TickStats != nil {
 		printTickStats(cfg.TickStats, agg.TickDurations())
 	}
