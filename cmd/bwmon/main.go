@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -106,6 +107,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if path := os.Getenv("BWMON_CPUPROFILE"); path != "" {
+		// A CPU profile of the whole run, for `go tool pprof`.
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runAgent(ctx, cfg, out, logger, stderr); err != nil {
