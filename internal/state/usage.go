@@ -24,6 +24,9 @@ type Usage struct {
 	// time, oldest first. The oldest month may be partial: a store keeps
 	// daily counts for KeepDays.
 	Periods []PeriodUsage `json:"periods"`
+	// Total is the cumulative bytes since Since (its Start is Since in
+	// RFC 3339): what the agent's totals continue from.
+	Total PeriodUsage `json:"total"`
 }
 
 // PeriodUsage is one day's or month's bytes.
@@ -62,7 +65,7 @@ func (h *History) Usage(period string) (*Usage, error) {
 	default:
 		return nil, fmt.Errorf("bad period %q: want day or month", period)
 	}
-	u := &Usage{Period: period, Since: h.Since, Periods: []PeriodUsage{}}
+	u := &Usage{Period: period, Since: h.Since, Periods: []PeriodUsage{}, Total: periodUsage(h.Since.Format(time.RFC3339), h.Totals)}
 	var cur counts
 	flush := func(start string) {
 		if cur == nil {

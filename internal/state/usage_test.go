@@ -97,6 +97,9 @@ func TestUsageHandler(t *testing.T) {
 			if !u.Since.Equal(t0) {
 				t.Fatalf("since = %v, want %v", u.Since, t0)
 			}
+			if tot := u.Total; tot.BytesIn != 659 || tot.BytesOut != 15 || tot.Apps[0].App != "ssh" || tot.Apps[0].BytesIn != 505 {
+				t.Fatalf("total = %+v, want 659/15 with ssh's 505 first", tot)
+			}
 			if len(u.Periods) != len(tt.want) {
 				t.Fatalf("periods = %s, want %d", body, len(tt.want))
 			}
