@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor"
 	"github.com/bwmon/bwmon/pipe"
@@ -24,6 +25,7 @@ type fileConfig struct {
 	Conntrack conntrackSection `toml:"conntrack"`
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
+	State     stateSection     `toml:"state"`
 }
 
 type conntrackSection struct {
@@ -76,6 +78,8 @@ type Config struct {
 	Conntrack []monitor.ConntrackConfig
 	// Pipes holds one entry per pipe monitor.
 	Pipes []pipe.Config
+	// State is the [state] table (stateconfig.go).
+	State StateConfig
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -85,6 +89,7 @@ func Defaults() *Config {
 		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true}},
 		Manage:     true,
 		Conntrack:  []monitor.ConntrackConfig{{}},
+		State:      StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
 	}
 }
 
@@ -147,6 +152,9 @@ func ParseConfig(path, text string) (*Config, error) {
 	}
 	if fc.Conntrack.Manage != nil {
 		cfg.Manage = *fc.Conntrack.Manage
+	}
+	if err := parseState(fc.State, &cfg.State, errAt); err != nil {
+		return nil, err
 	}
 
 	seen := map[string]bool{}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,10 +32,15 @@ type agent struct {
 }
 
 // startAgent runs bwmon with the given config text and follows its JSON
-// output. At cleanup it sends SIGTERM and checks for a clean exit.
+// output. At cleanup it sends SIGTERM and checks for a clean exit. A config
+// without a [state] table keeps its state in a temporary directory, never
+// in the host's /var/lib/bwmon.
 func startAgent(t *testing.T, cfg string, extra ...string) *agent {
 	t.Helper()
 	bin := nettest.Build(t, "./cmd/bwmon")
+	if !strings.Contains(cfg, "[state]") {
+		cfg += fmt.Sprintf("\n[state]\ndir = %q\n", t.TempDir())
+	}
 	path := filepath.Join(t.TempDir(), "bwmon.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

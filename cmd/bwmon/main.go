@@ -6,22 +6,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
 	"github.com/bwmon/bwmon/aggregator"
-	"github.com/bwmon/bwmon/monitor"
-	"github.com/bwmon/bwmon/pipe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -37,6 +32,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pipe" {
 		return runPipe(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "report" {
+		return runReport(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bwmon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
@@ -45,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text (key=value) or json (one object per line)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,28 +55,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "bwmon", version)
 		return 0
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "bwmon: bad -log-level %q: want debug, info, warn or error\n", *logLevel)
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "bwmon:", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	cfg := Defaults()
-	if *configPath != "" {
-		c, err := LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "bwmon:", err)
-			return 2
-		}
-		cfg = c
+	if *interval != 0 && *interval < 100*time.Millisecond {
+		fmt.Fprintln(stderr, "bwmon: -interval must be at least 100ms")
+		return 2
 	}
-	if *interval != 0 {
-		if *interval < 100*time.Millisecond {
-			fmt.Fprintln(stderr, "bwmon: -interval must be at least 100ms")
-			return 2
+	// load reads the configuration, at start and on each reload.
+	load := func() (*Config, error) {
+		cfg := Defaults()
+		if *configPath != "" {
+			c, err := LoadConfig(*configPath)
+			if err != nil {
+				return nil, err
+			}
+			cfg = c
 		}
-		cfg.Aggregator.Interval = *interval
+		if *interval != 0 {
+			cfg.Aggregator.Interval = *interval
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(stderr, "bwmon:", err)
+		return 2
 	}
 	if *checkConfig {
 		name := cfg.Path
@@ -103,55 +108,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runAgent(ctx, cfg, out, logger); err != nil {
+	opts := agentOptions{Out: out}
+	if *configPath != "" {
+		opts.Load = load
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	opts.Reload = hup
+	if err := runAgent(ctx, cfg, opts, logger); err != nil {
 		fmt.Fprintln(stderr, "bwmon:", err)
 		return 1
 	}
 	return 0
-}
-
-// runAgent starts the monitors and the aggregator and runs until ctx is
-// done; it returns after everything it started has stopped.
-func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger *slog.Logger) error {
-	var monitors []aggregator.Monitor
-	defer func() {
-		for _, m := range monitors {
-			if err := m.Close(); err != nil {
-				logger.Warn("closing monitor", "monitor", m.Name(), "err", err)
-			}
-		}
-	}()
-	for i, mc := range cfg.Conntrack {
-		name := "conntrack"
-		if i > 0 {
-			name = fmt.Sprintf("conntrack-%d", i)
-		}
-		m, err := monitor.NewConntrack(monitor.Options{
-			Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage, Logger: logger,
-		})
-		if err != nil {
-			return err
-		}
-		monitors = append(monitors, m)
-	}
-	for _, pc := range cfg.Pipes {
-		m, err := pipe.New(pc, logger)
-		if err != nil {
-			return err
-		}
-		monitors = append(monitors, m)
-	}
-	if len(monitors) == 0 {
-		return errors.New("no monitor configured: add a [[monitor]] section")
-	}
-
-	var consumers []aggregator.Consumer
-	if out != nil {
-		consumers = append(consumers, out)
-	}
-	agg := aggregator.New(cfg.Aggregator, monitors, consumers, logger, time.Now())
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return agg.Run(ctx) })
-	return g.Wait()
 }
