@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -25,6 +26,8 @@ import (
 // agent is a running bwmon binary with -output json.
 type agent struct {
 	cmd  *exec.Cmd
+	path string     // the config file
+	logs syncBuffer // its stderr
 	mu   sync.Mutex
 	last *model.Snapshot
 	n    int
@@ -45,13 +48,19 @@ func startAgent(t *testing.T, cfg string, extra ...string) *agent {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{done: make(chan error, 1)}
 	level := "warn"
 	if os.Getenv("BWMON_TEST_DEBUG") != "" {
 		level = "debug"
 	}
-	a.cmd = exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...)
-	a.cmd.Stderr = os.Stderr
+	return followAgent(t, path, exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...))
+}
+
+// followAgent starts cmd, a bwmon with -config path and -output json, and
+// follows its output as startAgent does.
+func followAgent(t *testing.T, path string, cmd *exec.Cmd) *agent {
+	t.Helper()
+	a := &agent{path: path, cmd: cmd, done: make(chan error, 1)}
+	a.cmd.Stderr = io.MultiWriter(os.Stderr, &a.logs)
 	out, err := a.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
