@@ -1,11 +1,18 @@
 # bwmon: `make run` builds and starts the agent with its built-in defaults
 # (as root); `make test` runs the whole suite (the end-to-end tests need root
-# and create their own network namespaces).
+# and create their own network namespaces); `make install` installs the
+# binary, the configuration and the systemd unit (README: Run as a service).
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet bench clean
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+DESTDIR    ?=
+
+.PHONY: all build run test vet bench clean install uninstall
 
 all: build
 
@@ -32,6 +39,29 @@ bench:
 	@command -v iperf3 >/dev/null && command -v nethogs >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 nethogs; }
 	$(GO) run ./bench/bwbench -root .
+
+# install never overwrites an existing configuration: a newer
+# config.example.toml is the reference for new keys.
+install: build
+	install -D -m 0755 bin/bwmon $(DESTDIR)$(BINDIR)/bwmon
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/bwmon
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/bwmon/config.toml ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/bwmon/config.toml (see config.example.toml for the current keys)"; \
+	else \
+		echo "install -m 0644 config.example.toml $(DESTDIR)$(SYSCONFDIR)/bwmon/config.toml"; \
+		install -m 0644 config.example.toml $(DESTDIR)$(SYSCONFDIR)/bwmon/config.toml; \
+	fi
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/bwmon|$(BINDIR)/bwmon|g' -e 's|/etc/bwmon/|$(SYSCONFDIR)/bwmon/|g' \
+		cmd/bwmon/bwmon.service > $(DESTDIR)$(UNITDIR)/bwmon.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/bwmon.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed; start it with: systemctl enable --now bwmon"
+
+# uninstall keeps the configuration and the state (/var/lib/bwmon).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bwmon $(DESTDIR)$(UNITDIR)/bwmon.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin

@@ -33,10 +33,11 @@ type Aggregator struct {
 	monitors  []Monitor
 	consumers []Consumer
 	entries   *model.MonitorEntryCollection
-	apps      map[string]*appTotals
+	apps      map[string]*Totals
 	unattr    map[model.Reason]*model.UnattributedSum
 	groups    map[model.Key]string // app of each live entry, "" for unattributed
 	last      time.Time            // end of the previous tick
+	since     time.Time            // what the totals count from (Snapshot.Since)
 
 	durMu sync.Mutex
 	durs  []time.Duration // the last tickHistory tick durations, a ring
@@ -45,10 +46,6 @@ type Aggregator struct {
 
 // tickHistory is how many tick durations TickDurations keeps.
 const tickHistory = 4096
-
-type appTotals struct {
-	in, out uint64
-}
 
 // New returns an aggregator over monitors that hands each Snapshot to
 // consumers. The start of the first tick is start.
@@ -66,10 +63,11 @@ func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logg
 		monitors:  monitors,
 		consumers: consumers,
 		entries:   model.NewMonitorEntryCollection(cfg.Retention),
-		apps:      make(map[string]*appTotals),
+		apps:      make(map[string]*Totals),
 		unattr:    make(map[model.Reason]*model.UnattributedSum),
 		groups:    make(map[model.Key]string),
 		last:      start,
+		since:     start,
 	}
 }
 
@@ -176,11 +174,11 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		}
 		t := a.apps[app]
 		if t == nil {
-			t = &appTotals{}
+			t = &Totals{}
 			a.apps[app] = t
 		}
-		t.in += u.In
-		t.out += u.Out
+		t.In += u.In
+		t.Out += u.Out
 		tickIn[app] += u.In
 		tickOut[app] += u.Out
 	}
@@ -203,6 +201,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 
 	s := &model.Snapshot{
 		Time:      now,
+		Since:     a.since,
 		IntervalS: dt,
 		Apps:      make([]model.AppUsage, 0, len(a.apps)),
 		Unattributed: model.Unattributed{
@@ -220,7 +219,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 			p = []int{}
 		}
 		s.Apps = append(s.Apps, model.AppUsage{
-			App: name, BytesIn: t.in, BytesOut: t.out,
+			App: name, BytesIn: t.In, BytesOut: t.Out,
 			RateIn: float64(tickIn[name]) / dt, RateOut: float64(tickOut[name]) / dt,
 			PIDs: p,
 		})

@@ -135,3 +135,39 @@ func TestTickFeedsConsumers(t *testing.T) {
 		t.Fatalf("consumer got %d snapshots (%+v), want 2 with 1 s intervals and non-nil apps", len(got), got)
 	}
 }
+
+func TestRestore(t *testing.T) {
+	t0 := time.Unix(2_000_000, 0)
+	since := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := &fakeMonitor{batches: [][]add{
+		{{proc(10, "/usr/bin/curl", "curl a"), 500, 50}, {model.Info{Unattributed: model.ReasonNoSocket}, 7, 0}},
+	}}
+	a := New(Config{Grouper: Grouper{AutoGroup: true}}, []Monitor{m}, nil, nil, t0)
+	if s := a.Tick(t0.Add(time.Second)); !s.Since.Equal(t0) {
+		t.Fatalf("without Restore, Since = %v, want the start %v", s.Since, t0)
+	}
+	// A second aggregator, as after a restart.
+	m.n = 0
+	a = New(Config{Grouper: Grouper{AutoGroup: true}}, []Monitor{m}, nil, nil, t0)
+	a.Restore(
+		map[string]Totals{"curl": {In: 1000, Out: 100}, "gone": {In: 3, Out: 4}},
+		map[model.Reason]model.UnattributedSum{model.ReasonNoSocket: {BytesIn: 1, BytesOut: 2}},
+		since)
+	s := a.Tick(t0.Add(time.Second))
+	if !s.Since.Equal(since) {
+		t.Fatalf("Since = %v, want the restored %v", s.Since, since)
+	}
+	got := map[string]model.AppUsage{}
+	for _, u := range s.Apps {
+		got[u.App] = u
+	}
+	if c := got["curl"]; c.BytesIn != 1500 || c.BytesOut != 150 || c.RateIn != 500 {
+		t.Fatalf("curl = %+v, want 1500/150 bytes (restored + counted) at 500 B/s", c)
+	}
+	if g, ok := got["gone"]; !ok || g.BytesIn != 3 || g.BytesOut != 4 {
+		t.Fatalf("gone = %+v (%v), want the restored 3/4 kept", g, ok)
+	}
+	if u := s.Unattributed; u.BytesIn != 8 || u.BytesOut != 2 || u.Reasons[model.ReasonNoSocket] != (model.UnattributedSum{BytesIn: 8, BytesOut: 2}) {
+		t.Fatalf("unattributed = %+v, want 8/2 in no_socket", u)
+	}
+}

@@ -8,10 +8,14 @@ import "time"
 type Snapshot struct {
 	// Time is when the tick closed.
 	Time time.Time `json:"time"`
+	// Since is when the cumulative totals began: the creation of the
+	// agent's state store, which survives restarts, or the agent's start
+	// when it keeps no state.
+	Since time.Time `json:"since"`
 	// IntervalS is the length of the tick in seconds, measured on the
 	// monotonic clock.
 	IntervalS float64 `json:"interval_s"`
-	// Apps lists every app seen since start, busiest first (by rate, then
+	// Apps lists every app seen since Since, busiest first (by rate, then
 	// by total, then by name).
 	Apps []AppUsage `json:"apps"`
 	// Unattributed holds the bytes of flows whose process was not found.
@@ -25,8 +29,8 @@ type Snapshot struct {
 // AppUsage is one app's line in a Snapshot.
 type AppUsage struct {
 	App string `json:"app"`
-	// BytesIn and BytesOut are cumulative since start, at the layer the
-	// monitor counts (IP layer for conntrack, payload for pipes).
+	// BytesIn and BytesOut are cumulative since Snapshot.Since, at the
+	// layer the monitor counts (IP layer for conntrack, payload for pipes).
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
 	// RateIn and RateOut are bytes per second over the last tick.

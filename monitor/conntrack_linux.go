@@ -76,7 +76,7 @@ type Conntrack struct {
 
 // NewConntrack starts a conntrack monitor. Its error says what is missing
 // and how to fix it when the kernel or the privileges do not allow it.
-func NewConntrack(o Options) (m *Conntrack, err error) {
+func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if o.Name == "" {
 		o.Name = "conntrack"
 	}
@@ -89,7 +89,9 @@ func NewConntrack(o Options) (m *Conntrack, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m = &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config}
+	// The deferred Close needs m itself: `return nil, err` sets only the
+	// result.
+	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config}
 	defer func() {
 		if err != nil {
 			m.Close()

@@ -22,8 +22,8 @@ var ErrNoConntrack = errors.New("the kernel has no netfilter conntrack: load it 
 // checkKernel reports, in one sentence a user can act on, what keeps bwmon
 // from reading conntrack here.
 func checkKernel(ns *netNS) error {
-	if os.Geteuid() != 0 {
-		return errors.New("bwmon needs root to read conntrack and every process's sockets: run it with sudo, or as a service with CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH")
+	if err := checkCaps(); err != nil {
+		return err
 	}
 	if _, err := ns.readSysctl("net.netfilter.nf_conntrack_acct"); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

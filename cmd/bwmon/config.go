@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor"
 	"github.com/bwmon/bwmon/notify"
@@ -26,6 +27,7 @@ type fileConfig struct {
 	Conntrack conntrackSection `toml:"conntrack"`
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
+	State     stateSection     `toml:"state"`
 
 	notifyFile // [[notify]] and [notify_settings] (notifyconfig.go)
 }
@@ -85,6 +87,8 @@ type Config struct {
 	Pipes []pipe.Config
 	// Notify holds the [[notify]] alert rules.
 	Notify notify.Config
+	// State is the [state] table (stateconfig.go).
+	State StateConfig
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -94,6 +98,7 @@ func Defaults() *Config {
 		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true}},
 		Manage:     true,
 		Conntrack:  []monitor.ConntrackConfig{{}},
+		State:      StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
 	}
 }
 
@@ -156,6 +161,9 @@ func ParseConfig(path, text string) (*Config, error) {
 	}
 	if fc.Conntrack.Manage != nil {
 		cfg.Manage = *fc.Conntrack.Manage
+	}
+	if err := parseState(fc.State, &cfg.State, errAt); err != nil {
+		return nil, err
 	}
 
 	seen := map[string]bool{}

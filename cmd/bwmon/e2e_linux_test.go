@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,30 +26,41 @@ import (
 // agent is a running bwmon binary with -output json.
 type agent struct {
 	cmd  *exec.Cmd
+	path string     // the config file
+	logs syncBuffer // its stderr
 	mu   sync.Mutex
 	last *model.Snapshot
 	n    int
 	done chan error
-	// stderr holds what the agent wrote there (logs, alert lines).
-	stderr syncBuffer
 }
 
 // startAgent runs bwmon with the given config text and follows its JSON
-// output. At cleanup it sends SIGTERM and checks for a clean exit.
+// output. At cleanup it sends SIGTERM and checks for a clean exit. A config
+// without a [state] table keeps its state in a temporary directory, never
+// in the host's /var/lib/bwmon.
 func startAgent(t *testing.T, cfg string, extra ...string) *agent {
 	t.Helper()
 	bin := nettest.Build(t, "./cmd/bwmon")
+	if !strings.Contains(cfg, "[state]") {
+		cfg += fmt.Sprintf("\n[state]\ndir = %q\n", t.TempDir())
+	}
 	path := filepath.Join(t.TempDir(), "bwmon.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{done: make(chan error, 1)}
 	level := "warn"
 	if os.Getenv("BWMON_TEST_DEBUG") != "" {
 		level = "debug"
 	}
-	a.cmd = exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...)
-	a.cmd.Stderr = io.MultiWriter(os.Stderr, &a.stderr)
+	return followAgent(t, path, exec.Command(bin, append([]string{"-config", path, "-output", "json", "-log-level", level}, extra...)...))
+}
+
+// followAgent starts cmd, a bwmon with -config path and -output json, and
+// follows its output as startAgent does.
+func followAgent(t *testing.T, path string, cmd *exec.Cmd) *agent {
+	t.Helper()
+	a := &agent{path: path, cmd: cmd, done: make(chan error, 1)}
+	a.cmd.Stderr = io.MultiWriter(os.Stderr, &a.logs)
 	out, err := a.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

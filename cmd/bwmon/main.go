@@ -6,24 +6,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/term"
 
 	"github.com/bwmon/bwmon/aggregator"
-	"github.com/bwmon/bwmon/monitor"
-	"github.com/bwmon/bwmon/notify"
-	"github.com/bwmon/bwmon/pipe"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,6 +33,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "pipe" {
 		return runPipe(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "report" {
+		return runReport(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bwmon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
@@ -47,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text (key=value) or json (one object per line)")
 	tickStats := fs.Bool("tick-stats", false, "print the percentiles of the tick durations on exit (stderr)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,28 +57,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "bwmon", version)
 		return 0
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "bwmon: bad -log-level %q: want debug, info, warn or error\n", *logLevel)
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "bwmon:", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	cfg := Defaults()
-	if *configPath != "" {
-		c, err := LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "bwmon:", err)
-			return 2
-		}
-		cfg = c
+	if *interval != 0 && *interval < 100*time.Millisecond {
+		fmt.Fprintln(stderr, "bwmon: -interval must be at least 100ms")
+		return 2
 	}
-	if *interval != 0 {
-		if *interval < 100*time.Millisecond {
-			fmt.Fprintln(stderr, "bwmon: -interval must be at least 100ms")
-			return 2
+	// load reads the configuration, at start and on each reload.
+	load := func() (*Config, error) {
+		cfg := Defaults()
+		if *configPath != "" {
+			c, err := LoadConfig(*configPath)
+			if err != nil {
+				return nil, err
+			}
+			cfg = c
 		}
-		cfg.Aggregator.Interval = *interval
+		if *interval != 0 {
+			cfg.Aggregator.Interval = *interval
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(stderr, "bwmon:", err)
+		return 2
 	}
 	if *tickStats {
 		cfg.TickStats = stderr
@@ -118,76 +122,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runAgent(ctx, cfg, out, logger, stderr); err != nil {
+	opts := agentOptions{Out: out, Alerts: stderr}
+	if *configPath != "" {
+		opts.Load = load
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	opts.Reload = hup
+	if err := runAgent(ctx, cfg, opts, logger); err != nil {
 		fmt.Fprintln(stderr, "bwmon:", err)
 		return 1
 	}
 	return 0
-}
-
-// runAgent starts the monitors and the aggregator and runs until ctx is
-// done; it returns after everything it started has stopped. Alert lines
-// go to alerts.
-func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger *slog.Logger, alerts io.Writer) error {
-	var monitors []aggregator.Monitor
-	defer func() {
-		for _, m := range monitors {
-			if err := m.Close(); err != nil {
-				logger.Warn("closing monitor", "monitor", m.Name(), "err", err)
-			}
-		}
-	}()
-	for i, mc := range cfg.Conntrack {
-		name := "conntrack"
-		if i > 0 {
-			name = fmt.Sprintf("conntrack-%d", i)
-		}
-		m, err := monitor.NewConntrack(monitor.Options{
-			Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage, Logger: logger,
-		})
-		if err != nil {
-			return err
-		}
-		monitors = append(monitors, m)
-	}
-	for _, pc := range cfg.Pipes {
-		m, err := pipe.New(pc, logger)
-		if err != nil {
-			return err
-		}
-		monitors = append(monitors, m)
-	}
-	if len(monitors) == 0 {
-		return errors.New("no monitor configured: add a [[monitor]] section")
-	}
-
-	var consumers []aggregator.Consumer
-	if out != nil {
-		consumers = append(consumers, out)
-	}
-	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: logger, Alerts: alerts})
-	if err != nil {
-		return err
-	}
-	defer notifier.Close()
-	consumers = append(consumers, notifier)
-	agg := aggregator.New(cfg.Aggregator, monitors, consumers, logger, time.Now())
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return agg.Run(ctx) })
-	err = g.Wait()
-	if cfg.TickStats != nil {
-		printTickStats(cfg.TickStats, agg.TickDurations())
-	}
-	return err
-}
-
-// printTickStats writes the tick duration percentiles (-tick-stats).
-func printTickStats(w io.Writer, d []time.Duration) {
-	if len(d) == 0 {
-		fmt.Fprintln(w, "tick durations: no tick")
-		return
-	}
-	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
-	fmt.Fprintf(w, "tick durations: n=%d p50=%s p99=%s max=%s\n", len(d), q(0.50), q(0.99), d[len(d)-1])
 }

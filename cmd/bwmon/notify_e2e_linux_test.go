@@ -153,7 +153,7 @@ command = ["/bin/sh", %q, %q]
 			resolved.Time, resolved.Rate, began.Add(sent), threshold)
 	}
 
-	stderr := a.stderr.String()
+	stderr := a.logs.String()
 	var lines []string
 	for _, l := range strings.Split(stderr, "\n") {
 		if strings.Contains(l, app+" exceeding 'out' bandwidth limit 500.00 kB/s: ") ||

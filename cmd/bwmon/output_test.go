@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/bwmon/bwmon/model"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func goldenSnapshot() *model.Snapshot {
 	return &model.Snapshot{

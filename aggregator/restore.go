@@ -1,0 +1,30 @@
+package aggregator
+
+import (
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// Totals is the cumulative bytes of one app.
+type Totals struct {
+	In, Out uint64
+}
+
+// Restore seeds the aggregator with the totals a previous run ended with,
+// so that the totals continue where they left off; since is when they
+// began, reported as Snapshot.Since. Call it before the first Tick: it
+// replaces every total counted so far.
+func (a *Aggregator) Restore(apps map[string]Totals, unattributed map[model.Reason]model.UnattributedSum, since time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.apps)
+	for name, t := range apps {
+		a.apps[name] = &Totals{In: t.In, Out: t.Out}
+	}
+	clear(a.unattr)
+	for r, sum := range unattributed {
+		a.unattr[r] = &model.UnattributedSum{BytesIn: sum.BytesIn, BytesOut: sum.BytesOut}
+	}
+	a.since = since
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/state"
+	"github.com/bwmon/bwmon/notify"
+)
+
+// agentOptions is what run hands runAgent beside the configuration.
+type agentOptions struct {
+	// Out prints each tick (nil for -output none).
+	Out aggregator.Consumer
+	// Load re-reads the configuration for a reload, applying the command
+	// line's overrides; nil when there is no file to re-read.
+	Load func() (*Config, error)
+	// Reload delivers a value for each reload request (SIGHUP).
+	Reload <-chan os.Signal
+	// Alerts receives the notifier's alert lines (stderr).
+	Alerts io.Writer
+}
+
+// part is a piece of the agent beside the monitors: the console output,
+// the state store, and the notifier and the HTTP server as they join. Each
+// field may be nil.
+type part struct {
+	name string
+	// consumer receives every tick's Snapshot.
+	consumer aggregator.Consumer
+	// run, when set, runs in the agent's errgroup until ctx is done; an
+	// error stops the agent.
+	run func(ctx context.Context) error
+	// reload takes a new, validated configuration. On error the part
+	// keeps its old one; the error is logged and the rest of the reload
+	// stands.
+	reload func(cfg *Config) error
+	// close stops the part after the last tick; parts close in the reverse
+	// order of addParts, before the monitors.
+	close func() error
+}
+
+// daemon is a running bwmon: monitors, the aggregator over them, and the
+// parts fed by it.
+type daemon struct {
+	log      *slog.Logger
+	cfg      *Config
+	agg      *aggregator.Aggregator
+	monitors []*runningMonitor
+	parts    []part
+	// store keeps the totals across restarts; nil with [state] dir = "".
+	// GET /api/v1/usage is state.UsageHandler(store).
+	store *state.Store
+}
+
+// runAgent starts the agent and runs it until ctx is done, reloading the
+// configuration on each opts.Reload; it returns after everything it
+// started has stopped.
+func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.Logger) error {
+	a, err := startDaemon(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.shutdown()
+
+	if opts.Out != nil {
+		a.addParts(part{name: "output", consumer: opts.Out})
+	}
+	notifier, err := notify.New(cfg.Notify, notify.Options{Logger: logger, Alerts: opts.Alerts})
+	if err != nil {
+		return err
+	}
+	// The notifier keeps the rules it started with: a reload logs that
+	// [[notify]] changes need a restart (its cooldowns live in memory).
+	a.addParts(part{name: "notify", consumer: notifier, close: notifier.Close,
+		reload: func(c *Config) error {
+			if !reflect.DeepEqual(c.Notify, cfg.Notify) {
+				return errors.New("[[notify]] rules changed: restart bwmon to apply them")
+			}
+			return nil
+		}})
+	// Issue 4 (http) adds its part here, e.g.
+	//	a.addParts(part{name: "http", run: srv.Run, reload: srv.Reload, close: srv.Close})
+	// with the usage endpoint at state.UsageHandler(a.store) when a.store != nil.
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.agg.Run(ctx) })
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-opts.Reload:
+				a.reload(opts.Load)
+			}
+		}
+	})
+	for _, p := range a.parts {
+		if p.run != nil {
+			g.Go(func() error { return p.run(ctx) })
+		}
+	}
+	err = g.Wait()
+	if cfg.TickStats != nil {
+		printTickStats(cfg.TickStats, a.agg.TickDurations())
+	}
+	return err
+}
+
+// printTickStats writes the tick duration percentiles (-tick-stats).
+func printTickStats(w io.Writer, d []time.Duration) {
+	if len(d) == 0 {
+		fmt.Fprintln(w, "tick durations: no tick")
+		return
+	}
+	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	fmt.Fprintf(w, "tick durations: n=%d p50=%s p99=%s max=%s\n", len(d), q(0.50), q(0.99), d[len(d)-1])
+}
+
+// startDaemon opens the state store, starts the monitors and makes the
+// aggregator, seeded with the stored totals.
+func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
+	a := &daemon{log: logger, cfg: cfg}
+	start := time.Now()
+	if cfg.State.Dir != "" {
+		st, err := state.Open(state.Options{Dir: cfg.State.Dir, Flush: cfg.State.Flush, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		a.store = st
+		a.addParts(part{name: "state", consumer: st, close: st.Close})
+	} else {
+		logger.Info("keeping no state: totals start at zero", "since", start.Format(time.RFC3339))
+	}
+	specs := monitorSpecs(cfg)
+	if len(specs) == 0 {
+		a.closeParts()
+		return nil, errNoMonitor
+	}
+	ms, err := startMonitors(specs, logger)
+	if err != nil {
+		a.closeParts()
+		return nil, err
+	}
+	a.monitors = ms
+	a.agg = aggregator.New(cfg.Aggregator, monitorsOf(ms), a.consumers(), logger, start)
+	if a.store != nil {
+		apps, unattributed := a.store.Totals()
+		a.agg.Restore(apps, unattributed, a.store.Since())
+	}
+	return a, nil
+}
+
+// addParts adds parts and hands the aggregator the consumers of all.
+func (a *daemon) addParts(ps ...part) {
+	a.parts = append(a.parts, ps...)
+	if a.agg != nil {
+		a.agg.Reconfigure(a.cfg.Aggregator, monitorsOf(a.monitors), a.consumers())
+	}
+}
+
+func (a *daemon) consumers() []aggregator.Consumer {
+	var cs []aggregator.Consumer
+	for _, p := range a.parts {
+		if p.consumer != nil {
+			cs = append(cs, p.consumer)
+		}
+	}
+	return cs
+}
+
+// shutdown ends a run: a last tick so the bytes since the previous one are
+// counted, then the parts close (the store writes its last flush), then
+// the monitors (which undo what they set up in the kernel).
+func (a *daemon) shutdown() {
+	a.agg.Tick(time.Now())
+	a.closeParts()
+	closeMonitors(a.monitors, a.log)
+	a.log.Info("stopped")
+}
+
+func (a *daemon) closeParts() {
+	for _, p := range slices.Backward(a.parts) {
+		if p.close == nil {
+			continue
+		}
+		if err := p.close(); err != nil {
+			a.log.Error("closing", "part", p.name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package monitor
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestMissingCaps(t *testing.T) {
+	tests := []struct {
+		name, status string
+		want         []string
+		wantErr      bool
+	}{
+		{"root", "Name:\tbwmon\nCapEff:\t000001ffffffffff\n", nil, false},
+		{"the service's four", "CapInh:\t0\nCapEff:\t0000000000881004\n", nil, false},
+		{"no ptrace", "CapEff:\t0000000000801004\n", []string{"CAP_SYS_PTRACE"}, false},
+		{"none", "CapEff:\t0000000000000000\n", []string{"CAP_NET_ADMIN", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH"}, false},
+		{"no line", "Name:\tx\n", nil, true},
+		{"garbage", "CapEff:\tzz\n", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := missingCaps(tt.status)
+			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+				t.Fatalf("missingCaps = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
