@@ -66,6 +66,12 @@ type Conntrack struct {
 	lastTick  time.Time
 	dumpReq   chan struct{} // wakes dumpLoop for a dump in the background
 	dumpErr   error
+	// Between full dumps a small table is read by GET (see Collect):
+	// sinceFull counts the ticks since the last full dump, lostAtFull the
+	// events lost by then, keys the flows to read (reused).
+	sinceFull  int
+	lostAtFull uint64
+	keys       []flowKey
 
 	eventsLost atomic.Uint64
 	stop       chan struct{} // closed by Close: stops watchNewborns
@@ -278,8 +284,51 @@ func (m *Conntrack) dumpAndApply() error {
 	m.mu.Lock()
 	m.table.applyDump(flows, m.res)
 	m.dumpCost = time.Since(start)
+	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
 	m.mu.Unlock()
 	return nil
+}
+
+const (
+	// getMax is the number of flows up to which a tick reads counters by
+	// GET rather than by a full dump. A dump walks every bucket of the
+	// kernel's conntrack hash, which all network namespaces share (some
+	// milliseconds even for a handful of flows); a GET is one lookup.
+	getMax = 5000
+	// fullEvery is how many ticks of GETs pass between two full dumps,
+	// which find flows whose NEW event was lost and drop vanished ones.
+	fullEvery = 30
+)
+
+// getAndApply reads the counters of the known flows by GET, when the table
+// is small and a full dump happened recently; it reports whether it did.
+func (m *Conntrack) getAndApply() (bool, error) {
+	m.mu.Lock()
+	m.sinceFull++
+	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.eventsLost.Load() == m.lostAtFull
+	if ok {
+		m.keys = m.table.keys(m.keys[:0])
+	}
+	m.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	m.dumpMu.Lock()
+	defer m.dumpMu.Unlock()
+	recs, err := m.dump.get(m.keys)
+	if err != nil {
+		// Answers lost (the socket's buffer overflowed): read the table
+		// by a full dump instead, so that no tick goes uncounted.
+		m.log.Debug("reading flows by GET; dumping instead", "err", err)
+		m.dumpMu.Unlock()
+		err = m.dumpAndApply()
+		m.dumpMu.Lock()
+		return true, err
+	}
+	m.mu.Lock()
+	m.table.applyCounters(recs, m.res)
+	m.mu.Unlock()
+	return true, nil
 }
 
 const (
@@ -340,14 +389,16 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 		dt = now.Sub(m.lastTick)
 	}
 	m.lastTick = now
-	var err error
-	switch due, inline := m.planDump(dt); {
-	case due && inline:
-		err = m.dumpAndApply()
-	case due:
-		select {
-		case m.dumpReq <- struct{}{}:
-		default: // the previous one is still running
+	done, err := m.getAndApply()
+	if !done {
+		switch due, inline := m.planDump(dt); {
+		case due && inline:
+			err = m.dumpAndApply()
+		case due:
+			select {
+			case m.dumpReq <- struct{}{}:
+			default: // the previous one is still running
+			}
 		}
 	}
 	m.mu.Lock()

@@ -53,7 +53,14 @@ func dialDumper(netnsFD int) (*ctDumper, error) {
 		return nil, err
 	}
 	d := &ctDumper{c: c, buf: make([]byte, 256<<10)}
-	if err := rc.Control(func(fd uintptr) { d.fd = int(fd) }); err != nil {
+	if err := rc.Control(func(fd uintptr) {
+		d.fd = int(fd)
+		// Room for a batch of GET answers and a dump's bursts; root may
+		// go past net.core.rmem_max.
+		if unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
+			_ = unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+		}
+	}); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -281,4 +288,151 @@ func decodeTuple(b []byte, t *ctTuple, r *ctRec) bool {
 			}
 		}
 	})
+}
+
+// getBatch is how many GET requests go out in one sendmsg: their answers
+// (one message each, ~300 bytes) must fit the socket's receive buffer.
+const getBatch = 64
+
+// get reads the current counters of the given flows by their original
+// tuple: one hash lookup each in the kernel, where a dump walks every bucket
+// of the (all-namespace) table. Flows gone from the table are left out. The
+// kernel ignores the ID sent along, so an answer may be a newer entry on
+// the same tuple: callers match answers to flows by the ID they carry. The
+// slice returned is reused by the next call.
+func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
+	d.recs = d.recs[:0]
+	rc, err := d.c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	req := make([]byte, 0, getBatch*96)
+	for start := 0; start < len(keys); start += getBatch {
+		batch := keys[start:min(len(keys), start+getBatch)]
+		req = req[:0]
+		first := d.seq + 1
+		for i := range batch {
+			d.seq++
+			req = appendGet(req, &batch[i], d.seq)
+		}
+		var serr error
+		err := rc.Write(func(fd uintptr) bool {
+			serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+			return !errors.Is(serr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = serr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("requesting conntrack entries: %w", err)
+		}
+		// One answer per request: the entry, or an error (ENOENT).
+		for got := 0; got < len(batch); {
+			var n int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
+				return !errors.Is(rerr, unix.EAGAIN)
+			})
+			if err == nil {
+				err = rerr
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading conntrack entries: %w", err)
+			}
+			b := d.buf[:n]
+			for len(b) >= unix.NLMSG_HDRLEN {
+				l := int(binary.NativeEndian.Uint32(b))
+				if l < unix.NLMSG_HDRLEN || l > len(b) {
+					return nil, errors.New("malformed netlink message in conntrack answer")
+				}
+				typ := binary.NativeEndian.Uint16(b[4:])
+				seq := binary.NativeEndian.Uint32(b[8:])
+				msg := b[unix.NLMSG_HDRLEN:l]
+				b = b[min(len(b), (l+3)&^3):]
+				if seq < first || seq > d.seq {
+					continue
+				}
+				got++
+				if typ == ctnlMsgGet&^1 && len(msg) >= 4 {
+					var r ctRec
+					if decodeCT(msg[4:], &r) {
+						d.recs = append(d.recs, r)
+					}
+				}
+			}
+		}
+	}
+	return d.recs, nil
+}
+
+// appendGet appends an IPCTNL_MSG_CT_GET request for the flow k.
+func appendGet(b []byte, k *flowKey, seq uint32) []byte {
+	start := len(b)
+	b = binary.NativeEndian.AppendUint32(b, 0) // length, set below
+	b = binary.NativeEndian.AppendUint16(b, ctnlMsgGet)
+	b = binary.NativeEndian.AppendUint16(b, unix.NLM_F_REQUEST)
+	b = binary.NativeEndian.AppendUint32(b, seq)
+	b = binary.NativeEndian.AppendUint32(b, 0)
+	family := byte(unix.AF_INET)
+	if !k.src.Is4() {
+		family = unix.AF_INET6
+	}
+	b = append(b, family, 0, 0, 0) // nfgenmsg
+
+	tuple := len(b)
+	b = appendAttrHdr(b, 0x8000|ctaTupleOrig)
+	ip := len(b)
+	b = appendAttrHdr(b, 0x8000|ctaTupleIP)
+	if family == unix.AF_INET {
+		s, d := k.src.As4(), k.dst.As4()
+		b = appendAttr(b, ctaIPv4Src, s[:])
+		b = appendAttr(b, ctaIPv4Dst, d[:])
+	} else {
+		s, d := k.src.As16(), k.dst.As16()
+		b = appendAttr(b, ctaIPv6Src, s[:])
+		b = appendAttr(b, ctaIPv6Dst, d[:])
+	}
+	closeAttr(b, ip)
+	proto := len(b)
+	b = appendAttrHdr(b, 0x8000|ctaTupleProt)
+	b = appendAttr(b, ctaProtoNum, []byte{k.proto})
+	switch k.proto {
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		idT, typT, codeT := uint16(ctaICMPID), uint16(ctaICMPType), uint16(ctaICMPCode)
+		if k.proto == unix.IPPROTO_ICMPV6 {
+			idT, typT, codeT = ctaICMP6ID, ctaICMP6Type, ctaICMP6Code
+		}
+		b = appendAttr(b, idT, binary.BigEndian.AppendUint16(nil, k.sport))
+		b = appendAttr(b, typT, []byte{byte(k.dport >> 8)})
+		b = appendAttr(b, codeT, []byte{byte(k.dport)})
+	default:
+		b = appendAttr(b, ctaProtoSrc, binary.BigEndian.AppendUint16(nil, k.sport))
+		b = appendAttr(b, ctaProtoDst, binary.BigEndian.AppendUint16(nil, k.dport))
+	}
+	closeAttr(b, proto)
+	closeAttr(b, tuple)
+	b = appendAttr(b, ctaID, binary.BigEndian.AppendUint32(nil, k.id))
+	binary.NativeEndian.PutUint32(b[start:], uint32(len(b)-start))
+	return b
+}
+
+func appendAttrHdr(b []byte, typ uint16) []byte {
+	b = binary.NativeEndian.AppendUint16(b, 0)
+	return binary.NativeEndian.AppendUint16(b, typ)
+}
+
+func appendAttr(b []byte, typ uint16, v []byte) []byte {
+	b = binary.NativeEndian.AppendUint16(b, uint16(4+len(v)))
+	b = binary.NativeEndian.AppendUint16(b, typ)
+	b = append(b, v...)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// closeAttr sets the length of the nested attribute that starts at off.
+func closeAttr(b []byte, off int) {
+	binary.NativeEndian.PutUint16(b[off:], uint16(len(b)-off))
 }

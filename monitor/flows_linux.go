@@ -323,3 +323,27 @@ func (t *flowTable) drain(c *model.MonitorEntryCollection, now time.Time) {
 		delete(t.acc, k)
 	}
 }
+
+// applyCounters books counters read for known flows (ctDumper.get). Unlike
+// applyDump it takes no flow as gone for being absent: an entry missing
+// from the answers has ended, and its DESTROY event brings its last bytes.
+func (t *flowTable) applyCounters(recs []ctRec, r sideResolver) {
+	for i := range recs {
+		f := &recs[i]
+		fl, ok := t.flows[keyOf(f)]
+		if !ok {
+			continue
+		}
+		fl.orig, fl.reply = f.origBytes, f.replyBytes
+		t.resolveSides(fl, r, levelTick)
+		t.account(fl)
+	}
+}
+
+// keys appends the keys of every flow in the table to dst.
+func (t *flowTable) keys(dst []flowKey) []flowKey {
+	for k := range t.flows {
+		dst = append(dst, k)
+	}
+	return dst
+}
