@@ -24,6 +24,7 @@ type fileConfig struct {
 	Conntrack conntrackSection `toml:"conntrack"`
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
+	HTTP      httpSection      `toml:"http"` // httpconfig.go
 }
 
 type conntrackSection struct {
@@ -76,6 +77,8 @@ type Config struct {
 	Conntrack []monitor.ConntrackConfig
 	// Pipes holds one entry per pipe monitor.
 	Pipes []pipe.Config
+	// HTTP is where the page, the API and the metrics are served.
+	HTTP HTTPConfig
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -85,6 +88,7 @@ func Defaults() *Config {
 		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true}},
 		Manage:     true,
 		Conntrack:  []monitor.ConntrackConfig{{}},
+		HTTP:       defaultHTTP(),
 	}
 }
 
@@ -147,6 +151,9 @@ func ParseConfig(path, text string) (*Config, error) {
 	}
 	if fc.Conntrack.Manage != nil {
 		cfg.Manage = *fc.Conntrack.Manage
+	}
+	if cfg.HTTP, err = parseHTTP(fc.HTTP, errAt); err != nil {
+		return nil, err
 	}
 
 	seen := map[string]bool{}

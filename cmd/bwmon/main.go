@@ -149,9 +149,19 @@ func runAgent(ctx context.Context, cfg *Config, out aggregator.Consumer, logger 
 	if out != nil {
 		consumers = append(consumers, out)
 	}
+	web, ln, err := listenWeb(cfg.HTTP, nil, logger) // notifier stats: nil until notify lands
+	if err != nil {
+		return err
+	}
+	if web != nil {
+		consumers = append(consumers, web)
+	}
 	agg := aggregator.New(cfg.Aggregator, monitors, consumers, logger, time.Now())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agg.Run(ctx) })
+	if web != nil {
+		g.Go(func() error { return web.Serve(ctx, ln) })
+	}
 	return g.Wait()
 }
