@@ -141,6 +141,7 @@
     $('banner').hidden = true;
     var f = $('token-form');
     $('token-error').textContent = state.token ? 'That token was refused.' : '';
+    $('token').value = '';
     f.hidden = false;
     $('token').focus();
   }
