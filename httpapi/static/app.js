@@ -98,7 +98,9 @@
     var scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     var ws = new WebSocket(scheme + '//' + location.host + '/api/v1/live', protocols);
     state.ws = ws;
+    var openedAt = 0;
     ws.onopen = function () {
+      openedAt = Date.now();
       state.attempt = 0;
       $('banner').hidden = true;
       state.lastTick = Date.now();
@@ -111,7 +113,10 @@
     ws.onclose = function () {
       if (state.ws !== ws) return;
       state.ws = null;
-      unreachable();
+      // A connection that worked for a while gets one quiet retry at once
+      // (the agent drops a client that fell behind); the banner, and the
+      // backoff, are for failures.
+      if (openedAt && Date.now() - openedAt > 5000) connect(); else unreachable();
     };
   }
 
@@ -383,12 +388,11 @@
     return data;
   }
 
-  // Rate axis steps that read well: 1, 2, 5 times a power of 1024 in
-  // bytes/s, of 1000 in bits/s (the values stay bytes/s, so divide by 8).
+  // Rate axis steps that read well: powers of two in bytes/s (512 KiB,
+  // 1 MiB, 1.5 MiB), 1, 2, 5 times a power of ten in bits/s (the values
+  // stay bytes/s, so divide by 8).
   var byteIncrs = [], bitIncrs = [];
-  for (var k = 0; k < 6; k++) {
-    [1, 2, 5, 10, 20, 50, 100, 200, 500].forEach(function (m) { byteIncrs.push(m * Math.pow(1024, k)); });
-  }
+  for (var k = 0; k < 51; k++) byteIncrs.push(Math.pow(2, k));
   for (var e = 0; e < 15; e++) {
     [1, 2, 5].forEach(function (m) { bitIncrs.push(m * Math.pow(10, e) / 8); });
   }
@@ -417,7 +421,9 @@
         {
           stroke: '#6b7280', size: 84, grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e3e6eb' },
           incrs: state.bits ? bitIncrs : byteIncrs,
-          values: function (u, vals) { return vals.map(function (v) { return fmtRate(v); }); },
+          values: function (u, vals) {
+            return vals.map(function (v) { return fmtRate(v).replace(/\.0+ /, ' '); });
+          },
         },
       ],
       series: [{}].concat(series),
