@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,23 +19,6 @@ import (
 
 	"github.com/bwmon/bwmon/internal/nettest"
 )
-
-// chromium finds Debian's chromium. Outside CI a machine without it skips
-// the browser test; in CI (CI set) that is a failure, since .ci/run
-// installs it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium not found: .ci/run should have installed it (apt-get install chromium)")
-	}
-	t.Skip("chromium not found: apt-get install chromium to run the browser test")
-	return ""
-}
 
 // webAgent is a bwmon binary serving HTTP, started by the test.
 type webAgent struct {
@@ -249,156 +230,4 @@ func TestBrowser(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Log("the page reconnected to the restarted agent")
-}
-
-// shot saves a PNG of the page under testdata/screenshots.
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	dir, err := filepath.Abs(filepath.Join("testdata", "screenshots"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
-
-// browser is a headless Chromium with a fresh profile, closed at cleanup.
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu   sync.Mutex
-	errs []string // exceptions and refusals (CSP) the page logged
-}
-
-func newBrowser(t *testing.T, chrome string) *browser {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.NoFirstRun, chromedp.Flag("disable-sync", true), chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1100))
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	b := &browser{t: t, ctx: bctx}
-	console := chromedp.Console(bctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range console {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleException || strings.Contains(m.Text, "Refused to") {
-				b.mu.Lock()
-				b.errs = append(b.errs, fmt.Sprintf("%s: %s", m.Type, m.Text))
-				b.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancelBrowser()
-		<-done
-		cancelAlloc()
-		cancel()
-	})
-	return b
-}
-
-func (b *browser) problems() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.errs)
-}
-
-// eval evaluates js in the page and decodes its value into v.
-func (b *browser) eval(js string, v any) {
-	b.t.Helper()
-	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]byte](js))
-	if err != nil {
-		b.t.Fatalf("evaluating %s: %v", js, err)
-	}
-	if err := json.Unmarshal(res, v); err != nil {
-		b.t.Fatalf("decoding %s: %v", res, err)
-	}
-}
-
-// waitJS polls js until it is true.
-func (b *browser) waitJS(d time.Duration, what, js string) {
-	b.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		var ok bool
-		b.eval(js, &ok)
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("after %s: still waiting for %s (%s)", d, what, js)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// TestBrowserToken: with a token, the page asks for it, refuses a wrong
-// one, and with the right one gets the table and the WebSocket (the token
-// travelling as a subprotocol, which Chromium must accept back as "bwmon").
-// A server in the test process feeds it; no root needed.
-func TestBrowserToken(t *testing.T) {
-	chrome := chromium(t)
-	const token = "correct-horse/battery+staple"
-	s, ts := newTestServer(t, Options{Token: token})
-	stop := make(chan struct{})
-	fed := make(chan struct{})
-	go func() {
-		defer close(fed)
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for now := t0; ; now = now.Add(time.Second) {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				s.Consume(snap(now, map[string][2]float64{"<b>curl</b>": {1000, 50}}))
-			}
-		}
-	}()
-	defer func() { close(stop); <-fed }()
-
-	b := newBrowser(t, chrome)
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(ts.URL), chromedp.WaitVisible(chromedp.CSS("#token-form"))); err != nil {
-		t.Fatalf("the page shows no token form: %v", err)
-	}
-	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#token"), "wrong"), chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
-		t.Fatal(err)
-	}
-	b.waitJS(10*time.Second, "the refusal", `document.getElementById('token-error').textContent.includes('refused')`)
-	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.Click(chromedp.CSS("#token-form button"))); err != nil {
-		t.Fatal(err)
-	}
-	// The name is shown as text, not markup.
-	b.waitJS(10*time.Second, "the app in the table",
-		`[...document.querySelectorAll('#rows td.app')].some(td => td.textContent === '<b>curl</b>') && !document.querySelector('#rows b')`)
-	b.waitJS(10*time.Second, "the live status", `document.getElementById('status').classList.contains('live')`)
-	eventually(t, 5*time.Second, "the page's WebSocket", func() bool { return s.Clients() == 1 })
-	var stored string
-	b.eval(`sessionStorage.getItem('bwmon.token')`, &stored)
-	if stored != token {
-		t.Fatalf("sessionStorage holds %q, want the token", stored)
-	}
-	if p := b.problems(); len(p) > 0 {
-		t.Errorf("the page logged errors: %s", strings.Join(p, "\n"))
-	}
-	shot(t, b.ctx, "token.png")
 }
