@@ -10,7 +10,8 @@ import (
 )
 
 // History sizes. An app's rings grow as it lives and stop at these lengths,
-// so one app holds at most (fineLen + coarseLen) * 24 bytes (≈61 KB).
+// so one app holds at most (fineLen + coarseLen) * 24 bytes of points
+// (≈61 KB; ≈68 KB with its bookkeeping).
 const (
 	// FineWindow is how far back the 1-second series reaches.
 	FineWindow = 15 * time.Minute
@@ -65,6 +66,11 @@ type ring[T any] struct {
 
 func (r *ring[T]) push(v T) {
 	if len(r.buf) < r.max {
+		if len(r.buf) == cap(r.buf) { // grow, but never past max
+			nb := make([]T, len(r.buf), min(max(2*cap(r.buf), 64), r.max))
+			copy(nb, r.buf)
+			r.buf = nb
+		}
 		r.buf = append(r.buf, v)
 		return
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -182,4 +183,38 @@ func BenchmarkHistoryAdd(b *testing.B) {
 		s.Time = t0.Add(time.Duration(i) * time.Second)
 		h.Add(s)
 	}
+}
+
+// TestHistoryMemoryBounded fills the history to the brim, a day of ticks
+// for DefaultMaxApps apps and a few more, and checks the heap it holds.
+func TestHistoryMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adds a day of ticks")
+	}
+	h := NewHistory(0)
+	rates := map[string][2]float64{}
+	for i := 0; i < DefaultMaxApps+20; i++ {
+		rates[fmt.Sprintf("app-%03d", i)] = [2]float64{1, 1}
+	}
+	s := snap(t0, rates)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 24*3600+120; i++ {
+		s.Time = t0.Add(time.Duration(i) * time.Second)
+		h.Add(s)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if n, _ := h.Len(); n != DefaultMaxApps {
+		t.Fatalf("%d apps tracked, want %d", n, DefaultMaxApps)
+	}
+	// The rings alone take (fineLen + coarseLen) * 24 bytes per app.
+	const limit = 19 << 20
+	if held > limit {
+		t.Fatalf("history holds %.1f MB for %d apps, want under %.0f MB", float64(held)/1e6, DefaultMaxApps, float64(limit)/1e6)
+	}
+	t.Logf("history of %d apps over a day: %.1f MB", DefaultMaxApps, float64(held)/1e6)
+	runtime.KeepAlive(h)
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"syscall"
@@ -300,4 +302,43 @@ func TestCloseBlocksAndIsIdempotent(t *testing.T) {
 		t.Fatalf("a client after Close read %v, want close 1001", err)
 	}
 	s.Consume(snap(t0, nil)) // no client, no panic
+}
+
+// BenchmarkConsume measures a tick of 200 apps fanned out to 4 WebSocket
+// clients that keep up.
+func BenchmarkConsume(b *testing.B) {
+	s, err := New(Options{SendQueue: 1 << 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	defer s.Close()
+	for i := 0; i < 4; i++ {
+		c, _, err := websocket.DefaultDialer.Dial(wsURL(ts.URL), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for s.Clients() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	rates := map[string][2]float64{}
+	for i := 0; i < 200; i++ {
+		rates[fmt.Sprintf("app-%d", i)] = [2]float64{float64(i), 1}
+	}
+	sn := snap(t0, rates)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sn.Time = t0.Add(time.Duration(i) * time.Second)
+		s.Consume(sn)
+	}
 }
