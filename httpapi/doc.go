@@ -1,4 +1,22 @@
-// Package httpapi will serve the live table, graph, JSON API, WebSocket and
-// Prometheus metrics (issue 4). It holds nothing yet: the agent serves no
-// HTTP.
+// Package httpapi serves what the agent measures, to a person in a browser
+// and to machines:
+//
+//   - GET /api/v1/apps: the latest tick, the JSON object `bwmon -output json`
+//     prints (model.Snapshot);
+//   - GET /api/v1/history?app=NAME&since=15m: an app's rates from rings in
+//     memory, 1-second points for 15 minutes and 1-minute points (average
+//     and peak) for 24 hours;
+//   - GET /api/v1/live: a WebSocket that pushes each tick as it is made;
+//   - GET /metrics: Prometheus metrics per app and of the agent itself;
+//   - GET /: a page embedded in the binary with a live table and graph.
+//
+// A Server is an aggregator.Consumer: Consume keeps the tick, appends to
+// the history and queues one prepared message per WebSocket client, and
+// never waits for a client (a client that falls behind is dropped). Serve
+// runs the HTTP server until its context ends.
+//
+// It does not authenticate users beyond one shared bearer token, does not
+// serve TLS (put a reverse proxy in front for that), and keeps no history
+// on disk: a restart starts the graphs afresh. It needs no privileges,
+// except to listen on a port below 1024.
 package httpapi

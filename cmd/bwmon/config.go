@@ -28,6 +28,7 @@ type fileConfig struct {
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
 	State     stateSection     `toml:"state"`
+	HTTP      httpSection      `toml:"http"` // httpconfig.go
 
 	notifyFile // [[notify]] and [notify_settings] (notifyconfig.go)
 }
@@ -89,6 +90,8 @@ type Config struct {
 	Notify notify.Config
 	// State is the [state] table (stateconfig.go).
 	State StateConfig
+	// HTTP is where the page, the API and the metrics are served.
+	HTTP HTTPConfig
 }
 
 // Defaults is the configuration without a file: watch the whole host,
@@ -99,6 +102,7 @@ func Defaults() *Config {
 		Manage:     true,
 		Conntrack:  []monitor.ConntrackConfig{{}},
 		State:      StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
+		HTTP:       defaultHTTP(),
 	}
 }
 
@@ -163,6 +167,9 @@ func ParseConfig(path, text string) (*Config, error) {
 		cfg.Manage = *fc.Conntrack.Manage
 	}
 	if err := parseState(fc.State, &cfg.State, errAt); err != nil {
+		return nil, err
+	}
+	if cfg.HTTP, err = parseHTTP(fc.HTTP, errAt); err != nil {
 		return nil, err
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -89,9 +90,24 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 			}
 			return nil
 		}})
-	// Issue 4 (http) adds its part here, e.g.
-	//	a.addParts(part{name: "http", run: srv.Run, reload: srv.Reload, close: srv.Close})
-	// with the usage endpoint at state.UsageHandler(a.store) when a.store != nil.
+	var usage http.Handler
+	if a.store != nil {
+		usage = state.UsageHandler(a.store)
+	}
+	web, ln, err := listenWeb(cfg.HTTP, notifier.Stats, usage, logger)
+	if err != nil {
+		return err
+	}
+	if web != nil {
+		a.addParts(part{name: "http", consumer: web, close: web.Close,
+			run: func(ctx context.Context) error { return web.Serve(ctx, ln) },
+			reload: func(c *Config) error {
+				if !reflect.DeepEqual(c.HTTP, cfg.HTTP) {
+					return errors.New("[http] changed: restart bwmon to apply it")
+				}
+				return nil
+			}})
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.agg.Run(ctx) })

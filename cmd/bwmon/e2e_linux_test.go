@@ -45,6 +45,9 @@ func startAgent(t *testing.T, cfg string, extra ...string) *agent {
 		cfg += fmt.Sprintf("\n[state]\ndir = %q\n", t.TempDir())
 	}
 	path := filepath.Join(t.TempDir(), "bwmon.toml")
+	if !strings.Contains(cfg, "[http]") { // not the default port: agents run side by side
+		cfg += "\n[http]\nlisten = \"127.0.0.1:0\"\n"
+	}
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,7 @@ func TestPipeCommandErrors(t *testing.T) {
 func TestAgentRunsPipe(t *testing.T) {
 	target := echoServer(t)
 	path := filepath.Join(t.TempDir(), "pipe.toml")
-	conf := "interval = \"100ms\"\n[[monitor]]\ntype = \"pipe\"\nlisten = \"127.0.0.1:0\"\ntarget = \"" + target + "\"\nname = \"echo\"\n"
+	conf := "interval = \"100ms\"\n[[monitor]]\ntype = \"pipe\"\nlisten = \"127.0.0.1:0\"\ntarget = \"" + target + "\"\nname = \"echo\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
 	conf += fmt.Sprintf("[state]\ndir = %q\n", t.TempDir()) // not the host's /var/lib/bwmon
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

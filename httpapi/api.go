@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// serveApps answers GET /api/v1/apps with the latest tick, the JSON object
+// `bwmon -output json` prints.
+func (s *Server) serveApps(w http.ResponseWriter, r *http.Request) {
+	t := s.latest.Load()
+	if t == nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "no tick yet: the agent has just started, try again in a second")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(t.json)
+}
+
+// historyReply is the body of GET /api/v1/history.
+type historyReply struct {
+	App string `json:"app"`
+	// SinceS is the span asked for, in seconds.
+	SinceS float64 `json:"since_s"`
+	// ResolutionS is 1 (points of about a second, each one tick or a few
+	// short ones) or 60 (minute points with peaks).
+	ResolutionS float64 `json:"resolution_s"`
+	Points      []Point `json:"points"`
+}
+
+// serveHistory answers GET /api/v1/history?app=NAME&since=15m.
+func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	app := q.Get("app")
+	if app == "" {
+		writeError(w, http.StatusBadRequest, "missing app: ask for /api/v1/history?app=NAME&since=15m")
+		return
+	}
+	since, err := ParseSince(q.Get("since"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	points, res, ok := s.history.Query(app, since)
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown app %q: /api/v1/apps lists the apps", app)
+		return
+	}
+	writeJSON(w, http.StatusOK, historyReply{App: app, SinceS: since.Seconds(), ResolutionS: res.Seconds(), Points: points})
+}
+
+// ParseSince reads the since parameter: a Go duration ("90s", "15m", "6h")
+// or a number of days ("1d"), more than zero and at most CoarseWindow;
+// empty means FineWindow.
+func ParseSince(v string) (time.Duration, error) {
+	if v == "" {
+		return FineWindow, nil
+	}
+	var d time.Duration
+	if n, ok := parseDays(v); ok {
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return 0, fmt.Errorf("bad since %q: write a duration such as \"90s\", \"15m\", \"6h\" or \"1d\"", v)
+		}
+	}
+	if d <= 0 || d > CoarseWindow {
+		return 0, fmt.Errorf("bad since %q: must be more than 0 and at most 24h (the history kept)", v)
+	}
+	return d, nil
+}
+
+func parseDays(v string) (int, bool) {
+	if len(v) < 2 || v[len(v)-1] != 'd' {
+		return 0, false
+	}
+	n := 0
+	for _, c := range v[:len(v)-1] {
+		if c < '0' || c > '9' || n > 1000 {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+type errorReply struct {
+	Error string `json:"error"`
+}
+
+// writeError answers with status and {"error": "..."}.
+func writeError(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, errorReply{Error: fmt.Sprintf(format, args...)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,273 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+func newTestServer(t *testing.T, opts Options) (*Server, *httptest.Server) {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		s.Close()
+	})
+	return s, ts
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestApps(t *testing.T) {
+	s, ts := newTestServer(t, Options{})
+	resp, body := get(t, ts.URL+"/api/v1/apps")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"error"`) {
+		t.Fatalf("before the first tick: %d %s, want 503 with a JSON error", resp.StatusCode, body)
+	}
+
+	sn := richSnap(t0)
+	s.Consume(sn)
+	resp, body = get(t, ts.URL+"/api/v1/apps")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// The very object `bwmon -output json` prints (json.Encoder, one line).
+	var line bytes.Buffer
+	if err := json.NewEncoder(&line).Encode(sn); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(body, '\n'), line.Bytes()) {
+		t.Fatalf("body\n%s\nwant the -output json line\n%s", body, line.Bytes())
+	}
+	var back model.Snapshot
+	if err := json.Unmarshal(body, &back); err != nil || len(back.Apps) != 2 || back.Apps[1].App != sn.Apps[1].App {
+		t.Fatalf("body does not decode back to the snapshot: %v %+v", err, back)
+	}
+}
+
+func TestHistoryEndpoint(t *testing.T) {
+	s, ts := newTestServer(t, Options{})
+	for i := 1; i <= 120; i++ {
+		s.Consume(snap(t0.Add(time.Duration(i)*time.Second), map[string][2]float64{"curl": {float64(i), 0}, "my app/2": {5, 5}}))
+	}
+	tests := []struct {
+		name       string
+		query      string
+		wantStatus int
+		wantPoints int
+		wantRes    float64
+		wantError  string
+	}{
+		{"default since", "app=curl", 200, 120, 1, ""},
+		{"since 30s", "app=curl&since=30s", 200, 30, 1, ""},
+		{"since 1d", "app=curl&since=1d", 200, 3, 60, ""}, // 12:00, 12:01, and the tick at 12:02:00
+		{"escaped name", "app=my+app%2F2&since=1m", 200, 60, 1, ""},
+		{"unknown app", "app=nobody", 404, 0, 0, `unknown app "nobody"`},
+		{"no app", "since=1m", 400, 0, 0, "missing app"},
+		{"bad since", "app=curl&since=yesterday", 400, 0, 0, `bad since "yesterday"`},
+		{"since too long", "app=curl&since=48h", 400, 0, 0, "at most 24h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/v1/history?"+tt.query)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, body, tt.wantStatus)
+			}
+			if tt.wantError != "" {
+				var e errorReply
+				if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, tt.wantError) {
+					t.Fatalf("body %s, want a JSON error containing %q", body, tt.wantError)
+				}
+				return
+			}
+			var h historyReply
+			if err := json.Unmarshal(body, &h); err != nil {
+				t.Fatal(err)
+			}
+			if len(h.Points) != tt.wantPoints || h.ResolutionS != tt.wantRes {
+				t.Fatalf("%d points at %v s, want %d at %v s", len(h.Points), h.ResolutionS, tt.wantPoints, tt.wantRes)
+			}
+		})
+	}
+}
+
+// TestTokenEveryEndpoint: with a token, every data endpoint refuses a
+// request without it or with a wrong one (401 and nothing else), and the
+// page's files refuse a wrong one.
+func TestTokenEveryEndpoint(t *testing.T) {
+	const token = "s3cret-Token"
+	s, ts := newTestServer(t, Options{Token: token})
+	s.Consume(richSnap(t0))
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	tests := []struct {
+		name   string
+		path   string
+		header []string
+		want   int
+	}{
+		{"apps without", "/api/v1/apps", nil, 401},
+		{"apps wrong", "/api/v1/apps", bearer("s3cret-Toke"), 401},
+		{"apps wrong scheme", "/api/v1/apps", []string{"Authorization", "Basic " + token}, 401},
+		{"apps right", "/api/v1/apps", bearer(token), 200},
+		{"history without", "/api/v1/history?app=curl", nil, 401},
+		{"history wrong", "/api/v1/history?app=curl", bearer("x"), 401},
+		{"history right", "/api/v1/history?app=curl", bearer(token), 200},
+		{"unknown api path without", "/api/v2/apps", nil, 401},
+		{"live without", "/api/v1/live", nil, 401},
+		{"live wrong", "/api/v1/live", bearer("nope"), 401},
+		{"live wrong subprotocol", "/api/v1/live", []string{"Sec-WebSocket-Protocol", "bwmon, bearer.bm9wZQ"}, 401},
+		{"metrics without", "/metrics", nil, 401},
+		{"metrics wrong", "/metrics", bearer(token + "x"), 401},
+		{"metrics right", "/metrics", bearer(token), 200},
+		{"page without", "/", nil, 200},
+		{"page wrong", "/", bearer("nope"), 401},
+		{"script without", "/static/app.js", nil, 200},
+		{"script wrong", "/static/app.js", bearer("nope"), 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts.URL+tt.path, tt.header...)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d; body %.200s", resp.StatusCode, tt.want, body)
+			}
+			if tt.want == 401 {
+				if strings.Contains(string(body), "curl") || resp.Header.Get("WWW-Authenticate") == "" {
+					t.Fatalf("401 leaks data or lacks WWW-Authenticate: %s", body)
+				}
+			}
+		})
+	}
+}
+
+func TestHostCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		host    string
+		want    int
+		wantErr string
+	}{
+		{"loopback ip", Options{}, "127.0.0.1:8000", 200, ""},
+		{"localhost", Options{}, "localhost:8000", 200, ""},
+		{"ipv6 loopback", Options{}, "[::1]:8000", 200, ""},
+		{"rebound domain", Options{}, "evil.example:8000", 403, "is not this agent"},
+		{"allowed origin's host", Options{AllowedOrigins: []string{"https://dash.example"}}, "dash.example", 200, ""},
+		{"any host when serving every interface", Options{Listen: ":8000"}, "bwmon.lan:8000", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newTestServer(t, tt.opts)
+			s.Consume(richSnap(t0))
+			resp, body := get(t, ts.URL+"/api/v1/apps", "Host", tt.host)
+			if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.wantErr) {
+				t.Fatalf("status %d %.200s, want %d %q", resp.StatusCode, body, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPage(t *testing.T) {
+	_, ts := newTestServer(t, Options{})
+	tests := []struct {
+		path, wantType, wantBody string
+		wantStatus               int
+	}{
+		{"/", "text/html", "<title>bwmon</title>", 200},
+		{"/static/app.js", "javascript", "textContent", 200},
+		{"/static/style.css", "text/css", ".banner", 200},
+		{"/static/vendor/uPlot.iife.min.js", "javascript", "uPlot", 200},
+		{"/static/vendor/uPlot.min.css", "text/css", ".uplot", 200},
+		{"/nothing", "application/json", "no such page", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, body := get(t, ts.URL+tt.path)
+			if resp.StatusCode != tt.wantStatus || !strings.Contains(resp.Header.Get("Content-Type"), tt.wantType) || !strings.Contains(string(body), tt.wantBody) {
+				t.Fatalf("%d %q %.100s; want %d %q containing %q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.wantStatus, tt.wantType, tt.wantBody)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); tt.wantStatus == 200 && !strings.Contains(csp, "script-src 'self'") {
+				t.Fatalf("Content-Security-Policy %q", csp)
+			}
+		})
+	}
+	// The page uses textContent only: no HTML built from strings.
+	_, js := get(t, ts.URL+"/static/app.js")
+	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
+		if strings.Contains(string(js), bad) {
+			t.Errorf("app.js uses %s: app names are untrusted", bad)
+		}
+	}
+}
+
+func TestNewRejectsBadOrigin(t *testing.T) {
+	for _, o := range []string{"dash.example", "ftp://dash.example", "https://dash.example/path", "https://"} {
+		if _, err := New(Options{AllowedOrigins: []string{o}}); err == nil || !strings.Contains(err.Error(), "bad origin") {
+			t.Errorf("origin %q: err %v, want bad origin", o, err)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 15 * time.Minute, false},
+		{"90s", 90 * time.Second, false},
+		{"15m", 15 * time.Minute, false},
+		{"6h", 6 * time.Hour, false},
+		{"1d", 24 * time.Hour, false},
+		{"24h", 24 * time.Hour, false},
+		{"25h", 0, true},
+		{"2d", 0, true},
+		{"0s", 0, true},
+		{"-5m", 0, true},
+		{"soon", 0, true},
+		{"15", 0, true},
+		{"d", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.in), func(t *testing.T) {
+			got, err := ParseSince(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("ParseSince(%q) = %s, %v; want %s, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,86 @@
+package httpapi
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// t0 is a round minute, so tests can reason about minute boundaries.
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// snap makes a one-second tick ending at t with the given apps' rates
+// (bytes/s in, out); totals are rate times i+1 ticks.
+func snap(t time.Time, rates map[string][2]float64) *model.Snapshot {
+	s := &model.Snapshot{Time: t, IntervalS: 1, Apps: []model.AppUsage{},
+		Unattributed: model.Unattributed{Reasons: map[model.Reason]model.UnattributedSum{}}}
+	for name, r := range rates {
+		s.Apps = append(s.Apps, model.AppUsage{App: name, RateIn: r[0], RateOut: r[1],
+			BytesIn: uint64(r[0]) * 10, BytesOut: uint64(r[1]) * 10, PIDs: []int{}})
+	}
+	return s
+}
+
+// richSnap is a tick with every field set, for the JSON and metrics tests.
+func richSnap(t time.Time) *model.Snapshot {
+	return &model.Snapshot{
+		Time: t, IntervalS: 1.002,
+		Apps: []model.AppUsage{
+			{App: "curl", BytesIn: 123456, BytesOut: 7890, RateIn: 2048.5, RateOut: 100, PIDs: []int{42, 43}},
+			{App: `evil "app" <b>`, BytesIn: 10, BytesOut: 20, RateIn: 0, RateOut: 0, PIDs: []int{}},
+		},
+		Unattributed: model.Unattributed{BytesIn: 300, BytesOut: 40, RateIn: 3, RateOut: 0.5,
+			Reasons: map[model.Reason]model.UnattributedSum{
+				model.ReasonNoSocket:    {BytesIn: 200, BytesOut: 0},
+				model.ReasonProcessGone: {BytesIn: 100, BytesOut: 40},
+			}},
+		Agent: model.AgentStats{TickDuration: 3 * time.Millisecond, Entries: 7, Monitors: map[string]model.MonitorStats{
+			"conntrack": {Flows: 12, Processes: 34, EventsLost: 5},
+			"pipe-web":  {Flows: 1},
+		}},
+	}
+}
+
+// manyApps makes a tick of n apps with names of nameLen bytes: a big
+// message.
+func manyApps(t time.Time, n, nameLen int) *model.Snapshot {
+	s := &model.Snapshot{Time: t, IntervalS: 1, Apps: make([]model.AppUsage, n)}
+	for i := range s.Apps {
+		s.Apps[i] = model.AppUsage{App: fmt.Sprintf("app-%04d-%s", i, strings.Repeat("x", nameLen)), RateIn: 1, PIDs: []int{}}
+	}
+	return s
+}
+
+// checkGoroutines fails t if, at cleanup, more goroutines run than at the
+// start (after a grace period for ones that are finishing).
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines at the end, %d at the start:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// eventually polls f until it is true or fails t after d.
+func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: still waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,295 @@
+package httpapi
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// History sizes. An app's rings grow as it lives and stop at these lengths,
+// so one app holds at most (fineLen + coarseLen) * 24 bytes of points
+// (≈61 KB; ≈68 KB with its bookkeeping).
+const (
+	// FineWindow is how far back the 1-second series reaches.
+	FineWindow = 15 * time.Minute
+	// CoarseWindow is how far back the 1-minute series reaches.
+	CoarseWindow = 24 * time.Hour
+
+	fineStep = time.Second
+	// fineLen leaves room for points a little shorter than fineStep
+	// (sub-second ticks merge until they cover 0.9 s).
+	fineLen   = int(FineWindow/fineStep) * 12 / 10
+	coarseLen = int(CoarseWindow / time.Minute)
+
+	// DefaultMaxApps is how many apps History tracks unless told otherwise.
+	DefaultMaxApps = 256
+)
+
+// Point is one step of a series: the average rates, in bytes per second,
+// over the DurationS seconds that ended at T (Unix seconds). Minute points
+// also carry the highest fine point of their minute, so a burst of one
+// second stays visible after averaging.
+type Point struct {
+	T         float64  `json:"t"`
+	DurationS float64  `json:"duration_s"`
+	In        float64  `json:"in"`
+	Out       float64  `json:"out"`
+	PeakIn    *float64 `json:"peak_in,omitempty"`
+	PeakOut   *float64 `json:"peak_out,omitempty"`
+}
+
+// finePoint covers about a second (one tick, or a few merged sub-second
+// ticks; a longer tick is one point).
+type finePoint struct {
+	endMs   int64
+	durMs   uint32
+	in, out float32 // bytes per second
+}
+
+// coarsePoint covers one wall-clock minute.
+type coarsePoint struct {
+	minute          uint32  // Unix minutes of its start
+	covered         float32 // seconds measured within the minute
+	in, out         float32 // bytes moved within the minute
+	peakIn, peakOut float32 // highest fine rate within the minute
+}
+
+// ring is a fixed-capacity FIFO that grows up to max before it wraps.
+type ring[T any] struct {
+	buf  []T
+	head int // index of the oldest element once full
+	max  int
+}
+
+func (r *ring[T]) push(v T) {
+	if len(r.buf) < r.max {
+		if len(r.buf) == cap(r.buf) { // grow, but never past max
+			nb := make([]T, len(r.buf), min(max(2*cap(r.buf), 64), r.max))
+			copy(nb, r.buf)
+			r.buf = nb
+		}
+		r.buf = append(r.buf, v)
+		return
+	}
+	r.buf[r.head] = v
+	r.head = (r.head + 1) % r.max
+}
+
+// each calls f on every element, oldest first.
+func (r *ring[T]) each(f func(*T)) {
+	for i := range r.buf {
+		f(&r.buf[(r.head+i)%len(r.buf)])
+	}
+}
+
+// series is one app's history.
+type series struct {
+	fine   ring[finePoint]
+	coarse ring[coarsePoint]
+
+	// pending accumulates ticks shorter than a second.
+	pendIn, pendOut float64 // bytes
+	pendDur         time.Duration
+	// cur is the minute being filled; it joins coarse when the minute ends.
+	cur    coarsePoint
+	hasCur bool
+
+	lastActive time.Time // last tick with bytes moved
+}
+
+func newSeries() *series {
+	return &series{fine: ring[finePoint]{max: fineLen}, coarse: ring[coarsePoint]{max: coarseLen}}
+}
+
+// add records a tick of length dt that ended at now, at the given rates.
+func (s *series) add(now time.Time, dt time.Duration, rateIn, rateOut float64) {
+	if rateIn > 0 || rateOut > 0 {
+		s.lastActive = now
+	}
+	s.pendIn += rateIn * dt.Seconds()
+	s.pendOut += rateOut * dt.Seconds()
+	s.pendDur += dt
+	if s.pendDur < fineStep*9/10 { // merge sub-second ticks into about a second
+		return
+	}
+	secs := s.pendDur.Seconds()
+	p := finePoint{endMs: now.UnixMilli(), durMs: uint32(s.pendDur.Milliseconds()),
+		in: float32(s.pendIn / secs), out: float32(s.pendOut / secs)}
+	s.fine.push(p)
+	s.addCoarse(now, secs, p)
+	s.pendIn, s.pendOut, s.pendDur = 0, 0, 0
+}
+
+func (s *series) addCoarse(now time.Time, secs float64, p finePoint) {
+	m := uint32(now.Unix() / 60)
+	if s.hasCur && s.cur.minute != m {
+		s.coarse.push(s.cur)
+		s.hasCur = false
+	}
+	if !s.hasCur {
+		s.cur, s.hasCur = coarsePoint{minute: m}, true
+	}
+	s.cur.covered += float32(secs)
+	s.cur.in += p.in * float32(secs)
+	s.cur.out += p.out * float32(secs)
+	s.cur.peakIn = max(s.cur.peakIn, p.in)
+	s.cur.peakOut = max(s.cur.peakOut, p.out)
+}
+
+// finePoints returns the fine points that ended after from.
+func (s *series) finePoints(from time.Time) []Point {
+	out := []Point{}
+	fromMs := from.UnixMilli()
+	s.fine.each(func(p *finePoint) {
+		if p.endMs > fromMs {
+			out = append(out, Point{T: float64(p.endMs) / 1000, DurationS: float64(p.durMs) / 1000,
+				In: round(float64(p.in)), Out: round(float64(p.out))})
+		}
+	})
+	return out
+}
+
+// coarsePoints returns the minute points that ended after from, the minute
+// in progress last.
+func (s *series) coarsePoints(from time.Time) []Point {
+	out := []Point{}
+	add := func(c *coarsePoint) {
+		end := time.Unix(int64(c.minute+1)*60, 0)
+		if !end.After(from) || c.covered <= 0 {
+			return
+		}
+		pi, po := round(float64(c.peakIn)), round(float64(c.peakOut))
+		out = append(out, Point{T: float64(end.Unix()), DurationS: 60,
+			In: round(float64(c.in / c.covered)), Out: round(float64(c.out / c.covered)),
+			PeakIn: &pi, PeakOut: &po})
+	}
+	s.coarse.each(add)
+	if s.hasCur {
+		add(&s.cur)
+	}
+	return out
+}
+
+// round keeps three decimals: rates are float32 inside, and the JSON need
+// not pretend to more.
+func round(v float64) float64 { return math.Round(v*1000) / 1000 }
+
+// History keeps, per app, 1-second points for FineWindow and 1-minute
+// points (average and peak) for CoarseWindow, in fixed-size rings. It
+// tracks at most maxApps apps: an app starts being tracked when it moves
+// bytes, an app idle for CoarseWindow is forgotten, and when the table is
+// full a newly active app replaces the one idle for longest (or waits, if
+// every tracked app moved bytes in the same tick). Its time is the
+// snapshots' time; it reads no clock. Safe for concurrent use.
+type History struct {
+	mu      sync.Mutex
+	apps    map[string]*series
+	maxApps int
+	last    time.Time // time of the latest snapshot
+	known   map[string]bool
+	evicted uint64
+}
+
+// NewHistory returns an empty History tracking at most maxApps apps
+// (DefaultMaxApps when maxApps <= 0).
+func NewHistory(maxApps int) *History {
+	if maxApps <= 0 {
+		maxApps = DefaultMaxApps
+	}
+	return &History{apps: make(map[string]*series), maxApps: maxApps, known: map[string]bool{}}
+}
+
+// Add records a snapshot.
+func (h *History) Add(s *model.Snapshot) {
+	dt := time.Duration(s.IntervalS * float64(time.Second))
+	if dt <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	newMinute := s.Time.Unix()/60 != h.last.Unix()/60
+	h.last = s.Time
+	known := make(map[string]bool, len(s.Apps))
+	var newcomers []int
+	for i, a := range s.Apps {
+		known[a.App] = true
+		if sr := h.apps[a.App]; sr != nil {
+			sr.add(s.Time, dt, a.RateIn, a.RateOut)
+		} else if a.RateIn > 0 || a.RateOut > 0 {
+			newcomers = append(newcomers, i) // idle and untracked: nothing to draw
+		}
+	}
+	h.known = known
+	if free := h.maxApps - len(h.apps); len(newcomers) > free {
+		h.evictIdle(len(newcomers)-free, s.Time)
+	}
+	for _, i := range newcomers {
+		if len(h.apps) >= h.maxApps {
+			break // every tracked app is busy now: first come, first kept
+		}
+		a := s.Apps[i]
+		sr := newSeries()
+		h.apps[a.App] = sr
+		sr.add(s.Time, dt, a.RateIn, a.RateOut)
+	}
+	if newMinute {
+		for name, sr := range h.apps {
+			if s.Time.Sub(sr.lastActive) > CoarseWindow {
+				delete(h.apps, name)
+				h.evicted++
+			}
+		}
+	}
+}
+
+// evictIdle forgets up to n apps idle at now, those idle longest first.
+func (h *History) evictIdle(n int, now time.Time) {
+	type cand struct {
+		name string
+		last time.Time
+	}
+	var idle []cand
+	for name, sr := range h.apps {
+		if sr.lastActive.Before(now) {
+			idle = append(idle, cand{name, sr.lastActive})
+		}
+	}
+	slices.SortFunc(idle, func(x, y cand) int { return x.last.Compare(y.last) })
+	for _, c := range idle[:min(n, len(idle))] {
+		delete(h.apps, c.name)
+		h.evicted++
+	}
+}
+
+// Query returns app's points of the last since: fine points when since is
+// at most FineWindow, minute points otherwise. ok is false when the app is
+// neither tracked nor in the latest snapshot; an app in the snapshot but not
+// tracked (idle, or evicted) has no points.
+func (h *History) Query(app string, since time.Duration) (points []Point, resolution time.Duration, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	from := h.last.Add(-since)
+	resolution = fineStep
+	if since > FineWindow {
+		resolution = time.Minute
+	}
+	sr := h.apps[app]
+	if sr == nil {
+		return []Point{}, resolution, h.known[app]
+	}
+	if resolution == fineStep {
+		return sr.finePoints(from), resolution, true
+	}
+	return sr.coarsePoints(from), resolution, true
+}
+
+// Len returns how many apps are tracked, and how many were forgotten since
+// start.
+func (h *History) Len() (tracked int, evicted uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.apps), h.evicted
+}
