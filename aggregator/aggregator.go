@@ -98,7 +98,9 @@ func (a *Aggregator) interval() time.Duration {
 }
 
 // Reconfigure replaces the configuration, the monitors and the consumers,
-// keeping every app's totals. Monitors that are not in the new list are not
+// keeping every app's totals, unless what processes are grouped by
+// (Grouper.By) changes: the totals then start afresh, since groups of two
+// kinds cannot be compared. Monitors that are not in the new list are not
 // closed here: the caller owns them.
 func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
 	if cfg.Interval <= 0 {
@@ -106,6 +108,9 @@ func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Con
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if cfg.Grouper.by() != a.cfg.Grouper.by() {
+		clear(a.apps)
+	}
 	a.cfg = cfg
 	a.monitors = monitors
 	a.consumers = consumers
@@ -184,6 +189,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	}
 
 	pids := make(map[string][]int)
+	places := make(map[string]*where) // where each app's processes run
 	live := a.entries.Entries()
 	keep := make(map[model.Key]string, len(live))
 	for _, e := range live {
@@ -195,6 +201,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		}
 		if ok && e.Info.Process != nil {
 			pids[app] = append(pids[app], e.Info.Process.PID)
+			whereOf(places, app).add(e.Info.Process)
 		}
 	}
 	a.groups = keep // drops the groups of expired entries
@@ -218,11 +225,13 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		if p == nil {
 			p = []int{}
 		}
-		s.Apps = append(s.Apps, model.AppUsage{
+		u := model.AppUsage{
 			App: name, BytesIn: t.In, BytesOut: t.Out,
 			RateIn: float64(tickIn[name]) / dt, RateOut: float64(tickOut[name]) / dt,
 			PIDs: p,
-		})
+		}
+		places[name].fill(&u)
+		s.Apps = append(s.Apps, u)
 	}
 	slices.SortFunc(s.Apps, func(x, y model.AppUsage) int {
 		if c := cmp.Compare(y.RateIn+y.RateOut, x.RateIn+x.RateOut); c != 0 {

@@ -17,6 +17,8 @@ type Process struct {
 	Cmdline string
 	// Arg0 is argv[0] as the process set it.
 	Arg0 string
+	// Identity is where the process runs; nil when it could not be read.
+	Identity *Identity
 }
 
 // Name is the name bwmon groups a process under when no app rule matches:

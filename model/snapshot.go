@@ -39,6 +39,13 @@ type AppUsage struct {
 	// PIDs are the app's processes that moved bytes within the retention
 	// time, ascending; empty for pipes and idle apps.
 	PIDs []int `json:"pids"`
+	// Users, Units, Containers and Cgroups say where those processes run
+	// (see Identity), each sorted and without repeats; empty where
+	// nothing is known.
+	Users      []UserRef   `json:"users"`
+	Units      []string    `json:"units"`
+	Containers []Container `json:"containers"`
+	Cgroups    []string    `json:"cgroups"`
 }
 
 // Unattributed is the honest bucket: bytes bwmon saw but could not tie to a

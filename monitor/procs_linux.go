@@ -27,6 +27,7 @@ type procTable struct {
 	root string // "/proc"; a field so tests can use a fixture tree
 	fs   procfs.FS
 	now  func() time.Time
+	ids  identityResolver // where processes run (identity_linux.go)
 
 	mu    sync.Mutex
 	procs map[int]*procEntry
@@ -142,6 +143,7 @@ func (t *procTable) readProcess(pid int) *model.Process {
 	if exe, err := p.Executable(); err == nil {
 		mp.Exe = strings.TrimSuffix(exe, " (deleted)")
 	}
+	t.identify(pid, mp)
 	return mp
 }
 

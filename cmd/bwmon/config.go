@@ -24,6 +24,7 @@ import (
 type fileConfig struct {
 	Interval  *duration        `toml:"interval"`
 	AutoGroup *bool            `toml:"auto_group"`
+	GroupBy   *string          `toml:"group_by"`
 	Conntrack conntrackSection `toml:"conntrack"`
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
@@ -98,7 +99,7 @@ type Config struct {
 // group by executable, tick every second.
 func Defaults() *Config {
 	return &Config{
-		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true}},
+		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp}},
 		Manage:     true,
 		Conntrack:  []monitor.ConntrackConfig{{}},
 		State:      StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
@@ -162,6 +163,13 @@ func ParseConfig(path, text string) (*Config, error) {
 	}
 	if fc.AutoGroup != nil {
 		cfg.Aggregator.Grouper.AutoGroup = *fc.AutoGroup
+	}
+	if fc.GroupBy != nil {
+		by, err := parseGroupBy(*fc.GroupBy)
+		if err != nil {
+			return nil, errAt("group_by", "%v", err)
+		}
+		cfg.Aggregator.Grouper.By = by
 	}
 	if fc.Conntrack.Manage != nil {
 		cfg.Manage = *fc.Conntrack.Manage

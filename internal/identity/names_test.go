@@ -1,0 +1,106 @@
+package identity
+
+import (
+	"testing"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// The container IDs of the testdata trees.
+const (
+	dockerID     = "d548c5b83fa61d8e3bd86ad42a7ffea9b7c86e3f9d8095c1577d3e1270bb9420"
+	crioID       = "c64064614423cb790e88b3e5492ff5ccf673b25ae823089f7a60c65cda24d809"
+	crioListedID = "b6e12f544eba62b3a25a8952cb59d8be768e0b63614ce89b1f8d142e6070af1d"
+	podmanID     = "2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9"
+	rootlessID   = "12b961af5feb3e9d39f93b2cefb9a1a944f18d02cca0cac2f04f5a982240605f"
+	kubeID       = "2397d068a8d1552a4c3f9147ba9c94e086bfd66fb2acb5bbaf47197105127d5f"
+	dataRootID   = "0afd2b339edbe43a104510a7597ae0c1bcb540c3326db763f5972e5fe78bde52"
+)
+
+func TestNamesLookup(t *testing.T) {
+	host := Names{Root: "testdata/host"}
+	tests := []struct {
+		name  string
+		names Names
+		c     model.Container
+		home  string
+		want  string
+	}{
+		{"docker config.v2.json", host, model.Container{Runtime: "docker", ID: dockerID}, "", "web"},
+		{"docker data-root from daemon.json, k8s name", Names{Root: "testdata/dataroot"}, model.Container{Runtime: "docker", ID: dataRootID}, "", "default/web-0/app"},
+		{"docker unknown id", host, model.Container{Runtime: "docker", ID: podmanID}, "", ""},
+		{"podman containers.json", host, model.Container{Runtime: "podman", ID: podmanID}, "", "db"},
+		{"podman rootless, in the owner's home", host, model.Container{Runtime: "podman", ID: rootlessID}, "/home/alice", "alices-redis"},
+		{"podman rootless without the home", host, model.Container{Runtime: "podman", ID: rootlessID}, "", ""},
+		{"cri-o annotations", host, model.Container{Runtime: "cri-o", ID: crioID, PodUID: "9692aa0e-748e-11e8-8dfa-76d458035df6"}, "", "shop/api-7d9f8c6b5-x2x4z/api"},
+		{"cri-o from containers.json", host, model.Container{Runtime: "cri-o", ID: crioListedID}, "", "shop/cache-0/cache"},
+		{"containerd from the kubelet's log links", host, model.Container{Runtime: "containerd", ID: kubeID}, "", "kube-system/coredns-5d78c9869d-abcde/coredns"},
+		{"cgroupfs kubelet, runtime unknown", host, model.Container{Runtime: "cri", ID: kubeID}, "", "kube-system/coredns-5d78c9869d-abcde/coredns"},
+		{"a .log.tmp is no log link", host, model.Container{Runtime: "containerd", ID: dataRootID}, "", ""},
+		{"containerd outside kubernetes", host, model.Container{Runtime: "containerd", ID: dockerID}, "", ""},
+		{"no id", host, model.Container{Runtime: "docker"}, "", ""},
+		{"no such root", Names{Root: "testdata/nonexistent"}, model.Container{Runtime: "docker", ID: dockerID}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.names.Lookup(tt.c, tt.home); got != tt.want {
+				t.Fatalf("Lookup(%+v, %q) = %q, want %q", tt.c, tt.home, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseKubeLogName(t *testing.T) {
+	tests := []struct {
+		name, file, id, want string
+		ok                   bool
+	}{
+		{"link", "coredns-5d78c9869d-abcde_kube-system_coredns-" + kubeID + ".log", kubeID, "kube-system/coredns-5d78c9869d-abcde/coredns", true},
+		{"dashes in every part", "my-app-0_my-ns_side-car-" + kubeID + ".log", kubeID, "my-ns/my-app-0/side-car", true},
+		{"another container's", "coredns-5d78c9869d-abcde_kube-system_coredns-" + kubeID + ".log", dockerID, "", false},
+		{"too few parts", "coredns_coredns-" + kubeID + ".log", kubeID, "", false},
+		{"too many parts", "a_b_c_d-" + kubeID + ".log", kubeID, "", false},
+		{"empty part", "_kube-system_coredns-" + kubeID + ".log", kubeID, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := ParseKubeLogName(tt.file, tt.id)
+			if got != tt.want || ok != tt.ok {
+				t.Fatalf("ParseKubeLogName = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseDockerConfig(t *testing.T) {
+	tests := []struct{ name, json, want string }{
+		{"name", `{"ID":"x","Name":"/web"}`, "web"},
+		{"kubernetes shim name", `{"Name":"/k8s_POD_web-0_default_0b9c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e_0"}`, "default/web-0/POD"},
+		{"underscore in a plain name", `{"Name":"/my_db"}`, "my_db"},
+		{"no name", `{"ID":"x"}`, ""},
+		{"not json", `{"Name":`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseDockerConfig([]byte(tt.json)); got != tt.want {
+				t.Fatalf("ParseDockerConfig(%s) = %q, want %q", tt.json, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseCRIOConfig(t *testing.T) {
+	tests := []struct{ name, json, want string }{
+		{"labels", `{"annotations":{"io.kubernetes.pod.namespace":"ns","io.kubernetes.pod.name":"p","io.kubernetes.container.name":"c"}}`, "ns/p/c"},
+		{"full name only", `{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_c_p_ns_0b9c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e_0"}}`, "ns/p/c"},
+		{"a podman spec", `{"annotations":{"io.container.manager":"libpod"}}`, ""},
+		{"not json", `[`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseCRIOConfig([]byte(tt.json)); got != tt.want {
+				t.Fatalf("ParseCRIOConfig(%s) = %q, want %q", tt.json, got, tt.want)
+			}
+		})
+	}
+}
