@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/ti-mo/conntrack"
@@ -69,20 +70,32 @@ func recOf(f *conntrack.Flow) ctRec {
 
 // side is one local end of a flow. The initiator's end (orig) sent the
 // original-direction bytes; the responder's end (reply) sent the reply ones.
+//
+// A side is kept small (100,000 flows each hold one or two): its socket
+// endpoints are dropped once it is resolved, and its owner is shared with
+// every other side of the same process.
 type side struct {
-	isOrig        bool
-	local, remote netip.AddrPort
-	resolved      bool
-	attempts      int  // ticks spent unresolved
-	skip          bool // filtered out by include/exclude or ignore_local
-	info          model.Info
-	key           model.Key
-	ctr           model.FlowCounter // counters already accounted for this side
+	isOrig   bool
+	resolved bool
+	skip     bool  // filtered out by include/exclude or ignore_local
+	attempts int8  // ticks spent unresolved
+	ep       *ends // the local end and its peer, while unresolved
+	owner    *owner
+	ctr      model.FlowCounter // counters already accounted for this side
+}
+
+// ends is where a side's socket is looked for.
+type ends struct{ local, remote netip.AddrPort }
+
+// owner is whom a resolved side's bytes go to; one per process or reason.
+type owner struct {
+	info model.Info
+	key  model.Key
 }
 
 type flow struct {
 	proto       uint8
-	sides       []*side
+	sides       []side
 	orig, reply uint64 // latest counters seen
 	seenGen     uint64 // last dump that listed it
 	missing     int    // dumps in a row that did not list it
@@ -100,17 +113,19 @@ type flowTable struct {
 	// ready is set once the first dump is applied; before it, DESTROY
 	// events are of flows older than bwmon and not counted.
 	ready bool
-	acc   map[model.Key]*accum
+	acc   map[*owner]*accum
 	lost  uint64 // flows that vanished without a DESTROY event
+
+	ownersMu sync.Mutex
+	owners   map[model.Key]*owner
 }
 
 type accum struct {
-	info    model.Info
 	in, out uint64
 }
 
 func newFlowTable(cfg *ConntrackConfig) *flowTable {
-	return &flowTable{cfg: cfg, flows: map[flowKey]*flow{}, tomb: map[flowKey]uint64{}, acc: map[model.Key]*accum{}}
+	return &flowTable{cfg: cfg, flows: map[flowKey]*flow{}, tomb: map[flowKey]uint64{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
 }
 
 // endpoint returns the local end and the peer of one direction's tuple, in
@@ -134,29 +149,53 @@ func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64
 	rl, rr := endpoint(&f.reply, f.icmp)
 	oLocal, rLocal := r.isLocal(ol.Addr()), r.isLocal(rl.Addr())
 	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
+	n := 0
 	if oLocal {
-		fl.sides = append(fl.sides, &side{isOrig: true, local: ol, remote: or, ctr: base})
+		n++
 	}
 	if rLocal {
-		fl.sides = append(fl.sides, &side{isOrig: false, local: rl, remote: rr, ctr: base})
+		n++
+	}
+	fl.sides = make([]side, 0, max(n, 1))
+	if oLocal {
+		fl.sides = append(fl.sides, side{isOrig: true, ep: &ends{ol, or}, ctr: base})
+	}
+	if rLocal {
+		fl.sides = append(fl.sides, side{isOrig: false, ep: &ends{rl, rr}, ctr: base})
 	}
 	switch {
 	case oLocal && rLocal && t.cfg.IgnoreLocal:
-		for _, s := range fl.sides {
-			s.resolved, s.skip = true, true
+		for i := range fl.sides {
+			fl.sides[i].resolved, fl.sides[i].skip, fl.sides[i].ep = true, true, nil
 		}
 	case !oLocal && !rLocal:
-		s := &side{isOrig: true, local: ol, remote: or, ctr: base, resolved: true}
-		s.info = model.Info{Unattributed: model.ReasonNotLocal}
-		s.key = model.KeyUnattributed(model.ReasonNotLocal)
-		fl.sides = append(fl.sides, s)
+		fl.sides = append(fl.sides, side{isOrig: true, ctr: base, resolved: true,
+			owner: t.ownerOf(model.Info{Unattributed: model.ReasonNotLocal})})
 	}
 	return fl
 }
 
+// ownerOf returns the shared owner for info. Event workers call it
+// without the table's lock; ownersMu guards the map.
+func (t *flowTable) ownerOf(info model.Info) *owner {
+	t.ownersMu.Lock()
+	defer t.ownersMu.Unlock()
+	key := model.KeyUnattributed(info.Unattributed)
+	if info.Process != nil {
+		key = model.KeyProcess(info.Process)
+	}
+	if o := t.owners[key]; o != nil && (info.Process == nil || o.info.Process == info.Process) {
+		return o
+	}
+	o := &owner{info: info, key: key}
+	t.owners[key] = o
+	return o
+}
+
 // resolveSides tries to resolve the sides still unknown.
 func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
-	for _, s := range fl.sides {
+	for i := range fl.sides {
+		s := &fl.sides[i]
 		if s.resolved {
 			continue
 		}
@@ -167,20 +206,14 @@ func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
 				lv = levelFinal
 			}
 		}
-		info, ok := r.resolve(fl.proto, s.local, s.remote, lv)
+		info, ok := r.resolve(fl.proto, s.ep.local, s.ep.remote, lv)
 		if !ok {
 			continue
 		}
-		s.resolved = true
-		s.info = info
-		switch {
-		case info.Process != nil:
-			if !t.cfg.wants(info.Process.Cmdline) {
-				s.skip = true
-			}
-			s.key = model.KeyProcess(info.Process)
-		default:
-			s.key = model.KeyUnattributed(info.Unattributed)
+		s.resolved, s.ep = true, nil
+		s.owner = t.ownerOf(info)
+		if info.Process != nil && !t.cfg.wants(info.Process.Cmdline) {
+			s.skip = true
 		}
 	}
 }
@@ -188,7 +221,8 @@ func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
 // account books the bytes between each resolved side's counters and the
 // flow's latest ones.
 func (t *flowTable) account(fl *flow) {
-	for _, s := range fl.sides {
+	for i := range fl.sides {
+		s := &fl.sides[i]
 		if !s.resolved {
 			continue
 		}
@@ -200,10 +234,10 @@ func (t *flowTable) account(fl *flow) {
 		if !s.isOrig {
 			in, out = dO, dR
 		}
-		a := t.acc[s.key]
+		a := t.acc[s.owner]
 		if a == nil {
-			a = &accum{info: s.info}
-			t.acc[s.key] = a
+			a = &accum{}
+			t.acc[s.owner] = a
 		}
 		a.in += in
 		a.out += out
@@ -233,10 +267,10 @@ func (t *flowTable) insertNew(k flowKey, fl *flow) {
 	if len(old.sides) != len(fl.sides) {
 		return
 	}
-	for i, s := range old.sides {
-		if !s.resolved && fl.sides[i].resolved {
-			n := fl.sides[i]
-			s.resolved, s.skip, s.info, s.key = true, n.skip, n.info, n.key
+	for i := range old.sides {
+		s, n := &old.sides[i], &fl.sides[i]
+		if !s.resolved && n.resolved {
+			s.resolved, s.skip, s.owner, s.ep = true, n.skip, n.owner, nil
 		}
 	}
 }
@@ -313,14 +347,37 @@ func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
 			delete(t.tomb, k)
 		}
 	}
+	if t.gen%64 == 0 {
+		t.pruneOwners()
+	}
 	t.ready = true
 }
 
 // drain moves the booked bytes into c.
 func (t *flowTable) drain(c *model.MonitorEntryCollection, now time.Time) {
-	for k, a := range t.acc {
-		c.Add(k, a.info, a.in, a.out, now)
-		delete(t.acc, k)
+	for o, a := range t.acc {
+		c.Add(o.key, o.info, a.in, a.out, now)
+		delete(t.acc, o)
+	}
+}
+
+// pruneOwners forgets the owners no flow refers to any more (processes
+// long gone), so the map follows the live flows.
+func (t *flowTable) pruneOwners() {
+	live := make(map[*owner]bool)
+	for _, fl := range t.flows {
+		for i := range fl.sides {
+			if o := fl.sides[i].owner; o != nil {
+				live[o] = true
+			}
+		}
+	}
+	t.ownersMu.Lock()
+	defer t.ownersMu.Unlock()
+	for k, o := range t.owners {
+		if !live[o] {
+			delete(t.owners, k)
+		}
 	}
 }
 

@@ -153,7 +153,8 @@ type nethogsTotals struct {
 
 func startNethogs(ns, dev string) *nethogsTotals {
 	n := &nethogsTotals{last: map[string][2]float64{}, done: make(chan struct{})}
-	n.cmd = exec.Command("ip", "netns", "exec", ns, "nethogs", "-t", "-v", "2", "-a", "-d", "1", dev)
+	// stdbuf: nethogs writes through C stdio, block-buffered into a pipe.
+	n.cmd = exec.Command("ip", "netns", "exec", ns, "stdbuf", "-oL", "nethogs", "-t", "-v", "2", "-a", "-d", "1", dev)
 	o, err := n.cmd.StdoutPipe()
 	must(err)
 	must(n.cmd.Start())
