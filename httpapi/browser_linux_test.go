@@ -110,7 +110,7 @@ func TestBrowser(t *testing.T) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", p.PeerIP4.String()+":5001")
 
 	listen := freePort(t)
-	cfg := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n\n[http]\nlisten = %q\n", p.Watched, listen)
+	cfg := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n\n[http]\nlisten = %q\n\n[state]\ndir = %q # never the host's /var/lib/bwmon\n", p.Watched, listen, t.TempDir())
 	agent := startWebAgent(t, cfg)
 	if want := "http://" + listen + "/"; agent.url != want {
 		t.Fatalf("bwmon says it serves %s, want %s", agent.url, want)

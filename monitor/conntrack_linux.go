@@ -282,11 +282,39 @@ func (m *Conntrack) dumpAndApply() error {
 		return err
 	}
 	m.mu.Lock()
+	m.table.deferResolve = len(flows) > deferAbove
 	m.table.applyDump(flows, m.res)
+	pending := m.table.pending
+	m.table.pending = nil
 	m.dumpCost = time.Since(start)
 	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
 	m.mu.Unlock()
+	m.resolvePending(pending)
 	return nil
+}
+
+// deferAbove is the dump size above which unresolved flows are resolved
+// outside the table's lock (resolvePending).
+const deferAbove = 256
+
+// resolvePending looks up the owners of flows a dump left unresolved,
+// holding the table's lock only to read a side and to store the answer, so
+// that ticks go on meanwhile.
+func (m *Conntrack) resolvePending(flows []*flow) {
+	for _, fl := range flows {
+		for i := range fl.sides {
+			m.mu.Lock()
+			e, level, ok := m.table.beginResolve(fl, i)
+			m.mu.Unlock()
+			if !ok {
+				continue
+			}
+			info, found := m.res.resolve(fl.proto, e.local, e.remote, level)
+			m.mu.Lock()
+			m.table.endResolve(fl, i, info, found)
+			m.mu.Unlock()
+		}
+	}
 }
 
 const (

@@ -118,6 +118,53 @@ type flowTable struct {
 
 	ownersMu sync.Mutex
 	owners   map[model.Key]*owner
+
+	// deferResolve, when set, makes applyDump leave unresolved sides to
+	// the caller (listed in pending), who resolves them without holding
+	// the table's lock: at start, with tens of thousands of flows, that is
+	// seconds of socket lookups the ticks must not wait for.
+	deferResolve bool
+	pending      []*flow
+}
+
+func hasUnresolved(fl *flow) bool {
+	for i := range fl.sides {
+		if !fl.sides[i].resolved {
+			return true
+		}
+	}
+	return false
+}
+
+// beginResolve prepares side i of fl for a lookup outside the lock: it
+// counts the attempt and returns where to look and how hard; ok is false
+// when there is nothing to do. Called with the table's lock held.
+func (t *flowTable) beginResolve(fl *flow, i int) (e ends, level resolveLevel, ok bool) {
+	s := &fl.sides[i]
+	if s.resolved || s.ep == nil {
+		return ends{}, 0, false
+	}
+	s.attempts++
+	level = levelTick
+	if s.attempts >= tickAttempts {
+		level = levelFinal
+	}
+	return *s.ep, level, true
+}
+
+// endResolve records the answer of a lookup begun by beginResolve and
+// books the bytes it lets through. Called with the table's lock held.
+func (t *flowTable) endResolve(fl *flow, i int, info model.Info, ok bool) {
+	s := &fl.sides[i]
+	if s.resolved || !ok {
+		return
+	}
+	s.resolved, s.ep = true, nil
+	s.owner = t.ownerOf(info)
+	if info.Process != nil && !t.cfg.wants(info.Process.Cmdline) {
+		s.skip = true
+	}
+	t.account(fl)
 }
 
 type accum struct {
@@ -339,7 +386,11 @@ func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
 			}
 			continue
 		}
-		t.resolveSides(fl, r, levelTick)
+		if t.deferResolve && hasUnresolved(fl) {
+			t.pending = append(t.pending, fl)
+		} else {
+			t.resolveSides(fl, r, levelTick)
+		}
 		t.account(fl)
 	}
 	for k, g := range t.tomb {

@@ -189,3 +189,35 @@ func TestFlowTable(t *testing.T) {
 		})
 	}
 }
+
+// TestDeferredResolution checks that sides left to resolvePending (large
+// dumps) get the same bytes as sides resolved in line.
+func TestDeferredResolution(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
+	ft := newFlowTable(&ConntrackConfig{})
+	ft.deferResolve = true
+	ft.applyDump(nil, r)
+	ft.applyDump([]ctRec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	if len(ft.pending) != 1 {
+		t.Fatalf("pending = %d flows, want 1", len(ft.pending))
+	}
+	if got := drainTable(ft); len(got) != 0 {
+		t.Fatalf("bytes booked before the owner is known: %v", got)
+	}
+	fl := ft.pending[0]
+	ft.pending = nil
+	for i := range fl.sides {
+		e, level, ok := ft.beginResolve(fl, i)
+		if !ok {
+			t.Fatal("nothing to resolve")
+		}
+		info, found := r.resolve(fl.proto, e.local, e.remote, level)
+		ft.endResolve(fl, i, info, found)
+	}
+	got := drainTable(ft)
+	if want := [2]uint64{1000, 100}; got[model.KeyProcess(curl)] != want {
+		t.Fatalf("after deferred resolution: %v, want curl %v", got, want)
+	}
+}
