@@ -30,6 +30,7 @@ var (
 	root    = flag.String("root", ".", "the bwmon source tree")
 	out     = flag.String("readme", "bench/README.md", "where to write the results")
 	quick   = flag.Bool("quick", false, "smaller scales and shorter runs, to try the suite")
+	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows, procs, micro), print it, write no README")
 	workDir string
 )
 
@@ -54,16 +55,21 @@ func main() {
 	bins := build()
 
 	r := &report{date: time.Now().UTC().Format("2006-01-02"), machine: machine()}
-	log.Print("overhead under 4 iperf3 streams")
-	r.overhead = overhead(bins)
-	log.Print("accuracy beside nethogs")
-	r.accuracy = accuracy(bins)
-	log.Print("scale: flows")
-	r.flows = scaleFlows(bins)
-	log.Print("scale: processes")
-	r.procs = scaleProcs(bins)
-	log.Print("micro-benchmarks")
-	r.micro = micro()
+	part := func(name, what string, f func()) {
+		if *only == "" || *only == name {
+			log.Print(what)
+			f()
+		}
+	}
+	part("overhead", "overhead under 4 iperf3 streams", func() { r.overhead = overhead(bins) })
+	part("accuracy", "accuracy beside nethogs", func() { r.accuracy = accuracy(bins) })
+	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
+	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })
+	part("micro", "micro-benchmarks", func() { r.micro = micro() })
+	if *only != "" {
+		fmt.Print(r.markdown())
+		return
+	}
 
 	text := r.markdown()
 	fmt.Print(text)
