@@ -107,42 +107,58 @@ func (d *ctDumper) dump() ([]ctRec, error) {
 	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:], d.seq)
 	req[16] = unix.AF_UNSPEC // both IPv4 and IPv6
-	var serr error
-	rc, err := d.c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	err = rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
+	if err := d.send(req); err != nil {
 		return nil, fmt.Errorf("requesting conntrack dump: %w", err)
 	}
 	for {
-		var n int
-		var rerr error
-		err := rc.Read(func(fd uintptr) bool {
-			n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
-			return !errors.Is(rerr, unix.EAGAIN)
-		})
-		if err == nil {
-			err = rerr
-		}
+		b, err := d.recv()
 		if err != nil {
-			if errors.Is(err, unix.ENOBUFS) {
-				return nil, fmt.Errorf("reading conntrack dump (retry next tick): %w", err)
-			}
 			return nil, fmt.Errorf("reading conntrack dump: %w", err)
 		}
-		done, err := d.parse(d.buf[:n])
+		done, err := d.parse(b)
 		if err != nil || done {
 			return d.recs, err
 		}
 	}
+}
+
+// send writes one datagram of requests to the kernel, waiting while the
+// socket is not writable.
+func (d *ctDumper) send(req []byte) error {
+	rc, err := d.c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return !errors.Is(serr, unix.EAGAIN)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// recv reads one datagram of answers into the reused buffer.
+func (d *ctDumper) recv() ([]byte, error) {
+	rc, err := d.c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.buf[:n], nil
 }
 
 // parse decodes one datagram of the dump; done is true at NLMSG_DONE.
@@ -302,10 +318,6 @@ const getBatch = 64
 // slice returned is reused by the next call.
 func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
 	d.recs = d.recs[:0]
-	rc, err := d.c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
 	req := make([]byte, 0, getBatch*96)
 	for start := 0; start < len(keys); start += getBatch {
 		batch := keys[start:min(len(keys), start+getBatch)]
@@ -315,32 +327,15 @@ func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
 			d.seq++
 			req = appendGet(req, &batch[i], d.seq)
 		}
-		var serr error
-		err := rc.Write(func(fd uintptr) bool {
-			serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-			return !errors.Is(serr, unix.EAGAIN)
-		})
-		if err == nil {
-			err = serr
-		}
-		if err != nil {
+		if err := d.send(req); err != nil {
 			return nil, fmt.Errorf("requesting conntrack entries: %w", err)
 		}
 		// One answer per request: the entry, or an error (ENOENT).
 		for got := 0; got < len(batch); {
-			var n int
-			var rerr error
-			err := rc.Read(func(fd uintptr) bool {
-				n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
-				return !errors.Is(rerr, unix.EAGAIN)
-			})
-			if err == nil {
-				err = rerr
-			}
+			b, err := d.recv()
 			if err != nil {
 				return nil, fmt.Errorf("reading conntrack entries: %w", err)
 			}
-			b := d.buf[:n]
 			for len(b) >= unix.NLMSG_HDRLEN {
 				l := int(binary.NativeEndian.Uint32(b))
 				if l < unix.NLMSG_HDRLEN || l > len(b) {

@@ -88,8 +88,9 @@ func parentKey(k string) string {
 	return ""
 }
 
-// stripComment removes a # comment that is not inside a string.
-func stripComment(s string) string {
+// scanTOML walks s outside its strings (basic and literal): f gets each
+// index and byte there and returns false to stop.
+func scanTOML(s string, f func(i int, c byte) bool) {
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -102,35 +103,40 @@ func stripComment(s string) string {
 			}
 		case c == '"' || c == '\'':
 			quote = c
-		case c == '#':
-			return s[:i]
+		default:
+			if !f(i, c) {
+				return
+			}
 		}
 	}
-	return s
 }
 
-// bracketDelta counts [ minus ] outside strings.
+// stripComment removes a # comment that is not inside a string.
+func stripComment(s string) string {
+	end := len(s)
+	scanTOML(s, func(i int, c byte) bool {
+		if c == '#' {
+			end = i
+			return false
+		}
+		return true
+	})
+	return s[:end]
+}
+
+// bracketDelta counts [ minus ] outside strings and comments.
 func bracketDelta(s string) int {
 	d := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'':
-			quote = c
-		case c == '[':
+	scanTOML(s, func(_ int, c byte) bool {
+		switch c {
+		case '[':
 			d++
-		case c == ']':
+		case ']':
 			d--
-		case c == '#':
-			return d
+		case '#':
+			return false
 		}
-	}
+		return true
+	})
 	return d
 }
