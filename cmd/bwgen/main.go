@@ -12,7 +12,9 @@
 //	bwgen udp-flows ADDR N            one datagram from each of N source ports
 //
 // Options before the mode: -hold D keeps the process alive D after the
-// transfer; -conns N repeats a tcp-send/tcp-recv N times, one connection
+// transfer; -linger D keeps each socket open D after its transfer (tests of
+// accounting use it, so that a process that lives a few milliseconds is not
+// what they measure); -conns N repeats a tcp-send/tcp-recv N times, one connection
 // after another; -ready FILE writes "ready" to FILE once listening; -rate N
 // paces tcp-send to N bytes per second.
 package main
@@ -35,6 +37,7 @@ import (
 
 func main() {
 	hold := flag.Duration("hold", 0, "stay alive this long after the transfer")
+	flag.DurationVar(&linger, "linger", 0, "keep each socket open this long after its transfer")
 	conns := flag.Int("conns", 1, "connections, one after another (tcp-send, tcp-recv)")
 	ready := flag.String("ready", "", "file to write once listening")
 	flag.Int64Var(&rate, "rate", 0, "bytes per second for tcp-send (0: as fast as possible)")
@@ -91,6 +94,9 @@ func fatal(err error) {
 
 var chunk = make([]byte, 64<<10)
 
+// linger is how long a socket stays open after its transfer (-linger).
+var linger time.Duration
+
 // rate paces tcp-send, in bytes per second; 0 does not.
 var rate int64
 
@@ -133,6 +139,7 @@ func tcpSend(addr string, total int64) error {
 	}
 	_ = c.(*net.TCPConn).CloseWrite()
 	_, err = io.Copy(io.Discard, c) // wait until the sink has read it all
+	time.Sleep(linger)
 	return err
 }
 
@@ -146,6 +153,7 @@ func tcpRecv(addr string, total int64) error {
 	if err != nil {
 		return fmt.Errorf("received %d of %d bytes: %w", got, total, err)
 	}
+	time.Sleep(linger)
 	return nil
 }
 
@@ -188,6 +196,7 @@ func udpSend(addr string, total, size int64) error {
 			time.Sleep(time.Millisecond) // let the sink keep up
 		}
 	}
+	time.Sleep(linger)
 	return nil
 }
 
@@ -238,6 +247,7 @@ func ping(addr string, count, size int64) error {
 			}
 		}
 	}
+	time.Sleep(linger)
 	return nil
 }
 
