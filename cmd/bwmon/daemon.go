@@ -148,25 +148,26 @@ func printTickStats(w io.Writer, d []time.Duration) {
 func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
 	a := &daemon{log: logger, cfg: cfg}
 	start := time.Now()
+	// Monitors first: what keeps bwmon from counting at all (privileges,
+	// kernel support) is the error a user needs to see.
+	specs := monitorSpecs(cfg)
+	if len(specs) == 0 {
+		return nil, errNoMonitor
+	}
+	ms, err := startMonitors(specs, logger)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.State.Dir != "" {
 		st, err := state.Open(state.Options{Dir: cfg.State.Dir, Flush: cfg.State.Flush, Logger: logger})
 		if err != nil {
+			closeMonitors(ms, logger)
 			return nil, err
 		}
 		a.store = st
 		a.addParts(part{name: "state", consumer: st, close: st.Close})
 	} else {
 		logger.Info("keeping no state: totals start at zero", "since", start.Format(time.RFC3339))
-	}
-	specs := monitorSpecs(cfg)
-	if len(specs) == 0 {
-		a.closeParts()
-		return nil, errNoMonitor
-	}
-	ms, err := startMonitors(specs, logger)
-	if err != nil {
-		a.closeParts()
-		return nil, err
 	}
 	a.monitors = ms
 	a.agg = aggregator.New(cfg.Aggregator, monitorsOf(ms), a.consumers(), logger, start)
