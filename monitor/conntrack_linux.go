@@ -277,13 +277,22 @@ func (m *Conntrack) dumpAndApply() error {
 	m.dumpMu.Lock()
 	defer m.dumpMu.Unlock()
 	start := time.Now()
-	flows, err := m.dump.dump()
+	m.mu.Lock()
+	m.table.beginDump()
+	m.mu.Unlock()
+	n := 0
+	err := m.dump.dumpEach(func(batch []ctRec) {
+		n += len(batch)
+		m.mu.Lock()
+		m.table.dumpBatch(batch, m.res)
+		m.mu.Unlock()
+	})
 	if err != nil {
 		return err
 	}
 	m.mu.Lock()
-	m.table.deferResolve = len(flows) > deferAbove
-	m.table.applyDump(flows, m.res)
+	m.table.deferResolve = n > deferAbove
+	m.table.endDump(m.res)
 	pending := m.table.pending
 	m.table.pending = nil
 	m.dumpCost = time.Since(start)

@@ -99,7 +99,16 @@ const (
 // call. The socket is used only from the calling goroutine (the tick's),
 // in blocking mode through raw syscalls.
 func (d *ctDumper) dump() ([]ctRec, error) {
-	d.recs = d.recs[:0]
+	var all []ctRec
+	err := d.dumpEach(func(b []ctRec) { all = append(all, b...) })
+	d.recs = all
+	return all, err
+}
+
+// dumpEach reads every entry of the table and hands them to f one
+// datagram (some hundred flows) at a time, in a slice f must not keep: a
+// table of 100,000 flows never sits decoded in memory at once.
+func (d *ctDumper) dumpEach(f func([]ctRec)) error {
 	d.seq++
 	req := make([]byte, 20)
 	binary.NativeEndian.PutUint32(req[0:], 20)
@@ -108,16 +117,20 @@ func (d *ctDumper) dump() ([]ctRec, error) {
 	binary.NativeEndian.PutUint32(req[8:], d.seq)
 	req[16] = unix.AF_UNSPEC // both IPv4 and IPv6
 	if err := d.send(req); err != nil {
-		return nil, fmt.Errorf("requesting conntrack dump: %w", err)
+		return fmt.Errorf("requesting conntrack dump: %w", err)
 	}
 	for {
 		b, err := d.recv()
 		if err != nil {
-			return nil, fmt.Errorf("reading conntrack dump: %w", err)
+			return fmt.Errorf("reading conntrack dump: %w", err)
 		}
+		d.recs = d.recs[:0]
 		done, err := d.parse(b)
+		if len(d.recs) > 0 {
+			f(d.recs)
+		}
 		if err != nil || done {
-			return d.recs, err
+			return err
 		}
 	}
 }

@@ -125,6 +125,7 @@ type flowTable struct {
 	// seconds of socket lookups the ticks must not wait for.
 	deferResolve bool
 	pending      []*flow
+	firstDump    bool // the dump under way sets the baseline
 }
 
 func hasUnresolved(fl *flow) bool {
@@ -350,10 +351,24 @@ func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
 }
 
 // applyDump books the counters of a full dump. The first dump only sets the
-// baseline: bytes moved before bwmon started are not counted.
+// baseline: bytes moved before bwmon started are not counted. It is
+// beginDump, dumpBatch and endDump in one.
 func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
+	t.beginDump()
+	t.dumpBatch(flows, r)
+	t.endDump(r)
+}
+
+// beginDump starts a full dump that dumpBatch then receives in batches.
+func (t *flowTable) beginDump() {
 	t.gen++
-	first := !t.ready
+	t.firstDump = !t.ready
+}
+
+// dumpBatch records the counters of part of a dump; the flows of the
+// table may change between batches (events), as between a dump and its
+// application.
+func (t *flowTable) dumpBatch(flows []ctRec, r sideResolver) {
 	for i := range flows {
 		f := &flows[i]
 		k := keyOf(f)
@@ -364,7 +379,7 @@ func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
 		fl, ok := t.flows[k]
 		if !ok {
 			var bo, br uint64
-			if first {
+			if t.firstDump {
 				bo, br = o, rp
 			}
 			fl = t.newFlow(f, r, bo, br)
@@ -374,6 +389,11 @@ func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
 		fl.missing = 0
 		fl.orig, fl.reply = o, rp
 	}
+}
+
+// endDump closes a full dump: flows it did not list count towards being
+// gone, the others are resolved and their bytes booked.
+func (t *flowTable) endDump(r sideResolver) {
 	for k, fl := range t.flows {
 		if fl.seenGen != t.gen {
 			// Not in this dump: its DESTROY event may still be queued.
