@@ -131,17 +131,21 @@ func (t *procTable) readProcess(pid int) *model.Process {
 	if err != nil {
 		return nil
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return nil
+	// Cheapest and most needed first: the executable names the app, and
+	// a process that lives a few milliseconds may be gone a moment later;
+	// whatever was read by then is kept.
+	mp := &model.Process{PID: pid}
+	if exe, err := p.Executable(); err == nil {
+		mp.Exe = strings.TrimSuffix(exe, " (deleted)")
 	}
-	mp := &model.Process{PID: pid, StartTime: st.Starttime, Comm: st.Comm}
 	if args, err := p.CmdLine(); err == nil && len(args) > 0 {
 		mp.Arg0 = args[0]
 		mp.Cmdline = strings.Join(args, " ")
 	}
-	if exe, err := p.Executable(); err == nil {
-		mp.Exe = strings.TrimSuffix(exe, " (deleted)")
+	if st, err := p.Stat(); err == nil {
+		mp.StartTime, mp.Comm = st.Starttime, st.Comm
+	} else if mp.Exe == "" && mp.Cmdline == "" {
+		return nil // gone before anything could be read
 	}
 	t.identify(pid, mp)
 	return mp
