@@ -14,17 +14,19 @@ import (
 type Rate float64
 
 var rateUnits = map[string]float64{
-	"b/s": 1, "kib/s": 1 << 10, "mib/s": 1 << 20, "gib/s": 1 << 30,
-	"kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9,
-	"bit/s": 1.0 / 8, "kbit/s": 1e3 / 8, "mbit/s": 1e6 / 8, "gbit/s": 1e9 / 8,
+	"B/s": 1, "KiB/s": 1 << 10, "MiB/s": 1 << 20, "GiB/s": 1 << 30,
+	"kB/s": 1e3, "KB/s": 1e3, "MB/s": 1e6, "GB/s": 1e9,
+	"bit/s": 1.0 / 8, "kbit/s": 1e3 / 8, "Mbit/s": 1e6 / 8, "Gbit/s": 1e9 / 8,
 }
 
 // RateUnits lists the units ParseRate accepts, for error messages.
 const RateUnits = "B/s, KiB/s, MiB/s, GiB/s, kB/s, MB/s, GB/s, bit/s, kbit/s, Mbit/s, Gbit/s"
 
 // ParseRate parses a rate such as "500KiB/s", "80 Mbit/s" or "1024".
-// Bytes-based units are matched without regard to case except that "bit"
-// must be spelled out, so "MB/s" (bytes) and "Mbit/s" (bits) never mix.
+// Units are spelled exactly as listed in RateUnits (KB/s is taken as kB/s);
+// a lowercase b ("Mb/s", "kb/s"), which some read as bits and others as
+// bytes, is refused rather than guessed: 8x off is an alert that never
+// fires.
 func ParseRate(s string) (Rate, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
@@ -48,8 +50,15 @@ func ParseRate(s string) (Rate, error) {
 		}
 		return Rate(v), nil
 	}
-	m, ok := rateUnits[strings.ToLower(unit)]
+	m, ok := rateUnits[unit]
 	if !ok {
+		if lower := strings.ToLower(unit); len(lower) == 4 && strings.HasSuffix(lower, "b/s") && unit[1] == 'b' {
+			p := strings.ToUpper(unit[:1])
+			if p == "K" {
+				p = "k"
+			}
+			return 0, fmt.Errorf("bad rate %q: %q is ambiguous: write %sB/s for bytes or %sbit/s for bits", s, unit, p, p)
+		}
 		return 0, fmt.Errorf("bad rate %q: unknown unit %q (use %s)", s, unit, RateUnits)
 	}
 	return Rate(v * m), nil

@@ -91,7 +91,7 @@ func TestServiceCapabilitiesSuffice(t *testing.T) {
 	srv, _ := nettest.Generator(t, "srv")
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5201))
 	gen, app := nettest.Generator(t, "caps")
-	nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "1500ms", "tcp-send", hostPort(p.PeerIP4, 5201), strconv.Itoa(2<<20))
+	nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", hostPort(p.PeerIP4, 5201), strconv.Itoa(2<<20))
 	orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5201))
 	expectApp(t, a, app, reply, orig)
 

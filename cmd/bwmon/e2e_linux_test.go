@@ -185,7 +185,7 @@ func TestEndToEnd(t *testing.T) {
 		gen, app := nettest.Generator(t, name)
 		// -linger: these scenarios test accounting, not the race against a
 		// process that lives a few milliseconds (tested on its own below).
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, append([]string{"-linger", "1500ms"}, client...)...)
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, append([]string{"-linger", "3s"}, client...)...)
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(proto, port))
 		// The client sent the original direction.
 		expectApp(t, a, app, reply, orig)
@@ -217,7 +217,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	t.Run("icmp echo ipv4", func(t *testing.T) {
 		gen, app := nettest.Generator(t, "ping4")
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "1500ms", "ping", p.PeerIP4.String(), "50", "1000")
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "ping", p.PeerIP4.String(), "50", "1000")
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, func(f conntrack.Flow) bool { return f.TupleOrig.Proto.Protocol == protoICMP })
 		expectApp(t, a, app, reply, orig)
 	})
@@ -227,7 +227,7 @@ func TestEndToEnd(t *testing.T) {
 		nettest.StartServer(t, p.Watched, srv, "tcp-sink", "127.0.0.1:5010")
 		gen, app := nettest.Generator(t, "locli")
 		const n = 8 << 20
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "1500ms", "tcp-send", "127.0.0.1:5010", strconv.Itoa(n))
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", "127.0.0.1:5010", strconv.Itoa(n))
 		// No peer here: the reference is the payload; loopback's 64 KiB
 		// MTU makes headers a fraction of a percent.
 		var cli, srvU model.AppUsage

@@ -107,7 +107,7 @@ func TestIdentityEndToEnd(t *testing.T) {
 	t.Run("group_by app: the app carries the container", func(t *testing.T) {
 		a := startAgent(t, "group_by = \"app\"\n"+monitorSection)
 		gen, app := nettest.Generator(t, "incontainer")
-		runInCgroup(t, dir, p.Watched, gen, "-linger", "1500ms", "tcp-send", server, strconv.Itoa(n))
+		runInCgroup(t, dir, p.Watched, gen, "-linger", "3s", "tcp-send", server, strconv.Itoa(n))
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5101))
 		sent = orig + reply
 		expectApp(t, a, app, reply, orig)
@@ -129,10 +129,10 @@ func TestIdentityEndToEnd(t *testing.T) {
 	t.Run("group_by container: grouped under the short ID", func(t *testing.T) {
 		a := startAgent(t, "group_by = \"container\"\n"+monitorSection)
 		gen, app := nettest.Generator(t, "incontainer")
-		runInCgroup(t, dir, p.Watched, gen, "-linger", "1500ms", "tcp-send", server, strconv.Itoa(n))
+		runInCgroup(t, dir, p.Watched, gen, "-linger", "3s", "tcp-send", server, strconv.Itoa(n))
 		// Out of the container, in the same namespace: the host group.
 		host, _ := nettest.Generator(t, "onhost")
-		nettest.RunOK(t, 30*time.Second, p.Watched, host, "-linger", "1500ms", "tcp-send", server, strconv.Itoa(n/4))
+		nettest.RunOK(t, 30*time.Second, p.Watched, host, "-linger", "3s", "tcp-send", server, strconv.Itoa(n/4))
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5101))
 		// This agent saw only the flows since it started; the host's
 		// flow is the last, about a fifth of the new bytes.

@@ -56,7 +56,7 @@ func TestServiceRestartKeepsTotals(t *testing.T) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5101))
 	gen, app := nettest.Generator(t, "restart")
 	send := func() {
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "1500ms", "tcp-send", hostPort(p.PeerIP4, 5101), strconv.Itoa(4<<20))
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", hostPort(p.PeerIP4, 5101), strconv.Itoa(4<<20))
 	}
 
 	a := startAgent(t, cfg)
@@ -195,7 +195,7 @@ func TestServiceReload(t *testing.T) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5103))
 	gen, app := nettest.Generator(t, "reload")
 	send := func() {
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "1500ms", "tcp-send", hostPort(p.PeerIP4, 5103), strconv.Itoa(2<<20))
+		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", hostPort(p.PeerIP4, 5103), strconv.Itoa(2<<20))
 	}
 	a := startAgent(t, cfg, "-log-level", "info")
 	send()
