@@ -63,8 +63,8 @@ type procNetCache struct {
 }
 
 // fullScanEvery bounds how often a socket that nothing else explains
-// triggers a scan of every process's fds.
-const fullScanEvery = 10 * time.Second
+// triggers a scan of every process's fds (milliseconds on most hosts).
+const fullScanEvery = 2 * time.Second
 
 // isLocal reports whether a is an address of the watched namespace.
 func (r *resolver) isLocal(a netip.Addr) bool {
@@ -127,7 +127,10 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		p = r.procs.ownerQuick(inode)
 	} else {
 		p = r.procs.ownerRefresh(inode)
-		if p == nil && level == levelFinal && r.fullScanDue() {
+		// The socket is open and no process we know of holds it: read
+		// every process's fds (rate-limited). It is the one search that
+		// does not rely on open-file counts having changed.
+		if p == nil && r.fullScanDue() {
 			_ = r.procs.fullScan()
 			p = r.procs.ownerQuick(inode)
 		}
