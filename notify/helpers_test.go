@@ -1,38 +1,19 @@
 package notify
 
 import (
-	"bytes"
 	"log/slog"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 )
-
-// syncBuffer collects writes from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // rig is a notifier under test with its alert lines and log.
 type rig struct {
 	n           *Notifier
-	alerts, log *syncBuffer
+	alerts, log *nettest.SyncBuffer
 }
 
 // newRig starts a notifier, closed at cleanup, and checks that it leaves
@@ -40,7 +21,7 @@ type rig struct {
 func newRig(t *testing.T, cfg Config, opts Options) *rig {
 	t.Helper()
 	before := runtime.NumGoroutine()
-	r := &rig{alerts: &syncBuffer{}, log: &syncBuffer{}}
+	r := &rig{alerts: &nettest.SyncBuffer{}, log: &nettest.SyncBuffer{}}
 	opts.Alerts = r.alerts
 	opts.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := New(cfg, opts)

@@ -26,8 +26,8 @@ import (
 // agent is a running bwmon binary with -output json.
 type agent struct {
 	cmd  *exec.Cmd
-	path string     // the config file
-	logs syncBuffer // its stderr
+	path string             // the config file
+	logs nettest.SyncBuffer // its stderr
 	mu   sync.Mutex
 	last *model.Snapshot
 	n    int

@@ -17,26 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 )
-
-// syncBuffer is an output that tests read while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -82,7 +65,7 @@ var listeningRE = regexp.MustCompile(`msg=listening .*\baddr=(\S+)`)
 
 // listenAddr waits for the pipe's "listening" log line and returns its
 // address.
-func listenAddr(t *testing.T, log *syncBuffer) string {
+func listenAddr(t *testing.T, log *nettest.SyncBuffer) string {
 	var addr string
 	waitFor(t, 10*time.Second, "the pipe to listen", func() bool {
 		m := listeningRE.FindStringSubmatch(log.String())
@@ -114,7 +97,7 @@ func echoThrough(t *testing.T, addr string, n int) {
 
 func TestPipeCommand(t *testing.T) {
 	target := echoServer(t)
-	var stdout, stderr syncBuffer
+	var stdout, stderr nettest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	exit := make(chan int, 1)
@@ -166,7 +149,7 @@ func TestPipeCommandErrors(t *testing.T) {
 				defer ln.Close()
 				tt.args[0] = ln.Addr().String()
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr nettest.SyncBuffer
 			code := run(append([]string{"pipe"}, tt.args...), &stdout, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr.String(), tt.code, tt.want)
@@ -185,7 +168,7 @@ func TestAgentRunsPipe(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr nettest.SyncBuffer
 	exit := make(chan int, 1)
 	go func() { exit <- run([]string{"-config", path, "-output", "json"}, &stdout, &stderr) }()
 	addr := listenAddr(t, &stderr)
