@@ -14,3 +14,8 @@ func KeyApp(name string) Key { return Key("app/" + name) }
 
 // KeyUnattributed is the key of the unattributed bytes of one reason.
 func KeyUnattributed(r Reason) Key { return Key("unattributed/" + string(r)) }
+
+// KeyForwarded is the key of the forwarded bytes between two hosts.
+func KeyForwarded(h HostPair) Key {
+	return Key("forwarded/" + h.Inside.String() + "/" + h.Remote.String())
+}

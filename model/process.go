@@ -1,6 +1,9 @@
 package model
 
-import "path/filepath"
+import (
+	"net/netip"
+	"path/filepath"
+)
 
 // Process describes the operating-system process that owns a socket.
 type Process struct {
@@ -19,6 +22,10 @@ type Process struct {
 	Arg0 string
 	// Identity is where the process runs; nil when it could not be read.
 	Identity *Identity
+	// NetNS names the network namespace the process runs in when it is
+	// not the host's (that of PID 1): the name `ip netns` gives it, else
+	// "net:[INODE]" as /proc/PID/ns/net reads.
+	NetNS string
 }
 
 // Name is the name bwmon groups a process under when no app rule matches:
@@ -58,6 +65,17 @@ type Info struct {
 	// Unattributed is the reason no owner was found (see the Reason
 	// constants); such bytes are counted in the unattributed bucket.
 	Unattributed Reason
+	// Forwarded is the pair of hosts of traffic the host routed, with no
+	// local socket at either end; such bytes are counted in the forwarded
+	// section. In is what the inside host received, out what it sent.
+	Forwarded *HostPair
+}
+
+// HostPair names the two ends of forwarded traffic. Inside is the host on
+// this side of the router: the source of a connection it routed, or the
+// destination a DNAT rule forwarded it to. Remote is the other end.
+type HostPair struct {
+	Inside, Remote netip.Addr
 }
 
 // Reason says why bytes could not be attributed to a process.
@@ -76,7 +94,8 @@ const (
 	// read who it was.
 	ReasonProcessGone Reason = "process_gone"
 	// ReasonNotLocal: neither end of the flow is an address of this host
-	// (forwarded or routed traffic).
+	// (forwarded or routed traffic), and [conntrack] forwarded is off or
+	// the flow has no host pair.
 	ReasonNotLocal Reason = "not_local"
 	// ReasonKernel: the local end is the kernel itself (it answers ICMP
 	// echo requests to this host), not a process.
@@ -84,4 +103,8 @@ const (
 	// ReasonEventsLost: the kernel dropped conntrack events, so the last
 	// bytes of some flows were counted without an owner.
 	ReasonEventsLost Reason = "events_lost"
+	// ReasonUnreadableNamespace: the local end is in another network
+	// namespace of this host whose sockets bwmon cannot read (it lacks
+	// the privilege, or the namespace went away before it could look).
+	ReasonUnreadableNamespace Reason = "unreadable_namespace"
 )

@@ -20,6 +20,8 @@ type Snapshot struct {
 	Apps []AppUsage `json:"apps"`
 	// Unattributed holds the bytes of flows whose process was not found.
 	Unattributed Unattributed `json:"unattributed"`
+	// Forwarded holds the bytes the host routed between other hosts.
+	Forwarded Forwarded `json:"forwarded"`
 
 	// Agent describes bwmon itself during the tick; it is not part of the
 	// JSON contract (the HTTP API exports it as metrics).
@@ -46,6 +48,9 @@ type AppUsage struct {
 	Units      []string    `json:"units"`
 	Containers []Container `json:"containers"`
 	Cgroups    []string    `json:"cgroups"`
+	// NetNS lists the network namespaces other than the host's that the
+	// app's processes run in (see Process.NetNS), sorted.
+	NetNS []string `json:"netns"`
 }
 
 // Unattributed is the honest bucket: bytes bwmon saw but could not tie to a
@@ -56,6 +61,32 @@ type Unattributed struct {
 	RateIn   float64                    `json:"rate_in"`
 	RateOut  float64                    `json:"rate_out"`
 	Reasons  map[Reason]UnattributedSum `json:"reasons"`
+}
+
+// Forwarded is traffic the host routed (a router, a NAT gateway, a host of
+// containers on a routed network) with no local socket at either end, by
+// pair of hosts.
+type Forwarded struct {
+	// BytesIn and BytesOut are cumulative since Snapshot.Since, seen from
+	// the inside hosts: in is what they received.
+	BytesIn  uint64  `json:"bytes_in"`
+	BytesOut uint64  `json:"bytes_out"`
+	RateIn   float64 `json:"rate_in"`
+	RateOut  float64 `json:"rate_out"`
+	// Hosts lists the pairs of hosts, busiest first.
+	Hosts []ForwardedHosts `json:"hosts"`
+}
+
+// ForwardedHosts is one pair of hosts in the forwarded section.
+type ForwardedHosts struct {
+	// Inside and Remote are addresses (see HostPair); Remote is "*" for
+	// the pairs folded together once the list is at its bound.
+	Inside   string  `json:"inside"`
+	Remote   string  `json:"remote"`
+	BytesIn  uint64  `json:"bytes_in"`
+	BytesOut uint64  `json:"bytes_out"`
+	RateIn   float64 `json:"rate_in"`
+	RateOut  float64 `json:"rate_out"`
 }
 
 // UnattributedSum is the cumulative bytes of one unattributed reason.
