@@ -11,6 +11,12 @@ type ConntrackConfig struct {
 	Exclude []*regexp.Regexp
 	// IgnoreLocal drops flows whose both ends are addresses of this host.
 	IgnoreLocal bool
+	// IgnoreForwarded drops forwarded flows (no local socket at either
+	// end) instead of counting them in the forwarded section.
+	IgnoreForwarded bool
+	// AllNamespaces also watches the conntrack table of every other
+	// network namespace of the host, for traffic that never leaves one.
+	AllNamespaces bool
 	// NetNS names the network namespace to watch: "" for bwmon's own, a
 	// name from `ip netns list`, or a path like /proc/PID/ns/net.
 	NetNS string

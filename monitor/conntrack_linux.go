@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,11 @@ type Conntrack struct {
 	now  func() time.Time
 
 	ns     *netNS
+	peers  *peerTracker // the host's other network namespaces; nil in a child
+	kids   *children    // namespaces = "all": the other namespaces' tables
+	res0   resolverHooks
+	manage bool
+	child  bool // reads another namespace's table for a parent; shares its procs
 	kernel *kernelSetup
 	procs  *procTable
 	pc     *procConnector // nil when the proc connector is unavailable
@@ -107,20 +113,16 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if m.ns, err = openNetNS(o.NetNS); err != nil {
 		return nil, err
 	}
-	if err = checkKernel(m.ns); err != nil {
-		return nil, err
+	self, err := m.ns.inode()
+	if err != nil {
+		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
 	}
-	if o.Manage {
-		if m.kernel, err = setupKernel(m.ns, m.log); err != nil {
-			return nil, err
-		}
-	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
-		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
-	}
-
+	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now)
+	m.peers.scan(0)
 	if m.procs, err = newProcTable(o.ProcRoot, o.Now); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
 	}
+	m.procs.netnsLabel = m.peers.label
 	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
 		m.procs.lostEvents()
 		m.log.Warn("proc connector events lost; rescanning processes", "err", err)
@@ -138,21 +140,61 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if err = m.procs.fullScan(); err != nil {
 		return nil, fmt.Errorf("scanning processes in %s: %w", o.ProcRoot, err)
 	}
-
-	if m.res, err = newResolver(m.ns, m.procs, o.Now, eventWorkers+1); err != nil {
+	if !raisePriority() {
+		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
+	}
+	m.manage = o.Manage
+	if o.Config.AllNamespaces {
+		m.kids = newChildren(m)
+		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.watches}
+	} else {
+		m.res0 = resolverHooks{peers: m.peers}
+	}
+	if err = m.startTable(nil); err != nil {
 		return nil, err
 	}
+	m.wg.Add(1)
+	go m.scanPeers()
+	if m.kids != nil {
+		m.kids.sync(m.stop)
+	}
+	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
+	return m, nil
+}
+
+// resolverHooks are what a table's resolver knows of other namespaces.
+type resolverHooks struct {
+	peers     *peerTracker
+	elsewhere func(netip.Addr) bool
+}
+
+// startTable starts reading the conntrack table of m.ns: kernel settings,
+// owners' resolver, event subscription, first dump. subscribed, if set, is
+// called once events are subscribed to, before the first dump.
+func (m *Conntrack) startTable(subscribed func()) (err error) {
+	if err = checkKernel(m.ns); err != nil {
+		return err
+	}
+	if m.manage {
+		if m.kernel, err = setupKernel(m.ns, m.log); err != nil {
+			return err
+		}
+	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
+		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
+	}
+	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1); err != nil {
+		return err
+	}
+	m.res.peers, m.res.elsewhere, m.res.log = m.res0.peers, m.res0.elsewhere, m.log
 	m.table = newFlowTable(&m.cfg)
+	m.table.leaveOldOuter = m.child
 
 	// Subscribe before the first dump, so no flow falls between them.
 	if m.events, err = dialEvents(m.ns.fd()); err != nil {
-		return nil, err
+		return err
 	}
 	if m.dump, err = dialDumper(m.ns.fd()); err != nil {
-		return nil, err
-	}
-	if !raisePriority() {
-		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
+		return err
 	}
 	m.wg.Add(1 + eventWorkers)
 	workers := make([]chan event, eventWorkers)
@@ -161,16 +203,18 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		go m.handle(workers[i])
 	}
 	go m.receive(workers)
+	if subscribed != nil {
+		subscribed()
+	}
 
 	if err = m.dumpAndApply(); err != nil {
-		return nil, err
+		return err
 	}
 	m.dumpEvery = 1
 	m.dumpReq = make(chan struct{}, 1)
 	m.wg.Add(1)
 	go m.dumpLoop()
-	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
-	return m, nil
+	return nil
 }
 
 // dialEvents subscribes to conntrack NEW and DESTROY events, with a large
@@ -318,7 +362,7 @@ func (m *Conntrack) resolvePending(flows []*flow) {
 			if !ok {
 				continue
 			}
-			info, found := m.res.resolve(fl.proto, e.local, e.remote, level)
+			info, found := resolveEnds(m.res, fl.proto, &e, level)
 			m.mu.Lock()
 			m.table.endResolve(fl, i, info, found)
 			m.mu.Unlock()
@@ -412,6 +456,25 @@ func (m *Conntrack) planDump(dt time.Duration) (due, inline bool) {
 	return true, m.dumpCost <= syncDump
 }
 
+// scanPeers lists the host's network namespaces again every
+// peerScanEvery, until Close.
+func (m *Conntrack) scanPeers() {
+	defer m.wg.Done()
+	tk := time.NewTicker(peerScanEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tk.C:
+			m.peers.scan(peerScanEvery / 2)
+			if m.kids != nil {
+				m.kids.sync(m.stop)
+			}
+		}
+	}
+}
+
 // Name implements aggregator.Monitor.
 func (m *Conntrack) Name() string { return m.name }
 
@@ -444,6 +507,9 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 		err, m.dumpErr = m.dumpErr, nil
 	}
 	m.mu.Unlock()
+	if m.kids != nil {
+		m.kids.collect(c, now)
+	}
 	return err
 }
 
@@ -459,6 +525,11 @@ func (m *Conntrack) Stats() model.MonitorStats {
 		s.EventsLost += m.table.lost
 		m.mu.Unlock()
 	}
+	if m.kids != nil {
+		k := m.kids.stats()
+		s.Flows += k.Flows
+		s.EventsLost += k.EventsLost
+	}
 	return s
 }
 
@@ -467,10 +538,13 @@ func (m *Conntrack) Stats() model.MonitorStats {
 func (m *Conntrack) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		if m.kids != nil {
+			m.kids.close()
+		}
 		if m.events != nil {
 			errs = append(errs, m.events.Close())
 		}
-		if m.pc != nil {
+		if m.pc != nil && !m.child {
 			errs = append(errs, m.pc.Close())
 		}
 		if m.stop != nil {
@@ -480,7 +554,7 @@ func (m *Conntrack) Close() error {
 			close(m.dumpReq)
 		}
 		m.wg.Wait()
-		if m.procs != nil {
+		if m.procs != nil && !m.child {
 			m.procs.wait()
 		}
 		if m.dump != nil {
@@ -488,6 +562,9 @@ func (m *Conntrack) Close() error {
 		}
 		if m.res != nil {
 			errs = append(errs, m.res.Close())
+		}
+		if m.peers != nil {
+			m.peers.close()
 		}
 		if m.kernel != nil {
 			m.kernel.undo()

@@ -19,6 +19,18 @@ type sideResolver interface {
 	// "not yet known, ask again later"; at levelFinal it always answers,
 	// with an Unattributed reason when it must.
 	resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (info model.Info, ok bool)
+	// resolveOuter is resolve for a flow with no local end: its socket
+	// may be in another network namespace of the host (e.nat), else the
+	// host forwarded it and the answer is the pair of hosts.
+	resolveOuter(proto uint8, e *ends, level resolveLevel) (info model.Info, ok bool)
+}
+
+// resolveEnds asks r for the owner of the end e.
+func resolveEnds(r sideResolver, proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
+	if e.outer {
+		return r.resolveOuter(proto, e, level)
+	}
+	return r.resolve(proto, e.local, e.remote, level)
 }
 
 // resolveLevel says how hard to look for an owner.
@@ -84,8 +96,14 @@ type side struct {
 	ctr      model.FlowCounter // counters already accounted for this side
 }
 
-// ends is where a side's socket is looked for.
-type ends struct{ local, remote netip.AddrPort }
+// ends is where a side's socket is looked for. An outer side's local end is
+// not an address of the watched namespace: it is the inside host of a
+// forwarded flow, or, when the flow was NATed, maybe a socket in another
+// namespace of this host.
+type ends struct {
+	local, remote netip.AddrPort
+	outer, nat    bool
+}
 
 // owner is whom a resolved side's bytes go to; one per process or reason.
 type owner struct {
@@ -126,6 +144,10 @@ type flowTable struct {
 	deferResolve bool
 	pending      []*flow
 	firstDump    bool // the dump under way sets the baseline
+	// leaveOldOuter, for a namespace read by a parent (children), skips
+	// the flows of the first dump that leave the namespace: the parent
+	// has been counting them.
+	leaveOldOuter bool
 }
 
 func hasUnresolved(fl *flow) bool {
@@ -160,13 +182,25 @@ func (t *flowTable) endResolve(fl *flow, i int, info model.Info, ok bool) {
 	if s.resolved || !ok {
 		return
 	}
-	s.resolved, s.ep = true, nil
-	s.owner = t.ownerOf(info)
-	if info.Process != nil && !t.cfg.wants(info.Process.Cmdline) {
-		s.skip = true
-	}
+	t.settle(s, info)
 	t.account(fl)
 }
+
+// settle records info as the owner of side s.
+func (t *flowTable) settle(s *side, info model.Info) {
+	s.resolved, s.ep = true, nil
+	s.owner = t.ownerOf(info)
+	switch {
+	case info.Process != nil && !t.cfg.wants(info.Process.Cmdline),
+		info.Forwarded != nil && t.cfg.IgnoreForwarded,
+		info.Unattributed == reasonElsewhere:
+		s.skip = true
+	}
+}
+
+// reasonElsewhere marks a side whose bytes another namespace's table
+// counts ([conntrack] namespaces = "all"): it is skipped here.
+const reasonElsewhere model.Reason = "counted_elsewhere"
 
 type accum struct {
 	in, out uint64
@@ -206,10 +240,10 @@ func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64
 	}
 	fl.sides = make([]side, 0, max(n, 1))
 	if oLocal {
-		fl.sides = append(fl.sides, side{isOrig: true, ep: &ends{ol, or}, ctr: base})
+		fl.sides = append(fl.sides, side{isOrig: true, ep: &ends{local: ol, remote: or}, ctr: base})
 	}
 	if rLocal {
-		fl.sides = append(fl.sides, side{isOrig: false, ep: &ends{rl, rr}, ctr: base})
+		fl.sides = append(fl.sides, side{isOrig: false, ep: &ends{local: rl, remote: rr}, ctr: base})
 	}
 	switch {
 	case oLocal && rLocal && t.cfg.IgnoreLocal:
@@ -217,10 +251,31 @@ func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64
 			fl.sides[i].resolved, fl.sides[i].skip, fl.sides[i].ep = true, true, nil
 		}
 	case !oLocal && !rLocal:
-		fl.sides = append(fl.sides, side{isOrig: true, ctr: base, resolved: true,
-			owner: t.ownerOf(model.Info{Unattributed: model.ReasonNotLocal})})
+		fl.sides = append(fl.sides, outerSide(f, base))
 	}
 	return fl
+}
+
+// outerSide is the one side of a flow with no local end. NAT tells which
+// end is inside: after a DNAT (a port forwarded to a container or a LAN
+// host) the responder, the source of the reply tuple; otherwise the
+// initiator (a container or a LAN host behind masquerade, or a host whose
+// connection is routed). Its ends are seen as the inside socket sees them.
+func outerSide(f *ctRec, base model.FlowCounter) side {
+	dnat := f.orig.dst != f.reply.src
+	snat := f.orig.src != f.reply.dst
+	if f.icmp { // the "ports" are the echo ID and the type and code
+		snat = snat || f.orig.sport != f.reply.sport
+	} else {
+		dnat = dnat || f.orig.dport != f.reply.sport
+		snat = snat || f.orig.sport != f.reply.dport
+	}
+	t := &f.orig
+	if dnat {
+		t = &f.reply
+	}
+	local, remote := endpoint(t, f.icmp)
+	return side{isOrig: !dnat, ctr: base, ep: &ends{local: local, remote: remote, outer: true, nat: dnat || snat}}
 }
 
 // ownerOf returns the shared owner for info. Event workers call it
@@ -229,8 +284,11 @@ func (t *flowTable) ownerOf(info model.Info) *owner {
 	t.ownersMu.Lock()
 	defer t.ownersMu.Unlock()
 	key := model.KeyUnattributed(info.Unattributed)
-	if info.Process != nil {
+	switch {
+	case info.Process != nil:
 		key = model.KeyProcess(info.Process)
+	case info.Forwarded != nil:
+		key = model.KeyForwarded(*info.Forwarded)
 	}
 	if o := t.owners[key]; o != nil && (info.Process == nil || o.info.Process == info.Process) {
 		return o
@@ -254,15 +312,11 @@ func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
 				lv = levelFinal
 			}
 		}
-		info, ok := r.resolve(fl.proto, s.ep.local, s.ep.remote, lv)
+		info, ok := resolveEnds(r, fl.proto, s.ep, lv)
 		if !ok {
 			continue
 		}
-		s.resolved, s.ep = true, nil
-		s.owner = t.ownerOf(info)
-		if info.Process != nil && !t.cfg.wants(info.Process.Cmdline) {
-			s.skip = true
-		}
+		t.settle(s, info)
 	}
 }
 
@@ -383,6 +437,11 @@ func (t *flowTable) dumpBatch(flows []ctRec, r sideResolver) {
 				bo, br = o, rp
 			}
 			fl = t.newFlow(f, r, bo, br)
+			if t.firstDump && t.leaveOldOuter && len(fl.sides) < 2 {
+				for i := range fl.sides {
+					fl.sides[i].resolved, fl.sides[i].skip, fl.sides[i].ep = true, true, nil
+				}
+			}
 			t.flows[k] = fl
 		}
 		fl.seenGen = t.gen

@@ -36,6 +36,27 @@ func (f *fakeResolver) resolve(proto uint8, local, remote netip.AddrPort, level 
 	return model.Info{Unattributed: model.ReasonNoSocket}, true
 }
 
+// resolveOuter answers a NATed end from owners, like a socket found in
+// another namespace, and anything else with its pair of hosts.
+func (f *fakeResolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
+	f.calls++
+	if p, ok := f.owners[e.local]; ok && e.nat {
+		return model.Info{Process: p}, true
+	}
+	if e.nat && level != levelFinal {
+		return model.Info{}, false
+	}
+	return model.Info{Forwarded: &model.HostPair{Inside: e.local.Addr(), Remote: e.remote.Addr()}}, true
+}
+
+// natFlow makes a TCP flow whose reply tuple is reply (NAT).
+func natFlow(id uint32, src, dst, replySrc, replyDst netip.AddrPort, orig, reply uint64) ctRec {
+	return ctRec{id: id, proto: 6,
+		orig:      ctTuple{src: src.Addr(), dst: dst.Addr(), sport: src.Port(), dport: dst.Port()},
+		reply:     ctTuple{src: replySrc.Addr(), dst: replyDst.Addr(), sport: replySrc.Port(), dport: replyDst.Port()},
+		origBytes: orig, replyBytes: reply}
+}
+
 var (
 	hostIP = netip.MustParseAddr("10.0.0.1")
 	peerIP = netip.MustParseAddr("10.0.0.9")
@@ -70,6 +91,10 @@ func TestFlowTable(t *testing.T) {
 	ext1 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), 1000)
 	ext2 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), 80)
 	inbound := netip.AddrPortFrom(hostIP, 80)
+	ctr := netip.AddrPortFrom(netip.MustParseAddr("172.17.0.2"), 40000)
+	ctrSrv := netip.AddrPortFrom(netip.MustParseAddr("172.17.0.3"), 80)
+	masq := netip.AddrPortFrom(hostIP, 61000)
+	fwd := netip.AddrPortFrom(hostIP, 8080)
 	kc, kn := model.KeyProcess(curl), model.KeyProcess(nginx)
 
 	type step func(ft *flowTable, r *fakeResolver)
@@ -136,9 +161,35 @@ func TestFlowTable(t *testing.T) {
 			want:   map[model.Key][2]uint64{},
 		},
 		{
-			name:  "neither end local is counted as not_local",
+			name:  "a routed flow is forwarded, inside host = initiator",
 			steps: []step{dump(), dump(tcpFlow(8, ext1, ext2, 40, 60))},
-			want:  map[model.Key][2]uint64{model.KeyUnattributed(model.ReasonNotLocal): {60, 40}},
+			want:  map[model.Key][2]uint64{model.KeyForwarded(model.HostPair{Inside: ext1.Addr(), Remote: ext2.Addr()}): {60, 40}},
+		},
+		{
+			name:  "forwarded = false drops routed flows",
+			cfg:   ConntrackConfig{IgnoreForwarded: true},
+			steps: []step{dump(), dump(tcpFlow(8, ext1, ext2, 40, 60))},
+			want:  map[model.Key][2]uint64{},
+		},
+		{
+			name:   "masqueraded container: its socket's process, as the initiator",
+			owners: map[netip.AddrPort]*model.Process{ctr: curl},
+			steps: []step{dump(), newEv(natFlow(12, ctr, ext2, ext2, masq, 0, 0)),
+				dump(natFlow(12, ctr, ext2, ext2, masq, 700, 9000))},
+			want: map[model.Key][2]uint64{kc: {9000, 700}},
+		},
+		{
+			name:   "port forwarded to a container: its socket's process, as the responder",
+			owners: map[netip.AddrPort]*model.Process{ctrSrv: nginx},
+			steps: []step{dump(), newEv(natFlow(13, ext1, fwd, ctrSrv, ext1, 0, 0)),
+				dump(natFlow(13, ext1, fwd, ctrSrv, ext1, 300, 5000))},
+			want: map[model.Key][2]uint64{kn: {300, 5000}},
+		},
+		{
+			name: "masqueraded LAN host: forwarded, keyed by the inside host",
+			steps: []step{dump(), newEv(natFlow(14, ctr, ext2, ext2, masq, 0, 0)),
+				dump(natFlow(14, ctr, ext2, ext2, masq, 700, 9000)), dump(natFlow(14, ctr, ext2, ext2, masq, 700, 9000))},
+			want: map[model.Key][2]uint64{model.KeyForwarded(model.HostPair{Inside: ctr.Addr(), Remote: ext2.Addr()}): {9000, 700}},
 		},
 		{
 			name:    "a server socket found a tick late still gets every byte",

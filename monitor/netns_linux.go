@@ -129,3 +129,15 @@ func (n *netNS) writeSysctl(key, value string) error {
 		return os.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), []byte(value), 0o644)
 	})
 }
+
+// inode identifies the namespace (as /proc/PID/ns/net shows it).
+func (n *netNS) inode() (uint64, error) {
+	if n.handle < 0 {
+		return nsInode("/proc/thread-self/ns/net")
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(n.handle), &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}

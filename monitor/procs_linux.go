@@ -28,6 +28,9 @@ type procTable struct {
 	fs   procfs.FS
 	now  func() time.Time
 	ids  identityResolver // where processes run (identity_linux.go)
+	// netnsLabel names a network namespace by inode ("" for the host's);
+	// nil leaves Process.NetNS empty. Set before the table is shared.
+	netnsLabel func(ino uint64) string
 
 	mu    sync.Mutex
 	procs map[int]*procEntry

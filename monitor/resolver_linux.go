@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"log/slog"
 	"net/netip"
 	"os"
 	"sync"
@@ -26,9 +27,17 @@ type resolver struct {
 	// diags is a pool of sock_diag sockets, one per concurrent lookup.
 	diags chan *sockDiag
 
-	mu       sync.Mutex // guards the /proc/net cache and lastFull
+	// peers knows the host's other network namespaces (nil: flows with
+	// no local end are forwarded ones); elsewhere, when set, reports the
+	// addresses whose namespace's own table counts their flows.
+	peers     *peerTracker
+	elsewhere func(netip.Addr) bool
+	log       *slog.Logger
+
+	mu       sync.Mutex // guards the /proc/net cache, lastFull, lastWarn
 	procNet  map[string]procNetCache
 	lastFull time.Time
+	lastWarn time.Time
 }
 
 // newResolver opens n sock_diag sockets in ns for n concurrent lookups.
@@ -122,20 +131,7 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 	if reason != "" {
 		return model.Info{Unattributed: reason}, true
 	}
-	var p *model.Process
-	if level == levelQuick {
-		p = r.procs.ownerQuick(inode)
-	} else {
-		p = r.procs.ownerRefresh(inode)
-		// The socket is open and no process we know of holds it: read
-		// every process's fds (rate-limited). It is the one search that
-		// does not rely on open-file counts having changed.
-		if p == nil && r.fullScanDue() {
-			_ = r.procs.fullScan()
-			p = r.procs.ownerQuick(inode)
-		}
-	}
-	if p != nil {
+	if p := r.holder(inode, level); p != nil {
 		return model.Info{Process: p}, true
 	}
 	if level != levelFinal {
@@ -147,6 +143,91 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		return model.Info{Unattributed: model.ReasonNoProcess}, true
 	}
 	return model.Info{Unattributed: model.ReasonProcessGone}, true
+}
+
+// holder returns the process that holds socket inode, or nil.
+func (r *resolver) holder(inode uint64, level resolveLevel) *model.Process {
+	if level == levelQuick {
+		return r.procs.ownerQuick(inode)
+	}
+	p := r.procs.ownerRefresh(inode)
+	// The socket is open and no process we know of holds it: read every
+	// process's fds (rate-limited). It is the one search that does not
+	// rely on open-file counts having changed.
+	if p == nil && r.fullScanDue() {
+		_ = r.procs.fullScan()
+		p = r.procs.ownerQuick(inode)
+	}
+	return p
+}
+
+// resolveOuter finds the owner of a flow with no local end. A NATed flow's
+// inside end may be a socket in another namespace of the host (a
+// container behind masquerade, or one a port is forwarded to): it is looked
+// up in the namespaces that hold the inside address. Anything else was
+// routed by the host, and is answered with its pair of hosts.
+func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
+	pair := model.HostPair{Inside: e.local.Addr().Unmap(), Remote: e.remote.Addr().Unmap()}
+	if r.peers == nil {
+		return model.Info{Forwarded: &pair}, true
+	}
+	if r.elsewhere != nil && (r.elsewhere(pair.Inside) || r.elsewhere(pair.Remote)) {
+		return model.Info{Unattributed: reasonElsewhere}, true
+	}
+	if !e.nat {
+		if r.elsewhere != nil && level != levelFinal {
+			// Maybe a namespace bwmon has not found yet.
+			r.peers.scan(peerRescanMin)
+			return model.Info{}, false
+		}
+		return model.Info{Forwarded: &pair}, true
+	}
+	peers := r.peers.lookup(pair.Inside)
+	if len(peers) == 0 && level != levelQuick {
+		r.peers.scan(peerRescanMin) // a container that just started?
+		peers = r.peers.lookup(pair.Inside)
+	}
+	var readErr error
+	for _, p := range peers {
+		inode, found, err := p.socket(proto, e.local, e.remote, level == levelQuick)
+		if err != nil {
+			readErr = err
+			continue
+		}
+		if !found {
+			continue
+		}
+		if proc := r.holder(inode, level); proc != nil {
+			return model.Info{Process: proc}, true
+		}
+		if level == levelFinal {
+			return model.Info{Unattributed: model.ReasonNoProcess}, true
+		}
+		return model.Info{}, false
+	}
+	switch {
+	case level != levelFinal:
+		return model.Info{}, false
+	case readErr != nil:
+		r.warnUnreadable(readErr)
+		return model.Info{Unattributed: model.ReasonUnreadableNamespace}, true
+	case len(peers) > 0:
+		return model.Info{Unattributed: model.ReasonNoSocket}, true
+	}
+	return model.Info{Forwarded: &pair}, true
+}
+
+// warnUnreadable logs a namespace that could not be read, once a minute.
+func (r *resolver) warnUnreadable(err error) {
+	r.mu.Lock()
+	due := r.now().Sub(r.lastWarn) >= time.Minute
+	if due {
+		r.lastWarn = r.now()
+	}
+	r.mu.Unlock()
+	if due && r.log != nil {
+		r.log.Warn("bytes of another network namespace left unattributed", "err", err)
+	}
 }
 
 func (r *resolver) fullScanDue() bool {

@@ -35,7 +35,9 @@ type fileConfig struct {
 }
 
 type conntrackSection struct {
-	Manage *bool `toml:"manage"`
+	Manage     *bool   `toml:"manage"`
+	Forwarded  *bool   `toml:"forwarded"`
+	Namespaces *string `toml:"namespaces"`
 }
 
 type appSection struct {
@@ -174,6 +176,17 @@ func ParseConfig(path, text string) (*Config, error) {
 	if fc.Conntrack.Manage != nil {
 		cfg.Manage = *fc.Conntrack.Manage
 	}
+	ignoreForwarded := fc.Conntrack.Forwarded != nil && !*fc.Conntrack.Forwarded
+	allNS := false
+	if fc.Conntrack.Namespaces != nil {
+		switch *fc.Conntrack.Namespaces {
+		case "all":
+			allNS = true
+		case "own":
+		default:
+			return nil, errAt("conntrack.namespaces", "namespaces = %q: want \"own\" (the monitor's network namespace; containers behind NAT are followed) or \"all\" (every network namespace of the host)", *fc.Conntrack.Namespaces)
+		}
+	}
 	if err := parseState(fc.State, &cfg.State, errAt); err != nil {
 		return nil, err
 	}
@@ -246,6 +259,17 @@ func ParseConfig(path, text string) (*Config, error) {
 		default:
 			return nil, errAt(key+".type", "unknown monitor type %q (want \"conntrack\" or \"pipe\")", m.Type)
 		}
+	}
+	for i := range cfg.Conntrack {
+		mc := &cfg.Conntrack[i]
+		mc.IgnoreForwarded = ignoreForwarded
+		if !allNS {
+			continue
+		}
+		if mc.NetNS != "" {
+			return nil, errAt(fmt.Sprintf("monitor.%d.netns", i), "[conntrack] namespaces = \"all\" already watches network namespace %q: remove this netns (or this monitor), or set namespaces = \"own\"", mc.NetNS)
+		}
+		mc.AllNamespaces = true
 	}
 	return cfg, nil
 }

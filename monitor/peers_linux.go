@@ -1,0 +1,442 @@
+package monitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// peerNS is a network namespace of this host other than the watched one:
+// a container's, a pod's, a service's with a private network, one made by
+// `ip netns add`. A flow of the watched namespace's conntrack table that
+// was NATed on its way out of (or into) such a namespace has its socket
+// there.
+type peerNS struct {
+	ino   uint64
+	label string // `ip netns` name, else "net:[INODE]"
+	path  string // how to open it: /run/netns/NAME or /proc/PID/ns/net
+	pid   int    // a process in it (0: known only by its name)
+	addrs []netip.Addr
+
+	// mu guards the socket lookup state below; a peer's lookups are
+	// serialised (a namespace's traffic is the share of one container).
+	mu      sync.Mutex
+	diag    *sockDiag // nil until first needed, or when it cannot be had
+	noDiag  bool      // dialing sock_diag there failed: read /proc/PID/net
+	procNet map[string]procNetCache
+	closed  bool
+}
+
+// close releases the sockets held in the namespace: a socket keeps its
+// namespace alive, so a namespace that went away must not keep one.
+func (p *peerNS) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.diag != nil {
+		p.diag.Close()
+		p.diag = nil
+	}
+}
+
+// errPeerGone is a lookup in a namespace that went away.
+var errPeerGone = errors.New("network namespace is gone")
+
+// socket finds the inode of the TCP or UDP socket local -> remote in the
+// namespace: by sock_diag when bwmon may enter the namespace
+// (CAP_SYS_ADMIN), else from /proc/PID/net/{tcp,udp}{,6} (CAP_SYS_PTRACE is
+// enough). found is false when there is no such socket; err says the
+// namespace could not be read at all.
+func (p *peerNS) socket(proto uint8, local, remote netip.AddrPort, fresh bool) (inode uint64, found bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, false, errPeerGone
+	}
+	tcpUDP := proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_UDP
+	if tcpUDP && p.diag == nil && !p.noDiag {
+		if p.diag, err = p.dialDiag(); err != nil {
+			p.noDiag = true
+		}
+	}
+	if tcpUDP && p.diag != nil {
+		s, ok, err := p.diag.lookup(proto, local, remote)
+		if err == nil {
+			return s.inode, ok && s.inode != 0, nil
+		}
+	}
+	if p.pid == 0 {
+		return 0, false, fmt.Errorf("reading sockets of network namespace %s: no process of it to read /proc/PID/net from, and sock_diag there failed", p.label)
+	}
+	name := procNetName(proto)
+	if name == "" {
+		return 0, false, nil
+	}
+	if !local.Addr().Unmap().Is4() {
+		name += "6"
+	}
+	rows, err := p.readProcNet(name, fresh)
+	if err != nil {
+		return 0, false, err
+	}
+	var best uint64
+	for _, s := range rows {
+		if s.local.Port() != local.Port() || s.inode == 0 {
+			continue
+		}
+		if la := s.local.Addr().Unmap(); !la.IsUnspecified() && la != local.Addr().Unmap() {
+			continue
+		}
+		if ra := s.remote.Addr().Unmap(); !ra.IsUnspecified() {
+			if ra == remote.Addr().Unmap() && s.remote.Port() == remote.Port() {
+				return s.inode, true, nil
+			}
+			continue
+		}
+		best = s.inode // a listening or unconnected socket
+	}
+	return best, best != 0, nil
+}
+
+// procNetName is the /proc/net table of protocol proto's sockets (IPv4;
+// IPv6 adds "6"), or "" for protocols whose sockets are not looked up
+// in other namespaces.
+func procNetName(proto uint8) string {
+	switch proto {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		return "icmp"
+	}
+	return ""
+}
+
+func (p *peerNS) dialDiag() (*sockDiag, error) {
+	h, err := netns.GetFromPath(p.path)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return dialSockDiag(int(h))
+}
+
+// readProcNet reads /proc/PID/net/NAME, which shows PID's network
+// namespace, cached for a moment (fresh: for the event path).
+func (p *peerNS) readProcNet(name string, fresh bool) ([]procNetSocket, error) {
+	ttl := time.Second
+	if fresh {
+		ttl = 20 * time.Millisecond
+	}
+	if c, ok := p.procNet[name]; ok && time.Since(c.at) < ttl {
+		return c.rows, nil
+	}
+	f, err := os.Open("/proc/" + strconv.Itoa(p.pid) + "/net/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("reading sockets of network namespace %s: %w (bwmon needs CAP_SYS_ADMIN or CAP_SYS_PTRACE)", p.label, err)
+	}
+	defer f.Close()
+	rows, err := parseProcNet(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading sockets of network namespace %s: %w", p.label, err)
+	}
+	if p.procNet == nil {
+		p.procNet = map[string]procNetCache{}
+	}
+	p.procNet[name] = procNetCache{at: time.Now(), rows: rows}
+	return rows, nil
+}
+
+// peerTracker knows the host's other network namespaces and their
+// addresses. It learns them from /run/netns and from every process's
+// /proc/PID/ns/net, again every peerScanEvery and on request (a flow from
+// an address it does not know: most likely a container that just
+// started), and forgets a namespace once no process and no name holds it.
+type peerTracker struct {
+	procRoot string
+	self     uint64 // the watched namespace
+	host     uint64 // the host's namespace (PID 1's)
+	log      *slog.Logger
+	now      func() time.Time
+
+	scanMu   sync.Mutex // serialises scans
+	lastScan time.Time
+
+	mu     sync.RWMutex
+	peers  map[uint64]*peerNS
+	byAddr map[netip.Addr][]*peerNS
+	names  map[uint64]string
+}
+
+const (
+	// peerScanEvery is how often the namespaces are listed again.
+	peerScanEvery = 5 * time.Second
+	// peerRescanMin bounds the rescans asked for by unknown addresses.
+	peerRescanMin = time.Second
+)
+
+func newPeerTracker(procRoot string, self uint64, log *slog.Logger, now func() time.Time) *peerTracker {
+	host, _ := nsInode(procRoot + "/1/ns/net")
+	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now,
+		peers: map[uint64]*peerNS{}, byAddr: map[netip.Addr][]*peerNS{}, names: map[uint64]string{}}
+}
+
+// nsInode returns the inode of the namespace file at path.
+func nsInode(path string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// lookup returns the namespaces that hold address a.
+func (t *peerTracker) lookup(a netip.Addr) []*peerNS {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.byAddr[a.Unmap()]
+}
+
+// label names namespace ino for people: its `ip netns` name when it has
+// one, "" for the host's, else "net:[INODE]".
+func (t *peerTracker) label(ino uint64) string {
+	if ino == 0 || ino == t.host {
+		return ""
+	}
+	t.mu.RLock()
+	name, ok := t.names[ino]
+	t.mu.RUnlock()
+	if ok {
+		return name
+	}
+	return "net:[" + strconv.FormatUint(ino, 10) + "]"
+}
+
+// scan lists the namespaces again, unless one did less than min ago.
+func (t *peerTracker) scan(min time.Duration) {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	if now := t.now(); now.Sub(t.lastScan) < min {
+		return
+	} else {
+		t.lastScan = now
+	}
+	found := map[uint64]*peerNS{} // by inode: a way to open each
+	names := map[uint64]string{}
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			path := "/run/netns/" + e.Name()
+			ino, err := nsInode(path)
+			if err != nil {
+				continue
+			}
+			names[ino] = e.Name()
+			found[ino] = &peerNS{ino: ino, label: e.Name(), path: path}
+		}
+	}
+	if ents, err := os.ReadDir(t.procRoot); err == nil {
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			path := t.procRoot + "/" + e.Name() + "/ns/net"
+			ino, err := nsInode(path)
+			if err != nil {
+				continue
+			}
+			if p := found[ino]; p != nil {
+				if p.pid == 0 {
+					p.pid = pid
+				}
+				continue
+			}
+			found[ino] = &peerNS{ino: ino, path: path, pid: pid}
+		}
+	}
+	delete(found, t.self)
+
+	t.mu.RLock()
+	old := t.peers
+	t.mu.RUnlock()
+	peers := make(map[uint64]*peerNS, len(found))
+	byAddr := map[netip.Addr][]*peerNS{}
+	for ino, f := range found {
+		p := old[ino]
+		if p == nil {
+			p = f
+			if p.label == "" {
+				p.label = "net:[" + strconv.FormatUint(ino, 10) + "]"
+			}
+		} else {
+			p.mu.Lock()
+			p.pid, p.path = f.pid, f.path
+			if name, ok := names[ino]; ok {
+				p.label = name
+			}
+			p.mu.Unlock()
+		}
+		addrs, err := namespaceAddrs(p.path, p.pid)
+		if err != nil {
+			if old[ino] == nil {
+				t.log.Debug("reading the addresses of a network namespace", "netns", p.label, "err", err)
+			}
+			addrs = p.addrs
+		}
+		p.addrs = addrs
+		peers[ino] = p
+		for _, a := range addrs {
+			byAddr[a] = append(byAddr[a], p)
+		}
+	}
+	t.mu.Lock()
+	t.peers, t.byAddr, t.names = peers, byAddr, names
+	t.mu.Unlock()
+	for ino, p := range old {
+		if peers[ino] == nil {
+			p.close()
+		}
+	}
+}
+
+// close releases every namespace's sockets.
+func (t *peerTracker) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.peers {
+		p.close()
+	}
+	t.peers, t.byAddr = map[uint64]*peerNS{}, map[netip.Addr][]*peerNS{}
+}
+
+// list returns the namespaces known.
+func (t *peerTracker) list() []*peerNS {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]*peerNS, 0, len(t.peers))
+	for _, p := range t.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// namespaceAddrs lists the addresses a namespace's sockets can be bound to,
+// but loopback and link-local ones, which every namespace has and which
+// never leave it: by rtnetlink in the namespace, else from
+// /proc/PID/net/fib_trie and if_inet6.
+func namespaceAddrs(path string, pid int) ([]netip.Addr, error) {
+	addrs, err := rtnlAddrs(path)
+	if err != nil && pid > 0 {
+		addrs, err = procNetAddrs(pid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := addrs[:0]
+	for _, a := range addrs {
+		a = a.Unmap()
+		if a.IsLoopback() || a.IsLinkLocalUnicast() || !a.IsValid() {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func rtnlAddrs(path string) ([]netip.Addr, error) {
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return nil, err
+	}
+	defer nl.Close()
+	list, err := nl.AddrList(nil, unix.AF_UNSPEC)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Addr, 0, len(list))
+	for _, a := range list {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip)
+		}
+	}
+	return out, nil
+}
+
+// procNetAddrs reads a namespace's local addresses from the files of one
+// of its processes: IPv4 ones are the "/32 host LOCAL" leaves of
+// /proc/PID/net/fib_trie, IPv6 ones the rows of /proc/PID/net/if_inet6.
+func procNetAddrs(pid int) ([]netip.Addr, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/net/"
+	b, err := os.ReadFile(dir + "fib_trie")
+	if err != nil {
+		return nil, err
+	}
+	out := parseFibTrieLocal(string(b))
+	if b, err := os.ReadFile(dir + "if_inet6"); err == nil {
+		out = append(out, parseIfInet6(string(b))...)
+	}
+	return out, nil
+}
+
+// parseFibTrieLocal returns the addresses that fib_trie lists as local:
+// a "|-- ADDR" line followed by a "/32 host LOCAL" one.
+func parseFibTrieLocal(s string) []netip.Addr {
+	var out []netip.Addr
+	seen := map[netip.Addr]bool{}
+	var last netip.Addr
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 2 && strings.HasSuffix(f[len(f)-2], "|--"):
+			last, _ = netip.ParseAddr(f[len(f)-1])
+		case len(f) == 3 && f[0] == "/32" && f[1] == "host" && f[2] == "LOCAL":
+			if last.IsValid() && !seen[last] {
+				seen[last] = true
+				out = append(out, last)
+			}
+		}
+	}
+	return out
+}
+
+// parseIfInet6 returns the addresses of /proc/net/if_inet6 rows (32 hex
+// digits first).
+func parseIfInet6(s string) []netip.Addr {
+	var out []netip.Addr
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || len(f[0]) != 32 {
+			continue
+		}
+		var b [16]byte
+		ok := true
+		for i := range 16 {
+			v, err := strconv.ParseUint(f[0][2*i:2*i+2], 16, 8)
+			if err != nil {
+				ok = false
+				break
+			}
+			b[i] = byte(v)
+		}
+		if ok {
+			out = append(out, netip.AddrFrom16(b))
+		}
+	}
+	return out
+}
