@@ -118,7 +118,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
 	}
 	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now)
-	m.peers.scan(0)
+	m.peers.scan(0, true)
 	if m.procs, err = newProcTable(o.ProcRoot, o.Now); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
 	}
@@ -467,10 +467,12 @@ func (m *Conntrack) scanPeers() {
 		case <-m.stop:
 			return
 		case <-tk.C:
-			m.peers.scan(peerScanEvery / 2)
-			if m.kids != nil {
-				m.kids.sync(m.stop)
-			}
+			m.peers.scan(peerScanEvery/2, true)
+		case <-m.peers.kicks:
+			m.peers.scan(peerRescanMin, false)
+		}
+		if m.kids != nil {
+			m.kids.sync(m.stop)
 		}
 	}
 }

@@ -27,6 +27,7 @@ type peerNS struct {
 	path  string // how to open it: /run/netns/NAME or /proc/PID/ns/net
 	pid   int    // a process in it (0: known only by its name)
 	addrs []netip.Addr
+	found time.Time // when bwmon first saw it
 
 	// mu guards the socket lookup state below; a peer's lookups are
 	// serialised (a namespace's traffic is the share of one container).
@@ -172,23 +173,34 @@ type peerTracker struct {
 
 	scanMu   sync.Mutex // serialises scans
 	lastScan time.Time
+	kicks    chan struct{} // asks the scanning goroutine for a scan
 
 	mu     sync.RWMutex
 	peers  map[uint64]*peerNS
 	byAddr map[netip.Addr][]*peerNS
 	names  map[uint64]string
+	// unknown holds addresses no namespace had at the last scan, so that
+	// a NAT gateway's LAN hosts do not trigger a scan per flow; a full
+	// scan clears it.
+	unknown map[netip.Addr]bool
 }
 
 const (
 	// peerScanEvery is how often the namespaces are listed again.
 	peerScanEvery = 5 * time.Second
 	// peerRescanMin bounds the rescans asked for by unknown addresses.
-	peerRescanMin = time.Second
+	peerRescanMin = 100 * time.Millisecond
+	// peerYoung is how long a namespace's addresses are read again at
+	// every scan: a container's are set a moment after it is made.
+	peerYoung = 30 * time.Second
 )
 
 func newPeerTracker(procRoot string, self uint64, log *slog.Logger, now func() time.Time) *peerTracker {
 	host, _ := nsInode(procRoot + "/1/ns/net")
-	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now,
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now, kicks: make(chan struct{}, 1), unknown: map[netip.Addr]bool{},
 		peers: map[uint64]*peerNS{}, byAddr: map[netip.Addr][]*peerNS{}, names: map[uint64]string{}}
 }
 
@@ -201,11 +213,40 @@ func nsInode(path string) (uint64, error) {
 	return st.Ino, nil
 }
 
+// kick asks for a scan soon, without waiting for it.
+func (t *peerTracker) kick() {
+	select {
+	case t.kicks <- struct{}{}:
+	default:
+	}
+}
+
 // lookup returns the namespaces that hold address a.
 func (t *peerTracker) lookup(a netip.Addr) []*peerNS {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.byAddr[a.Unmap()]
+}
+
+// find is lookup, but an address not seen before makes it list the
+// namespaces again first (quickly: the addresses of the namespaces that
+// are not young are not read again).
+func (t *peerTracker) find(a netip.Addr) []*peerNS {
+	a = a.Unmap()
+	t.mu.RLock()
+	peers, unknown := t.byAddr[a], t.unknown[a]
+	t.mu.RUnlock()
+	if len(peers) > 0 || unknown {
+		return peers
+	}
+	t.scan(peerRescanMin, false)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	peers = t.byAddr[a]
+	if len(peers) == 0 {
+		t.unknown[a] = true
+	}
+	return peers
 }
 
 // label names namespace ino for people: its `ip netns` name when it has
@@ -223,8 +264,10 @@ func (t *peerTracker) label(ino uint64) string {
 	return "net:[" + strconv.FormatUint(ino, 10) + "]"
 }
 
-// scan lists the namespaces again, unless one did less than min ago.
-func (t *peerTracker) scan(min time.Duration) {
+// scan lists the namespaces again, unless one did less than min ago, and
+// reads their addresses: all of them when full, else only those of new and
+// young namespaces.
+func (t *peerTracker) scan(min time.Duration, full bool) {
 	t.scanMu.Lock()
 	defer t.scanMu.Unlock()
 	if now := t.now(); now.Sub(t.lastScan) < min {
@@ -287,21 +330,29 @@ func (t *peerTracker) scan(min time.Duration) {
 			}
 			p.mu.Unlock()
 		}
-		addrs, err := namespaceAddrs(p.path, p.pid)
-		if err != nil {
-			if old[ino] == nil {
-				t.log.Debug("reading the addresses of a network namespace", "netns", p.label, "err", err)
-			}
-			addrs = p.addrs
+		if p.found.IsZero() {
+			p.found = t.now()
 		}
-		p.addrs = addrs
+		if full || old[ino] == nil || t.now().Sub(p.found) < peerYoung {
+			addrs, err := namespaceAddrs(p.path, p.pid)
+			if err != nil {
+				if old[ino] == nil {
+					t.log.Debug("reading the addresses of a network namespace", "netns", p.label, "err", err)
+				}
+				addrs = p.addrs
+			}
+			p.addrs = addrs
+		}
 		peers[ino] = p
-		for _, a := range addrs {
+		for _, a := range p.addrs {
 			byAddr[a] = append(byAddr[a], p)
 		}
 	}
 	t.mu.Lock()
 	t.peers, t.byAddr, t.names = peers, byAddr, names
+	if full || t.unknown == nil {
+		t.unknown = map[netip.Addr]bool{}
+	}
 	t.mu.Unlock()
 	for ino, p := range old {
 		if peers[ino] == nil {

@@ -177,16 +177,12 @@ func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model
 	if !e.nat {
 		if r.elsewhere != nil && level != levelFinal {
 			// Maybe a namespace bwmon has not found yet.
-			r.peers.scan(peerRescanMin)
+			r.peers.kick()
 			return model.Info{}, false
 		}
 		return model.Info{Forwarded: &pair}, true
 	}
-	peers := r.peers.lookup(pair.Inside)
-	if len(peers) == 0 && level != levelQuick {
-		r.peers.scan(peerRescanMin) // a container that just started?
-		peers = r.peers.lookup(pair.Inside)
-	}
+	peers := r.peers.find(pair.Inside) // a container that just started?
 	var readErr error
 	for _, p := range peers {
 		inode, found, err := p.socket(proto, e.local, e.remote, level == levelQuick)

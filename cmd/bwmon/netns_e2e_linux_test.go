@@ -189,7 +189,8 @@ func TestNamespaceGone(t *testing.T) {
 	nettest.RunOK(t, 30*time.Second, gone, gen, "-linger", "2s", "tcp-send", fmt.Sprintf("%s:5401", r.OutsideIP), strconv.Itoa(1<<20))
 	nettest.Eventually(t, 10*time.Second, func() error {
 		if u, ok := a.app(app); !ok || u.BytesOut < 1<<20 {
-			return fmt.Errorf("app %s not counted yet", app)
+			b, _ := json.Marshal(a.snapshot())
+			return fmt.Errorf("app %s not counted yet: %s", app, b)
 		}
 		return nil
 	})
