@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/model"
 )
 
 // TestPeerSocket finds a connected socket of another namespace by its
@@ -78,5 +79,60 @@ func TestPeerSocket(t *testing.T) {
 	gone := &peerNS{label: "gone", path: "/nonexistent"}
 	if _, _, err := gone.socket(unix.IPPROTO_TCP, local, remote, true); err == nil {
 		t.Errorf("a namespace that cannot be read gave no error")
+	}
+}
+
+// TestProcNetAddrs reads a container's addresses from the files of one of
+// its processes, as bwmon does when it may not enter the namespace; the
+// fixtures are a Docker container's /proc/PID/net/fib_trie and if_inet6.
+func TestProcNetAddrs(t *testing.T) {
+	fib, err := os.ReadFile("testdata/fib_trie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := parseFibTrieLocal(string(fib))
+	want := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("172.17.0.2")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fib_trie local addresses %v, want %v (each once; not the /8 route, the broadcast or the network)", got, want)
+	}
+	v6, err := os.ReadFile("testdata/if_inet6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = parseIfInet6(string(v6))
+	want = []netip.Addr{netip.MustParseAddr("fd00::2"), netip.MustParseAddr("::1"), netip.MustParseAddr("fe80::fc:ff:fe00:1")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("if_inet6 addresses %v, want %v", got, want)
+	}
+}
+
+// TestResolveOuterReasons: a NATed flow whose inside address is held by a
+// namespace bwmon cannot read is unattributed with that reason; one whose
+// inside address no namespace holds is forwarded.
+func TestResolveOuterReasons(t *testing.T) {
+	inside := netip.MustParseAddr("172.31.9.9")
+	tr := newPeerTracker("/nonexistent", 0, nil, time.Now)
+	unreadable := &peerNS{ino: 1, label: "net:[1]", path: "/nonexistent/ns"}
+	tr.byAddr[inside] = []*peerNS{unreadable}
+	r := &resolver{peers: tr, now: time.Now}
+	e := &ends{local: netip.AddrPortFrom(inside, 40000), remote: netip.MustParseAddrPort("192.0.2.1:443"), outer: true, nat: true}
+
+	if _, ok := r.resolveOuter(unix.IPPROTO_TCP, e, levelTick); ok {
+		t.Errorf("answered before the last attempt")
+	}
+	info, ok := r.resolveOuter(unix.IPPROTO_TCP, e, levelFinal)
+	if !ok || info.Unattributed != model.ReasonUnreadableNamespace {
+		t.Errorf("unreadable namespace: %+v %v, want reason %s", info, ok, model.ReasonUnreadableNamespace)
+	}
+
+	lan := &ends{local: netip.MustParseAddrPort("192.168.1.20:5000"), remote: e.remote, outer: true, nat: true}
+	info, ok = r.resolveOuter(unix.IPPROTO_TCP, lan, levelFinal)
+	if !ok || info.Forwarded == nil || info.Forwarded.Inside != lan.local.Addr() || info.Forwarded.Remote != lan.remote.Addr() {
+		t.Errorf("masqueraded LAN host: %+v %v, want forwarded %s -> %s", info, ok, lan.local.Addr(), lan.remote.Addr())
+	}
+	routed := &ends{local: netip.AddrPortFrom(inside, 1), remote: e.remote, outer: true}
+	info, ok = r.resolveOuter(unix.IPPROTO_TCP, routed, levelQuick)
+	if !ok || info.Forwarded == nil {
+		t.Errorf("routed flow: %+v %v, want forwarded at once", info, ok)
 	}
 }

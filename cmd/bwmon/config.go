@@ -232,6 +232,9 @@ func ParseConfig(path, text string) (*Config, error) {
 			if err := foreignKeys(lines, key, pipeKeys, "pipe", errAt); err != nil {
 				return nil, err
 			}
+			if allNS && m.NetNS != "" {
+				return nil, errAt(key+".netns", "[conntrack] namespaces = \"all\" already watches network namespace %q: remove this netns (or this monitor), or set namespaces = \"own\"", m.NetNS)
+			}
 			mc := monitor.ConntrackConfig{IgnoreLocal: m.IgnoreLocal, NetNS: m.NetNS}
 			for _, s := range m.Include {
 				re, err := compileRegex(s)
@@ -263,13 +266,7 @@ func ParseConfig(path, text string) (*Config, error) {
 	for i := range cfg.Conntrack {
 		mc := &cfg.Conntrack[i]
 		mc.IgnoreForwarded = ignoreForwarded
-		if !allNS {
-			continue
-		}
-		if mc.NetNS != "" {
-			return nil, errAt(fmt.Sprintf("monitor.%d.netns", i), "[conntrack] namespaces = \"all\" already watches network namespace %q: remove this netns (or this monitor), or set namespaces = \"own\"", mc.NetNS)
-		}
-		mc.AllNamespaces = true
+		mc.AllNamespaces = allNS
 	}
 	return cfg, nil
 }

@@ -56,6 +56,32 @@ ignore_local = true
 	}
 }
 
+func TestParseConfigNamespaces(t *testing.T) {
+	tests := []struct {
+		name, text         string
+		wantAll, wantNoFwd bool
+	}{
+		{"defaults", "", false, false},
+		{"all, default monitor", "[conntrack]\nnamespaces = \"all\"\n", true, false},
+		{"own, forwarded off", "[conntrack]\nnamespaces = \"own\"\nforwarded = false\n", false, true},
+		{"all, explicit monitor", "[conntrack]\nnamespaces = \"all\"\nforwarded = true\n[[monitor]]\ntype = \"conntrack\"\nexclude = [\"sshd\"]\n", true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.toml", tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Conntrack) != 1 {
+				t.Fatalf("conntrack monitors: %d, want 1", len(cfg.Conntrack))
+			}
+			if m := cfg.Conntrack[0]; m.AllNamespaces != tt.wantAll || m.IgnoreForwarded != tt.wantNoFwd {
+				t.Errorf("AllNamespaces %v IgnoreForwarded %v, want %v %v", m.AllNamespaces, m.IgnoreForwarded, tt.wantAll, tt.wantNoFwd)
+			}
+		})
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, text, want string
@@ -81,6 +107,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"pipe bad idle_timeout", pipeSection(`listen = ":8080"`, `target = "h:80"`, `idle_timeout = "soon"`), "c.toml:5: monitor.idle_timeout: bad duration"},
 		{"pipe with a conntrack key", pipeSection(`listen = ":8080"`, `target = "h:80"`, `exclude = ["x"]`), "c.toml:5: exclude applies to type = \"conntrack\" only"},
 		{"conntrack with a pipe key", "[[monitor]]\ntype = \"conntrack\"\ntarget = \"h:80\"\n", "c.toml:3: target applies to type = \"pipe\" only"},
+		{"bad namespaces", "[conntrack]\nmanage = true\nnamespaces = \"every\"\n", "c.toml:3: namespaces = \"every\": want \"own\""},
+		{"namespaces all beside a netns monitor", "[conntrack]\nnamespaces = \"all\"\n[[monitor]]\ntype = \"conntrack\"\n\n[[monitor]]\ntype = \"conntrack\"\nnetns = \"web\"\n", "c.toml:8: [conntrack] namespaces = \"all\" already watches network namespace \"web\""},
 		{"two pipes on one address", pipeSection(`listen = ":8080"`, `target = "h:80"`) + pipeSection(`listen = "8080"`, `target = "h:81"`), "c.toml:7: listen \"8080\" is used by an earlier pipe"},
 	}
 	for _, tt := range tests {
