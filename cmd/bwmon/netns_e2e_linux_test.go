@@ -259,3 +259,25 @@ func TestAllNamespaces(t *testing.T) {
 	orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(protoTCP, 5502))
 	expectApp(t, all, upApp, reply, orig)
 }
+
+// TestServiceCapabilitiesContainer runs the agent as bwmon.service does
+// (user nobody, no CAP_SYS_ADMIN: it cannot enter other namespaces) on a
+// gateway with a masqueraded namespace behind it: the namespace's
+// addresses and sockets are read from /proc/PID/net instead.
+func TestServiceCapabilitiesContainer(t *testing.T) {
+	nettest.RequireRoot(t)
+	r := nettest.NewRouted(t)
+	r.Masquerade(t)
+	nettest.EngageConntrack(t, r.Outside)
+	dir, bin, stateDir := serviceDir(t)
+	path := writeConfig(t, dir, fmt.Sprintf("[state]\ndir = %q\n[http]\nlisten = \"\"\n", stateDir))
+
+	srv, _ := nettest.Generator(t, "srv")
+	nettest.StartServer(t, r.Outside, srv, "tcp-sink", fmt.Sprintf("%s:5601", r.OutsideIP))
+	a := followAgent(t, path, asService(t, r.Gateway, bin, "-config", path, "-output", "json", "-log-level", "info"))
+
+	gen, app := nettest.Generator(t, "capsnat")
+	nettest.RunOK(t, 30*time.Second, r.Inside, gen, "-linger", "3s", "tcp-send", fmt.Sprintf("%s:5601", r.OutsideIP), strconv.Itoa(2<<20))
+	orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(protoTCP, 5601))
+	expectApp(t, a, app, reply, orig)
+}
