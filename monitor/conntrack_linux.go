@@ -123,6 +123,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
 	}
 	m.procs.netnsLabel = m.peers.label
+	m.peers.young = m.procs.youngList
 	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
 		m.procs.lostEvents()
 		m.log.Warn("proc connector events lost; rescanning processes", "err", err)

@@ -174,6 +174,9 @@ type peerTracker struct {
 	scanMu   sync.Mutex // serialises scans
 	lastScan time.Time
 	kicks    chan struct{} // asks the scanning goroutine for a scan
+	// young, when set, lists the processes created recently: the first
+	// place to look for a namespace that just appeared.
+	young func() []int
 
 	mu     sync.RWMutex
 	peers  map[uint64]*peerNS
@@ -230,14 +233,23 @@ func (t *peerTracker) lookup(a netip.Addr) []*peerNS {
 
 // find is lookup, but an address not seen before makes it list the
 // namespaces again first (quickly: the addresses of the namespaces that
-// are not young are not read again).
-func (t *peerTracker) find(a netip.Addr) []*peerNS {
+// are not young are not read again); quick, on the event path, it looks
+// only at the namespaces of young processes.
+func (t *peerTracker) find(a netip.Addr, quick bool) []*peerNS {
 	a = a.Unmap()
 	t.mu.RLock()
 	peers, unknown := t.byAddr[a], t.unknown[a]
 	t.mu.RUnlock()
 	if len(peers) > 0 || unknown {
 		return peers
+	}
+	if quick {
+		// The socket may live for a millisecond more: look only at the
+		// namespaces of new processes, and leave the full listing to the
+		// scanning goroutine.
+		t.addYoung()
+		t.kick()
+		return t.lookup(a)
 	}
 	t.scan(peerRescanMin, false)
 	t.mu.Lock()
@@ -247,6 +259,54 @@ func (t *peerTracker) find(a netip.Addr) []*peerNS {
 		t.unknown[a] = true
 	}
 	return peers
+}
+
+// addYoung adds the namespaces of young processes not known yet. It gives
+// way to a scan under way, which finds them too.
+func (t *peerTracker) addYoung() {
+	if t.young == nil || !t.scanMu.TryLock() {
+		return
+	}
+	defer t.scanMu.Unlock()
+	for _, pid := range t.young() {
+		path := t.procRoot + "/" + strconv.Itoa(pid) + "/ns/net"
+		ino, err := nsInode(path)
+		if err != nil || ino == t.self {
+			continue
+		}
+		t.mu.RLock()
+		known := t.peers[ino] != nil
+		t.mu.RUnlock()
+		if known {
+			continue
+		}
+		p := &peerNS{ino: ino, path: path, pid: pid, found: t.now(), label: "net:[" + strconv.FormatUint(ino, 10) + "]"}
+		name := netnsName(ino)
+		if name != "" {
+			p.label = name
+		}
+		p.addrs, _ = namespaceAddrs(path, pid)
+		t.mu.Lock()
+		t.peers[ino] = p
+		for _, a := range p.addrs {
+			t.byAddr[a] = append(t.byAddr[a], p)
+		}
+		if name != "" {
+			t.names[ino] = name
+		}
+		t.mu.Unlock()
+	}
+}
+
+// netnsName returns the name under /run/netns of namespace ino, or "".
+func netnsName(ino uint64) string {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if i, err := nsInode("/run/netns/" + e.Name()); err == nil && i == ino {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 // label names namespace ino for people: its `ip netns` name when it has

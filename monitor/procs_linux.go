@@ -459,6 +459,14 @@ func (t *procTable) lostEvents() {
 // youngPIDs returns the young processes, newest first, with the
 // open-file count each had when last read, and drops those no longer
 // young. Called with mu held.
+// youngList returns the processes created recently, newest first.
+func (t *procTable) youngList() []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pids, _ := t.youngPIDs()
+	return pids
+}
+
 func (t *procTable) youngPIDs() ([]int, []int64) {
 	cut := t.now().Add(-youngFor)
 	keep := t.young[:0]

@@ -182,7 +182,7 @@ func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model
 		}
 		return model.Info{Forwarded: &pair}, true
 	}
-	peers := r.peers.find(pair.Inside) // a container that just started?
+	peers := r.peers.find(pair.Inside, level == levelQuick) // a container that just started?
 	var readErr error
 	for _, p := range peers {
 		inode, found, err := p.socket(proto, e.local, e.remote, level == levelQuick)

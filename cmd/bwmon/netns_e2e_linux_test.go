@@ -185,8 +185,11 @@ func TestNamespaceGone(t *testing.T) {
 	nettest.MustIP(t, "-n", gone, "route", "add", "default", "via", "10.78.3.1")
 	before := fds()
 
+	// Paced over half a second: this tests a namespace going away, not the
+	// race against a connection shorter than bwmon's first look at a
+	// brand-new namespace.
 	gen, app := nettest.Generator(t, "doomed")
-	nettest.RunOK(t, 30*time.Second, gone, gen, "-linger", "2s", "tcp-send", fmt.Sprintf("%s:5401", r.OutsideIP), strconv.Itoa(1<<20))
+	nettest.RunOK(t, 30*time.Second, gone, gen, "-rate", "2000000", "-linger", "2s", "tcp-send", fmt.Sprintf("%s:5401", r.OutsideIP), strconv.Itoa(1<<20))
 	nettest.Eventually(t, 10*time.Second, func() error {
 		if u, ok := a.app(app); !ok || u.BytesOut < 1<<20 {
 			b, _ := json.Marshal(a.snapshot())
