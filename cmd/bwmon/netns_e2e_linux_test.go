@@ -48,14 +48,22 @@ func TestContainerBehindNAT(t *testing.T) {
 		up   bool
 	}{
 		{name: "natup", port: 5101, up: true,
-			srv:  func(p int) []string { return []string{"tcp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
-			args: func(p int) []string { return []string{"tcp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(8 << 20)} }},
+			srv: func(p int) []string { return []string{"tcp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
+			args: func(p int) []string {
+				return []string{"tcp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(8 << 20)}
+			}},
 		{name: "natdown", port: 5102,
-			srv:  func(p int) []string { return []string{"tcp-serve", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)} },
-			args: func(p int) []string { return []string{"tcp-recv", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)} }},
+			srv: func(p int) []string {
+				return []string{"tcp-serve", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)}
+			},
+			args: func(p int) []string {
+				return []string{"tcp-recv", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)}
+			}},
 		{name: "natudp", port: 5103, up: true,
-			srv:  func(p int) []string { return []string{"udp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
-			args: func(p int) []string { return []string{"udp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(2 << 20), "1200"} }},
+			srv: func(p int) []string { return []string{"udp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
+			args: func(p int) []string {
+				return []string{"udp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(2 << 20), "1200"}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := nettest.Generator(t, "srv")

@@ -17,8 +17,8 @@ import (
 type Routed struct {
 	Inside, Gateway, Outside string
 	// InsideDev and OutsideDev are the gateway's interfaces towards each.
-	InsideDev, OutsideDev string
-	InsideIP, GatewayInIP  netip.Addr // 10.78.1.0/24
+	InsideDev, OutsideDev   string
+	InsideIP, GatewayInIP   netip.Addr // 10.78.1.0/24
 	GatewayOutIP, OutsideIP netip.Addr // 10.78.2.0/24
 }
 
