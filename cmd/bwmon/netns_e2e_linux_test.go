@@ -40,41 +40,23 @@ func TestContainerBehindNAT(t *testing.T) {
 	nettest.EngageConntrack(t, r.Outside) // the reference counters
 	a := gatewayAgent(t, r, "")
 
+	dst := func(port int) string { return fmt.Sprintf("%s:%d", r.OutsideIP, port) }
 	for _, tc := range []struct {
-		name string
-		args func(port int) []string
-		srv  func(port int) []string
-		port uint16
-		up   bool
+		name     string
+		proto    uint8
+		port     uint16
+		srv, cli []string
 	}{
-		{name: "natup", port: 5101, up: true,
-			srv: func(p int) []string { return []string{"tcp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
-			args: func(p int) []string {
-				return []string{"tcp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(8 << 20)}
-			}},
-		{name: "natdown", port: 5102,
-			srv: func(p int) []string {
-				return []string{"tcp-serve", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)}
-			},
-			args: func(p int) []string {
-				return []string{"tcp-recv", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(4 << 20)}
-			}},
-		{name: "natudp", port: 5103, up: true,
-			srv: func(p int) []string { return []string{"udp-sink", fmt.Sprintf("%s:%d", r.OutsideIP, p)} },
-			args: func(p int) []string {
-				return []string{"udp-send", fmt.Sprintf("%s:%d", r.OutsideIP, p), strconv.Itoa(2 << 20), "1200"}
-			}},
+		{"natup", protoTCP, 5101, []string{"tcp-sink", dst(5101)}, []string{"tcp-send", dst(5101), strconv.Itoa(8 << 20)}},
+		{"natdown", protoTCP, 5102, []string{"tcp-serve", dst(5102), strconv.Itoa(4 << 20)}, []string{"tcp-recv", dst(5102), strconv.Itoa(4 << 20)}},
+		{"natudp", protoUDP, 5103, []string{"udp-sink", dst(5103)}, []string{"udp-send", dst(5103), strconv.Itoa(2 << 20), "1200"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := nettest.Generator(t, "srv")
-			nettest.StartServer(t, r.Outside, srv, tc.srv(int(tc.port))...)
+			nettest.StartServer(t, r.Outside, srv, tc.srv...)
 			gen, app := nettest.Generator(t, tc.name)
-			nettest.RunOK(t, 30*time.Second, r.Inside, gen, append([]string{"-linger", "3s"}, tc.args(int(tc.port))...)...)
-			proto := uint8(protoTCP)
-			if strings.HasPrefix(tc.srv(0)[0], "udp") {
-				proto = protoUDP
-			}
-			orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(proto, tc.port))
+			nettest.RunOK(t, 30*time.Second, r.Inside, gen, append([]string{"-linger", "3s"}, tc.cli...)...)
+			orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(tc.proto, tc.port))
 			expectApp(t, a, app, reply, orig)
 			expectNetNS(t, a, app, r.Inside)
 		})
