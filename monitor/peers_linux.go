@@ -182,9 +182,9 @@ type peerTracker struct {
 	peers  map[uint64]*peerNS
 	byAddr map[netip.Addr][]*peerNS
 	names  map[uint64]string
-	// unknown holds addresses no namespace had at the last scan, so that
-	// a NAT gateway's LAN hosts do not trigger a scan per flow; a full
-	// scan clears it.
+	// unknown holds addresses no namespace had when last looked for, so
+	// that a NAT gateway's LAN hosts do not trigger a scan per flow; a
+	// scan that finds one in a namespace removes it.
 	unknown map[netip.Addr]bool
 }
 
@@ -193,6 +193,8 @@ const (
 	peerScanEvery = 5 * time.Second
 	// peerRescanMin bounds the rescans asked for by unknown addresses.
 	peerRescanMin = 100 * time.Millisecond
+	// maxUnknown bounds the addresses remembered as no namespace's.
+	maxUnknown = 1 << 16
 	// peerYoung is how long a namespace's addresses are read again at
 	// every scan: a container's are set a moment after it is made.
 	peerYoung = 30 * time.Second
@@ -410,8 +412,11 @@ func (t *peerTracker) scan(min time.Duration, full bool) {
 	}
 	t.mu.Lock()
 	t.peers, t.byAddr, t.names = peers, byAddr, names
-	if full || t.unknown == nil {
+	if len(t.unknown) > maxUnknown {
 		t.unknown = map[netip.Addr]bool{}
+	}
+	for a := range byAddr {
+		delete(t.unknown, a) // held by a namespace now
 	}
 	t.mu.Unlock()
 	for ino, p := range old {
