@@ -23,11 +23,11 @@ const ForwardedAll = "*"
 // dropped, so the section totals stay exact. Rows are never removed: they
 // are cumulative totals since Snapshot.Since.
 type forwarded struct {
-	bound          int
-	rows           map[fwdKey]*fwdRow
-	exact, folded  int       // rows of each kind
-	tick           []*fwdRow // rows with bytes in the current tick
-	tickIn, tickOt uint64    // the section's bytes in the current tick
+	bound           int
+	rows            map[fwdKey]*fwdRow
+	exact, folded   int       // rows of each kind
+	tick            []*fwdRow // rows with bytes in the current tick
+	tickIn, tickOut uint64    // the section's bytes in the current tick
 }
 
 type fwdKey struct{ inside, remote string }
@@ -63,7 +63,7 @@ func (f *forwarded) add(p model.HostPair, in, out uint64) {
 	r.tickIn += in
 	r.tickOut += out
 	f.tickIn += in
-	f.tickOt += out
+	f.tickOut += out
 }
 
 // row returns the row the bytes of (inside, remote) go to, making it when
@@ -105,7 +105,7 @@ func (f *forwarded) make(k fwdKey) *fwdRow {
 func (f *forwarded) snapshot(dt float64) model.Forwarded {
 	s := model.Forwarded{
 		RateIn:  float64(f.tickIn) / dt,
-		RateOut: float64(f.tickOt) / dt,
+		RateOut: float64(f.tickOut) / dt,
 		Hosts:   make([]model.ForwardedHosts, 0, len(f.rows)),
 	}
 	for _, r := range f.rows {
@@ -121,7 +121,7 @@ func (f *forwarded) snapshot(dt float64) model.Forwarded {
 		r.tickIn, r.tickOut = 0, 0
 	}
 	f.tick = f.tick[:0]
-	f.tickIn, f.tickOt = 0, 0
+	f.tickIn, f.tickOut = 0, 0
 	slices.SortFunc(s.Hosts, func(x, y model.ForwardedHosts) int {
 		return cmp.Or(
 			cmp.Compare(y.RateIn+y.RateOut, x.RateIn+x.RateOut),
@@ -138,7 +138,7 @@ func (f *forwarded) restore(hosts []model.ForwardedHosts) {
 	clear(f.rows)
 	f.exact, f.folded = 0, 0
 	f.tick = f.tick[:0]
-	f.tickIn, f.tickOt = 0, 0
+	f.tickIn, f.tickOut = 0, 0
 	hosts = slices.Clone(hosts)
 	slices.SortFunc(hosts, func(x, y model.ForwardedHosts) int {
 		return cmp.Or(
