@@ -20,6 +20,9 @@ type Config struct {
 	// Retention is how long an idle process entry is kept (default
 	// model.DefaultRetention); its bytes stay in its app's totals.
 	Retention time.Duration
+	// ForwardedPairs bounds the pairs of hosts the forwarded section lists
+	// one by one (default DefaultForwardedPairs); see Snapshot.Forwarded.
+	ForwardedPairs int
 }
 
 // Aggregator groups the monitors' entries into apps once per interval.
@@ -35,6 +38,7 @@ type Aggregator struct {
 	entries   *model.MonitorEntryCollection
 	apps      map[string]*Totals
 	unattr    map[model.Reason]*model.UnattributedSum
+	fwd       *forwarded
 	groups    map[model.Key]string // app of each live entry, "" for unattributed
 	last      time.Time            // end of the previous tick
 	since     time.Time            // what the totals count from (Snapshot.Since)
@@ -65,6 +69,7 @@ func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logg
 		entries:   model.NewMonitorEntryCollection(cfg.Retention),
 		apps:      make(map[string]*Totals),
 		unattr:    make(map[model.Reason]*model.UnattributedSum),
+		fwd:       newForwarded(cfg.ForwardedPairs),
 		groups:    make(map[model.Key]string),
 		last:      start,
 		since:     start,
@@ -99,8 +104,8 @@ func (a *Aggregator) interval() time.Duration {
 
 // Reconfigure replaces the configuration, the monitors and the consumers,
 // keeping every app's totals, unless what processes are grouped by
-// (Grouper.By) changes: the totals then start afresh, since groups of two
-// kinds cannot be compared. Monitors that are not in the new list are not
+// (Grouper.By) changes: the app totals then start afresh, since groups of
+// two kinds cannot be compared. The forwarded section is kept either way. Monitors that are not in the new list are not
 // closed here: the caller owns them.
 func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
 	if cfg.Interval <= 0 {
@@ -111,6 +116,7 @@ func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Con
 	if cfg.Grouper.by() != a.cfg.Grouper.by() {
 		clear(a.apps)
 	}
+	a.fwd.setBound(cfg.ForwardedPairs)
 	a.cfg = cfg
 	a.monitors = monitors
 	a.consumers = consumers
@@ -160,6 +166,10 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	tickOut := make(map[string]uint64)
 	var uIn, uOut uint64
 	for _, u := range a.entries.Usage(now) {
+		if p := u.Entry.Info.Forwarded; p != nil {
+			a.fwd.add(*p, u.In, u.Out)
+			continue
+		}
 		app, ok := a.group(u.Entry)
 		if !ok {
 			r := u.Entry.Info.Unattributed
@@ -193,6 +203,9 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	live := a.entries.Entries()
 	keep := make(map[model.Key]string, len(live))
 	for _, e := range live {
+		if e.Info.Forwarded != nil {
+			continue // no app: the Grouper never sees it
+		}
 		app, ok := a.group(e)
 		if ok {
 			keep[e.Key] = app
@@ -216,7 +229,8 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 			RateOut: float64(uOut) / dt,
 			Reasons: make(map[model.Reason]model.UnattributedSum, len(a.unattr)),
 		},
-		Agent: model.AgentStats{Entries: a.entries.Len(), Monitors: stats},
+		Forwarded: a.fwd.snapshot(dt),
+		Agent:     model.AgentStats{Entries: a.entries.Len(), Monitors: stats},
 	}
 	for name, t := range a.apps {
 		p := pids[name]

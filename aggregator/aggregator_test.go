@@ -31,6 +31,8 @@ func (f *fakeMonitor) Collect(c *model.MonitorEntryCollection, now time.Time) er
 				key = model.KeyProcess(a.info.Process)
 			case a.info.Unattributed != "":
 				key = model.KeyUnattributed(a.info.Unattributed)
+			case a.info.Forwarded != nil:
+				key = model.KeyForwarded(*a.info.Forwarded)
 			}
 			c.Add(key, a.info, a.in, a.out, now)
 		}

@@ -1,7 +1,9 @@
 package aggregator
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"testing"
 	"time"
@@ -41,6 +43,40 @@ func (m *loadMonitor) Close() error              { return nil }
 func (m *loadMonitor) Collect(c *model.MonitorEntryCollection, now time.Time) error {
 	for _, p := range m.procs {
 		c.Add(model.KeyProcess(p.Process), p, 1000, 100, now)
+	}
+	return nil
+}
+
+// BenchmarkTickForwarded measures one tick of a NAT gateway: 50 inside
+// hosts each talking to 100 remote hosts, all moving bytes, 5,000 pairs
+// against the bound of 1,024. It reports the JSON size of the section.
+func BenchmarkTickForwarded(b *testing.B) {
+	m := &fwdLoadMonitor{}
+	for i := range 5000 {
+		p := model.HostPair{Inside: netip.AddrFrom4([4]byte{10, 0, byte(i / 100), 2}), Remote: netip.AddrFrom4([4]byte{198, 51, byte(i / 256), byte(i)})}
+		m.pairs = append(m.pairs, p)
+	}
+	t0 := time.Unix(0, 0)
+	a := New(Config{Interval: time.Second}, []Monitor{m}, nil, nil, t0)
+	b.ReportAllocs()
+	var s *model.Snapshot
+	for i := 0; b.Loop(); i++ {
+		s = a.Tick(t0.Add(time.Duration(i+1) * time.Second))
+	}
+	js, _ := json.Marshal(s.Forwarded)
+	b.ReportMetric(float64(len(js)), "json-bytes")
+	b.ReportMetric(float64(len(s.Forwarded.Hosts)), "rows")
+}
+
+type fwdLoadMonitor struct{ pairs []model.HostPair }
+
+func (m *fwdLoadMonitor) Name() string              { return "fwdload" }
+func (m *fwdLoadMonitor) Stats() model.MonitorStats { return model.MonitorStats{} }
+func (m *fwdLoadMonitor) Close() error              { return nil }
+func (m *fwdLoadMonitor) Collect(c *model.MonitorEntryCollection, now time.Time) error {
+	for i := range m.pairs {
+		p := &m.pairs[i]
+		c.Add(model.KeyForwarded(*p), model.Info{Forwarded: p}, 1000, 100, now)
 	}
 	return nil
 }

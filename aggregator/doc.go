@@ -4,7 +4,8 @@
 // executable's basename with auto-grouping, else the command line; or, by
 // Grouper.By, the container, systemd unit or user each process runs as),
 // gathers where each app's processes run, keeps each app's cumulative
-// totals, and hands the resulting model.Snapshot to its consumers (the
+// totals and those of the traffic the host forwarded (by pair of hosts, a
+// bounded number of them), and hands the resulting model.Snapshot to its consumers (the
 // console, notifications, the HTTP API).
 //
 // It does not read the kernel or serve anything itself, and needs no

@@ -28,3 +28,13 @@ func (a *Aggregator) Restore(apps map[string]Totals, unattributed map[model.Reas
 	}
 	a.since = since
 }
+
+// RestoreForwarded seeds the forwarded section with the pairs of hosts a
+// previous run ended with (their rates are ignored). Call it before the
+// first Tick: it replaces the section. Pairs past Config.ForwardedPairs are
+// folded as new ones are, the busiest kept exact.
+func (a *Aggregator) RestoreForwarded(hosts []model.ForwardedHosts) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fwd.restore(hosts)
+}

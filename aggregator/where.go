@@ -8,13 +8,15 @@ import (
 )
 
 // where gathers, for one app, where its live processes run: the users,
-// units, containers and cgroups of their identities.
+// units, containers and cgroups of their identities, and their network
+// namespaces.
 type where struct {
 	seen       map[*model.Process]struct{}
 	users      map[model.UserRef]struct{}
 	units      map[string]struct{}
 	containers map[model.Container]struct{}
 	cgroups    map[string]struct{}
+	netns      map[string]struct{}
 }
 
 // whereOf returns app's gatherer in m, making it on first use.
@@ -27,6 +29,7 @@ func whereOf(m map[string]*where, app string) *where {
 			units:      map[string]struct{}{},
 			containers: map[model.Container]struct{}{},
 			cgroups:    map[string]struct{}{},
+			netns:      map[string]struct{}{},
 		}
 		m[app] = w
 	}
@@ -40,6 +43,9 @@ func (w *where) add(p *model.Process) {
 		return
 	}
 	w.seen[p] = struct{}{}
+	if p.NetNS != "" {
+		w.netns[p.NetNS] = struct{}{}
+	}
 	id := p.Identity
 	if id == nil {
 		return
@@ -59,7 +65,7 @@ func (w *where) add(p *model.Process) {
 // fill sets u's lists, sorted; empty (not nil) where nothing is known, and
 // for a nil w.
 func (w *where) fill(u *model.AppUsage) {
-	u.Users, u.Units, u.Containers, u.Cgroups = []model.UserRef{}, []string{}, []model.Container{}, []string{}
+	u.Users, u.Units, u.Containers, u.Cgroups, u.NetNS = []model.UserRef{}, []string{}, []model.Container{}, []string{}, []string{}
 	if w == nil {
 		return
 	}
@@ -75,6 +81,7 @@ func (w *where) fill(u *model.AppUsage) {
 	})
 	u.Units = sortedKeys(w.units)
 	u.Cgroups = sortedKeys(w.cgroups)
+	u.NetNS = sortedKeys(w.netns)
 }
 
 func sortedKeys(m map[string]struct{}) []string {

@@ -178,3 +178,29 @@ func TestReconfigureGroupByStartsAfresh(t *testing.T) {
 		t.Fatalf("after switching to group by unit: %+v, want nginx.service alone with this tick's 7 bytes", s.Apps)
 	}
 }
+
+func TestTickGathersNetNS(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	inNS := func(pid int, exe, ns string, id *model.Identity) model.Info {
+		i := procIn(pid, exe, id)
+		i.Process.NetNS = ns
+		return i
+	}
+	m := &fakeMonitor{batches: [][]add{{
+		{inNS(10, "/usr/sbin/nginx", "net:[4026532481]", webID), 1, 0},
+		{inNS(11, "/usr/sbin/nginx", "blue", nil), 1, 0}, // no identity: the namespace still counts
+		{inNS(12, "/usr/sbin/nginx", "blue", nginxID), 1, 0},
+		{inNS(13, "/usr/sbin/nginx", "", nginxID), 1, 0}, // the host's
+		{inNS(20, "/usr/bin/curl", "", userID), 1, 0},
+	}}}
+	a := New(Config{Grouper: Grouper{AutoGroup: true}, Retention: time.Minute}, []Monitor{m}, nil, nil, t0)
+	s := a.Tick(t0.Add(time.Second))
+	got := map[string][]string{}
+	for _, u := range s.Apps {
+		got[u.App] = u.NetNS
+	}
+	want := map[string][]string{"nginx": {"blue", "net:[4026532481]"}, "curl": {}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("netns %#v, want %#v", got, want)
+	}
+}

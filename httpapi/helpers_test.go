@@ -38,6 +38,10 @@ func richSnap(t time.Time) *model.Snapshot {
 				model.ReasonNoSocket:    {BytesIn: 200, BytesOut: 0},
 				model.ReasonProcessGone: {BytesIn: 100, BytesOut: 40},
 			}},
+		Forwarded: model.Forwarded{BytesIn: 5000, BytesOut: 700, RateIn: 50, RateOut: 7, Hosts: []model.ForwardedHosts{
+			{Inside: "10.0.0.2", Remote: "192.0.2.7", BytesIn: 4000, BytesOut: 600, RateIn: 50, RateOut: 7},
+			{Inside: "10.0.0.2", Remote: "*", BytesIn: 1000, BytesOut: 100},
+		}},
 		Agent: model.AgentStats{TickDuration: 3 * time.Millisecond, Entries: 7, Monitors: map[string]model.MonitorStats{
 			"conntrack": {Flows: 12, Processes: 34, EventsLost: 5},
 			"pipe-web":  {Flows: 1},

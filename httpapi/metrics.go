@@ -25,6 +25,12 @@ var (
 	descUnattributed = prometheus.NewDesc("bwmon_unattributed_bytes_total",
 		"Bytes seen but not tied to any process, by reason, since the agent started.",
 		[]string{"direction", "reason"}, nil)
+	descForwardedBytes = prometheus.NewDesc("bwmon_forwarded_bytes_total",
+		"Bytes the host routed between other hosts since the agent started, seen from the inside hosts (in: what they received). Not labelled by host: a gateway talks to too many.",
+		[]string{"direction"}, nil)
+	descForwardedPairs = prometheus.NewDesc("bwmon_forwarded_pairs",
+		"Pairs of hosts the forwarded section lists, folded ones included; it stops growing at the aggregator's bound.",
+		nil, nil)
 	descLastTick = prometheus.NewDesc("bwmon_last_tick_timestamp_seconds",
 		"When the latest tick closed, as a Unix time.", nil, nil)
 	descEntries = prometheus.NewDesc("bwmon_entries",
@@ -57,7 +63,7 @@ type collector struct {
 }
 
 var allDescs = []*prometheus.Desc{
-	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descLastTick, descEntries,
+	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descLastTick, descEntries,
 	descFlows, descProcesses, descEventsLost, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descNotify,
 }
@@ -101,6 +107,10 @@ func collectSnapshot(ch chan<- prometheus.Metric, snap *model.Snapshot) {
 		ch <- prometheus.MustNewConstMetric(descUnattributed, prometheus.CounterValue, float64(sum.BytesIn), "in", string(r))
 		ch <- prometheus.MustNewConstMetric(descUnattributed, prometheus.CounterValue, float64(sum.BytesOut), "out", string(r))
 	}
+	f := snap.Forwarded
+	ch <- prometheus.MustNewConstMetric(descForwardedBytes, prometheus.CounterValue, float64(f.BytesIn), "in")
+	ch <- prometheus.MustNewConstMetric(descForwardedBytes, prometheus.CounterValue, float64(f.BytesOut), "out")
+	ch <- prometheus.MustNewConstMetric(descForwardedPairs, prometheus.GaugeValue, float64(len(f.Hosts)))
 	ch <- prometheus.MustNewConstMetric(descLastTick, prometheus.GaugeValue, float64(snap.Time.UnixNano())/1e9)
 	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(snap.Agent.Entries))
 	names := make([]string, 0, len(snap.Agent.Monitors))

@@ -89,6 +89,9 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_app_processes", []string{"app=curl"}, 2},
 		{"bwmon_unattributed_bytes_total", []string{"direction=in", "reason=" + string(model.ReasonNoSocket)}, 200},
 		{"bwmon_unattributed_bytes_total", []string{"direction=out", "reason=" + string(model.ReasonProcessGone)}, 40},
+		{"bwmon_forwarded_bytes_total", []string{"direction=in"}, float64(sn.Forwarded.BytesIn)},
+		{"bwmon_forwarded_bytes_total", []string{"direction=out"}, float64(sn.Forwarded.BytesOut)},
+		{"bwmon_forwarded_pairs", nil, float64(len(sn.Forwarded.Hosts))},
 		{"bwmon_last_tick_timestamp_seconds", nil, float64(t0.Add(time.Second).Unix())},
 		{"bwmon_entries", nil, 7},
 		{"bwmon_monitor_flows", []string{"monitor=conntrack"}, 12},
@@ -121,6 +124,9 @@ func TestMetrics(t *testing.T) {
 		if b.GetUpperBound() >= 0.0032 && b.GetUpperBound() < 2 && b.GetCumulativeCount() != 1 {
 			t.Errorf("bucket le=%v holds %d ticks, want 1", b.GetUpperBound(), b.GetCumulativeCount())
 		}
+	}
+	if f := fams["bwmon_forwarded_bytes_total"]; f.GetType() != dto.MetricType_COUNTER || len(f.Metric) != 2 {
+		t.Errorf("bwmon_forwarded_bytes_total: a %s of %d series, want a counter of 2 (in, out; no host labels)", f.GetType(), len(f.Metric))
 	}
 	// Labelled by app, never by PID.
 	for name, f := range fams {

@@ -174,6 +174,7 @@ func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
 	if a.store != nil {
 		apps, unattributed := a.store.Totals()
 		a.agg.Restore(apps, unattributed, a.store.Since())
+		a.agg.RestoreForwarded(a.store.Forwarded())
 	}
 	return a, nil
 }

@@ -26,8 +26,8 @@ func (o *jsonOutput) Consume(s *model.Snapshot) {
 }
 
 // tableOutput redraws the live table each tick: rate in, rate out, total
-// in, total out in binary units, busiest app first, the unattributed bucket
-// last. On a terminal it clears the screen first.
+// in, total out in binary units, busiest app first, then the unattributed
+// bucket, then the pairs of hosts the host forwarded. On a terminal it clears the screen first.
 type tableOutput struct {
 	w        io.Writer
 	terminal bool
@@ -59,6 +59,7 @@ func writeTable(w io.Writer, s *model.Snapshot) {
 		fmt.Fprintf(w, "%12s %12s %12s %12s  %s\n",
 			rate(u.RateIn), rate(u.RateOut), model.FormatBytes(float64(u.BytesIn)), model.FormatBytes(float64(u.BytesOut)), "(unattributed: "+reasons(u)+")")
 	}
+	writeForwarded(w, s.Forwarded)
 }
 
 func rate(bps float64) string { return model.FormatBytes(bps) + "/s" }
@@ -78,7 +79,7 @@ func cut(s string) string {
 
 func reasons(u model.Unattributed) string {
 	var parts []string
-	for _, r := range []model.Reason{model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal, model.ReasonKernel, model.ReasonEventsLost} {
+	for _, r := range []model.Reason{model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal, model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace} {
 		if sum, ok := u.Reasons[r]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", r, model.FormatBytes(float64(sum.BytesIn+sum.BytesOut))))
 		}

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,18 +24,24 @@ func goldenSnapshot() *model.Snapshot {
 		Apps: []model.AppUsage{
 			{App: "curl", BytesIn: 48 << 20, BytesOut: 501 << 10, RateIn: 11.8 * (1 << 20), RateOut: 120.43 * 1024, PIDs: []int{4242},
 				Users: []model.UserRef{{UID: 0, Name: "root"}}, Units: []string{"docker-" + goldenCtr + ".scope"},
-				Containers: []model.Container{{Runtime: "docker", ID: goldenCtr, Name: "fetcher"}}, Cgroups: []string{"/system.slice/docker-" + goldenCtr + ".scope"}},
+				Containers: []model.Container{{Runtime: "docker", ID: goldenCtr, Name: "fetcher"}}, Cgroups: []string{"/system.slice/docker-" + goldenCtr + ".scope"}, NetNS: []string{"net:[4026532481]"}},
 			{App: "sshd", BytesIn: 213 << 10, BytesOut: 6 << 20, RateIn: 3.25 * 1024, RateOut: 1 << 20, PIDs: []int{812, 9001},
 				Users: []model.UserRef{{UID: 0, Name: "root"}, {UID: 1000, Name: "alice"}}, Units: []string{"session-3.scope", "ssh.service"},
-				Containers: []model.Container{}, Cgroups: []string{"/system.slice/ssh.service", "/user.slice/user-1000.slice/session-3.scope"}},
+				Containers: []model.Container{}, Cgroups: []string{"/system.slice/ssh.service", "/user.slice/user-1000.slice/session-3.scope"}, NetNS: []string{}},
 			{App: "a-command-line-that-is-much-longer-than-sixty-characters-and-goes-on", BytesIn: 10, PIDs: []int{},
-				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}},
+				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}, NetNS: []string{}},
 			{App: "evil\x1b[2Jname", BytesOut: 5, PIDs: []int{},
-				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}},
+				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}, NetNS: []string{}},
 		},
-		Unattributed: model.Unattributed{BytesIn: 4096, BytesOut: 200, Reasons: map[model.Reason]model.UnattributedSum{
-			model.ReasonNoSocket: {BytesIn: 4096}, model.ReasonKernel: {BytesOut: 200},
+		Unattributed: model.Unattributed{BytesIn: 4096 + 1000, BytesOut: 200, Reasons: map[model.Reason]model.UnattributedSum{
+			model.ReasonNoSocket: {BytesIn: 4096}, model.ReasonKernel: {BytesOut: 200}, model.ReasonUnreadableNamespace: {BytesIn: 1000},
 		}},
+		Forwarded: model.Forwarded{BytesIn: 3<<30 + 7<<20 + 10, BytesOut: 90<<20 + 1<<20 + 20, RateIn: 5 << 20, RateOut: 64 << 10,
+			Hosts: []model.ForwardedHosts{
+				{Inside: "10.0.0.2", Remote: "192.0.2.7", BytesIn: 3 << 30, BytesOut: 90 << 20, RateIn: 5 << 20, RateOut: 64 << 10},
+				{Inside: "fd00::2", Remote: "2001:db8::1", BytesIn: 7 << 20, BytesOut: 1 << 20},
+				{Inside: "10.0.0.3", Remote: "*", BytesIn: 10, BytesOut: 20},
+			}},
 	}
 }
 
@@ -82,9 +90,48 @@ func TestJSONTickIsOneObjectPerLine(t *testing.T) {
 	if err := json.Unmarshal(lines[0], &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"time", "interval_s", "apps", "unattributed"} {
+	for _, k := range []string{"time", "interval_s", "apps", "unattributed", "forwarded"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("tick lacks %q: %s", k, lines[0])
 		}
+	}
+}
+
+func TestTableForwarded(t *testing.T) {
+	many := model.Forwarded{Hosts: []model.ForwardedHosts{}}
+	for i := range 25 {
+		h := model.ForwardedHosts{Inside: "10.0.0.2", Remote: fmt.Sprintf("192.0.2.%d", i+1), BytesIn: uint64(1000 - i), BytesOut: 1, RateIn: 1024}
+		many.Hosts = append(many.Hosts, h)
+		many.BytesIn += h.BytesIn
+		many.BytesOut += h.BytesOut
+		many.RateIn += h.RateIn
+	}
+	tests := []struct {
+		name      string
+		f         model.Forwarded
+		lines     int    // lines that say forwarded
+		wantLast  string // the last line of the table
+		wantNever string
+	}{
+		{"nothing forwarded", model.Forwarded{Hosts: []model.ForwardedHosts{}}, 0, "curl", "forwarded"},
+		{"busiest pairs, the rest summed", many, maxForwardedLines + 1,
+			fmt.Sprintf("%12s %12s %12s %12s  (5 more pairs forwarded)", "5.00 KiB/s", "0 B/s", model.FormatBytes(980+979+978+977+976), "5 B"), "192.0.2.21 "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &model.Snapshot{Time: time.Unix(0, 0), IntervalS: 1, Apps: []model.AppUsage{{App: "curl"}}, Forwarded: tt.f}
+			var b bytes.Buffer
+			writeTable(&b, s)
+			out := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+			if n := strings.Count(b.String(), "forwarded"); n != tt.lines {
+				t.Errorf("%d lines about forwarded bytes, want %d:\n%s", n, tt.lines, b.String())
+			}
+			if last := out[len(out)-1]; !strings.HasSuffix(last, tt.wantLast) {
+				t.Errorf("last line %q, want it to end in %q", last, tt.wantLast)
+			}
+			if tt.wantNever != "" && strings.Contains(b.String(), tt.wantNever) {
+				t.Errorf("the table shows %q:\n%s", tt.wantNever, b.String())
+			}
+		})
 	}
 }

@@ -20,7 +20,8 @@ const installedConfig = "/etc/bwmon/config.toml"
 const reportUsage = `usage: bwmon report [flags]
 
 Print what each app moved per day (or month) from the state store the agent
-keeps in its [state] dir, newest last, like vnstat. It reads the store
+keeps in its [state] dir, newest last, like vnstat, and what the host
+forwarded between other hosts. It reads the store
 without writing and works while the agent runs; bytes counted since the
 agent's last flush are not in the file yet.
 
@@ -113,7 +114,8 @@ func reportDir(path string) (string, error) {
 }
 
 // writeReport renders u as the report table: a line per period with its
-// sum, then a line per app and one for the unattributed bytes.
+// sum, then a line per app, one for the unattributed bytes, and the
+// forwarded bytes.
 func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc *time.Location) {
 	const stamp = "2006-01-02 15:04:05"
 	written := "never"
@@ -142,8 +144,10 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 		if un := p.Unattributed; un.BytesIn+un.BytesOut > 0 {
 			row("", un.BytesIn, un.BytesOut, "(unattributed)")
 		}
+		reportForwarded(row, p.Forwarded, maxReportPairs)
 	}
-	if len(u.Total.Apps) == 0 && u.Total.Unattributed.BytesIn+u.Total.Unattributed.BytesOut == 0 {
+	if len(u.Total.Apps) == 0 && u.Total.Unattributed.BytesIn+u.Total.Unattributed.BytesOut == 0 &&
+		u.Total.Forwarded.BytesIn+u.Total.Forwarded.BytesOut == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\ntotal since %s\n", h.Since.In(loc).Format(stamp))
@@ -153,5 +157,30 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 	}
 	if un := u.Total.Unattributed; un.BytesIn+un.BytesOut > 0 {
 		row("", un.BytesIn, un.BytesOut, "(unattributed)")
+	}
+	reportForwarded(row, u.Total.Forwarded, maxForwardedLines)
+}
+
+// maxReportPairs is how many pairs of forwarding hosts the report shows in
+// each period.
+const maxReportPairs = 5
+
+// reportForwarded adds a period's forwarded bytes to the report: their sum,
+// then the n largest pairs of hosts and a line for the rest. It is apart
+// from the "(all)" line, which is this host's own traffic.
+func reportForwarded(row func(start string, in, out uint64, app string), f state.ForwardedBytes, n int) {
+	if f.BytesIn+f.BytesOut == 0 {
+		return
+	}
+	row("", f.BytesIn, f.BytesOut, "(forwarded)")
+	in, out := f.BytesIn, f.BytesOut
+	for i, h := range f.Hosts {
+		if i == n {
+			row("", in, out, fmt.Sprintf("  (%d more pairs)", len(f.Hosts)-n))
+			break
+		}
+		row("", h.BytesIn, h.BytesOut, "  "+cut(h.Inside+" ⇄ "+h.Remote))
+		in -= min(in, h.BytesIn)
+		out -= min(out, h.BytesOut)
 	}
 }

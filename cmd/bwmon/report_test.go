@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,7 @@ func reportFixture(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := func(day int, apps map[string][2]uint64, noSocket uint64) {
+	tick := func(day int, apps map[string][2]uint64, noSocket uint64, fwd ...model.ForwardedHosts) {
 		now = t0.AddDate(0, 0, day)
 		snap := &model.Snapshot{Time: now, Unattributed: model.Unattributed{Reasons: map[model.Reason]model.UnattributedSum{
 			model.ReasonNoSocket: {BytesIn: noSocket},
@@ -53,11 +54,21 @@ func reportFixture(t *testing.T) string {
 		for name, b := range apps {
 			snap.Apps = append(snap.Apps, model.AppUsage{App: name, BytesIn: b[0], BytesOut: b[1]})
 		}
+		snap.Forwarded.Hosts = fwd
+		for _, h := range fwd {
+			snap.Forwarded.BytesIn += h.BytesIn
+			snap.Forwarded.BytesOut += h.BytesOut
+		}
 		s.Consume(snap)
 	}
+	pair := func(inside, remote string, in, out uint64) model.ForwardedHosts {
+		return model.ForwardedHosts{Inside: inside, Remote: remote, BytesIn: in, BytesOut: out}
+	}
 	tick(0, map[string][2]uint64{"curl": {3 << 30, 40 << 20}, "sshd": {2 << 20, 9 << 20}}, 1000)
-	tick(1, map[string][2]uint64{"curl": {3<<30 + 500<<20, 41 << 20}, "sshd": {2 << 20, 9 << 20}, "nginx: worker\x1b[2J": {10 << 10, 5 << 20}}, 1500)
-	tick(2, map[string][2]uint64{"curl": {3<<30 + 500<<20, 41 << 20}, "sshd": {3 << 20, 12 << 20}, "nginx: worker\x1b[2J": {20 << 10, 9 << 20}}, 1500)
+	tick(1, map[string][2]uint64{"curl": {3<<30 + 500<<20, 41 << 20}, "sshd": {2 << 20, 9 << 20}, "nginx: worker\x1b[2J": {10 << 10, 5 << 20}}, 1500,
+		pair("10.0.0.2", "192.0.2.7", 100<<20, 2<<20))
+	tick(2, map[string][2]uint64{"curl": {3<<30 + 500<<20, 41 << 20}, "sshd": {3 << 20, 12 << 20}, "nginx: worker\x1b[2J": {20 << 10, 9 << 20}}, 1500,
+		pair("10.0.0.2", "192.0.2.7", 150<<20, 3<<20), pair("fd00::2", "2001:db8::1", 1<<20, 4<<20), pair("10.0.0.3", "*", 0, 512))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +146,28 @@ func TestReportErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut.String(), tt.code, tt.want)
 			}
 		})
+	}
+}
+
+func TestReportForwardedRest(t *testing.T) {
+	f := state.ForwardedBytes{BytesIn: 1000, BytesOut: 100, Hosts: []state.ForwardedHostBytes{
+		{Inside: "10.0.0.2", Remote: "192.0.2.1", BytesIn: 600, BytesOut: 10},
+		{Inside: "10.0.0.2", Remote: "192.0.2.2", BytesIn: 300, BytesOut: 20},
+		{Inside: "10.0.0.3", Remote: "*", BytesIn: 70, BytesOut: 30},
+		{Inside: "10.0.0.4", Remote: "192.0.2.3", BytesIn: 30, BytesOut: 40},
+	}}
+	var got []string
+	row := func(start string, in, out uint64, app string) {
+		got = append(got, fmt.Sprintf("%d %d %s", in, out, app))
+	}
+	reportForwarded(row, f, 2)
+	want := []string{"1000 100 (forwarded)", "600 10   10.0.0.2 ⇄ 192.0.2.1", "300 20   10.0.0.2 ⇄ 192.0.2.2", "100 70   (2 more pairs)"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got = nil
+	reportForwarded(row, state.ForwardedBytes{Hosts: []state.ForwardedHostBytes{}}, 2)
+	if len(got) != 0 {
+		t.Fatalf("nothing forwarded gave rows %q", got)
 	}
 }

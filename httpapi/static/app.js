@@ -200,6 +200,7 @@
     trim(t);
     if (state.ws) setStatus(statusText(), 'live');
     renderTable();
+    renderForwarded();
     if (state.range === '15m') renderLive();
   }
 
@@ -288,6 +289,12 @@
         name.appendChild(dot);
       }
       name.appendChild(document.createTextNode(a.app));
+      var where = whereOf(a);
+      if (where) {
+        var w = el('span', 'where', where);
+        name.appendChild(w);
+        name.title = a.app + '\n' + where;
+      }
       tr.appendChild(name);
       tr.appendChild(el('td', 'rate-in', fmtRate(a.rate_in)));
       tr.appendChild(el('td', 'rate-out', fmtRate(a.rate_out)));
@@ -326,6 +333,51 @@
     }
     var active = snap.apps.filter(function (a) { return a.rate_in > 0 || a.rate_out > 0; }).length;
     $('summary').textContent = snap.apps.length + ' apps, ' + active + ' active';
+  }
+
+  // whereOf says where an app's processes run, when that is not simply the
+  // host: their containers and their network namespaces.
+  function whereOf(a) {
+    var parts = [];
+    (a.containers || []).forEach(function (c) {
+      var id = c.name || (c.id ? c.id.slice(0, 12) : c.pod_uid || '');
+      if (id) parts.push((c.runtime ? c.runtime + ' ' : '') + id);
+    });
+    (a.netns || []).forEach(function (ns) { parts.push('netns ' + ns); });
+    return parts.join(' · ');
+  }
+
+  var MAX_FORWARDED = 100; // rows drawn; the agent lists up to about 1024
+
+  // renderForwarded shows the pairs of hosts the host routed, busiest
+  // first, and nothing at all on a host that routes nothing.
+  function renderForwarded() {
+    var f = state.snap && state.snap.forwarded;
+    var hosts = (f && f.hosts) || [];
+    $('forwarded-card').hidden = hosts.length === 0;
+    if (!hosts.length) { $('forwarded-rows').replaceChildren(); return; }
+    var rows = document.createDocumentFragment();
+    hosts.slice(0, MAX_FORWARDED).forEach(function (h) {
+      var tr = el('tr', h.rate_in > 0 || h.rate_out > 0 ? '' : 'idle');
+      tr.dataset.inside = h.inside;
+      tr.dataset.remote = h.remote;
+      var inside = el('td', 'text host inside', h.inside);
+      inside.title = h.inside;
+      var remote = el('td', 'text host remote', h.remote === '*' ? '* (others, folded)' : h.remote);
+      remote.title = h.remote === '*' ? 'Every other remote host: the agent lists a bounded number of pairs' : h.remote;
+      tr.appendChild(inside);
+      tr.appendChild(remote);
+      tr.appendChild(el('td', 'rate-in', fmtRate(h.rate_in)));
+      tr.appendChild(el('td', 'rate-out', fmtRate(h.rate_out)));
+      tr.appendChild(el('td', 'bytes-in', fmtBytes(h.bytes_in)));
+      tr.appendChild(el('td', 'bytes-out', fmtBytes(h.bytes_out)));
+      rows.appendChild(tr);
+    });
+    $('forwarded-rows').replaceChildren(rows);
+    $('forwarded-more').textContent = hosts.length > MAX_FORWARDED
+      ? 'The busiest ' + MAX_FORWARDED + ' of ' + hosts.length + ' pairs are shown.' : '';
+    $('forwarded-summary').textContent = fmtRate(f.rate_in) + ' in, ' + fmtRate(f.rate_out) + ' out · ' +
+      fmtBytes(f.bytes_in) + ' in, ' + fmtBytes(f.bytes_out) + ' out in all';
   }
 
   // --- graphs ---
@@ -573,6 +625,7 @@
     $('unit-bytes').setAttribute('aria-pressed', String(!bits));
     $('unit-bits').setAttribute('aria-pressed', String(bits));
     renderTable();
+    renderForwarded();
     if (state.range === '15m') renderLive(); else renderDay();
   }
   $('unit-bytes').addEventListener('click', function () { setUnits(false); });

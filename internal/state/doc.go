@@ -1,7 +1,8 @@
 // Package state keeps bwmon's accounting across restarts: each app's
-// cumulative totals, the unattributed bytes by reason, and per-app totals
-// for each local day of the last 90, in a bbolt file (bwmon.db) in a state
-// directory.
+// cumulative totals, the unattributed bytes by reason, the forwarded bytes
+// (by pair of hosts, as many as the aggregator lists, and in all), and
+// these totals for each local day of the last 90, in a bbolt file
+// (bwmon.db) in a state directory.
 //
 // A Store is an aggregator.Consumer: Consume turns each tick's cumulative
 // totals into deltas and adds them to the day's bucket in memory; a

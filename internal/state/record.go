@@ -13,8 +13,9 @@ import (
 // errClosed is returned by the methods of a closed Store.
 var errClosed = errors.New("state store closed")
 
-// Consume implements aggregator.Consumer: it adds what each app and each
-// unattributed reason moved since the previous Snapshot to the bucket of
+// Consume implements aggregator.Consumer: it adds what each app, each
+// unattributed reason and the forwarded section moved since the previous
+// Snapshot to the bucket of
 // the Snapshot's local day. It only touches memory.
 func (s *Store) Consume(snap *model.Snapshot) {
 	date := dateOf(snap.Time, s.opts.Location)
@@ -29,6 +30,7 @@ func (s *Store) Consume(snap *model.Snapshot) {
 	for r, sum := range snap.Unattributed.Reasons {
 		s.record(date, unattKey(r), sum.BytesIn, sum.BytesOut)
 	}
+	s.recordForwarded(date, snap.Forwarded)
 }
 
 // record books the cumulative counts in, out of key: the difference to the

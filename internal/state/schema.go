@@ -12,8 +12,9 @@ import (
 
 // The store's layout. Every bucket is at the top level except the days,
 // which are nested in bucketDaily under their local date "2006-01-02".
-// Keys of counts are an app's name prefixed with "app/", or an unattributed
-// reason prefixed with "unattributed/"; values are two big-endian uint64s,
+// Keys of counts are an app's name prefixed with "app/", an unattributed
+// reason prefixed with "unattributed/", or forwarded bytes (forwarded.go);
+// values are two big-endian uint64s,
 // bytes in then bytes out.
 var (
 	bucketMeta   = []byte("meta")
@@ -81,7 +82,7 @@ func (c counts) clone() counts {
 func totalsOf(in, out uint64) aggregator.Totals { return aggregator.Totals{In: in, Out: out} }
 
 // split sorts the keys of c into apps and unattributed reasons; keys of
-// neither kind (from a later schema) are skipped.
+// other kinds (forwarded bytes, or from a later schema) are skipped.
 func (c counts) split() (map[string]aggregator.Totals, map[model.Reason]model.UnattributedSum) {
 	apps := make(map[string]aggregator.Totals)
 	unatt := make(map[model.Reason]model.UnattributedSum)

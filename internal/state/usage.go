@@ -14,7 +14,8 @@ import (
 )
 
 // Usage is the JSON answer of GET /api/v1/usage and of `bwmon report
-// -json`: the bytes of each app in each day or month.
+// -json`: the bytes of each app, the unattributed bytes and the forwarded
+// bytes in each day or month.
 type Usage struct {
 	// Period is "day" or "month".
 	Period string `json:"period"`
@@ -35,9 +36,12 @@ type PeriodUsage struct {
 	// Apps is sorted by bytes in plus out, largest first.
 	Apps         []AppBytes        `json:"apps"`
 	Unattributed UnattributedBytes `json:"unattributed"`
-	// BytesIn and BytesOut sum the apps and the unattributed bytes.
+	// BytesIn and BytesOut sum the apps and the unattributed bytes: this
+	// host's own traffic, not what it forwarded.
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
+	// Forwarded is what the host routed between other hosts.
+	Forwarded ForwardedBytes `json:"forwarded"`
 }
 
 // AppBytes is one app's bytes in a period.
@@ -89,7 +93,7 @@ func (h *History) Usage(period string) (*Usage, error) {
 
 func periodUsage(start string, c counts) PeriodUsage {
 	apps, unatt := c.split()
-	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}}
+	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}, Forwarded: c.forwarded()}
 	for name, t := range apps {
 		p.Apps = append(p.Apps, AppBytes{App: name, BytesIn: t.In, BytesOut: t.Out})
 		p.BytesIn += t.In
