@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -10,12 +11,20 @@ import (
 // nlConn is a netlink socket read and written through raw syscalls into
 // one buffer it reuses: mdlayher/netlink's Execute and Receive allocate a
 // page and a message slice for every answer, which for hundreds of
-// thousands of socket lookups at start is over a gigabyte of garbage. It
-// serves one goroutine at a time.
+// thousands of socket lookups at start is over a gigabyte of garbage. A
+// send or a receive allocates nothing. It serves one goroutine at a time.
 type nlConn struct {
 	c   *netlink.Conn // opens the socket in a network namespace
+	rc  syscall.RawConn
 	fd  int
 	buf []byte
+
+	// The callbacks handed to rc, made once (a closure made per call
+	// would be allocated per call), and what they pass back.
+	readFn, writeFn func(fd uintptr) bool
+	req             []byte
+	got             int
+	err             error
 }
 
 // dialNL opens a netlink socket of family proto in the network namespace
@@ -31,7 +40,7 @@ func dialNL(proto, netnsFD, rcvbuf, bufSize int) (*nlConn, error) {
 		c.Close()
 		return nil, err
 	}
-	n := &nlConn{c: c, buf: make([]byte, bufSize)}
+	n := &nlConn{c: c, rc: rc, buf: make([]byte, bufSize)}
 	if err := rc.Control(func(fd uintptr) {
 		n.fd = int(fd)
 		if rcvbuf > 0 && unix.SetsockoptInt(n.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
@@ -41,6 +50,16 @@ func dialNL(proto, netnsFD, rcvbuf, bufSize int) (*nlConn, error) {
 		c.Close()
 		return nil, err
 	}
+	// A netlink socket that is not connected sends to the kernel, so
+	// plain read and write do, without a sockaddr to allocate.
+	n.readFn = func(fd uintptr) bool {
+		n.got, n.err = unix.Read(int(fd), n.buf)
+		return !errors.Is(n.err, unix.EAGAIN)
+	}
+	n.writeFn = func(fd uintptr) bool {
+		_, n.err = unix.Write(int(fd), n.req)
+		return !errors.Is(n.err, unix.EAGAIN)
+	}
 	return n, nil
 }
 
@@ -49,39 +68,23 @@ func (n *nlConn) Close() error { return n.c.Close() }
 // send writes one datagram of requests to the kernel, waiting while the
 // socket is not writable.
 func (n *nlConn) send(req []byte) error {
-	rc, err := n.c.SyscallConn()
+	n.req = req
+	err := n.rc.Write(n.writeFn)
+	n.req = nil
 	if err != nil {
 		return err
 	}
-	var serr error
-	err = rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
+	return n.err
 }
 
 // recv reads one datagram of answers into the reused buffer; the slice is
 // valid until the next recv.
 func (n *nlConn) recv() ([]byte, error) {
-	rc, err := n.c.SyscallConn()
-	if err != nil {
+	if err := n.rc.Read(n.readFn); err != nil {
 		return nil, err
 	}
-	var got int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		got, _, rerr = unix.Recvfrom(int(fd), n.buf, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
-	})
-	if err == nil {
-		err = rerr
+	if n.err != nil {
+		return nil, n.err
 	}
-	if err != nil {
-		return nil, err
-	}
-	return n.buf[:got], nil
+	return n.buf[:n.got], nil
 }
