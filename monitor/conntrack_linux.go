@@ -299,6 +299,11 @@ func (m *Conntrack) dumpAndApply() error {
 	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
 	m.mu.Unlock()
 	m.resolvePending(pending)
+	if len(pending) > 0 {
+		m.mu.Lock()
+		m.table.donePending(pending)
+		m.mu.Unlock()
+	}
 	return nil
 }
 

@@ -323,7 +323,7 @@ func appendGet(b []byte, k *flowKey, seq uint32) []byte {
 	b = binary.NativeEndian.AppendUint32(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, 0)
 	family := byte(unix.AF_INET)
-	if !k.src.Is4() {
+	if !k.v4 {
 		family = unix.AF_INET6
 	}
 	b = append(b, family, 0, 0, 0) // nfgenmsg
@@ -333,13 +333,11 @@ func appendGet(b []byte, k *flowKey, seq uint32) []byte {
 	ip := len(b)
 	b = appendAttrHdr(b, 0x8000|ctaTupleIP)
 	if family == unix.AF_INET {
-		s, d := k.src.As4(), k.dst.As4()
-		b = appendAttr(b, ctaIPv4Src, s[:])
-		b = appendAttr(b, ctaIPv4Dst, d[:])
+		b = appendAttr(b, ctaIPv4Src, k.src[12:])
+		b = appendAttr(b, ctaIPv4Dst, k.dst[12:])
 	} else {
-		s, d := k.src.As16(), k.dst.As16()
-		b = appendAttr(b, ctaIPv6Src, s[:])
-		b = appendAttr(b, ctaIPv6Dst, d[:])
+		b = appendAttr(b, ctaIPv6Src, k.src[:])
+		b = appendAttr(b, ctaIPv6Dst, k.dst[:])
 	}
 	closeAttr(b, ip)
 	proto := len(b)
