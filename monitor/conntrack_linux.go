@@ -462,7 +462,7 @@ func (m *Conntrack) requestDump(wait bool) {
 // the tick does not wait: bytes of live flows then arrive in steps of
 // dumpEvery ticks, while flows that end still deliver their final bytes
 // through DESTROY events.
-func (m *Conntrack) planDump(dt time.Duration) (due, inline bool) {
+func (m *Conntrack) planDump(dt time.Duration) (due, wait bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if dt > 0 {
