@@ -2,17 +2,16 @@ package monitor
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/bwmon/bwmon/model"
 )
 
-// BenchmarkApplyDump measures turning a dump of 100,000 flows into
-// per-process deltas, once every flow is known (the steady state of a
-// tick): the per-flow cost of bwmon's own work after the kernel's.
-func BenchmarkApplyDump(b *testing.B) {
-	const n = 100_000
+// benchFlows makes n UDP flows from the host to many peers, each local
+// end owned by one of 1,000 processes, and a resolver that knows them.
+func benchFlows(n int) ([]ctRec, *fakeResolver) {
 	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{}}
 	recs := make([]ctRec, n)
 	procs := make([]*model.Process, 1000)
@@ -26,6 +25,52 @@ func BenchmarkApplyDump(b *testing.B) {
 		recs[i] = ctRec{id: uint32(i), proto: 17, orig: ctTuple{src: local.Addr(), dst: peer.Addr(), sport: local.Port(), dport: peer.Port()},
 			reply: ctTuple{src: peer.Addr(), dst: local.Addr(), sport: peer.Port(), dport: local.Port()}}
 	}
+	return recs, r
+}
+
+// heapInUse returns the live heap after a collection.
+func heapInUse() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkTableMemory reports the live heap a table of 100,000 flows
+// holds per flow: after the first dump (baseline, owners still unknown)
+// and once every owner is known (the steady state).
+func BenchmarkTableMemory(b *testing.B) {
+	const n = 100_000
+	recs, r := benchFlows(n)
+	var base, resolved float64
+	for b.Loop() {
+		before := heapInUse()
+		ft := newFlowTable(&ConntrackConfig{})
+		ft.deferResolve = true // as at start: owners are looked up after the dump
+		ft.applyDump(recs, r)
+		base = float64(heapInUse()-before) / n
+		for _, fl := range ft.pending {
+			for i := range fl.list() {
+				if e, level, ok := ft.beginResolve(fl, i); ok {
+					info, found := r.resolve(fl.proto, e.local, e.remote, level)
+					ft.endResolve(fl, i, info, found)
+				}
+			}
+		}
+		ft.pending = nil
+		resolved = float64(heapInUse()-before) / n
+		runtime.KeepAlive(ft)
+	}
+	b.ReportMetric(base, "B/flow-baseline")
+	b.ReportMetric(resolved, "B/flow-resolved")
+}
+
+// BenchmarkApplyDump measures turning a dump of 100,000 flows into
+// per-process deltas, once every flow is known (the steady state of a
+// tick): the per-flow cost of bwmon's own work after the kernel's.
+func BenchmarkApplyDump(b *testing.B) {
+	const n = 100_000
+	recs, r := benchFlows(n)
 	ft := newFlowTable(&ConntrackConfig{})
 	ft.applyDump(recs, r) // baseline
 	ft.applyDump(recs, r) // resolve

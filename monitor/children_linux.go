@@ -118,7 +118,7 @@ func (k *children) start(p *peerNS) (_ *Conntrack, err error) {
 	cfg := m.cfg
 	cfg.AllNamespaces, cfg.IgnoreForwarded = false, true
 	c := &Conntrack{name: m.name + "/" + p.label, log: m.log.With("netns", p.label), now: m.now,
-		cfg: cfg, procs: m.procs, manage: m.manage, child: true}
+		cfg: cfg, procs: m.procs, manage: m.manage, child: true, stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			k.setWatched(p.ino, false)

@@ -70,7 +70,8 @@ type Conntrack struct {
 	dumpEvery int           // ticks between full dumps (1 while cheap)
 	sinceDump int           // ticks since the last full dump
 	lastTick  time.Time
-	dumpReq   chan struct{} // wakes dumpLoop for a dump in the background
+	dumpReq   chan struct{} // wakes dumpLoop for a dump
+	dumpDone  chan struct{} // dumpLoop applied a dump (its lookups may go on)
 	dumpErr   error
 	// Between full dumps a small table is read by GET (see Collect):
 	// sinceFull counts the ticks since the last full dump, lostAtFull the
@@ -213,6 +214,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	}
 	m.dumpEvery = 1
 	m.dumpReq = make(chan struct{}, 1)
+	m.dumpDone = make(chan struct{}, 1)
 	m.wg.Add(1)
 	go m.dumpLoop()
 	return nil
@@ -318,9 +320,22 @@ func (m *Conntrack) handle(evs <-chan event) {
 	}
 }
 
+// dumpAndApply reads the whole table and applies it, then looks up the
+// owners the dump left to find.
 func (m *Conntrack) dumpAndApply() error {
 	m.dumpMu.Lock()
 	defer m.dumpMu.Unlock()
+	pending, err := m.dumpLocked()
+	if err != nil {
+		return err
+	}
+	m.resolvePending(pending)
+	return nil
+}
+
+// dumpLocked reads the whole table into the flow table, with dumpMu held,
+// and returns the flows whose owners are to be looked up (resolvePending).
+func (m *Conntrack) dumpLocked() ([]*flow, error) {
 	start := time.Now()
 	m.mu.Lock()
 	m.table.beginDump()
@@ -333,18 +348,17 @@ func (m *Conntrack) dumpAndApply() error {
 		m.mu.Unlock()
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.table.deferResolve = n > deferAbove
 	m.table.endDump(m.res)
 	pending := m.table.pending
 	m.table.pending = nil
 	m.dumpCost = time.Since(start)
 	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
-	m.mu.Unlock()
-	m.resolvePending(pending)
-	return nil
+	return pending, nil
 }
 
 // deferAbove is the dump size above which unresolved flows are resolved
@@ -353,9 +367,21 @@ const deferAbove = 256
 
 // resolvePending looks up the owners of flows a dump left unresolved,
 // holding the table's lock only to read a side and to store the answer, so
-// that ticks go on meanwhile.
+// that ticks go on meanwhile; then it hands the list back to the table. It
+// gives up when the monitor is closing.
 func (m *Conntrack) resolvePending(flows []*flow) {
-	for _, fl := range flows {
+	if len(flows) == 0 {
+		return
+	}
+	defer func() {
+		m.mu.Lock()
+		m.table.donePending(flows)
+		m.mu.Unlock()
+	}()
+	for n, fl := range flows {
+		if n%256 == 0 && m.stopping() {
+			return
+		}
 		for i := range fl.sides {
 			m.mu.Lock()
 			e, level, ok := m.table.beginResolve(fl, i)
@@ -395,7 +421,9 @@ func (m *Conntrack) getAndApply() (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	m.dumpMu.Lock()
+	if !m.dumpMu.TryLock() {
+		return true, nil // a dump or its lookups under way: read next tick
+	}
 	defer m.dumpMu.Unlock()
 	recs, err := m.dump.get(m.keys)
 	if err != nil {
@@ -419,30 +447,67 @@ const (
 	dumpBudget = 0.05
 	// maxDumpEvery bounds the ticks between two full dumps.
 	maxDumpEvery = 10
-	// syncDump is the dump cost up to which a tick waits for its dump.
+	// syncDump is the dump cost up to which a tick waits for its dump,
+	// and the longest it waits.
 	syncDump = 50 * time.Millisecond
 )
 
-// dumpLoop runs the full dumps that are too slow for the tick to wait for.
+// dumpLoop runs the full dumps the ticks ask for (requestDump). It signals
+// dumpDone once a dump is applied, before looking up the owners it left to
+// find, which a tick does not wait for.
 func (m *Conntrack) dumpLoop() {
 	defer m.wg.Done()
 	for range m.dumpReq {
-		if err := m.dumpAndApply(); err != nil {
+		m.dumpMu.Lock()
+		pending, err := m.dumpLocked()
+		if err != nil {
 			m.mu.Lock()
 			m.dumpErr = err
 			m.mu.Unlock()
 		}
+		select {
+		case m.dumpDone <- struct{}{}:
+		default:
+		}
+		m.resolvePending(pending)
+		m.dumpMu.Unlock()
+	}
+}
+
+// requestDump asks dumpLoop for a full dump. With wait, the tick waits for
+// it to be applied, for syncDump at most: a read that turns out slow (a
+// busy machine, a table grown since) books its bytes with the next tick
+// rather than hold this one.
+func (m *Conntrack) requestDump(wait bool) {
+	select {
+	case <-m.dumpDone: // a dump no tick waited for
+	default:
+	}
+	select {
+	case m.dumpReq <- struct{}{}:
+	default:
+		return // the previous one is still running
+	}
+	if !wait {
+		return
+	}
+	t := time.NewTimer(syncDump)
+	defer t.Stop()
+	select {
+	case <-m.dumpDone:
+	case <-t.C:
 	}
 }
 
 // planDump decides, at a tick of length dt, whether this tick dumps and
 // whether it waits for the dump. A table that is cheap to read is read
-// every tick, in line, so rates are exact per tick. One that is not (some
-// 25,000 flows and more here) is read every dumpEvery ticks, chosen to keep
-// dumps within dumpBudget of a core, in the background, so the tick stays
-// short: bytes of live flows then arrive in steps of dumpEvery ticks, while
-// flows that end still deliver their final bytes through DESTROY events.
-func (m *Conntrack) planDump(dt time.Duration) (due, inline bool) {
+// every tick, and the tick waits (up to syncDump), so rates are exact per
+// tick. One that is not (some 25,000 flows and more here) is read every
+// dumpEvery ticks, chosen to keep dumps within dumpBudget of a core, and
+// the tick does not wait: bytes of live flows then arrive in steps of
+// dumpEvery ticks, while flows that end still deliver their final bytes
+// through DESTROY events.
+func (m *Conntrack) planDump(dt time.Duration) (due, wait bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if dt > 0 {
@@ -478,6 +543,16 @@ func (m *Conntrack) scanPeers() {
 	}
 }
 
+// stopping reports whether Close has begun.
+func (m *Conntrack) stopping() bool {
+	select {
+	case <-m.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Name implements aggregator.Monitor.
 func (m *Conntrack) Name() string { return m.name }
 
@@ -494,14 +569,8 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	m.lastTick = now
 	done, err := m.getAndApply()
 	if !done {
-		switch due, inline := m.planDump(dt); {
-		case due && inline:
-			err = m.dumpAndApply()
-		case due:
-			select {
-			case m.dumpReq <- struct{}{}:
-			default: // the previous one is still running
-			}
+		if due, wait := m.planDump(dt); due {
+			m.requestDump(wait)
 		}
 	}
 	m.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,39 +34,19 @@ type ctTuple struct {
 // ti-mo/conntrack's Dump, which decodes every attribute into a new Flow).
 // Events still go through ti-mo/conntrack's decoder.
 type ctDumper struct {
-	c    *netlink.Conn
-	fd   int
+	*nlConn
 	seq  uint32
-	buf  []byte
 	recs []ctRec
 }
 
 func dialDumper(netnsFD int) (*ctDumper, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
+	// Room for a batch of GET answers and a dump's bursts.
+	c, err := dialNL(unix.NETLINK_NETFILTER, netnsFD, 8<<20, 256<<10)
 	if err != nil {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	d := &ctDumper{c: c, buf: make([]byte, 256<<10)}
-	if err := rc.Control(func(fd uintptr) {
-		d.fd = int(fd)
-		// Room for a batch of GET answers and a dump's bursts; root may
-		// go past net.core.rmem_max.
-		if unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20) != nil {
-			_ = unix.SetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
-		}
-	}); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return d, nil
+	return &ctDumper{nlConn: c}, nil
 }
-
-func (d *ctDumper) Close() error { return d.c.Close() }
 
 const (
 	ctnlMsgGet   = 1<<8 | 1 // NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_GET
@@ -133,45 +112,6 @@ func (d *ctDumper) dumpEach(f func([]ctRec)) error {
 			return err
 		}
 	}
-}
-
-// send writes one datagram of requests to the kernel, waiting while the
-// socket is not writable.
-func (d *ctDumper) send(req []byte) error {
-	rc, err := d.c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	err = rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
-		return !errors.Is(serr, unix.EAGAIN)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
-}
-
-// recv reads one datagram of answers into the reused buffer.
-func (d *ctDumper) recv() ([]byte, error) {
-	rc, err := d.c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = unix.Recvfrom(int(fd), d.buf, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
-	})
-	if err == nil {
-		err = rerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return d.buf[:n], nil
 }
 
 // parse decodes one datagram of the dump; done is true at NLMSG_DONE.
@@ -383,7 +323,7 @@ func appendGet(b []byte, k *flowKey, seq uint32) []byte {
 	b = binary.NativeEndian.AppendUint32(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, 0)
 	family := byte(unix.AF_INET)
-	if !k.src.Is4() {
+	if !k.v4 {
 		family = unix.AF_INET6
 	}
 	b = append(b, family, 0, 0, 0) // nfgenmsg
@@ -393,13 +333,11 @@ func appendGet(b []byte, k *flowKey, seq uint32) []byte {
 	ip := len(b)
 	b = appendAttrHdr(b, 0x8000|ctaTupleIP)
 	if family == unix.AF_INET {
-		s, d := k.src.As4(), k.dst.As4()
-		b = appendAttr(b, ctaIPv4Src, s[:])
-		b = appendAttr(b, ctaIPv4Dst, d[:])
+		b = appendAttr(b, ctaIPv4Src, k.src[12:])
+		b = appendAttr(b, ctaIPv4Dst, k.dst[12:])
 	} else {
-		s, d := k.src.As16(), k.dst.As16()
-		b = appendAttr(b, ctaIPv6Src, s[:])
-		b = appendAttr(b, ctaIPv6Dst, d[:])
+		b = appendAttr(b, ctaIPv6Src, k.src[:])
+		b = appendAttr(b, ctaIPv6Dst, k.dst[:])
 	}
 	closeAttr(b, ip)
 	proto := len(b)

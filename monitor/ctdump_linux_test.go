@@ -125,3 +125,36 @@ func BenchmarkDump(b *testing.B) {
 	b.ReportMetric(float64(n), "flows")
 	_ = strconv.Itoa
 }
+
+// BenchmarkGet reads by GET every flow of the namespace named by
+// $BWMON_BENCH_NETNS, to set against BenchmarkDump (see getMax).
+func BenchmarkGet(b *testing.B) {
+	ns := os.Getenv("BWMON_BENCH_NETNS")
+	if ns == "" {
+		b.Skip("set BWMON_BENCH_NETNS to a namespace with a full conntrack table")
+	}
+	d, err := dialDumper(nettest.NetNSFD(b, ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	recs, err := d.dump()
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]flowKey, len(recs))
+	for i := range recs {
+		keys[i] = keyOf(&recs[i])
+	}
+	b.ReportAllocs()
+	var n int
+	for b.Loop() {
+		got, err := d.get(keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(got)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(n, 1)), "ns/flow")
+	b.ReportMetric(float64(n), "flows")
+}

@@ -50,20 +50,6 @@ const (
 // settled with a reason.
 const tickAttempts = 2
 
-// flowKey identifies a conntrack entry: its ID and original tuple, so that a
-// reused ID on another tuple is another flow.
-type flowKey struct {
-	id           uint32
-	proto        uint8
-	src, dst     netip.Addr
-	sport, dport uint16
-}
-
-func keyOf(r *ctRec) flowKey {
-	o := &r.orig
-	return flowKey{id: r.id, proto: r.proto, src: o.src, dst: o.dst, sport: o.sport, dport: o.dport}
-}
-
 // recOf turns a flow decoded by ti-mo/conntrack (events) into a ctRec.
 func recOf(f *conntrack.Flow) ctRec {
 	tuple := func(t conntrack.Tuple) ctTuple {
@@ -87,13 +73,13 @@ func recOf(f *conntrack.Flow) ctRec {
 // endpoints are dropped once it is resolved, and its owner is shared with
 // every other side of the same process.
 type side struct {
+	ctr      model.FlowCounter // counters already accounted for this side
+	owner    *owner
+	ep       *ends // the local end and its peer, while unresolved
 	isOrig   bool
 	resolved bool
-	skip     bool  // filtered out by include/exclude or ignore_local
-	attempts int8  // ticks spent unresolved
-	ep       *ends // the local end and its peer, while unresolved
-	owner    *owner
-	ctr      model.FlowCounter // counters already accounted for this side
+	skip     bool // filtered out by include/exclude or ignore_local
+	attempts int8 // ticks spent unresolved
 }
 
 // ends is where a side's socket is looked for. An outer side's local end is
@@ -111,23 +97,38 @@ type owner struct {
 	key  model.Key
 }
 
+// flow is the table's record of a conntrack entry, stored by value in the
+// table's slab (about 100 bytes). A flow has two ends, so at most two
+// sides, held inline: sides[:n].
 type flow struct {
-	proto       uint8
-	sides       []side
 	orig, reply uint64 // latest counters seen
-	seenGen     uint64 // last dump that listed it
-	missing     int    // dumps in a row that did not list it
+	sides       [2]side
+	seenGen     uint32 // last dump that listed it
+	proto       uint8
+	n           uint8 // sides in use
+	missing     uint8 // dumps in a row that did not list it
+}
+
+// list returns the sides in use, to read or update in place.
+func (fl *flow) list() []side { return fl.sides[:fl.n] }
+
+// add appends a side; a flow has at most two.
+func (fl *flow) add(s side) {
+	fl.sides[fl.n] = s
+	fl.n++
 }
 
 // flowTable turns conntrack dumps and events into bytes per owner. It is
 // not safe for concurrent use; the monitor guards it.
 type flowTable struct {
-	cfg   *ConntrackConfig
-	flows map[flowKey]*flow
+	cfg *ConntrackConfig
+	// flows maps each flow's key to its slot in slab.
+	flows map[flowKey]uint32
+	slab  flowSlab
 	// tomb holds flows destroyed recently (key -> dump generation), so a
 	// dump fetched before the DESTROY event does not bring them back.
-	tomb map[flowKey]uint64
-	gen  uint64
+	tomb map[flowKey]uint32
+	gen  uint32
 	// ready is set once the first dump is applied; before it, DESTROY
 	// events are of flows older than bwmon and not counted.
 	ready bool
@@ -140,7 +141,8 @@ type flowTable struct {
 	// deferResolve, when set, makes applyDump leave unresolved sides to
 	// the caller (listed in pending), who resolves them without holding
 	// the table's lock: at start, with tens of thousands of flows, that is
-	// seconds of socket lookups the ticks must not wait for.
+	// seconds of socket lookups the ticks must not wait for. The slots of
+	// pending flows are not reused until the caller calls donePending.
 	deferResolve bool
 	pending      []*flow
 	firstDump    bool // the dump under way sets the baseline
@@ -151,7 +153,7 @@ type flowTable struct {
 }
 
 func hasUnresolved(fl *flow) bool {
-	for i := range fl.sides {
+	for i := range fl.list() {
 		if !fl.sides[i].resolved {
 			return true
 		}
@@ -163,6 +165,9 @@ func hasUnresolved(fl *flow) bool {
 // counts the attempt and returns where to look and how hard; ok is false
 // when there is nothing to do. Called with the table's lock held.
 func (t *flowTable) beginResolve(fl *flow, i int) (e ends, level resolveLevel, ok bool) {
+	if i >= int(fl.n) {
+		return ends{}, 0, false // ended meanwhile
+	}
 	s := &fl.sides[i]
 	if s.resolved || s.ep == nil {
 		return ends{}, 0, false
@@ -178,6 +183,9 @@ func (t *flowTable) beginResolve(fl *flow, i int) (e ends, level resolveLevel, o
 // endResolve records the answer of a lookup begun by beginResolve and
 // books the bytes it lets through. Called with the table's lock held.
 func (t *flowTable) endResolve(fl *flow, i int, info model.Info, ok bool) {
+	if i >= int(fl.n) {
+		return
+	}
 	s := &fl.sides[i]
 	if s.resolved || !ok {
 		return
@@ -207,7 +215,7 @@ type accum struct {
 }
 
 func newFlowTable(cfg *ConntrackConfig) *flowTable {
-	return &flowTable{cfg: cfg, flows: map[flowKey]*flow{}, tomb: map[flowKey]uint64{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
+	return &flowTable{cfg: cfg, flows: map[flowKey]uint32{}, tomb: map[flowKey]uint32{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
 }
 
 // endpoint returns the local end and the peer of one direction's tuple, in
@@ -225,33 +233,25 @@ func endpoint(t *ctTuple, icmp bool) (local, remote netip.AddrPort) {
 // the source of the reply tuple (after DNAT that is the real local
 // address). Ends that are not local addresses get no side; a flow with no
 // local end at all is counted as not local.
-func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64) *flow {
-	fl := &flow{proto: f.proto, orig: baseOrig, reply: baseReply}
+func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64) flow {
+	fl := flow{proto: f.proto, orig: baseOrig, reply: baseReply}
 	ol, or := endpoint(&f.orig, f.icmp)
 	rl, rr := endpoint(&f.reply, f.icmp)
 	oLocal, rLocal := r.isLocal(ol.Addr()), r.isLocal(rl.Addr())
 	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
-	n := 0
 	if oLocal {
-		n++
+		fl.add(side{isOrig: true, ep: &ends{local: ol, remote: or}, ctr: base})
 	}
 	if rLocal {
-		n++
-	}
-	fl.sides = make([]side, 0, max(n, 1))
-	if oLocal {
-		fl.sides = append(fl.sides, side{isOrig: true, ep: &ends{local: ol, remote: or}, ctr: base})
-	}
-	if rLocal {
-		fl.sides = append(fl.sides, side{isOrig: false, ep: &ends{local: rl, remote: rr}, ctr: base})
+		fl.add(side{isOrig: false, ep: &ends{local: rl, remote: rr}, ctr: base})
 	}
 	switch {
 	case oLocal && rLocal && t.cfg.IgnoreLocal:
-		for i := range fl.sides {
+		for i := range fl.list() {
 			fl.sides[i].resolved, fl.sides[i].skip, fl.sides[i].ep = true, true, nil
 		}
 	case !oLocal && !rLocal:
-		fl.sides = append(fl.sides, outerSide(f, base))
+		fl.add(outerSide(f, base))
 	}
 	return fl
 }
@@ -300,7 +300,7 @@ func (t *flowTable) ownerOf(info model.Info) *owner {
 
 // resolveSides tries to resolve the sides still unknown.
 func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
-	for i := range fl.sides {
+	for i := range fl.list() {
 		s := &fl.sides[i]
 		if s.resolved {
 			continue
@@ -323,7 +323,7 @@ func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
 // account books the bytes between each resolved side's counters and the
 // flow's latest ones.
 func (t *flowTable) account(fl *flow) {
-	for i := range fl.sides {
+	for i := range fl.list() {
 		s := &fl.sides[i]
 		if !s.resolved {
 			continue
@@ -350,26 +350,27 @@ func (t *flowTable) account(fl *flow) {
 // resolves its owners while their sockets are still open. It reads only the
 // table's configuration, so event workers call it without the table's lock;
 // insertNew then adds the result.
-func (t *flowTable) prepareNew(f *ctRec, r sideResolver) (flowKey, *flow) {
+func (t *flowTable) prepareNew(f *ctRec, r sideResolver) (flowKey, flow) {
 	fl := t.newFlow(f, r, 0, 0)
-	t.resolveSides(fl, r, levelQuick)
+	t.resolveSides(&fl, r, levelQuick)
 	return keyOf(f), fl
 }
 
 // insertNew adds a flow made by prepareNew. When a dump listed the flow
 // first, the owners found on the event path are kept on that record.
-func (t *flowTable) insertNew(k flowKey, fl *flow) {
+func (t *flowTable) insertNew(k flowKey, fl flow) {
 	delete(t.tomb, k)
-	old, ok := t.flows[k]
+	oi, ok := t.flows[k]
 	if !ok {
 		fl.seenGen = t.gen
-		t.flows[k] = fl
+		t.insert(k, fl)
 		return
 	}
-	if len(old.sides) != len(fl.sides) {
+	old := t.slab.at(oi)
+	if old.n != fl.n {
 		return
 	}
-	for i := range old.sides {
+	for i := range old.list() {
 		s, n := &old.sides[i], &fl.sides[i]
 		if !s.resolved && n.resolved {
 			s.resolved, s.skip, s.owner, s.ep = true, n.skip, n.owner, nil
@@ -383,25 +384,45 @@ func (t *flowTable) onNew(f *ctRec, r sideResolver) {
 	t.insertNew(t.prepareNew(f, r))
 }
 
+// insert stores fl under k in a free slot of the slab.
+func (t *flowTable) insert(k flowKey, fl flow) *flow {
+	i, p := t.slab.alloc()
+	*p = fl
+	t.flows[k] = i
+	return p
+}
+
+// remove forgets the flow k in slot i and leaves a tombstone.
+func (t *flowTable) remove(k flowKey, i uint32) {
+	delete(t.flows, k)
+	t.slab.release(i)
+	t.tomb[k] = t.gen
+}
+
 // onDestroy books a flow's final counters, carried by its DESTROY event.
 func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
 	if !t.ready {
 		return
 	}
 	k := keyOf(f)
-	fl, ok := t.flows[k]
+	i, ok := t.flows[k]
 	if !ok {
 		if _, dead := t.tomb[k]; dead {
 			return
 		}
 		// Born and gone between two dumps, with its NEW event lost.
-		fl = t.newFlow(f, r, 0, 0)
+		fl := t.newFlow(f, r, 0, 0)
+		fl.orig, fl.reply = f.origBytes, f.replyBytes
+		t.resolveSides(&fl, r, levelFinal)
+		t.account(&fl)
+		t.tomb[k] = t.gen
+		return
 	}
+	fl := t.slab.at(i)
 	fl.orig, fl.reply = f.origBytes, f.replyBytes
 	t.resolveSides(fl, r, levelFinal)
 	t.account(fl)
-	delete(t.flows, k)
-	t.tomb[k] = t.gen
+	t.remove(k, i)
 }
 
 // applyDump books the counters of a full dump. The first dump only sets the
@@ -430,19 +451,21 @@ func (t *flowTable) dumpBatch(flows []ctRec, r sideResolver) {
 			continue
 		}
 		o, rp := f.origBytes, f.replyBytes
-		fl, ok := t.flows[k]
-		if !ok {
+		var fl *flow
+		if i, ok := t.flows[k]; ok {
+			fl = t.slab.at(i)
+		} else {
 			var bo, br uint64
 			if t.firstDump {
 				bo, br = o, rp
 			}
-			fl = t.newFlow(f, r, bo, br)
-			if t.firstDump && t.leaveOldOuter && len(fl.sides) < 2 {
-				for i := range fl.sides {
-					fl.sides[i].resolved, fl.sides[i].skip, fl.sides[i].ep = true, true, nil
+			nf := t.newFlow(f, r, bo, br)
+			if t.firstDump && t.leaveOldOuter && nf.n < 2 {
+				for i := range nf.list() {
+					nf.sides[i].resolved, nf.sides[i].skip, nf.sides[i].ep = true, true, nil
 				}
 			}
-			t.flows[k] = fl
+			fl = t.insert(k, nf)
 		}
 		fl.seenGen = t.gen
 		fl.missing = 0
@@ -453,14 +476,14 @@ func (t *flowTable) dumpBatch(flows []ctRec, r sideResolver) {
 // endDump closes a full dump: flows it did not list count towards being
 // gone, the others are resolved and their bytes booked.
 func (t *flowTable) endDump(r sideResolver) {
-	for k, fl := range t.flows {
+	for k, i := range t.flows {
+		fl := t.slab.at(i)
 		if fl.seenGen != t.gen {
 			// Not in this dump: its DESTROY event may still be queued.
 			// After three dumps without it the event was lost.
 			fl.missing++
 			if fl.missing >= 3 {
-				delete(t.flows, k)
-				t.tomb[k] = t.gen
+				t.remove(k, i)
 				t.lost++
 			}
 			continue
@@ -477,10 +500,25 @@ func (t *flowTable) endDump(r sideResolver) {
 			delete(t.tomb, k)
 		}
 	}
+	if len(t.pending) > 0 {
+		t.slab.setHold(true)
+	}
 	if t.gen%64 == 0 {
 		t.pruneOwners()
 	}
 	t.ready = true
+}
+
+// donePending ends the resolution of the flows endDump listed in pending,
+// which the caller hands back: their slots may be reused again, and the
+// list's room serves the next dump (at start, two dumps in a row list
+// every flow).
+func (t *flowTable) donePending(pending []*flow) {
+	t.slab.setHold(false)
+	clear(pending)
+	if t.pending == nil {
+		t.pending = pending[:0]
+	}
 }
 
 // drain moves the booked bytes into c.
@@ -495,8 +533,9 @@ func (t *flowTable) drain(c *model.MonitorEntryCollection, now time.Time) {
 // long gone), so the map follows the live flows.
 func (t *flowTable) pruneOwners() {
 	live := make(map[*owner]bool)
-	for _, fl := range t.flows {
-		for i := range fl.sides {
+	for _, i := range t.flows {
+		fl := t.slab.at(i)
+		for i := range fl.list() {
 			if o := fl.sides[i].owner; o != nil {
 				live[o] = true
 			}
@@ -517,10 +556,11 @@ func (t *flowTable) pruneOwners() {
 func (t *flowTable) applyCounters(recs []ctRec, r sideResolver) {
 	for i := range recs {
 		f := &recs[i]
-		fl, ok := t.flows[keyOf(f)]
+		j, ok := t.flows[keyOf(f)]
 		if !ok {
 			continue
 		}
+		fl := t.slab.at(j)
 		fl.orig, fl.reply = f.origBytes, f.replyBytes
 		t.resolveSides(fl, r, levelTick)
 		t.account(fl)

@@ -259,7 +259,7 @@ func TestDeferredResolution(t *testing.T) {
 	}
 	fl := ft.pending[0]
 	ft.pending = nil
-	for i := range fl.sides {
+	for i := range fl.list() {
 		e, level, ok := ft.beginResolve(fl, i)
 		if !ok {
 			t.Fatal("nothing to resolve")
@@ -270,5 +270,46 @@ func TestDeferredResolution(t *testing.T) {
 	got := drainTable(ft)
 	if want := [2]uint64{1000, 100}; got[model.KeyProcess(curl)] != want {
 		t.Fatalf("after deferred resolution: %v, want curl %v", got, want)
+	}
+}
+
+// TestPendingSlotsNotReused checks that a flow that ends while its owner
+// is looked up outside the lock leaves its slot empty until donePending:
+// the lookup must not land on a newer flow.
+func TestPendingSlotsNotReused(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	cli2 := netip.AddrPortFrom(hostIP, 40001)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	// cli2's owner is not known yet: the newer flow has a side to resolve.
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
+	ft := newFlowTable(&ConntrackConfig{})
+	ft.deferResolve = true
+	ft.applyDump(nil, r)
+	ft.applyDump([]ctRec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	pending := ft.pending
+	ft.pending = nil
+	if len(pending) != 1 {
+		t.Fatalf("pending = %d flows, want 1", len(pending))
+	}
+	// The flow ends, and another begins, before the lookup runs.
+	ft.onDestroy(&[]ctRec{tcpFlow(1, cli, srv, 150, 1500)}[0], r)
+	ft.onNew(&[]ctRec{tcpFlow(2, cli2, srv, 0, 0)}[0], r)
+	for i := range pending[0].sides {
+		if _, _, ok := ft.beginResolve(pending[0], i); ok {
+			t.Fatalf("side %d of an ended flow is still to resolve", i)
+		}
+	}
+	ft.donePending(pending)
+	if got, want := drainTable(ft)[model.KeyProcess(curl)], [2]uint64{1500, 150}; got != want {
+		t.Errorf("curl: %v, want %v", got, want)
+	}
+	// Once done, freed slots serve new flows again.
+	pages := len(ft.slab.pages)
+	for id := range uint32(slabPage) {
+		ft.onNew(&[]ctRec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+		ft.onDestroy(&[]ctRec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+	}
+	if len(ft.slab.pages) != pages {
+		t.Errorf("slab grew from %d to %d pages for flows that each ended before the next", pages, len(ft.slab.pages))
 	}
 }

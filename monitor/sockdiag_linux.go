@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,19 +15,22 @@ import (
 // ones. github.com/vishvananda/netlink's SocketGet sends NLM_F_DUMP, which
 // makes the kernel ignore the tuple and dump everything, so bwmon builds the
 // 56-byte inet_diag_req_v2 itself.
+//
+// It speaks through an nlConn: a lookup allocates nothing, which matters at
+// start, when every flow of a large table is looked up.
 type sockDiag struct {
-	c *netlink.Conn
+	*nlConn
+	seq uint32
+	req []byte
 }
 
 func dialSockDiag(netnsFD int) (*sockDiag, error) {
-	c, err := netlink.Dial(unix.NETLINK_SOCK_DIAG, &netlink.Config{NetNS: netnsFD})
+	c, err := dialNL(unix.NETLINK_SOCK_DIAG, netnsFD, 0, 8<<10)
 	if err != nil {
 		return nil, fmt.Errorf("opening sock_diag netlink socket: %w", err)
 	}
-	return &sockDiag{c: c}, nil
+	return &sockDiag{nlConn: c, req: make([]byte, unix.NLMSG_HDRLEN+sizeofDiagReq)}, nil
 }
-
-func (s *sockDiag) Close() error { return s.c.Close() }
 
 // diagSocket is what bwmon needs of an inet_diag_msg.
 type diagSocket struct {
@@ -57,7 +59,15 @@ func (s *sockDiag) lookup(proto uint8, local, remote netip.AddrPort) (diagSocket
 	if proto == unix.IPPROTO_UDP {
 		src, dst = remote, local
 	}
-	req := make([]byte, sizeofDiagReq)
+	s.seq++
+	h := s.req[:unix.NLMSG_HDRLEN]
+	binary.NativeEndian.PutUint32(h[0:], uint32(len(s.req)))
+	binary.NativeEndian.PutUint16(h[4:], 20) // SOCK_DIAG_BY_FAMILY
+	binary.NativeEndian.PutUint16(h[6:], unix.NLM_F_REQUEST)
+	binary.NativeEndian.PutUint32(h[8:], s.seq)
+	binary.NativeEndian.PutUint32(h[12:], 0)
+	req := s.req[unix.NLMSG_HDRLEN:]
+	clear(req)
 	req[0] = family
 	req[1] = proto
 	binary.LittleEndian.PutUint32(req[4:], 0xffffffff) // all states
@@ -69,28 +79,55 @@ func (s *sockDiag) lookup(proto uint8, local, remote netip.AddrPort) (diagSocket
 	binary.LittleEndian.PutUint32(req[48:], 0xffffffff)
 	binary.LittleEndian.PutUint32(req[52:], 0xffffffff)
 
-	msgs, err := s.c.Execute(netlink.Message{
-		Header: netlink.Header{Type: 20 /* SOCK_DIAG_BY_FAMILY */, Flags: netlink.Request},
-		Data:   req,
-	})
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return diagSocket{}, false, nil
-		}
+	if err := s.send(s.req); err != nil {
 		return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
 	}
-	for _, m := range msgs {
-		if len(m.Data) < sizeofDiagMsg {
-			continue
+	// One answer: the socket, or an error message (ENOENT: none). Answers
+	// to an earlier request whose reader gave up are skipped by sequence.
+	for {
+		b, err := s.recv()
+		if err != nil {
+			return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
 		}
-		d := m.Data
-		return diagSocket{
-			state: d[1],
-			uid:   binary.NativeEndian.Uint32(d[64:]),
-			inode: uint64(binary.NativeEndian.Uint32(d[68:])),
-		}, true, nil
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(binary.NativeEndian.Uint32(b))
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return diagSocket{}, false, errors.New("malformed netlink message in sock_diag answer")
+			}
+			typ := binary.NativeEndian.Uint16(b[4:])
+			seq := binary.NativeEndian.Uint32(b[8:])
+			d := b[unix.NLMSG_HDRLEN:l]
+			b = b[min(len(b), (l+3)&^3):]
+			if seq != s.seq {
+				continue
+			}
+			switch typ {
+			case unix.NLMSG_ERROR:
+				code := int32(0)
+				if len(d) >= 4 {
+					code = int32(binary.NativeEndian.Uint32(d))
+				}
+				switch errno := unix.Errno(-code); {
+				case code == 0:
+					return diagSocket{}, false, nil
+				case errno == unix.ENOENT:
+					return diagSocket{}, false, nil
+				default:
+					return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, errno)
+				}
+			case unix.NLMSG_DONE:
+				return diagSocket{}, false, nil
+			}
+			if len(d) < sizeofDiagMsg {
+				return diagSocket{}, false, nil
+			}
+			return diagSocket{
+				state: d[1],
+				uid:   binary.NativeEndian.Uint32(d[64:]),
+				inode: uint64(binary.NativeEndian.Uint32(d[68:])),
+			}, true, nil
+		}
 	}
-	return diagSocket{}, false, nil
 }
 
 func putAddr(b []byte, a netip.Addr, family uint8) {

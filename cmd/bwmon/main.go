@@ -120,6 +120,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if path := os.Getenv("BWMON_MEMPROFILE"); path != "" {
+		defer startMemProfile(path)()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := agentOptions{Out: out, Alerts: stderr}
