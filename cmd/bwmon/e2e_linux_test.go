@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -164,6 +165,19 @@ func expectApp(t *testing.T, a *agent, app string, wantIn, wantOut uint64) {
 		last.BytesIn, wantIn, ratio(last.BytesIn, wantIn), last.BytesOut, wantOut, ratio(last.BytesOut, wantOut))
 }
 
+// reasonsSince lists the unattributed bytes per reason between two ticks.
+func reasonsSince(before, after model.Unattributed) string {
+	var out []string
+	for r, s := range after.Reasons {
+		b := before.Reasons[r]
+		if n := s.BytesIn + s.BytesOut - b.BytesIn - b.BytesOut; n > 0 {
+			out = append(out, fmt.Sprintf("%s %d B", r, n))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
 const (
 	protoTCP  = 6
 	protoUDP  = 17
@@ -288,7 +302,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("accuracy %s: attributed %.1f%% of %d bytes; the rest unattributed", app, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply)
+		t.Logf("accuracy %s: attributed %.1f%% of %d bytes; the rest unattributed (%s)", app, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply, reasonsSince(before, a.snapshot().Unattributed))
 	})
 
 	t.Run("no listener: unattributed, not lost", func(t *testing.T) {
