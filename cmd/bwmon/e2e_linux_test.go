@@ -152,7 +152,8 @@ func expectApp(t *testing.T, a *agent, app string, wantIn, wantOut uint64) {
 	nettest.Eventually(t, 10*time.Second, func() error {
 		got, ok := a.app(app)
 		if !ok {
-			return fmt.Errorf("app %q not in bwmon's output", app)
+			b, _ := json.Marshal(a.snapshot())
+			return fmt.Errorf("app %q not in bwmon's output; last tick: %s", app, b)
 		}
 		last = got
 		if !within(got.BytesIn, wantIn, 0.05) || !within(got.BytesOut, wantOut, 0.05) {

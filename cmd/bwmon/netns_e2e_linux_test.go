@@ -267,6 +267,11 @@ func TestServiceCapabilitiesContainer(t *testing.T) {
 
 	srv, _ := nettest.Generator(t, "srv")
 	nettest.StartServer(t, r.Outside, srv, "tcp-sink", fmt.Sprintf("%s:5601", r.OutsideIP))
+	// A container always has a process (its init): without CAP_SYS_ADMIN
+	// bwmon reads the namespace's addresses through one. And the agent
+	// runs in the gateway namespace, where the kernel sends no process
+	// events, so a newcomer's namespace is not found on the event path.
+	nettest.StartServer(t, r.Inside, srv, "tcp-sink", fmt.Sprintf("%s:5699", r.InsideIP))
 	a := followAgent(t, path, asService(t, r.Gateway, bin, "-config", path, "-output", "json", "-log-level", "info"))
 
 	gen, app := nettest.Generator(t, "capsnat")
