@@ -137,9 +137,12 @@ func tcpSend(addr string, total int64) error {
 	if _, err := io.CopyN(w, zeros{}, total); err != nil {
 		return err
 	}
+	// Linger before the half-close: once both ends have sent their FIN
+	// the kernel turns the socket into a time-wait one, with no inode,
+	// even while its file is still open.
+	time.Sleep(linger)
 	_ = c.(*net.TCPConn).CloseWrite()
 	_, err = io.Copy(io.Discard, c) // wait until the sink has read it all
-	time.Sleep(linger)
 	return err
 }
 
