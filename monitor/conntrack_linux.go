@@ -389,7 +389,7 @@ func (m *Conntrack) resolvePending(flows []*flow) {
 			if !ok {
 				continue
 			}
-			info, found := resolveEnds(m.res, fl.proto, &e, level)
+			info, found := resolveEnds(m.res, fl.proto, e, level)
 			m.mu.Lock()
 			m.table.endResolve(fl, i, info, found)
 			m.mu.Unlock()

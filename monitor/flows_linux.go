@@ -25,10 +25,12 @@ type sideResolver interface {
 	resolveOuter(proto uint8, e *ends, level resolveLevel) (info model.Info, ok bool)
 }
 
-// resolveEnds asks r for the owner of the end e.
-func resolveEnds(r sideResolver, proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
+// resolveEnds asks r for the owner of the end e. It takes e by value, so
+// that a local end's lookup allocates nothing (an outer end's copy does).
+func resolveEnds(r sideResolver, proto uint8, e ends, level resolveLevel) (model.Info, bool) {
 	if e.outer {
-		return r.resolveOuter(proto, e, level)
+		ec := e
+		return r.resolveOuter(proto, &ec, level)
 	}
 	return r.resolve(proto, e.local, e.remote, level)
 }
@@ -312,7 +314,7 @@ func (t *flowTable) resolveSides(fl *flow, r sideResolver, level resolveLevel) {
 				lv = levelFinal
 			}
 		}
-		info, ok := resolveEnds(r, fl.proto, s.ep, lv)
+		info, ok := resolveEnds(r, fl.proto, *s.ep, lv)
 		if !ok {
 			continue
 		}
