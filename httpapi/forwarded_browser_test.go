@@ -37,22 +37,7 @@ func TestBrowserForwarded(t *testing.T) {
 		}
 		return sn
 	}
-	stop := make(chan struct{})
-	fed := make(chan struct{})
-	go func() {
-		defer close(fed)
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for now := t0; ; now = now.Add(time.Second) {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				s.Consume(tick(now))
-			}
-		}
-	}()
-	defer func() { close(stop); <-fed }()
+	feed(t, s, tick)
 
 	b := newBrowser(t, chrome)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(ts.URL), chromedp.WaitVisible(chromedp.CSS("#rows"))); err != nil {

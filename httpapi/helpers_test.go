@@ -88,3 +88,24 @@ func eventually(t *testing.T, d time.Duration, what string, f func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// feed hands the server a snapshot every 200 ms, one simulated second
+// apart from t0 on, until the test ends.
+func feed(t *testing.T, s *Server, tick func(now time.Time) *model.Snapshot) {
+	stop := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		tk := time.NewTicker(200 * time.Millisecond)
+		defer tk.Stop()
+		for now := t0; ; now = now.Add(time.Second) {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				s.Consume(tick(now))
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-fed })
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/bwmon/bwmon/model"
 )
 
 // TestBrowserToken: with a token, the page asks for it, refuses a wrong
@@ -16,22 +18,9 @@ func TestBrowserToken(t *testing.T) {
 	chrome := chromium(t)
 	const token = "correct-horse/battery+staple"
 	s, ts := newTestServer(t, Options{Token: token})
-	stop := make(chan struct{})
-	fed := make(chan struct{})
-	go func() {
-		defer close(fed)
-		tk := time.NewTicker(200 * time.Millisecond)
-		defer tk.Stop()
-		for now := t0; ; now = now.Add(time.Second) {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-				s.Consume(snap(now, map[string][2]float64{"<b>curl</b>": {1000, 50}}))
-			}
-		}
-	}()
-	defer func() { close(stop); <-fed }()
+	feed(t, s, func(now time.Time) *model.Snapshot {
+		return snap(now, map[string][2]float64{"<b>curl</b>": {1000, 50}})
+	})
 
 	b := newBrowser(t, chrome)
 	if err := chromedp.Do(b.ctx, chromedp.Navigate(ts.URL), chromedp.WaitVisible(chromedp.CSS("#token-form"))); err != nil {

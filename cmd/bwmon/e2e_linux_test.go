@@ -166,6 +166,35 @@ func expectApp(t *testing.T, a *agent, app string, wantIn, wantOut uint64) {
 		last.BytesIn, wantIn, ratio(last.BytesIn, wantIn), last.BytesOut, wantOut, ratio(last.BytesOut, wantOut))
 }
 
+// loopback sends n bytes over 127.0.0.1:port between two generators in
+// namespace ns, and expects a to count them once for each end: the
+// client's out is the server's in, about n (there is no peer to read a
+// reference from; loopback's 64 KiB MTU makes headers a fraction of a
+// percent). It returns the client's app.
+func loopback(t *testing.T, a *agent, ns string, port, n int) string {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	srv, srvApp := nettest.Generator(t, "losrv")
+	nettest.StartServer(t, ns, srv, "tcp-sink", addr)
+	gen, app := nettest.Generator(t, "locli")
+	nettest.RunOK(t, 30*time.Second, ns, gen, "-linger", "3s", "tcp-send", addr, strconv.Itoa(n))
+	var cli, sv model.AppUsage
+	nettest.Eventually(t, 15*time.Second, func() error {
+		var ok1, ok2 bool
+		cli, ok1 = a.app(app)
+		sv, ok2 = a.app(srvApp)
+		if !ok1 || !ok2 || !within(cli.BytesOut, uint64(n), 0.05) || !within(sv.BytesIn, uint64(n), 0.05) {
+			return fmt.Errorf("client out %d, server in %d; want about %d each", cli.BytesOut, sv.BytesIn, n)
+		}
+		if cli.BytesOut != sv.BytesIn || cli.BytesIn != sv.BytesOut {
+			return fmt.Errorf("client out/in %d/%d differ from server in/out %d/%d", cli.BytesOut, cli.BytesIn, sv.BytesIn, sv.BytesOut)
+		}
+		return nil
+	})
+	t.Logf("accuracy loopback in %s: client out %d / payload %d = %.4f; server in = client out", ns, cli.BytesOut, n, ratio(cli.BytesOut, uint64(n)))
+	return app
+}
+
 // reasonsSince lists the unattributed bytes per reason between two ticks.
 func reasonsSince(before, after model.Unattributed) string {
 	var out []string
@@ -238,27 +267,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("loopback counts for both ends", func(t *testing.T) {
-		srv, srvApp := nettest.Generator(t, "losrv")
-		nettest.StartServer(t, p.Watched, srv, "tcp-sink", "127.0.0.1:5010")
-		gen, app := nettest.Generator(t, "locli")
-		const n = 8 << 20
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", "127.0.0.1:5010", strconv.Itoa(n))
-		// No peer here: the reference is the payload; loopback's 64 KiB
-		// MTU makes headers a fraction of a percent.
-		var cli, srvU model.AppUsage
-		nettest.Eventually(t, 10*time.Second, func() error {
-			var ok1, ok2 bool
-			cli, ok1 = a.app(app)
-			srvU, ok2 = a.app(srvApp)
-			if !ok1 || !ok2 || !within(cli.BytesOut, n, 0.05) || !within(srvU.BytesIn, n, 0.05) {
-				return fmt.Errorf("client out %d, server in %d; want about %d each", cli.BytesOut, srvU.BytesIn, n)
-			}
-			if cli.BytesOut != srvU.BytesIn || cli.BytesIn != srvU.BytesOut {
-				return fmt.Errorf("client out/in %d/%d differ from server in/out %d/%d", cli.BytesOut, cli.BytesIn, srvU.BytesIn, srvU.BytesOut)
-			}
-			return nil
-		})
-		t.Logf("accuracy loopback: client out %d / payload %d = %.4f; server in = client out", cli.BytesOut, n, ratio(cli.BytesOut, n))
+		loopback(t, a, p.Watched, 5010, 8<<20)
 	})
 
 	t.Run("20 short-lived processes", func(t *testing.T) {

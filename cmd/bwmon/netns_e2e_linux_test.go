@@ -223,21 +223,7 @@ func TestAllNamespaces(t *testing.T) {
 	own := startAgent(t, "[conntrack]\nmanage = true\n")
 
 	const n = 4 << 20
-	srv, srvApp := nettest.Generator(t, "losrv")
-	nettest.StartServer(t, r.Inside, srv, "tcp-sink", "127.0.0.1:5501")
-	gen, app := nettest.Generator(t, "locli")
-	nettest.RunOK(t, 30*time.Second, r.Inside, gen, "-linger", "3s", "tcp-send", "127.0.0.1:5501", strconv.Itoa(n))
-	var cli, sv model.AppUsage
-	nettest.Eventually(t, 15*time.Second, func() error {
-		var ok1, ok2 bool
-		cli, ok1 = all.app(app)
-		sv, ok2 = all.app(srvApp)
-		if !ok1 || !ok2 || !within(cli.BytesOut, n, 0.05) || cli.BytesOut != sv.BytesIn {
-			return fmt.Errorf("loopback in a namespace: client out %d, server in %d; want about %d each", cli.BytesOut, sv.BytesIn, n)
-		}
-		return nil
-	})
-	t.Logf("accuracy loopback in a namespace, namespaces = all: client out %d / payload %d = %.4f", cli.BytesOut, n, ratio(cli.BytesOut, n))
+	app := loopback(t, all, r.Inside, 5501, n)
 	expectNetNS(t, all, app, r.Inside)
 	if u, ok := own.app(app); ok && u.BytesOut > 0 {
 		t.Errorf("namespaces = own counted %d bytes of another namespace's loopback, want none", u.BytesOut)
