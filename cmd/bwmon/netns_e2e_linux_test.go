@@ -218,9 +218,10 @@ func TestAllNamespaces(t *testing.T) {
 	r := nettest.NewRouted(t)
 	r.Masquerade(t)
 	nettest.EngageConntrack(t, r.Outside)
-	// The agent that manages the kernel settings stops last.
+	// One agent manages the kernel settings: two would both add (and
+	// remove) a table of the same name.
 	all := startAgent(t, "[conntrack]\nmanage = true\nnamespaces = \"all\"\n")
-	own := startAgent(t, "[conntrack]\nmanage = true\n")
+	own := startAgent(t, "[conntrack]\nmanage = false\n")
 
 	const n = 4 << 20
 	app := loopback(t, all, r.Inside, 5501, n)
@@ -237,6 +238,36 @@ func TestAllNamespaces(t *testing.T) {
 	nettest.RunOK(t, 30*time.Second, r.Inside, up, "-linger", "3s", "tcp-send", fmt.Sprintf("%s:5502", r.OutsideIP), strconv.Itoa(n))
 	orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(protoTCP, 5502))
 	expectApp(t, all, upApp, reply, orig)
+
+	// A namespace that comes and goes: bwmon reads its table while it
+	// lives (its sockets there show as more open files), then lets go.
+	fds := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", all.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	brief := nettest.NewNetNS(t)
+	holder := nettest.Start(t, brief, sink, "tcp-sink", "127.0.0.1:5503")
+	nettest.Eventually(t, 15*time.Second, func() error {
+		if n := fds(); n <= before {
+			return fmt.Errorf("bwmon holds %d fds, as before namespace %s came: not reading it", n, brief)
+		}
+		return nil
+	})
+	_ = holder.Process.Kill()
+	nettest.MustIP(t, "netns", "del", brief)
+	nettest.Eventually(t, 15*time.Second, func() error {
+		if n := fds(); n > before {
+			return fmt.Errorf("bwmon holds %d fds, %d before namespace %s came and went", n, before, brief)
+		}
+		return nil
+	})
+	if logs := all.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Count(logs, "level=WARN") > 2 {
+		t.Errorf("bwmon complained about namespaces coming and going:\n%s", logs)
+	}
 }
 
 // TestServiceCapabilitiesContainer runs the agent as bwmon.service does
