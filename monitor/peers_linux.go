@@ -50,6 +50,18 @@ func (p *peerNS) close() {
 	}
 }
 
+// listener returns the inode of the TCP socket listening where local is,
+// in the namespace; false when there is none or sock_diag cannot be used
+// there.
+func (p *peerNS) listener(local netip.AddrPort) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.diag == nil {
+		return 0, false
+	}
+	return p.diag.listener(local)
+}
+
 // errPeerGone is a lookup in a namespace that went away.
 var errPeerGone = errors.New("network namespace is gone")
 
@@ -71,7 +83,11 @@ func (p *peerNS) socket(proto uint8, local, remote netip.AddrPort, fresh bool) (
 		}
 	}
 	if tcpUDP && p.diag != nil {
-		s, ok, err := p.diag.lookup(proto, local, remote)
+		lookup := p.diag.lookup
+		if fresh {
+			lookup = p.diag.lookupAccepted
+		}
+		s, ok, err := lookup(proto, local, remote)
 		if err == nil {
 			return s.inode, ok && s.inode != 0, nil
 		}

@@ -745,3 +745,27 @@ func (t *procTable) watchNewborns(stop <-chan struct{}) {
 		}
 	}
 }
+
+// listenerFDTable bounds the fd table a listener's holder may have to be
+// read on the event path: a server's accepted socket is worth a larger
+// read than a guess, since the listener names the process.
+const listenerFDTable = 4 * smallFDTable
+
+// ownerByListener looks for inode in the fd table of the process that
+// holds the listening socket listener. A server's accepted socket is held
+// by the process that accepted it, which is neither young nor a recent
+// owner when it is a long-running server's first connection for a while;
+// a short reply is sent and closed well within a tick, after which the
+// socket has no inode left to look for.
+func (t *procTable) ownerByListener(inode, listener uint64) *model.Process {
+	t.mu.Lock()
+	pid, ok := t.holder(listener)
+	t.mu.Unlock()
+	if !ok || t.fdCount(pid) > listenerFDTable {
+		return nil
+	}
+	if t.scan(pid, inode) {
+		return t.info(pid)
+	}
+	return nil
+}

@@ -134,6 +134,16 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 	if p := r.holder(inode, level); p != nil {
 		return model.Info{Process: p}, true
 	}
+	if level == levelQuick && proto == unix.IPPROTO_TCP {
+		d := <-r.diags
+		l, ok := d.listener(local)
+		r.diags <- d
+		if ok && l != inode {
+			if p := r.procs.ownerByListener(inode, l); p != nil {
+				return model.Info{Process: p}, true
+			}
+		}
+	}
 	if level != levelFinal {
 		return model.Info{}, false
 	}
@@ -196,6 +206,13 @@ func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model
 		if proc := r.holder(inode, level); proc != nil {
 			return model.Info{Process: proc}, true
 		}
+		if level == levelQuick && proto == unix.IPPROTO_TCP {
+			if l, ok := p.listener(e.local); ok && l != inode {
+				if proc := r.procs.ownerByListener(inode, l); proc != nil {
+					return model.Info{Process: proc}, true
+				}
+			}
+		}
 		if level == levelFinal {
 			return model.Info{Unattributed: model.ReasonNoProcess}, true
 		}
@@ -243,7 +260,11 @@ func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resol
 	switch proto {
 	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
 		d := <-r.diags
-		s, found, err := d.lookup(proto, local, remote)
+		lookup := d.lookup
+		if level == levelQuick {
+			lookup = d.lookupAccepted
+		}
+		s, found, err := lookup(proto, local, remote)
 		r.diags <- d
 		switch {
 		case err != nil || !found:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,6 +44,8 @@ const (
 	sizeofDiagReq = 56
 	sizeofDiagMsg = 72
 	tcpListen     = 10
+	tcpEstab      = 1
+	tcpSynRecv    = 3
 )
 
 // lookup returns the socket of protocol proto (TCP or UDP) whose local end
@@ -138,4 +141,61 @@ func putAddr(b []byte, a netip.Addr, family uint8) {
 	}
 	v6 := a.As16()
 	copy(b, v6[:])
+}
+
+// acceptWait is how long the event path waits, in steps, for a server to
+// accept a connection whose socket no process holds yet: a server that
+// answers and closes within a tick would otherwise be seen only once its
+// socket is orphaned.
+const (
+	acceptWait  = 5 * time.Millisecond
+	acceptSteps = 25
+)
+
+// acceptWaiter lets one lookup at a time wait for an accept: a server
+// slow to accept under a burst of connections must not hold every event
+// worker (their flows are looked up again at the tick).
+var acceptWaiter = make(chan struct{}, 1)
+
+// lookupAccepted is lookup, but a TCP socket not accepted yet (established
+// or half-open, with no inode) is looked up again for up to acceptWait,
+// when no other lookup is waiting.
+func (s *sockDiag) lookupAccepted(proto uint8, local, remote netip.AddrPort) (diagSocket, bool, error) {
+	waiting := false
+	defer func() {
+		if waiting {
+			<-acceptWaiter
+		}
+	}()
+	for i := 0; ; i++ {
+		d, found, err := s.lookup(proto, local, remote)
+		if err != nil || !found || d.inode != 0 || proto != unix.IPPROTO_TCP ||
+			(d.state != tcpEstab && d.state != tcpSynRecv) || i == acceptSteps {
+			return d, found, err
+		}
+		if !waiting {
+			select {
+			case acceptWaiter <- struct{}{}:
+				waiting = true
+			default:
+				return d, found, err
+			}
+		}
+		time.Sleep(acceptWait / acceptSteps)
+	}
+}
+
+// listener returns the inode of the TCP socket listening where local is
+// (its address or the wildcard). The kernel's exact lookup with no peer
+// finds no connection and falls back to the listener, as for a SYN.
+func (s *sockDiag) listener(local netip.AddrPort) (uint64, bool) {
+	none := netip.IPv4Unspecified()
+	if !local.Addr().Unmap().Is4() {
+		none = netip.IPv6Unspecified()
+	}
+	d, found, err := s.lookup(unix.IPPROTO_TCP, local, netip.AddrPortFrom(none, 0))
+	if err != nil || !found || d.state != tcpListen || d.inode == 0 {
+		return 0, false
+	}
+	return d.inode, true
 }

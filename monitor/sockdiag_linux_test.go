@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,5 +82,77 @@ func TestSockDiagLookup(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAcceptedLater: a server's socket has no inode until the server
+// accepts it; the event path waits a moment for that, and the listener it
+// came from names the server that will hold it.
+func TestAcceptedLater(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	procs, err := newProcTable("/proc", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := procs.fullScan(); err != nil { // a server started long ago
+		t.Fatal(err)
+	}
+	defer procs.wait()
+	d, err := dialSockDiag(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The server's end, seen from the server.
+	local, remote := netip.MustParseAddrPort(c.RemoteAddr().String()), netip.MustParseAddrPort(c.LocalAddr().String())
+
+	s, found, err := d.lookup(unix.IPPROTO_TCP, local, remote)
+	if err != nil || !found || s.inode != 0 || s.state != tcpEstab {
+		t.Fatalf("before accept: lookup = %+v found %v err %v, want an established socket with no inode", s, found, err)
+	}
+	l, ok := d.listener(local)
+	if want := inodeOf(t, ln.(*net.TCPListener)); !ok || l != want {
+		t.Fatalf("listener(%s) = %d %v, want %d", local, l, ok, want)
+	}
+	if _, ok := d.listener(netip.AddrPortFrom(local.Addr(), 1)); ok {
+		t.Errorf("listener on port 1 found, want none")
+	}
+
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		time.Sleep(acceptWait / 5)
+		sc, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- sc
+	}()
+	s, found, err = d.lookupAccepted(unix.IPPROTO_TCP, local, remote)
+	sc, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer sc.Close()
+	want := inodeOf(t, sc.(*net.TCPConn))
+	if err != nil || !found || s.inode != want {
+		t.Fatalf("lookupAccepted = %+v found %v err %v, want inode %d", s, found, err, want)
+	}
+	p := procs.ownerByListener(want, l)
+	if p == nil || p.PID != os.Getpid() {
+		t.Fatalf("ownerByListener = %+v, want this process (%d)", p, os.Getpid())
+	}
+	if p := procs.ownerByListener(want+1<<40, l); p != nil {
+		t.Errorf("ownerByListener of a socket nobody holds = PID %d, want none", p.PID)
 	}
 }
