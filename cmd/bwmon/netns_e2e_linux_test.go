@@ -79,6 +79,9 @@ func TestPortForwardToContainer(t *testing.T) {
 
 	srv, srvApp := nettest.Generator(t, "pubsrv")
 	nettest.StartServer(t, r.Inside, srv, "tcp-serve", fmt.Sprintf("%s:5201", r.InsideIP), strconv.Itoa(4<<20))
+	// A server started long before its client: no longer a young process,
+	// and it sends its answer and closes within a tick.
+	time.Sleep(3 * time.Second)
 	cli, _ := nettest.Generator(t, "remotecli")
 	nettest.RunOK(t, 30*time.Second, r.Outside, cli, "-linger", "3s", "tcp-recv", fmt.Sprintf("%s:8080", r.GatewayOutIP), strconv.Itoa(4<<20))
 	orig, reply := nettest.ConntrackBytes(t, r.Outside, nettest.ToPort(protoTCP, 8080))
