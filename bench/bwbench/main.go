@@ -61,7 +61,7 @@ func main() {
 			f()
 		}
 	}
-	part("overhead", "overhead under 4 iperf3 streams", func() { r.overhead = overhead(bins) })
+	part("overhead", "overhead under 4 iperf3 streams", func() { r.overhead, r.rounds = overhead(bins) })
 	part("accuracy", "accuracy beside nethogs", func() { r.accuracy = accuracy(bins) })
 	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
 	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })

@@ -10,6 +10,7 @@ import (
 type report struct {
 	date, machine string
 	overhead      []overheadRow
+	rounds        int
 	accuracy      []accuracyRow
 	flows, procs  []scaleRow
 	micro         []string
@@ -24,16 +25,21 @@ func (r *report) markdown() string {
 	w("## Overhead under 4 iperf3 streams (namespace to namespace)\n\n")
 	w("| watcher | throughput | CPU (%% of one core) | CPU s per s of traffic | peak RSS | tick p50 / p99 |\n|---|---|---|---|---|---|\n")
 	for _, o := range r.overhead {
+		tp := fmt.Sprintf("%.2f Gbit/s", o.gbps)
+		if o.gbpsHi > o.gbpsLo {
+			tp += fmt.Sprintf(" (%.2f–%.2f)", o.gbpsLo, o.gbpsHi)
+		}
 		if o.tool == "none" {
-			w("| none | %.2f Gbit/s | | | | |\n", o.gbps)
+			w("| none | %s | | | | |\n", tp)
 			continue
 		}
 		tick := ""
 		if o.tickP50 != "" {
 			tick = o.tickP50 + " / " + o.tickP99
 		}
-		w("| %s | %.2f Gbit/s | %.2f%% | %.4f | %.1f MB | %s |\n", o.tool, o.gbps, o.cpuPct, o.cpuPerSec, o.rssMB, tick)
+		w("| %s | %s | %.2f%% | %.4f | %.1f MB | %s |\n", o.tool, tp, o.cpuPct, o.cpuPerSec, o.rssMB, tick)
 	}
+	w("\nThroughput is the median of %d rounds of none, bwmon and nethogs in turn (lowest–highest in brackets); CPU is over all of a watcher's rounds.\n", r.rounds)
 	w("\n## Accuracy: bytes reported / IP-layer bytes in the peer's conntrack table\n\n")
 	w("| scenario | reference | bwmon | nethogs |\n|---|---|---|---|\n")
 	for _, a := range r.accuracy {
