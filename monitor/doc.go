@@ -14,6 +14,7 @@
 // a kernel with conntrack, and must run in the host's network and PID
 // namespaces for process events; it can watch another network namespace.
 // With Options.Manage it sets net.netfilter.nf_conntrack_acct=1 and, where
-// no rule engages conntrack, adds the nftables table "inet bwmon"; Close
-// undoes both.
+// no rule engages conntrack, adds an nftables table of its own, "inet
+// bwmon-PID-N" (removing those of agents that are gone); Close removes it
+// and leaves accounting on.
 package monitor

@@ -11,9 +11,9 @@ import (
 
 // kernelSetup is what bwmon changed in the kernel, to be undone on exit.
 type kernelSetup struct {
-	ns       *netNS
-	log      *slog.Logger
-	addedNft bool
+	ns    *netNS
+	log   *slog.Logger
+	table string // the nftables table it added ("" : none)
 }
 
 // ErrNoConntrack means the kernel has no connection tracking.
@@ -50,29 +50,42 @@ func setupKernel(ns *netNS, log *slog.Logger) (*kernelSetup, error) {
 		// then, and it only costs a few bytes per flow.
 		log.Info("enabled conntrack accounting", "sysctl", "net.netfilter.nf_conntrack_acct=1", "netns", ns.name)
 	}
+	if gone, err := nftct.RemoveStale(ns.fd(), processAlive); err != nil {
+		log.Warn("could not remove the nftables tables of bwmon agents that are gone", "netns", ns.name, "err", err)
+	} else if len(gone) > 0 {
+		log.Info("removed nftables tables of bwmon agents that are gone", "tables", gone, "netns", ns.name)
+	}
 	engaged, err := conntrackEngaged(ns)
 	if err != nil {
 		log.Warn("could not tell whether conntrack is engaged; adding bwmon's table", "err", err)
 	}
 	if !engaged {
-		if err := addNftTable(ns); err != nil {
+		name := nftct.NewName()
+		if err := nftct.Engage(ns.fd(), name); err != nil {
 			k.undo()
-			return nil, fmt.Errorf("adding nftables table %q to engage conntrack (or engage it yourself and set [conntrack] manage = false): %w", nftct.Table, err)
+			return nil, fmt.Errorf("adding nftables table %q to engage conntrack (or engage it yourself and set [conntrack] manage = false): %w", name, err)
 		}
-		k.addedNft = true
-		log.Info("added nftables table to engage conntrack", "table", "inet "+nftct.Table, "netns", ns.name)
+		k.table = name
+		log.Info("added nftables table to engage conntrack", "table", "inet "+name, "netns", ns.name)
 	}
 	return k, nil
+}
+
+// processAlive reports whether process pid exists (bwmon runs in the
+// host's PID namespace).
+func processAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
 
 // undo removes what setupKernel installed (the nftables table; accounting
 // stays on). It is safe to call more than once.
 func (k *kernelSetup) undo() {
-	if k.addedNft {
-		if err := nftct.Remove(k.ns.fd()); err != nil {
-			k.log.Warn("removing nftables table", "table", nftct.Table, "err", err)
+	if k.table != "" {
+		if err := nftct.Remove(k.ns.fd(), k.table); err != nil {
+			k.log.Warn("removing nftables table", "table", k.table, "err", err)
 		}
-		k.addedNft = false
+		k.table = ""
 	}
 }
 
@@ -83,5 +96,3 @@ func conntrackEngaged(ns *netNS) (bool, error) {
 	_ = ns.do(func() error { legacy = nftct.ReadLegacyNames(); return nil })
 	return nftct.Engaged(ns.fd(), legacy)
 }
-
-func addNftTable(ns *netNS) error { return nftct.Engage(ns.fd()) }

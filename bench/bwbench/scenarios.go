@@ -55,7 +55,7 @@ func engage(ns string) {
 	h, err := netns.GetFromName(ns)
 	must(err)
 	defer h.Close()
-	must(nftct.EngageAs(int(h), "bwbench"))
+	must(nftct.Engage(int(h), "bwbench"))
 }
 
 // refBytes sums ns's conntrack counters of flows to port of protocol proto.
@@ -313,7 +313,7 @@ func scaleFlows(b binaries) []scaleRow {
 	sysctlIn(p.a, "net.ipv4.ip_local_port_range", "1024 65535")
 	h, err := netns.GetFromName(p.a)
 	must(err)
-	must(nftct.EngageAs(int(h), "bwbench"))
+	must(nftct.Engage(int(h), "bwbench"))
 	h.Close()
 	levels := []int{10_000, 50_000, 100_000}
 	warm, secs := 8*time.Second, 15*time.Second

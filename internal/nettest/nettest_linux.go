@@ -234,7 +234,7 @@ func NetNSFD(tb testing.TB, ns string) int {
 func EngageConntrack(tb testing.TB, ns string) {
 	tb.Helper()
 	MustExec(tb, "ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/netfilter/nf_conntrack_acct")
-	if err := nftct.EngageAs(NetNSFD(tb, ns), "bwmontest"); err != nil {
+	if err := nftct.Engage(NetNSFD(tb, ns), "bwmontest"); err != nil {
 		tb.Fatalf("engaging conntrack in %s: %v", ns, err)
 	}
 }

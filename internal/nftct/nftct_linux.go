@@ -6,27 +6,60 @@
 package nftct
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
-// Table is the name of the inet table Engage adds.
+// Table is the prefix of the names of the inet tables Engage adds: each
+// agent's monitor adds a table of its own, named bwmon-PID-N, so that an
+// agent exiting (a `bwmon` run by hand beside the service, or a monitor
+// replaced on reload) never removes the table another one relies on.
 const Table = "bwmon"
 
-// Engage adds `table inet bwmon` with input and output chains holding one
-// rule, `ct state new,established,related counter`: a ct expression is what
-// makes the kernel track the namespace's connections. A leftover table of
-// the same name is replaced. netnsFD 0 means the caller's namespace.
-func Engage(netnsFD int) error { return EngageAs(netnsFD, Table) }
+var seq atomic.Uint64
 
-// EngageAs is Engage with a table of another name: one that bwmon counts
-// as somebody else's rule (tests and benchmarks use it, so that an agent
-// exiting does not disengage conntrack under them).
-func EngageAs(netnsFD int, name string) error {
+// NewName returns the name of a new table of this process: bwmon-PID-N.
+func NewName() string {
+	return fmt.Sprintf("%s-%d-%d", Table, os.Getpid(), seq.Add(1))
+}
+
+// ownerPID returns the PID in the name of a table of bwmon's, and whether
+// the name is one: bwmon-PID-N, or the single table bwmon of versions
+// before (PID 0: its agent cannot be told).
+func ownerPID(name string) (int, bool) {
+	if name == Table {
+		return 0, true
+	}
+	rest, ok := strings.CutPrefix(name, Table+"-")
+	if !ok {
+		return 0, false
+	}
+	pid, n, ok := strings.Cut(rest, "-")
+	p, err := strconv.Atoi(pid)
+	if !ok || err != nil || p <= 0 {
+		return 0, false
+	}
+	if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+		return 0, false
+	}
+	return p, true
+}
+
+// Engage adds the table name (see NewName) with input and output chains
+// holding one rule, `ct state new,established,related counter`: a ct
+// expression is what makes the kernel track the namespace's connections.
+// A leftover table of the same name is replaced. netnsFD 0 means the
+// caller's namespace. Tests and benchmarks pass a name that is not
+// bwmon's (bwmontest, bwbench): a rule of somebody else's, which an agent
+// exiting leaves alone.
+func Engage(netnsFD int, name string) error {
 	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
 	if err != nil {
 		return err
@@ -53,36 +86,59 @@ func EngageAs(netnsFD int, name string) error {
 	return c.Flush()
 }
 
-// Remove deletes the table Engage added.
-func Remove(netnsFD int) error {
+// Remove deletes the table name.
+func Remove(netnsFD int, name string) error {
 	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
 	if err != nil {
 		return err
 	}
-	c.DelTable(&nftables.Table{Name: Table, Family: nftables.TableFamilyINet})
+	c.DelTable(&nftables.Table{Name: name, Family: nftables.TableFamilyINet})
 	return c.Flush()
 }
 
-// Exists reports whether the table Engage adds is there.
-func Exists(netnsFD int) (bool, error) {
+// Tables returns the names of the namespace's tables of bwmon's.
+func Tables(netnsFD int) ([]string, error) {
 	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	var names []string
 	for _, t := range tables {
-		if t.Name == Table {
-			return true, nil
+		if _, ok := ownerPID(t.Name); ok {
+			names = append(names, t.Name)
 		}
 	}
-	return false, nil
+	return names, nil
 }
 
-// Engaged reports whether an nftables rule in the namespace other than
-// Engage's uses ct, nat or masquerade (Docker, Kubernetes and firewalls
+// RemoveStale deletes the tables of bwmon's whose agent is gone (killed
+// before it could remove its own; alive tells by PID) and returns their
+// names.
+func RemoveStale(netnsFD int, alive func(pid int) bool) ([]string, error) {
+	names, err := Tables(netnsFD)
+	if err != nil {
+		return nil, err
+	}
+	var gone []string
+	for _, n := range names {
+		if pid, _ := ownerPID(n); pid != 0 && alive(pid) {
+			continue
+		}
+		if err := Remove(netnsFD, n); err != nil {
+			return gone, err
+		}
+		gone = append(gone, n)
+	}
+	return gone, nil
+}
+
+// Engaged reports whether an nftables rule in the namespace, other than
+// those of bwmon's tables (another agent's may go any time), uses ct, nat
+// or masquerade (Docker, Kubernetes and firewalls
 // have such rules), so conntrack already runs there. legacyNames is the
 // content of the namespace's /proc/net/ip_tables_names ("" if absent): a
 // legacy iptables nat table engages conntrack too.
@@ -99,7 +155,7 @@ func Engaged(netnsFD int, legacyNames string) (bool, error) {
 		return false, err
 	}
 	for _, ch := range chains {
-		if ch.Table.Name == Table && ch.Table.Family == nftables.TableFamilyINet {
+		if _, ours := ownerPID(ch.Table.Name); ours && ch.Table.Family == nftables.TableFamilyINet {
 			continue
 		}
 		rules, err := c.GetRules(ch.Table, ch)
