@@ -107,8 +107,8 @@ func TestServiceCapabilitiesSuffice(t *testing.T) {
 		t.Fatalf("agent did not engage conntrack itself:\n%s", a.logs.String())
 	}
 	a.stop(t)
-	if ok, err := nftct.Exists(nettest.NetNSFD(t, p.Watched)); err != nil || ok {
-		t.Fatalf("after exit, table inet %s still in the watched namespace (err %v)", nftct.Table, err)
+	if names, err := nftct.Tables(nettest.NetNSFD(t, p.Watched)); err != nil || len(names) > 0 {
+		t.Fatalf("after exit, tables %q still in the watched namespace (err %v)", names, err)
 	}
 }
 

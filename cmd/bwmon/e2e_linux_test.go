@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +333,59 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	a.stop(t)
-	if ok, err := nftct.Exists(nettest.NetNSFD(t, p.Watched)); err != nil || ok {
-		t.Errorf("after exit, table inet %s still in the watched namespace (err %v)", nftct.Table, err)
+	if names, err := nftct.Tables(nettest.NetNSFD(t, p.Watched)); err != nil || len(names) > 0 {
+		t.Errorf("after exit, tables %q still in the watched namespace (err %v)", names, err)
+	}
+}
+
+// TestTwoAgentsOneNamespace: a bwmon run by hand beside the service, both
+// setting up the same namespace. The one that exits first must leave the
+// other counting new connections; a table left by an agent that was killed
+// is removed by the next one.
+func TestTwoAgentsOneNamespace(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)
+	section := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)
+	fd := nettest.NetNSFD(t, p.Watched)
+	tables := func() []string {
+		t.Helper()
+		names, err := nftct.Tables(fd)
+		if err != nil {
+			t.Fatalf("listing nftables tables: %v", err)
+		}
+		return names
+	}
+
+	first := startAgent(t, section)
+	second := startAgent(t, section)
+	if n := tables(); len(n) != 2 {
+		t.Fatalf("tables of two agents: %q, want one each", n)
+	}
+	first.stop(t)
+
+	srv, _ := nettest.Generator(t, "srv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", fmt.Sprintf("%s:5401", p.PeerIP4))
+	gen, app := nettest.Generator(t, "after")
+	nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "3s", "tcp-send", fmt.Sprintf("%s:5401", p.PeerIP4), strconv.Itoa(2<<20))
+	orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5401))
+	expectApp(t, second, app, reply, orig)
+
+	left := tables()
+	_ = second.cmd.Process.Kill()
+	<-second.done
+	if n := tables(); !slices.Equal(n, left) || len(n) != 1 {
+		t.Fatalf("after SIGKILL: tables %q, want the killed agent's %q left", n, left)
+	}
+	third := startAgent(t, section, "-log-level", "info")
+	if !strings.Contains(third.logs.String(), "removed nftables tables of bwmon agents that are gone") {
+		t.Errorf("the next agent did not say it removed %q:\n%s", left, third.logs.String())
+	}
+	if n := tables(); len(n) != 1 || n[0] == left[0] {
+		t.Errorf("tables with the third agent: %q, want its own only (not %q)", n, left)
+	}
+	third.stop(t)
+	if n := tables(); len(n) != 0 {
+		t.Errorf("after the last agent exited: tables %q, want none", n)
 	}
 }

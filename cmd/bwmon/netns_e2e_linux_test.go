@@ -221,8 +221,6 @@ func TestAllNamespaces(t *testing.T) {
 	r := nettest.NewRouted(t)
 	r.Masquerade(t)
 	nettest.EngageConntrack(t, r.Outside)
-	// One agent manages the kernel settings: two would both add (and
-	// remove) a table of the same name.
 	all := startAgent(t, "[conntrack]\nmanage = true\nnamespaces = \"all\"\n")
 	own := startAgent(t, "[conntrack]\nmanage = false\n")
 
