@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,10 @@ type Conntrack struct {
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
 	dump   *ctDumper
-	events *netlink.Conn
+	events *eventReader
+	// early looks up, on the event reader's thread, the socket of a
+	// connection this namespace opened (see resolver.noteEarly).
+	early *sockDiag
 
 	cfg   ConntrackConfig
 	mu    sync.Mutex // guards table
@@ -192,7 +196,15 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	m.table.leaveOldOuter = m.child
 
 	// Subscribe before the first dump, so no flow falls between them.
-	if m.events, err = dialEvents(m.ns.fd()); err != nil {
+	ev, err := dialEvents(m.ns.fd())
+	if err != nil {
+		return err
+	}
+	if m.events, err = newEventReader(ev); err != nil {
+		ev.Close()
+		return err
+	}
+	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
 		return err
 	}
 	if m.dump, err = dialDumper(m.ns.fd()); err != nil {
@@ -249,13 +261,16 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 // it closes the workers' channels.
 func (m *Conntrack) receive(workers []chan event) {
 	defer m.wg.Done()
+	// The reader's blocking reads keep their thread (see eventReader).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	defer func() {
 		for _, w := range workers {
 			close(w)
 		}
 	}()
 	for {
-		msgs, err := m.events.Receive()
+		msgs, err := m.events.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) || isClosedErr(err) {
 				return
@@ -280,6 +295,9 @@ func (m *Conntrack) receive(workers []chan event) {
 				continue
 			}
 			rec := recOf(ev.Flow)
+			if o := &rec.orig; ev.Type == conntrack.EventNew && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
+				m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
+			}
 			k := keyOf(&rec)
 			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: ev.Type == conntrack.EventDestroy, rec: rec}
 		}
@@ -614,7 +632,7 @@ func (m *Conntrack) Close() error {
 			m.kids.close()
 		}
 		if m.events != nil {
-			errs = append(errs, m.events.Close())
+			errs = append(errs, m.events.close())
 		}
 		if m.pc != nil && !m.child {
 			errs = append(errs, m.pc.Close())
@@ -631,6 +649,9 @@ func (m *Conntrack) Close() error {
 		}
 		if m.dump != nil {
 			errs = append(errs, m.dump.Close())
+		}
+		if m.early != nil {
+			errs = append(errs, m.early.Close())
 		}
 		if m.res != nil {
 			errs = append(errs, m.res.Close())

@@ -769,3 +769,11 @@ func (t *procTable) ownerByListener(inode, listener uint64) *model.Process {
 	}
 	return nil
 }
+
+// known reports whether the owner of inode is known.
+func (t *procTable) known(inode uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.holder(inode)
+	return ok
+}

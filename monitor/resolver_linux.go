@@ -34,6 +34,12 @@ type resolver struct {
 	elsewhere func(netip.Addr) bool
 	log       *slog.Logger
 
+	// early holds the inodes of sockets noteEarly found the moment their
+	// connection's NEW event was read, for the event path to use when the
+	// socket has closed since.
+	earlyMu sync.Mutex
+	early   map[[2]netip.AddrPort]uint64
+
 	mu       sync.Mutex // guards the /proc/net cache, lastFull, lastWarn
 	procNet  map[string]procNetCache
 	lastFull time.Time
@@ -122,6 +128,11 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		}()
 	}
 	inode, reason, ok := r.socket(proto, local, remote, level)
+	if level == levelQuick && proto == unix.IPPROTO_TCP {
+		if e := r.takeEarly(local, remote); e != 0 && !ok && reason == "" {
+			inode, ok = e, true // closed since its event was read
+		}
+	}
 	if prefetched != nil {
 		<-prefetched
 	}
@@ -370,4 +381,46 @@ func (r *resolver) readProcNet(name string, level resolveLevel) []procNetSocket 
 	}
 	r.procNet[name] = procNetCache{at: r.now(), rows: rows}
 	return rows
+}
+
+// earlyMax bounds the inodes noteEarly keeps; those the event path never
+// takes (a flow a dump resolved first) are dropped all at once.
+const earlyMax = 4096
+
+// noteEarly looks up, with d, the socket local -> remote of a TCP
+// connection this namespace opened, on the event reader's thread as soon
+// as its NEW event is read, and reads the recent owners' fds (probeRecent)
+// while the socket is surely open. A client that connects, sends a few
+// kilobytes and closes within a fraction of a millisecond has its socket in
+// time-wait, with no inode, by the time an event worker looks: the inode
+// found here, with the owner the probe recorded, still names the process.
+// It costs one sock_diag round trip per new outgoing TCP connection, and
+// the probe's readlinks when the socket is not known yet.
+func (r *resolver) noteEarly(d *sockDiag, local, remote netip.AddrPort) {
+	s, found, err := d.lookup(unix.IPPROTO_TCP, local, remote)
+	if err != nil || !found || s.inode == 0 || s.state == tcpListen {
+		return
+	}
+	if !r.procs.known(s.inode) {
+		r.procs.probeRecent()
+	}
+	r.earlyMu.Lock()
+	if r.early == nil || len(r.early) >= earlyMax {
+		r.early = make(map[[2]netip.AddrPort]uint64)
+	}
+	r.early[[2]netip.AddrPort{local, remote}] = s.inode
+	r.earlyMu.Unlock()
+}
+
+// takeEarly returns and forgets the inode noteEarly found for local ->
+// remote (0: none).
+func (r *resolver) takeEarly(local, remote netip.AddrPort) uint64 {
+	k := [2]netip.AddrPort{local, remote}
+	r.earlyMu.Lock()
+	defer r.earlyMu.Unlock()
+	ino := r.early[k]
+	if ino != 0 {
+		delete(r.early, k)
+	}
+	return ino
 }

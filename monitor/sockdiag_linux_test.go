@@ -156,3 +156,58 @@ func TestAcceptedLater(t *testing.T) {
 		t.Errorf("ownerByListener of a socket nobody holds = PID %d, want none", p.PID)
 	}
 }
+
+// TestEarlyInode: a client's socket closed (time-wait, no inode) by the time
+// the event path looks it up is still tied to its process by the inode the
+// event reader found while it was open.
+func TestEarlyInode(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	procs, err := newProcTable("/proc", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer procs.wait()
+	ns, _ := openNetNS("")
+	r, err := newResolver(ns, procs, time.Now, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, err := dialSockDiag(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	local, remote := netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())
+	if err := procs.fullScan(); err != nil { // its sockets known, as a recent owner's are
+		t.Fatal(err)
+	}
+	r.noteEarly(d, local, remote)
+	c.Close() // the client closes first: time-wait
+	time.Sleep(50 * time.Millisecond)
+	if s, found, _ := d.lookup(unix.IPPROTO_TCP, local, remote); !found || s.inode != 0 {
+		t.Fatalf("after close: lookup = %+v found %v, want a socket with no inode (time-wait)", s, found)
+	}
+
+	info, ok := r.resolve(unix.IPPROTO_TCP, local, remote, levelQuick)
+	if !ok || info.Process == nil || info.Process.PID != os.Getpid() {
+		t.Fatalf("resolve = %+v %v, want this process (%d)", info, ok, os.Getpid())
+	}
+	if _, ok := r.resolve(unix.IPPROTO_TCP, local, remote, levelQuick); ok {
+		t.Errorf("the early inode answered twice, want it taken once")
+	}
+}
