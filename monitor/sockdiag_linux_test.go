@@ -89,24 +89,7 @@ func TestSockDiagLookup(t *testing.T) {
 // accepts it; the event path waits a moment for that, and the listener it
 // came from names the server that will hold it.
 func TestAcceptedLater(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	procs, err := newProcTable("/proc", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := procs.fullScan(); err != nil { // a server started long ago
-		t.Fatal(err)
-	}
-	defer procs.wait()
-	d, err := dialSockDiag(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	ln, procs, d := lookupFixture(t) // the server started long ago
 
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -161,27 +144,13 @@ func TestAcceptedLater(t *testing.T) {
 // the event path looks it up is still tied to its process by the inode the
 // event reader found while it was open.
 func TestEarlyInode(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	procs, err := newProcTable("/proc", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer procs.wait()
+	ln, procs, d := lookupFixture(t)
 	ns, _ := openNetNS("")
 	r, err := newResolver(ns, procs, time.Now, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	d, err := dialSockDiag(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -210,4 +179,30 @@ func TestEarlyInode(t *testing.T) {
 	if _, ok := r.resolve(unix.IPPROTO_TCP, local, remote, levelQuick); ok {
 		t.Errorf("the early inode answered twice, want it taken once")
 	}
+}
+
+// lookupFixture is a TCP listener on loopback, a process table that has
+// read every process once, and a sock_diag socket, closed at the end of
+// the test.
+func lookupFixture(t *testing.T) (net.Listener, *procTable, *sockDiag) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	procs, err := newProcTable("/proc", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := procs.fullScan(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(procs.wait)
+	d, err := dialSockDiag(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return ln, procs, d
 }
