@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,13 +21,17 @@ import (
 // inode) before bwmon read their NEW event; in blocking reads a tenth had.
 //
 // The socket is a duplicate of the subscribed one, with a receive timeout,
-// so that the reader notices close within readerPoll; only the reader's
-// goroutine closes it.
+// so that the reader notices close within readerPoll; once read was called,
+// only the reader's goroutine closes it (close on another thread would not
+// wake a blocked read, and its number could be reused meanwhile).
 type eventReader struct {
 	conn    *netlink.Conn // subscribed (dialEvents); closed by close
-	fd      int           // a duplicate, blocking, owned by the reader
+	fd      int           // a duplicate, blocking
 	closing atomic.Bool
 	buf     []byte
+
+	mu      sync.Mutex // guards reading, and fd until reading is set
+	reading bool       // read was called: the reader owns fd
 }
 
 // readerPoll bounds how long close waits for the reader to notice.
@@ -60,6 +65,14 @@ func newEventReader(c *netlink.Conn) (*eventReader, error) {
 // once close was called, having closed the reader's socket; it must be
 // called from one goroutine only.
 func (e *eventReader) read() ([]netlink.Message, error) {
+	if !e.reading {
+		e.mu.Lock()
+		e.reading = e.fd >= 0
+		e.mu.Unlock()
+		if !e.reading {
+			return nil, net.ErrClosed // closed before it was ever read
+		}
+	}
 	for {
 		if e.closing.Load() {
 			if e.fd >= 0 {
@@ -96,6 +109,12 @@ func (e *eventReader) read() ([]netlink.Message, error) {
 // close makes read return net.ErrClosed within readerPoll and closes the
 // subscribed socket.
 func (e *eventReader) close() error {
+	e.mu.Lock()
 	e.closing.Store(true)
+	if !e.reading && e.fd >= 0 { // no reader: nobody else will close it
+		unix.Close(e.fd)
+		e.fd = -1
+	}
+	e.mu.Unlock()
 	return e.conn.Close()
 }

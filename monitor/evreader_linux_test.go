@@ -93,3 +93,27 @@ func TestEventReader(t *testing.T) {
 		t.Errorf("read %d NEW and %d DESTROY events of the %d flows, want all", r.news, r.destroys, flows)
 	}
 }
+
+// TestEventReaderClosedUnread: a monitor that fails to start after its
+// reader was made closes it without ever reading: no socket is left open.
+func TestEventReaderClosedUnread(t *testing.T) {
+	c, err := dialEvents(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEventReader(c)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	fd := e.fd
+	if err := e.close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if e.fd != -1 {
+		t.Errorf("close left the reader's socket (fd %d) open", fd)
+	}
+	if _, err := e.read(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read after close: %v, want net.ErrClosed", err)
+	}
+}
