@@ -777,3 +777,15 @@ func (t *procTable) known(inode uint64) bool {
 	_, ok := t.holder(inode)
 	return ok
 }
+
+// knownOwner returns the process known to hold inode, reading nothing
+// but its executable's link (see info); nil when none is known.
+func (t *procTable) knownOwner(inode uint64) *model.Process {
+	t.mu.Lock()
+	pid, ok := t.holder(inode)
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return t.info(pid)
+}

@@ -115,6 +115,16 @@ func (r *resolver) refreshLocal() error {
 }
 
 func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+	var early uint64
+	if level == levelQuick && proto == unix.IPPROTO_TCP {
+		// The event reader found the socket already, most often with its
+		// owner: no second lookup, no reads of /proc.
+		if early = r.takeEarly(local, remote); early != 0 {
+			if p := r.procs.knownOwner(early); p != nil {
+				return model.Info{Process: p}, true
+			}
+		}
+	}
 	var prefetched chan struct{}
 	if level == levelQuick {
 		// While the kernel looks up the socket, read the newborns' fds:
@@ -128,10 +138,8 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		}()
 	}
 	inode, reason, ok := r.socket(proto, local, remote, level)
-	if level == levelQuick && proto == unix.IPPROTO_TCP {
-		if e := r.takeEarly(local, remote); e != 0 && !ok && reason == "" {
-			inode, ok = e, true // closed since its event was read
-		}
+	if early != 0 && !ok && reason == "" {
+		inode, ok = early, true // closed since its event was read
 	}
 	if prefetched != nil {
 		<-prefetched
