@@ -65,6 +65,7 @@ func main() {
 	part("accuracy", "accuracy beside nethogs", func() { r.accuracy = accuracy(bins) })
 	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
 	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })
+	part("churn", "scale: connection churn", func() { r.churn = scaleChurn(bins) })
 	part("micro", "micro-benchmarks", func() { r.micro = micro() })
 	if *only != "" {
 		fmt.Print(r.markdown())

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -13,6 +14,7 @@ type report struct {
 	rounds        int
 	accuracy      []accuracyRow
 	flows, procs  []scaleRow
+	churn         []scaleRow
 	micro         []string
 }
 
@@ -47,7 +49,7 @@ func (r *report) markdown() string {
 	}
 	w("\nnethogs counts link-layer frames as libpcap sees them, so a ratio slightly above 1 is its normal; 0 means it put the bytes under another row (\"unknown\") or missed the process.\n")
 	w("\n## Scale\n\n| load | CPU (%% of one core) | peak RSS | tick p50 | tick p99 |\n|---|---|---|---|---|\n")
-	for _, s := range append(append([]scaleRow{}, r.flows...), r.procs...) {
+	for _, s := range slices.Concat(r.flows, r.procs, r.churn) {
 		w("| %s | %.1f%% | %.1f MB | %s | %s |\n", s.what, s.cpuPct, s.rssMB, s.tickP50, s.tickP99)
 	}
 	w("\nCPU is measured after a warm-up (start-up resolves every existing flow once). Above ~25,000 flows a full conntrack dump costs more than the 5%% budget of a tick, so bwmon reads the table every few ticks on its own goroutine (ticks stay short; live flows' bytes arrive in steps; ended flows' final bytes arrive with their DESTROY event).\n")

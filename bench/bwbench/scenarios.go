@@ -373,6 +373,33 @@ func scaleProcs(b binaries) []scaleRow {
 	return rows
 }
 
+// scaleChurn measures bwmon while one process opens, uses and closes TCP
+// connections back to back as fast as it can: the cost that grows with new
+// flows (each one's owner is looked up once).
+func scaleChurn(b binaries) []scaleRow {
+	p := newPair(5)
+	sysctlIn(p.a, "net.ipv4.ip_local_port_range", "1024 65535")
+	sysctlIn(p.a, "net.ipv4.tcp_tw_reuse", "1")
+	sink := startIn(p.b, b.gen, "tcp-sink", "0.0.0.0:7200")
+	defer kill(sink)
+	time.Sleep(300 * time.Millisecond)
+	n := 20_000
+	if *quick {
+		n = 5_000
+	}
+	a := startAgent(b, p.a, "none")
+	time.Sleep(3 * time.Second)
+	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
+	run("ip", "netns", "exec", p.a, b.gen, "-conns", strconv.Itoa(n), "tcp-send", fmt.Sprintf("%s:7200", p.ipB), "1000")
+	c1, el := cpuTime(a.cmd.Process.Pid), time.Since(t0)
+	rss := peakRSS(a.cmd.Process.Pid)
+	p50, p99 := a.stop()
+	r := scaleRow{what: fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, one after another)", float64(n)/el.Seconds(), n),
+		cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}
+	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+	return []scaleRow{r}
+}
+
 // --- micro-benchmarks -----------------------------------------------------
 
 func micro() []string {
