@@ -32,7 +32,7 @@ vet:
 test: vet
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
-# The benchmark suite (root; about 5 minutes): installs iperf3 and nethogs
+# The benchmark suite (root; about 8 minutes): installs iperf3 and nethogs
 # if absent, prints the results and rewrites bench/README.md. Not part of
 # `make test`.
 bench:
