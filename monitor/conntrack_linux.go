@@ -296,12 +296,36 @@ func (m *Conntrack) receive(workers []chan event) {
 			}
 			rec := recOf(ev.Flow)
 			if o := &rec.orig; ev.Type == conntrack.EventNew && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
-				m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
+				known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
+				if known && !m.res.isLocal(rec.reply.src) {
+					// Settled here (see newInline), or prepared for a worker.
+					if e, done := m.newInline(&rec); !done {
+						k := keyOf(&rec)
+						workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
+					}
+					continue
+				}
 			}
 			k := keyOf(&rec)
 			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: ev.Type == conntrack.EventDestroy, rec: rec}
 		}
 	}
+}
+
+// newInline settles, on the reader's thread, a new outgoing connection
+// whose owner noteEarly knows already: that costs a map lookup, less than
+// waking a worker for it (under connection churn those wake-ups were the
+// larger part of bwmon's CPU). When a tick or a dump holds the table it
+// returns the flow prepared, for a worker to insert: the reader must not
+// wait.
+func (m *Conntrack) newInline(rec *ctRec) (event, bool) {
+	k, fl := m.table.prepareNew(rec, m.res)
+	if !m.mu.TryLock() {
+		return event{rec: *rec, fl: &fl}, false
+	}
+	m.table.insertNew(k, fl)
+	m.mu.Unlock()
+	return event{}, true
 }
 
 func isClosedErr(err error) bool {
@@ -314,10 +338,12 @@ func isClosedErr(err error) bool {
 // live only a few milliseconds.
 const eventWorkers = 4
 
-// event is a conntrack NEW or DESTROY event.
+// event is a conntrack NEW or DESTROY event; fl, when set, is a NEW
+// event's flow made already (newInline).
 type event struct {
 	destroy bool
 	rec     ctRec
+	fl      *flow
 }
 
 // handle applies one worker's events: owners are resolved before the
@@ -331,7 +357,13 @@ func (m *Conntrack) handle(evs <-chan event) {
 			m.mu.Unlock()
 			continue
 		}
-		k, fl := m.table.prepareNew(&ev.rec, m.res)
+		var k flowKey
+		var fl flow
+		if ev.fl != nil {
+			k, fl = keyOf(&ev.rec), *ev.fl
+		} else {
+			k, fl = m.table.prepareNew(&ev.rec, m.res)
+		}
 		m.mu.Lock()
 		m.table.insertNew(k, fl)
 		m.mu.Unlock()

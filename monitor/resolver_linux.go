@@ -404,13 +404,17 @@ const earlyMax = 4096
 // found here, with the owner the probe recorded, still names the process.
 // It costs one sock_diag round trip per new outgoing TCP connection, and
 // the probe's readlinks when the socket is not known yet.
-func (r *resolver) noteEarly(d *sockDiag, local, remote netip.AddrPort) {
+//
+// It reports whether the socket's owner is known.
+func (r *resolver) noteEarly(d *sockDiag, local, remote netip.AddrPort) bool {
 	s, found, err := d.lookup(unix.IPPROTO_TCP, local, remote)
 	if err != nil || !found || s.inode == 0 || s.state == tcpListen {
-		return
+		return false
 	}
-	if !r.procs.known(s.inode) {
+	known := r.procs.known(s.inode)
+	if !known {
 		r.procs.probeRecent()
+		known = r.procs.known(s.inode)
 	}
 	r.earlyMu.Lock()
 	if r.early == nil || len(r.early) >= earlyMax {
@@ -418,6 +422,7 @@ func (r *resolver) noteEarly(d *sockDiag, local, remote netip.AddrPort) {
 	}
 	r.early[[2]netip.AddrPort{local, remote}] = s.inode
 	r.earlyMu.Unlock()
+	return known
 }
 
 // takeEarly returns and forgets the inode noteEarly found for local ->
