@@ -19,15 +19,7 @@ func TestEventReader(t *testing.T) {
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Watched)
 	fd := nettest.NetNSFD(t, p.Watched)
-	c, err := dialEvents(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := newEventReader(c)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
+	e := openEventReader(t, fd)
 	type result struct {
 		news, destroys int
 		err            error
@@ -97,15 +89,7 @@ func TestEventReader(t *testing.T) {
 // TestEventReaderClosedUnread: a monitor that fails to start after its
 // reader was made closes it without ever reading: no socket is left open.
 func TestEventReaderClosedUnread(t *testing.T) {
-	c, err := dialEvents(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := newEventReader(c)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
+	e := openEventReader(t, 0)
 	fd := e.fd
 	if err := e.close(); err != nil {
 		t.Fatalf("close: %v", err)
@@ -116,4 +100,20 @@ func TestEventReaderClosedUnread(t *testing.T) {
 	if _, err := e.read(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("read after close: %v, want net.ErrClosed", err)
 	}
+}
+
+// openEventReader subscribes to the conntrack events of namespace netnsFD
+// (0: this one) and makes a reader of them; the test closes it.
+func openEventReader(t *testing.T, netnsFD int) *eventReader {
+	t.Helper()
+	c, err := dialEvents(netnsFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newEventReader(c)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return e
 }

@@ -551,13 +551,7 @@ func (t *procTable) ownerYoung(inode uint64) *model.Process {
 		return t.info(p)
 	}
 	// The newborn watcher may have seen the socket meanwhile.
-	t.mu.Lock()
-	pid, ok = t.holder(inode)
-	t.mu.Unlock()
-	if ok {
-		return t.info(pid)
-	}
-	return nil
+	return t.knownOwner(inode)
 }
 
 // scanParallelism bounds the concurrent reads of /proc/PID/fd.
@@ -665,13 +659,7 @@ func (t *procTable) ownerRefresh(inode uint64) *model.Process {
 			return nil
 		}
 	}
-	t.mu.Lock()
-	pid, ok := t.holder(inode)
-	t.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	return t.info(pid)
+	return t.knownOwner(inode)
 }
 
 // count returns the number of known processes.

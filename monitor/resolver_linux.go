@@ -154,13 +154,8 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		return model.Info{Process: p}, true
 	}
 	if level == levelQuick && proto == unix.IPPROTO_TCP {
-		d := <-r.diags
-		l, ok := d.listener(local)
-		r.diags <- d
-		if ok && l != inode {
-			if p := r.procs.ownerByListener(inode, l); p != nil {
-				return model.Info{Process: p}, true
-			}
+		if p := r.acceptedBy(r.listener, local, inode); p != nil {
+			return model.Info{Process: p}, true
 		}
 	}
 	if level != levelFinal {
@@ -226,10 +221,8 @@ func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model
 			return model.Info{Process: proc}, true
 		}
 		if level == levelQuick && proto == unix.IPPROTO_TCP {
-			if l, ok := p.listener(e.local); ok && l != inode {
-				if proc := r.procs.ownerByListener(inode, l); proc != nil {
-					return model.Info{Process: proc}, true
-				}
+			if proc := r.acceptedBy(p.listener, e.local, inode); proc != nil {
+				return model.Info{Process: proc}, true
 			}
 		}
 		if level == levelFinal {
@@ -436,4 +429,23 @@ func (r *resolver) takeEarly(local, remote netip.AddrPort) uint64 {
 		delete(r.early, k)
 	}
 	return ino
+}
+
+// listener returns the inode of the TCP socket listening where local is,
+// in the watched namespace.
+func (r *resolver) listener(local netip.AddrPort) (uint64, bool) {
+	d := <-r.diags
+	defer func() { r.diags <- d }()
+	return d.listener(local)
+}
+
+// acceptedBy finds the holder of a server's socket inode whose holder is
+// not known yet, by reading the fds of the process holding the listener
+// (found by listener) on its local port; nil when that does not tell.
+func (r *resolver) acceptedBy(listener func(netip.AddrPort) (uint64, bool), local netip.AddrPort, inode uint64) *model.Process {
+	l, ok := listener(local)
+	if !ok || l == inode {
+		return nil
+	}
+	return r.procs.ownerByListener(inode, l)
 }
