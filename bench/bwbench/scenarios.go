@@ -286,18 +286,22 @@ type scaleRow struct {
 	note             string
 }
 
-// measure runs bwmon on ns for warm then secs, and reports its CPU over
-// the measured window, its peak RSS and its tick percentiles.
-func measure(b binaries, ns, what string, warm, secs time.Duration) scaleRow {
+// measure runs bwmon on ns for warm, then while during runs, and reports
+// its CPU over that window, its peak RSS, its tick percentiles and the
+// window's length.
+func measure(b binaries, ns, what string, warm time.Duration, during func()) (scaleRow, time.Duration) {
 	a := startAgent(b, ns, "none")
 	time.Sleep(warm)
 	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
-	time.Sleep(secs)
+	during()
 	c1, el := cpuTime(a.cmd.Process.Pid), time.Since(t0)
 	rss := peakRSS(a.cmd.Process.Pid)
 	p50, p99 := a.stop()
-	return scaleRow{what: what, cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}
+	return scaleRow{what: what, cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}, el
 }
+
+// sleep returns a window of d for measure.
+func sleep(d time.Duration) func() { return func() { time.Sleep(d) } }
 
 func ctCount(ns string) int {
 	b, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/netfilter/nf_conntrack_count").Output()
@@ -333,7 +337,7 @@ func scaleFlows(b binaries) []scaleRow {
 			}
 			have = now
 		}
-		r := measure(b, p.a, fmt.Sprintf("%d flows", ctCount(p.a)), warm, secs)
+		r, _ := measure(b, p.a, fmt.Sprintf("%d flows", ctCount(p.a)), warm, sleep(secs))
 		rows = append(rows, r)
 		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
 	}
@@ -364,7 +368,7 @@ func scaleProcs(b binaries) []scaleRow {
 			must(fmt.Errorf("holder did not start %d processes", n))
 		}
 		time.Sleep(time.Second) // let the children connect
-		r := measure(b, p.a, fmt.Sprintf("%d processes × 8 sockets", n), warm, secs)
+		r, _ := measure(b, p.a, fmt.Sprintf("%d processes × 8 sockets", n), warm, sleep(secs))
 		rows = append(rows, r)
 		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
 		kill(h)
@@ -387,15 +391,10 @@ func scaleChurn(b binaries) []scaleRow {
 	if *quick {
 		n = 5_000
 	}
-	a := startAgent(b, p.a, "none")
-	time.Sleep(3 * time.Second)
-	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
-	run("ip", "netns", "exec", p.a, b.gen, "-conns", strconv.Itoa(n), "tcp-send", fmt.Sprintf("%s:7200", p.ipB), "1000")
-	c1, el := cpuTime(a.cmd.Process.Pid), time.Since(t0)
-	rss := peakRSS(a.cmd.Process.Pid)
-	p50, p99 := a.stop()
-	r := scaleRow{what: fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, one after another)", float64(n)/el.Seconds(), n),
-		cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}
+	r, el := measure(b, p.a, "", 3*time.Second, func() {
+		run("ip", "netns", "exec", p.a, b.gen, "-conns", strconv.Itoa(n), "tcp-send", fmt.Sprintf("%s:7200", p.ipB), "1000")
+	})
+	r.what = fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, one after another)", float64(n)/el.Seconds(), n)
 	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
 	return []scaleRow{r}
 }
