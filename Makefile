@@ -12,7 +12,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 DESTDIR    ?=
 
-.PHONY: all build run test vet bench clean install uninstall
+.PHONY: all build run test vet fuzz bench clean install uninstall
 
 all: build
 
@@ -31,6 +31,19 @@ vet:
 # process tables, so packages run one at a time.
 test: vet
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# Every Fuzz target of every package, FUZZTIME each (go test runs one fuzz
+# target at a time). The seed corpora also run in the plain tests above.
+FUZZTIME ?= 3s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || \
+				{ echo "$$out" | tail -n 40; echo "fuzz: $$pkg $$f failed (the input is saved under testdata/fuzz)"; exit 1; }; \
+		done; \
+	done
 
 # The benchmark suite (root; about 8 minutes): installs iperf3 and nethogs
 # if absent, prints the results and rewrites bench/README.md. Not part of

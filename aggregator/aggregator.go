@@ -23,6 +23,10 @@ type Config struct {
 	// ForwardedPairs bounds the pairs of hosts the forwarded section lists
 	// one by one (default DefaultForwardedPairs); see Snapshot.Forwarded.
 	ForwardedPairs int
+	// Limits bound the apps listed by name (Apps, TopApps, ActiveWindow;
+	// zero fields take model's defaults); the whole is reported in each
+	// Snapshot's AgentStats.
+	Limits model.Limits
 }
 
 // Aggregator groups the monitors' entries into apps once per interval.

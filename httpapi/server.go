@@ -48,6 +48,9 @@ type Options struct {
 	Usage http.Handler
 	// MaxApps bounds the apps whose history is kept (DefaultMaxApps).
 	MaxApps int
+	// MaxClients bounds the WebSocket clients served at once
+	// (model.DefaultLimitWebSocketClients).
+	MaxClients int
 	// SendQueue is each WebSocket client's queue of ticks; a client whose
 	// queue is full when a tick comes is dropped (DefaultSendQueue).
 	SendQueue int

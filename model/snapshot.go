@@ -15,8 +15,10 @@ type Snapshot struct {
 	// IntervalS is the length of the tick in seconds, measured on the
 	// monotonic clock.
 	IntervalS float64 `json:"interval_s"`
-	// Apps lists every app seen since Since, busiest first (by rate, then
-	// by total, then by name).
+	// Apps lists the apps active within the limits' active window and the
+	// top ones by total, at most Limits.Apps of them, busiest first (by
+	// rate, then by total, then by name); the rest are folded into one
+	// app named OtherApp, so the totals still add up.
 	Apps []AppUsage `json:"apps"`
 	// Unattributed holds the bytes of flows whose process was not found.
 	Unattributed Unattributed `json:"unattributed"`
@@ -28,8 +30,15 @@ type Snapshot struct {
 	Agent AgentStats `json:"-"`
 }
 
+// OtherApp is the app the apps beyond the limits are folded into: it keeps
+// their bytes, so the apps' totals still add up. Its parentheses keep it
+// apart from an executable's name in the common case, like GroupUnknown.
+const OtherApp = "(other)"
+
 // AppUsage is one app's line in a Snapshot.
 type AppUsage struct {
+	// App is the app's name, as safename.Clean makes it: valid UTF-8
+	// without control or format characters, at most safename.MaxLen bytes.
 	App string `json:"app"`
 	// BytesIn and BytesOut are cumulative since Snapshot.Since, at the
 	// layer the monitor counts (IP layer for conntrack, payload for pipes).
@@ -39,11 +48,17 @@ type AppUsage struct {
 	RateIn  float64 `json:"rate_in"`
 	RateOut float64 `json:"rate_out"`
 	// PIDs are the app's processes that moved bytes within the retention
-	// time, ascending; empty for pipes and idle apps.
+	// time, ascending, at most MaxListed of them; empty for pipes and idle
+	// apps.
 	PIDs []int `json:"pids"`
+	// Processes is how many processes PIDs would list without its bound.
+	Processes int `json:"processes"`
+	// Folded is, on the OtherApp line only, how many apps were folded
+	// into it since the agent started.
+	Folded uint64 `json:"folded,omitempty"`
 	// Users, Units, Containers and Cgroups say where those processes run
-	// (see Identity), each sorted and without repeats; empty where
-	// nothing is known.
+	// (see Identity), each sorted and without repeats, at most MaxListed
+	// each; empty where nothing is known.
 	Users      []UserRef   `json:"users"`
 	Units      []string    `json:"units"`
 	Containers []Container `json:"containers"`
@@ -95,6 +110,11 @@ type UnattributedSum struct {
 	BytesOut uint64 `json:"bytes_out"`
 }
 
+// MaxListed bounds each list of an AppUsage (PIDs, Users, Units,
+// Containers, Cgroups, NetNS): an app of ten thousand processes still makes
+// a line of bounded size.
+const MaxListed = 64
+
 // AgentStats is what bwmon measured of itself during a tick.
 type AgentStats struct {
 	// TickDuration is how long collecting and grouping took.
@@ -103,6 +123,38 @@ type AgentStats struct {
 	Entries int
 	// Monitors holds each monitor's own figures, by monitor name.
 	Monitors map[string]MonitorStats
+	// Limits are the bounds the agent runs with.
+	Limits Limits
+	// FoldedApps counts the apps folded into OtherApp since start.
+	FoldedApps uint64
+}
+
+// Limits are the bounds that keep what bwmon holds and serves from growing
+// with every process name ever seen (the [limits] table of the
+// configuration). Each part enforces its own; the agent reports all of them
+// in its statistics. Zero means the part's default.
+type Limits struct {
+	// Apps is how many apps are listed by name (the table, the JSON, the
+	// page, /metrics, the state store's totals); the rest are folded into
+	// OtherApp.
+	Apps int
+	// TopApps is how many of those, the largest by total, stay listed
+	// even when idle.
+	TopApps int
+	// ActiveWindow is how recently an app must have moved bytes to stay
+	// listed when it is not among the TopApps.
+	ActiveWindow time.Duration
+	// HistoryApps is how many apps the 15-minute and 24-hour history
+	// keeps, the largest by volume.
+	HistoryApps int
+	// DayApps is how many apps each day of the state store (and `bwmon
+	// report`) keeps by name; the rest of the day is folded into OtherApp.
+	DayApps int
+	// WebSocketClients is how many /api/v1/live clients are served at once.
+	WebSocketClients int
+	// Namespaces is how many network namespaces are read at once with
+	// [conntrack] namespaces = "all".
+	Namespaces int
 }
 
 // MonitorStats is what a monitor reports of itself.
@@ -113,6 +165,10 @@ type MonitorStats struct {
 	Processes int
 	// EventsLost counts kernel events lost since start.
 	EventsLost uint64
+	// ReadErrors counts the failures of the monitor's kernel readers
+	// (other than lost events) since start; each reader is restarted
+	// after a backoff.
+	ReadErrors uint64
 }
 
 // NotifyStats counts what the notifier did since start; the HTTP API
@@ -121,8 +177,38 @@ type NotifyStats struct {
 	// Fired and Resolved count alert events by state.
 	Fired, Resolved uint64
 	// Dropped counts events not delivered because too many commands were
-	// already running.
+	// already running or the rule's queue was full.
 	Dropped uint64
 	// Failed counts commands and webhooks that failed or timed out.
 	Failed uint64
+}
+
+// The default Limits.
+const (
+	DefaultLimitApps             = 100
+	DefaultLimitTopApps          = 20
+	DefaultLimitActiveWindow     = 15 * time.Minute
+	DefaultLimitHistoryApps      = 100
+	DefaultLimitDayApps          = 200
+	DefaultLimitWebSocketClients = 64
+	DefaultLimitNamespaces       = 64
+)
+
+// WithDefaults returns l with its zero fields set to their defaults.
+func (l Limits) WithDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Apps, DefaultLimitApps)
+	def(&l.TopApps, DefaultLimitTopApps)
+	def(&l.HistoryApps, DefaultLimitHistoryApps)
+	def(&l.DayApps, DefaultLimitDayApps)
+	def(&l.WebSocketClients, DefaultLimitWebSocketClients)
+	def(&l.Namespaces, DefaultLimitNamespaces)
+	if l.ActiveWindow <= 0 {
+		l.ActiveWindow = DefaultLimitActiveWindow
+	}
+	return l
 }

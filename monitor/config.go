@@ -20,6 +20,10 @@ type ConntrackConfig struct {
 	// NetNS names the network namespace to watch: "" for bwmon's own, a
 	// name from `ip netns list`, or a path like /proc/PID/ns/net.
 	NetNS string
+	// MaxNamespaces bounds, with AllNamespaces, how many other network
+	// namespaces are read at once ([limits] namespaces; default
+	// model.DefaultLimitNamespaces).
+	MaxNamespaces int
 }
 
 // wants reports whether the config keeps a process with this command line.

@@ -29,7 +29,8 @@ type fileConfig struct {
 	Apps      []appSection     `toml:"app"`
 	Monitors  []monitorSection `toml:"monitor"`
 	State     stateSection     `toml:"state"`
-	HTTP      httpSection      `toml:"http"` // httpconfig.go
+	Limits    limitsSection    `toml:"limits"` // limitsconfig.go
+	HTTP      httpSection      `toml:"http"`   // httpconfig.go
 
 	notifyFile // [[notify]] and [notify_settings] (notifyconfig.go)
 }
@@ -95,17 +96,22 @@ type Config struct {
 	State StateConfig
 	// HTTP is where the page, the API and the metrics are served.
 	HTTP HTTPConfig
+	// Limits are the bounds of the [limits] table; cmd hands each part
+	// its own (the aggregator gets them all, to report).
+	Limits model.Limits
 }
 
 // Defaults is the configuration without a file: watch the whole host,
 // group by executable, tick every second.
 func Defaults() *Config {
 	return &Config{
-		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp}},
-		Manage:     true,
-		Conntrack:  []monitor.ConntrackConfig{{}},
-		State:      StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
-		HTTP:       defaultHTTP(),
+		Aggregator: aggregator.Config{Interval: time.Second, Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp},
+			Limits: model.Limits{}.WithDefaults()},
+		Manage:    true,
+		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: model.DefaultLimitNamespaces}},
+		State:     StateConfig{Dir: DefaultStateDir, Flush: state.DefaultFlush},
+		HTTP:      defaultHTTP(),
+		Limits:    model.Limits{}.WithDefaults(),
 	}
 }
 
@@ -190,6 +196,9 @@ func ParseConfig(path, text string) (*Config, error) {
 	if err := parseState(fc.State, &cfg.State, errAt); err != nil {
 		return nil, err
 	}
+	if err := parseLimits(fc.Limits, &cfg.Limits, errAt); err != nil {
+		return nil, err
+	}
 	if cfg.HTTP, err = parseHTTP(fc.HTTP, errAt); err != nil {
 		return nil, err
 	}
@@ -267,7 +276,9 @@ func ParseConfig(path, text string) (*Config, error) {
 		mc := &cfg.Conntrack[i]
 		mc.IgnoreForwarded = ignoreForwarded
 		mc.AllNamespaces = allNS
+		mc.MaxNamespaces = cfg.Limits.Namespaces
 	}
+	cfg.Aggregator.Limits = cfg.Limits
 	return cfg, nil
 }
 

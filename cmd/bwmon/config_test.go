@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/pipe"
 )
 
@@ -53,6 +54,20 @@ ignore_local = true
 	}
 	if m := cfg.Conntrack; len(m) != 1 || !m[0].IgnoreLocal || len(m[0].Exclude) != 1 {
 		t.Fatalf("monitors = %+v", m)
+	}
+}
+
+func TestParseConfigLimits(t *testing.T) {
+	cfg, err := ParseConfig("c.toml", "[limits]\napps = 30\ntop_apps = 5\nactive_window = \"2m\"\nhistory_apps = 7\nday_apps = 9\nwebsocket_clients = 3\nnamespaces = 4\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.Limits{Apps: 30, TopApps: 5, ActiveWindow: 2 * time.Minute, HistoryApps: 7, DayApps: 9, WebSocketClients: 3, Namespaces: 4}
+	if cfg.Limits != want || cfg.Aggregator.Limits != want {
+		t.Fatalf("limits = %+v, aggregator's %+v; want %+v", cfg.Limits, cfg.Aggregator.Limits, want)
+	}
+	if cfg.Conntrack[0].MaxNamespaces != 4 {
+		t.Fatalf("conntrack MaxNamespaces = %d, want 4", cfg.Conntrack[0].MaxNamespaces)
 	}
 }
 
@@ -108,6 +123,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"pipe with a conntrack key", pipeSection(`listen = ":8080"`, `target = "h:80"`, `exclude = ["x"]`), "c.toml:5: exclude applies to type = \"conntrack\" only"},
 		{"conntrack with a pipe key", "[[monitor]]\ntype = \"conntrack\"\ntarget = \"h:80\"\n", "c.toml:3: target applies to type = \"pipe\" only"},
 		{"bad namespaces", "[conntrack]\nmanage = true\nnamespaces = \"every\"\n", "c.toml:3: namespaces = \"every\": want \"own\""},
+		{"limits apps zero", "[limits]\napps = 0\n", "c.toml:2: apps = 0: use 1 to 100000"},
+		{"limits top over apps", "[limits]\napps = 10\ntop_apps = 20\n", "c.toml:3: top_apps = 20 is more than apps = 10"},
+		{"limits short window", "[limits]\nactive_window = \"1s\"\n", "c.toml:2: active_window 1s is too short"},
+		{"limits unknown key", "[limits]\nprocesses = 5\n", "c.toml:2: unknown key \"limits.processes\""},
 		{"namespaces all beside a netns monitor", "[conntrack]\nnamespaces = \"all\"\n[[monitor]]\ntype = \"conntrack\"\n\n[[monitor]]\ntype = \"conntrack\"\nnetns = \"web\"\n", "c.toml:8: [conntrack] namespaces = \"all\" already watches network namespace \"web\""},
 		{"two pipes on one address", pipeSection(`listen = ":8080"`, `target = "h:80"`) + pipeSection(`listen = "8080"`, `target = "h:81"`), "c.toml:7: listen \"8080\" is used by an earlier pipe"},
 	}

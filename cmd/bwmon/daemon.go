@@ -94,7 +94,7 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 	if a.store != nil {
 		usage = state.UsageHandler(a.store)
 	}
-	web, ln, err := listenWeb(cfg.HTTP, notifier.Stats, usage, logger)
+	web, ln, err := listenWeb(cfg.HTTP, cfg.Limits, notifier.Stats, usage, logger)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	if cfg.State.Dir != "" {
-		st, err := state.Open(state.Options{Dir: cfg.State.Dir, Flush: cfg.State.Flush, Logger: logger})
+		st, err := state.Open(state.Options{Dir: cfg.State.Dir, Flush: cfg.State.Flush, DayApps: cfg.Limits.DayApps, Logger: logger})
 		if err != nil {
 			closeMonitors(ms, logger)
 			return nil, err

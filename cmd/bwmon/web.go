@@ -13,13 +13,14 @@ import (
 // listenWeb makes the HTTP server of cfg and binds its address, so that a
 // port in use stops the agent before it starts; (nil, nil, nil) when HTTP
 // is off. It logs the URL to open.
-func listenWeb(cfg HTTPConfig, notify func() model.NotifyStats, usage http.Handler, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+func listenWeb(cfg HTTPConfig, limits model.Limits, notify func() model.NotifyStats, usage http.Handler, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if cfg.Listen == "" {
 		return nil, nil, nil
 	}
 	srv, err := httpapi.New(httpapi.Options{
 		Listen: cfg.Listen, Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins,
 		NotifyStats: notify, Usage: usage, Logger: logger,
+		MaxApps: limits.HistoryApps, MaxClients: limits.WebSocketClients,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/bwmon/bwmon/model"
 )
 
 func TestListenWeb(t *testing.T) {
@@ -26,7 +28,7 @@ func TestListenWeb(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log strings.Builder
-			srv, ln, err := listenWeb(tt.cfg, nil, nil, slog.New(slog.NewTextHandler(&log, nil)))
+			srv, ln, err := listenWeb(tt.cfg, model.Limits{}, nil, nil, slog.New(slog.NewTextHandler(&log, nil)))
 			if ln != nil {
 				defer ln.Close()
 			}

@@ -26,6 +26,10 @@ type Options struct {
 	// KeepDays is how many days of daily totals to keep (default
 	// DefaultKeepDays).
 	KeepDays int
+	// DayApps is how many apps each day keeps by name; the rest of the
+	// day is folded into model.OtherApp (default
+	// model.DefaultLimitDayApps).
+	DayApps int
 	// LockTimeout bounds the wait for a reader (`bwmon report`) to let go
 	// of the file (default 5s).
 	LockTimeout time.Duration
