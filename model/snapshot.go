@@ -113,7 +113,7 @@ type UnattributedSum struct {
 // MaxListed bounds each list of an AppUsage (PIDs, Users, Units,
 // Containers, Cgroups, NetNS): an app of ten thousand processes still makes
 // a line of bounded size.
-const MaxListed = 64
+const MaxListed = 32
 
 // AgentStats is what bwmon measured of itself during a tick.
 type AgentStats struct {
