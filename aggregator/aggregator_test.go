@@ -310,3 +310,22 @@ func TestTickCleansAndBoundsLists(t *testing.T) {
 		t.Errorf("cgroups %q, want %q", w.Cgroups, cgroups[:model.MaxListed])
 	}
 }
+
+// FuzzGrouperApp: whatever a process calls itself, its app name is clean,
+// bounded, and never the fold line's.
+func FuzzGrouperApp(f *testing.F) {
+	f.Add("/usr/bin/curl", "curl -o x http://a", true)
+	f.Add("/tmp/x\xffy", "a\u009b31mb \u202e", false)
+	f.Add("", model.OtherApp, false)
+	f.Add("/tmp/"+model.OtherApp, "", true)
+	f.Fuzz(func(t *testing.T, exe, cmdline string, auto bool) {
+		g := Grouper{AutoGroup: auto}
+		app, ok := g.App(proc(1, exe, cmdline))
+		if !ok {
+			t.Fatal("a process got no app")
+		}
+		if app == model.OtherApp || !utf8.ValidString(app) || len(app) > safename.MaxLen || safename.Clean(app) != app {
+			t.Fatalf("App(%q, %q) = %q: not a clean app name", exe, cmdline, app)
+		}
+	})
+}
