@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -24,8 +23,9 @@ type Config struct {
 	// one by one (default DefaultForwardedPairs); see Snapshot.Forwarded.
 	ForwardedPairs int
 	// Limits bound the apps listed by name (Apps, TopApps, ActiveWindow;
-	// zero fields take model's defaults); the whole is reported in each
-	// Snapshot's AgentStats.
+	// zero fields take model's defaults, and TopApps is at most Apps); the
+	// rest are folded into model.OtherApp as the package doc says. The
+	// effective limits are reported in each Snapshot's AgentStats.
 	Limits model.Limits
 }
 
@@ -40,7 +40,10 @@ type Aggregator struct {
 	monitors  []Monitor
 	consumers []Consumer
 	entries   *model.MonitorEntryCollection
-	apps      map[string]*Totals
+	apps      map[string]*appState // the apps listed by name
+	other     otherState           // the apps folded (fold.go)
+	folded    uint64               // apps folded since start
+	order     []*appState          // foldLocked's buffer
 	unattr    map[model.Reason]*model.UnattributedSum
 	fwd       *forwarded
 	groups    map[model.Key]string // app of each live entry, "" for unattributed
@@ -71,7 +74,7 @@ func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logg
 		monitors:  monitors,
 		consumers: consumers,
 		entries:   model.NewMonitorEntryCollection(cfg.Retention),
-		apps:      make(map[string]*Totals),
+		apps:      make(map[string]*appState),
 		unattr:    make(map[model.Reason]*model.UnattributedSum),
 		fwd:       newForwarded(cfg.ForwardedPairs),
 		groups:    make(map[model.Key]string),
@@ -108,9 +111,10 @@ func (a *Aggregator) interval() time.Duration {
 
 // Reconfigure replaces the configuration, the monitors and the consumers,
 // keeping every app's totals, unless what processes are grouped by
-// (Grouper.By) changes: the app totals then start afresh, since groups of
-// two kinds cannot be compared. The forwarded section is kept either way. Monitors that are not in the new list are not
-// closed here: the caller owns them.
+// (Grouper.By) changes: the app totals (OtherApp's too) then start afresh,
+// since groups of two kinds cannot be compared. The forwarded section is
+// kept either way. New Limits apply from the next tick. Monitors that are
+// not in the new list are not closed here: the caller owns them.
 func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
@@ -119,6 +123,7 @@ func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Con
 	defer a.mu.Unlock()
 	if cfg.Grouper.by() != a.cfg.Grouper.by() {
 		clear(a.apps)
+		a.other = otherState{}
 	}
 	a.fwd.setBound(cfg.ForwardedPairs)
 	a.cfg = cfg
@@ -166,8 +171,6 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	}
 	a.last = now
 
-	tickIn := make(map[string]uint64)
-	tickOut := make(map[string]uint64)
 	var uIn, uOut uint64
 	for _, u := range a.entries.Usage(now) {
 		if p := u.Entry.Info.Forwarded; p != nil {
@@ -191,19 +194,21 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 			uOut += u.Out
 			continue
 		}
-		t := a.apps[app]
-		if t == nil {
-			t = &Totals{}
-			a.apps[app] = t
+		st := a.apps[app]
+		if st == nil {
+			st = &appState{name: app}
+			a.apps[app] = st
 		}
-		t.In += u.In
-		t.Out += u.Out
-		tickIn[app] += u.In
-		tickOut[app] += u.Out
+		st.in += u.In
+		st.out += u.Out
+		st.tickIn += u.In
+		st.tickOut += u.Out
+		st.active = now
 	}
+	lim := a.limits()
+	a.foldLocked(now, lim)
 
-	pids := make(map[string][]int)
-	places := make(map[string]*where) // where each app's processes run
+	// Where the listed apps' processes run; folded apps are not looked at.
 	live := a.entries.Entries()
 	keep := make(map[model.Key]string, len(live))
 	for _, e := range live {
@@ -211,14 +216,16 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 			continue // no app: the Grouper never sees it
 		}
 		app, ok := a.group(e)
-		if ok {
-			keep[e.Key] = app
-		} else {
-			keep[e.Key] = ""
+		keep[e.Key] = app // "" when unattributed
+		if !ok || e.Info.Process == nil {
+			continue
 		}
-		if ok && e.Info.Process != nil {
-			pids[app] = append(pids[app], e.Info.Process.PID)
-			whereOf(places, app).add(e.Info.Process)
+		if st := a.apps[app]; st != nil {
+			st.pids = append(st.pids, e.Info.Process.PID)
+			if st.where == nil {
+				st.where = newWhere()
+			}
+			st.where.add(e.Info.Process)
 		}
 	}
 	a.groups = keep // drops the groups of expired entries
@@ -227,39 +234,16 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		Time:      now,
 		Since:     a.since,
 		IntervalS: dt,
-		Apps:      make([]model.AppUsage, 0, len(a.apps)),
+		Apps:      a.lines(dt),
 		Unattributed: model.Unattributed{
 			RateIn:  float64(uIn) / dt,
 			RateOut: float64(uOut) / dt,
 			Reasons: make(map[model.Reason]model.UnattributedSum, len(a.unattr)),
 		},
 		Forwarded: a.fwd.snapshot(dt),
-		Agent:     model.AgentStats{Entries: a.entries.Len(), Monitors: stats},
+		Agent: model.AgentStats{Entries: a.entries.Len(), Monitors: stats,
+			Limits: lim, FoldedApps: a.folded},
 	}
-	for name, t := range a.apps {
-		p := pids[name]
-		slices.Sort(p)
-		p = slices.Compact(p)
-		if p == nil {
-			p = []int{}
-		}
-		u := model.AppUsage{
-			App: name, BytesIn: t.In, BytesOut: t.Out,
-			RateIn: float64(tickIn[name]) / dt, RateOut: float64(tickOut[name]) / dt,
-			PIDs: p,
-		}
-		places[name].fill(&u)
-		s.Apps = append(s.Apps, u)
-	}
-	slices.SortFunc(s.Apps, func(x, y model.AppUsage) int {
-		if c := cmp.Compare(y.RateIn+y.RateOut, x.RateIn+x.RateOut); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(y.BytesIn+y.BytesOut, x.BytesIn+x.BytesOut); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.App, y.App)
-	})
 	for r, sum := range a.unattr {
 		s.Unattributed.Reasons[r] = *sum
 		s.Unattributed.BytesIn += sum.BytesIn

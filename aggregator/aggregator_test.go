@@ -1,10 +1,17 @@
 package aggregator
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -117,7 +124,8 @@ func TestTick(t *testing.T) {
 		t.Fatalf("second tick ssh = %+v, want idle with its total kept", got)
 	}
 
-	// Long after retention the entries are gone, the totals are not.
+	// Long after retention the entries are gone, the totals are not (both
+	// apps are within the active window; TestFoldRules covers what is not).
 	s = a.Tick(t0.Add(60 * time.Second))
 	if len(s.Apps) != 2 || s.Apps[0].BytesIn+s.Apps[1].BytesIn != 4510 {
 		t.Fatalf("after expiry apps = %+v, want both kept with totals", s.Apps)
@@ -172,4 +180,152 @@ func TestRestore(t *testing.T) {
 	if u := s.Unattributed; u.BytesIn != 8 || u.BytesOut != 2 || u.Reasons[model.ReasonNoSocket] != (model.UnattributedSum{BytesIn: 8, BytesOut: 2}) {
 		t.Fatalf("unattributed = %+v, want 8/2 in no_socket", u)
 	}
+}
+
+// hostile are names any local user can give a process, a container or a
+// unit: invalid UTF-8, a C1 escape introducer, a bidi override, a terminal
+// escape sequence, 4 KB.
+var hostile = []string{"x\xffy", "a\u009b31mb", "gpj.\u202eexe", "evil\x1b[2Jname", strings.Repeat("long", 1024)}
+
+// checkClean fails unless s is what safename.Clean makes.
+func checkClean(t *testing.T, what, s string) {
+	t.Helper()
+	if !utf8.ValidString(s) || len(s) > safename.MaxLen || safename.Clean(s) != s || strings.ContainsAny(s, "\x1b\u009b\u202e") {
+		t.Errorf("%s %q is not clean", what, s)
+	}
+}
+
+func TestGrouperCleansNames(t *testing.T) {
+	long := strings.Repeat("long", 1024)
+	rules := []AppRule{{Name: "rule\u202e", Match: []*regexp.Regexp{regexp.MustCompile(`^ruled `)}}}
+	ctr := &model.Identity{UID: 1000, User: "eve\x1b]0;x\a", Unit: "u\u009b.service", Container: model.Container{Runtime: "podman", ID: "0123456789abcdef", Name: "c\xff"}}
+	tests := []struct {
+		name string
+		g    Grouper
+		info model.Info
+		want string
+	}{
+		{"invalid UTF-8 executable", Grouper{AutoGroup: true}, proc(1, "/tmp/x\xffy", "x"), `x\xffy`},
+		{"C1 in the executable", Grouper{AutoGroup: true}, proc(1, "/tmp/a\u009b31mb", "x"), `a\u009b31mb`},
+		{"bidi override", Grouper{AutoGroup: true}, proc(1, "/tmp/gpj.\u202eexe", "x"), `gpj.\u202eexe`},
+		{"terminal escape", Grouper{AutoGroup: true}, proc(1, "/tmp/evil\x1b[2Jname", "x"), `evil\x1b[2Jname`},
+		{"4 KB executable", Grouper{AutoGroup: true}, proc(1, "/tmp/"+long, "x"), safename.Clean(long)},
+		{"4 KB command line", Grouper{}, proc(1, "/bin/sh", long+"\x1b"), safename.Clean(long)},
+		{"command line with controls", Grouper{}, proc(1, "/bin/sh", "sh -c 'a\nb'"), `sh -c 'a\x0ab'`},
+		{"rule name", Grouper{Rules: rules}, proc(1, "/bin/x", "ruled x"), `rule\u202e`},
+		{"pipe name", Grouper{}, model.Info{App: "pipe\x1b[31m"}, `pipe\x1b[31m`},
+		{"container name", Grouper{By: GroupByContainer}, procIn(1, "/bin/x", ctr), `c\xff`},
+		{"unit name", Grouper{By: GroupByUnit}, procIn(1, "/bin/x", ctr), `u\u009b.service`},
+		{"user name", Grouper{By: GroupByUser}, procIn(1, "/bin/x", ctr), `eve\x1b]0;x\x07`},
+		{"a process named (other)", Grouper{AutoGroup: true}, proc(1, "/tmp/"+model.OtherApp, "x"), OtherLookalike},
+		{"a command line (other)", Grouper{}, proc(1, "/tmp/x", model.OtherApp), OtherLookalike},
+		{"clean names are kept", Grouper{AutoGroup: true}, proc(1, "/usr/bin/python3 früh", "x"), "python3 früh"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.g.App(tt.info)
+			if got != tt.want || !ok {
+				t.Fatalf("App() = %q, %v; want %q, true", got, ok, tt.want)
+			}
+			checkClean(t, "app", got)
+		})
+	}
+}
+
+// TestGrouperCleanNameCostsNothing: on the hot path (a new entry), a clean
+// name costs no allocation.
+func TestGrouperCleanNameCostsNothing(t *testing.T) {
+	g := Grouper{AutoGroup: true}
+	info := proc(1, "/usr/bin/curl", "curl -o x http://a")
+	if n := testing.AllocsPerRun(100, func() { g.App(info) }); n != 0 {
+		t.Fatalf("Grouper.App allocates %v times for a clean name, want 0", n)
+	}
+}
+
+// TestTickCleansAndBoundsLists: hostile names in every list of a line come
+// out clean, each list holds its first model.MaxListed entries, and
+// Processes counts every live process.
+func TestTickCleansAndBoundsLists(t *testing.T) {
+	const n = 100
+	var batch []add
+	for i := range n {
+		h := hostile[i%len(hostile)] + fmt.Sprintf("-%03d", i)
+		info := procIn(1000+i, "/usr/bin/worker", &model.Identity{UID: i, User: h, Unit: h + ".service", Cgroup: "/" + h,
+			Container: model.Container{Runtime: h, ID: h, Name: h, PodUID: h}})
+		info.Process.NetNS = h
+		batch = append(batch, add{info, 1, 1})
+	}
+	for i, h := range hostile { // hostile app names beside
+		batch = append(batch, add{proc(5000+i, "/tmp/"+h, h), 1, 1})
+	}
+	t0 := time.Unix(1_000_000, 0)
+	a := New(Config{Grouper: Grouper{AutoGroup: true}}, []Monitor{&fakeMonitor{batches: [][]add{batch}}}, nil, nil, t0)
+	s := a.Tick(t0.Add(time.Second))
+	if len(s.Apps) != 1+len(hostile) {
+		t.Fatalf("%d apps, want %d", len(s.Apps), 1+len(hostile))
+	}
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(js, []byte(`\u001b`)) || !utf8.Valid(js) || bytes.ContainsAny(js, "\u009b\u202e") {
+		t.Fatalf("the JSON of the tick carries a raw control: %s", js)
+	}
+	for _, u := range s.Apps {
+		checkClean(t, "app", u.App)
+		for _, r := range u.Users {
+			checkClean(t, "user", r.Name)
+		}
+		for _, c := range u.Containers {
+			for _, f := range []string{c.Runtime, c.ID, c.Name, c.PodUID} {
+				checkClean(t, "container field", f)
+			}
+		}
+		for _, l := range [][]string{u.Units, u.Cgroups, u.NetNS} {
+			for _, x := range l {
+				checkClean(t, "list entry", x)
+			}
+		}
+	}
+	w := byName(s)["worker"]
+	if w.Processes != n || len(w.PIDs) != model.MaxListed || w.PIDs[0] != 1000 || w.PIDs[model.MaxListed-1] != 1000+model.MaxListed-1 {
+		t.Fatalf("worker: %d processes, pids %v; want %d and the first %d", w.Processes, w.PIDs, n, model.MaxListed)
+	}
+	for name, l := range map[string]int{"users": len(w.Users), "units": len(w.Units), "containers": len(w.Containers), "cgroups": len(w.Cgroups), "netns": len(w.NetNS)} {
+		if l != model.MaxListed {
+			t.Errorf("worker lists %d %s, want %d", l, name, model.MaxListed)
+		}
+	}
+	if !slices.IsSorted(w.Units) || w.Users[0].UID != 0 || w.Users[model.MaxListed-1].UID != model.MaxListed-1 {
+		t.Errorf("worker's lists are not the first in order: units %q users %v", w.Units, w.Users)
+	}
+	// The lists are the first of the names made clean, in order.
+	var cgroups []string
+	for i := range n {
+		cgroups = append(cgroups, safename.Clean("/"+hostile[i%len(hostile)]+fmt.Sprintf("-%03d", i)))
+	}
+	slices.Sort(cgroups)
+	cgroups = slices.Compact(cgroups) // the 4 KB names are cut to the same
+	if !slices.Equal(w.Cgroups, cgroups[:model.MaxListed]) {
+		t.Errorf("cgroups %q, want %q", w.Cgroups, cgroups[:model.MaxListed])
+	}
+}
+
+// FuzzGrouperApp: whatever a process calls itself, its app name is clean,
+// bounded, and never the fold line's.
+func FuzzGrouperApp(f *testing.F) {
+	f.Add("/usr/bin/curl", "curl -o x http://a", true)
+	f.Add("/tmp/x\xffy", "a\u009b31mb \u202e", false)
+	f.Add("", model.OtherApp, false)
+	f.Add("/tmp/"+model.OtherApp, "", true)
+	f.Fuzz(func(t *testing.T, exe, cmdline string, auto bool) {
+		g := Grouper{AutoGroup: auto}
+		app, ok := g.App(proc(1, exe, cmdline))
+		if !ok {
+			t.Fatal("a process got no app")
+		}
+		if app == model.OtherApp || !utf8.ValidString(app) || len(app) > safename.MaxLen || safename.Clean(app) != app {
+			t.Fatalf("App(%q, %q) = %q: not a clean app name", exe, cmdline, app)
+		}
+	})
 }

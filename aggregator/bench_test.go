@@ -80,3 +80,36 @@ func (m *fwdLoadMonitor) Collect(c *model.MonitorEntryCollection, now time.Time)
 	}
 	return nil
 }
+
+// BenchmarkTickApps measures one tick over 1,500 processes of 1,500
+// distinct apps that all moved bytes (a flood of uniquely named programs).
+// fold runs with the default limits: each tick folds all but the listed
+// apps into model.OtherApp. kept lists all 1,500 (apps = 2000): nothing needs
+// folding. It reports the apps listed and their JSON size.
+func BenchmarkTickApps(b *testing.B) {
+	const n = 1500
+	procs := make([]model.Info, n)
+	for i := range procs {
+		procs[i] = model.Info{Process: &model.Process{PID: i + 1, StartTime: 1, Exe: fmt.Sprintf("/tmp/job-%d", i), Cmdline: fmt.Sprintf("/tmp/job-%d --run", i)}}
+	}
+	for _, bc := range []struct {
+		name   string
+		limits model.Limits
+	}{
+		{"fold", model.Limits{}},
+		{"kept", model.Limits{Apps: 2000}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			t0 := time.Unix(0, 0)
+			a := New(Config{Interval: time.Second, Grouper: Grouper{AutoGroup: true}, Limits: bc.limits}, []Monitor{&loadMonitor{procs: procs}}, nil, nil, t0)
+			b.ReportAllocs()
+			var s *model.Snapshot
+			for i := 0; b.Loop(); i++ {
+				s = a.Tick(t0.Add(time.Duration(i+1) * time.Second))
+			}
+			js, _ := json.Marshal(s.Apps)
+			b.ReportMetric(float64(len(s.Apps)), "apps")
+			b.ReportMetric(float64(len(js)), "json-bytes")
+		})
+	}
+}

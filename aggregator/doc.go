@@ -8,6 +8,27 @@
 // bounded number of them), and hands the resulting model.Snapshot to its consumers (the
 // console, notifications, the HTTP API).
 //
+// It is the one place where apps are bounded and their names made safe, so
+// that every output downstream gets a bounded list of clean names:
+//
+//   - Every app name the Grouper makes, and every name in the lists of
+//     where an app runs (users, units, containers, cgroups, network
+//     namespaces), passes through safename.Clean. A process whose own name
+//     is model.OtherApp is named OtherLookalike. Each list holds at most
+//     model.MaxListed entries, the first in order; AppUsage.Processes
+//     counts them all.
+//   - Apps are folded into model.OtherApp (Config.Limits): each tick, after
+//     its bytes are added, an app idle for longer than ActiveWindow that is
+//     not among the TopApps largest by total is folded; then, while more
+//     than Apps apps remain, the longest idle ones, then the active ones
+//     with the smallest totals, the TopApps largest never. Folding is
+//     permanent and exact: the app's totals go to OtherApp's, its bytes of
+//     the tick to OtherApp's rate, and the app is forgotten. Bytes its
+//     processes move later start an app of that name from zero; its older
+//     bytes stay in OtherApp. So the sum of the lines of a Snapshot is every
+//     byte attributed since Snapshot.Since, and a flood of uniquely named
+//     processes costs at most Apps+1 lines.
+//
 // It does not read the kernel or serve anything itself, and needs no
 // privileges. Tick takes the time as an argument; only Run owns a ticker.
 package aggregator

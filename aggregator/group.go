@@ -3,6 +3,7 @@ package aggregator
 import (
 	"regexp"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -59,8 +60,35 @@ const (
 )
 
 // App returns the app name for an entry's info, and false when the bytes
-// belong in the unattributed bucket.
+// belong in the unattributed bucket. The name is clean (see appName),
+// whoever chose it: a process's executable or command line, an [[app]]
+// rule, a container, unit or user, a pipe.
 func (g *Grouper) App(info model.Info) (string, bool) {
+	raw, ok := g.rawApp(info)
+	if !ok {
+		return "", false
+	}
+	return appName(raw), true
+}
+
+// OtherLookalike is the app name of processes whose own name is
+// model.OtherApp: the first character escaped as safename writes escapes,
+// so that no process can pose as, or restore itself into, the line that
+// holds the folded apps.
+const OtherLookalike = `\x28other)`
+
+// appName makes an app name of raw: safename.Clean(raw) (which allocates
+// nothing when raw is clean and short), OtherLookalike for model.OtherApp.
+func appName(raw string) string {
+	s := safename.Clean(raw)
+	if s == model.OtherApp {
+		return OtherLookalike
+	}
+	return s
+}
+
+// rawApp is App before the name is made clean.
+func (g *Grouper) rawApp(info model.Info) (string, bool) {
 	switch {
 	case info.Unattributed != "":
 		return "", false

@@ -15,12 +15,30 @@ type Totals struct {
 // so that the totals continue where they left off; since is when they
 // began, reported as Snapshot.Since. Call it before the first Tick: it
 // replaces every total counted so far.
+//
+// The totals of model.OtherApp become OtherApp's. Other names are made
+// clean as the Grouper's are (names that become the same add up). Restored
+// apps count as active at the restore: those the limits do not keep are
+// folded by the first ticks, the largest by total kept.
 func (a *Aggregator) Restore(apps map[string]Totals, unattributed map[model.Reason]model.UnattributedSum, since time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	clear(a.apps)
+	a.other = otherState{}
 	for name, t := range apps {
-		a.apps[name] = &Totals{In: t.In, Out: t.Out}
+		if name == model.OtherApp {
+			a.other.in += t.In
+			a.other.out += t.Out
+			continue
+		}
+		name = appName(name)
+		st := a.apps[name]
+		if st == nil {
+			st = &appState{name: name, active: a.last}
+			a.apps[name] = st
+		}
+		st.in += t.In
+		st.out += t.Out
 	}
 	clear(a.unattr)
 	for r, sum := range unattributed {

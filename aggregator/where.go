@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -19,21 +20,16 @@ type where struct {
 	netns      map[string]struct{}
 }
 
-// whereOf returns app's gatherer in m, making it on first use.
-func whereOf(m map[string]*where, app string) *where {
-	w := m[app]
-	if w == nil {
-		w = &where{
-			seen:       map[*model.Process]struct{}{},
-			users:      map[model.UserRef]struct{}{},
-			units:      map[string]struct{}{},
-			containers: map[model.Container]struct{}{},
-			cgroups:    map[string]struct{}{},
-			netns:      map[string]struct{}{},
-		}
-		m[app] = w
+// newWhere returns an empty gatherer.
+func newWhere() *where {
+	return &where{
+		seen:       map[*model.Process]struct{}{},
+		users:      map[model.UserRef]struct{}{},
+		units:      map[string]struct{}{},
+		containers: map[model.Container]struct{}{},
+		cgroups:    map[string]struct{}{},
+		netns:      map[string]struct{}{},
 	}
-	return w
 }
 
 // add records where p runs; a process is looked at once however many
@@ -62,33 +58,52 @@ func (w *where) add(p *model.Process) {
 	}
 }
 
-// fill sets u's lists, sorted; empty (not nil) where nothing is known, and
-// for a nil w.
+// fill sets u's lists: each made clean (safename.Clean), sorted, without
+// repeats and cut to its first model.MaxListed entries; empty (not nil)
+// where nothing is known, and for a nil w. Names are cleaned here, once per
+// distinct name and tick, not once per process.
 func (w *where) fill(u *model.AppUsage) {
 	u.Users, u.Units, u.Containers, u.Cgroups, u.NetNS = []model.UserRef{}, []string{}, []model.Container{}, []string{}, []string{}
 	if w == nil {
 		return
 	}
 	for r := range w.users {
-		u.Users = append(u.Users, r)
+		u.Users = append(u.Users, model.UserRef{UID: r.UID, Name: safename.Clean(r.Name)})
 	}
-	slices.SortFunc(u.Users, func(a, b model.UserRef) int { return cmp.Compare(a.UID, b.UID) })
+	slices.SortFunc(u.Users, func(a, b model.UserRef) int {
+		return cmp.Or(cmp.Compare(a.UID, b.UID), cmp.Compare(a.Name, b.Name))
+	})
+	u.Users = listed(slices.Compact(u.Users))
 	for c := range w.containers {
-		u.Containers = append(u.Containers, c)
+		u.Containers = append(u.Containers, model.Container{
+			Runtime: safename.Clean(c.Runtime), ID: safename.Clean(c.ID),
+			Name: safename.Clean(c.Name), PodUID: safename.Clean(c.PodUID)})
 	}
 	slices.SortFunc(u.Containers, func(a, b model.Container) int {
 		return cmp.Or(cmp.Compare(a.Runtime, b.Runtime), cmp.Compare(a.ID, b.ID), cmp.Compare(a.PodUID, b.PodUID), cmp.Compare(a.Name, b.Name))
 	})
-	u.Units = sortedKeys(w.units)
-	u.Cgroups = sortedKeys(w.cgroups)
-	u.NetNS = sortedKeys(w.netns)
+	u.Containers = listed(slices.Compact(u.Containers))
+	u.Units = cleanList(w.units)
+	u.Cgroups = cleanList(w.cgroups)
+	u.NetNS = cleanList(w.netns)
 }
 
-func sortedKeys(m map[string]struct{}) []string {
+// cleanList returns the names of m made clean, sorted, without repeats,
+// at most model.MaxListed of them.
+func cleanList(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
-		out = append(out, k)
+		out = append(out, safename.Clean(k))
 	}
 	slices.Sort(out)
-	return out
+	return listed(slices.Compact(out))
+}
+
+// listed returns the first model.MaxListed elements of s, in an array of
+// their own when s is longer, so that a snapshot does not hold the rest.
+func listed[T any](s []T) []T {
+	if len(s) <= model.MaxListed {
+		return s
+	}
+	return slices.Clone(s[:model.MaxListed])
 }

@@ -18,7 +18,10 @@ type Snapshot struct {
 	// Apps lists the apps active within the limits' active window and the
 	// top ones by total, at most Limits.Apps of them, busiest first (by
 	// rate, then by total, then by name); the rest are folded into one
-	// app named OtherApp, so the totals still add up.
+	// app named OtherApp, whose line comes last, whatever its rate, once
+	// it holds bytes. The lines add up to every byte attributed since
+	// Since. A folded app whose processes move bytes again is listed anew
+	// from zero; its older bytes stay in OtherApp.
 	Apps []AppUsage `json:"apps"`
 	// Unattributed holds the bytes of flows whose process was not found.
 	Unattributed Unattributed `json:"unattributed"`

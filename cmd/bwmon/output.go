@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -26,8 +27,10 @@ func (o *jsonOutput) Consume(s *model.Snapshot) {
 }
 
 // tableOutput redraws the live table each tick: rate in, rate out, total
-// in, total out in binary units, busiest app first, then the unattributed
-// bucket, then the pairs of hosts the host forwarded. On a terminal it clears the screen first.
+// in, total out in binary units, busiest app first, then the apps folded
+// into model.OtherApp, then the unattributed bucket, then the pairs of
+// hosts the host forwarded. Names are shown clean and cut to maxAppWidth
+// runes (see cut). On a terminal it clears the screen first.
 type tableOutput struct {
 	w        io.Writer
 	terminal bool
@@ -44,6 +47,8 @@ func (o *tableOutput) Consume(s *model.Snapshot) {
 	bw.Flush()
 }
 
+// maxAppWidth is the width of the app column, in runes; longer names end
+// in "…".
 const maxAppWidth = 60
 
 // writeTable renders a Snapshot as the console table.
@@ -51,8 +56,12 @@ func writeTable(w io.Writer, s *model.Snapshot) {
 	fmt.Fprintf(w, "bwmon  %s  interval %.2fs  IP-layer bytes (pipes: payload)\n", s.Time.Format("2006-01-02 15:04:05"), s.IntervalS)
 	fmt.Fprintf(w, "%12s %12s %12s %12s  %s\n", "RATE IN", "RATE OUT", "TOTAL IN", "TOTAL OUT", "APP")
 	for _, a := range s.Apps {
+		name := cut(a.App)
+		if a.App == model.OtherApp {
+			name = otherLine(a.Folded)
+		}
 		fmt.Fprintf(w, "%12s %12s %12s %12s  %s\n",
-			rate(a.RateIn), rate(a.RateOut), model.FormatBytes(float64(a.BytesIn)), model.FormatBytes(float64(a.BytesOut)), cut(a.App))
+			rate(a.RateIn), rate(a.RateOut), model.FormatBytes(float64(a.BytesIn)), model.FormatBytes(float64(a.BytesOut)), name)
 	}
 	u := s.Unattributed
 	if u.BytesIn+u.BytesOut > 0 {
@@ -64,17 +73,24 @@ func writeTable(w io.Writer, s *model.Snapshot) {
 
 func rate(bps float64) string { return model.FormatBytes(bps) + "/s" }
 
+// cut makes a name fit the app column: safename.Clean (a name from the
+// aggregator is clean already, and costs nothing then; this is defence in
+// depth, for no control, bidi or invalid byte ever reaches the terminal),
+// then cut to maxAppWidth runes.
 func cut(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?' // a command line must not steer the terminal
-		}
-		return r
-	}, s)
-	if len([]rune(s)) > maxAppWidth {
-		return string([]rune(s)[:maxAppWidth-3]) + "..."
+	return safename.Display(safename.Clean(s), maxAppWidth)
+}
+
+// otherLine names the line of model.OtherApp with the number of apps
+// folded into it since start: "(other: 1412 apps)".
+func otherLine(folded uint64) string {
+	switch folded {
+	case 0: // only bytes restored from the state of an earlier run
+		return model.OtherApp
+	case 1:
+		return "(other: 1 app)"
 	}
-	return s
+	return fmt.Sprintf("(other: %d apps)", folded)
 }
 
 func reasons(u model.Unattributed) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bwmon/bwmon/model"
 )
@@ -22,15 +24,19 @@ func goldenSnapshot() *model.Snapshot {
 		Since:     time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		IntervalS: 1,
 		Apps: []model.AppUsage{
-			{App: "curl", BytesIn: 48 << 20, BytesOut: 501 << 10, RateIn: 11.8 * (1 << 20), RateOut: 120.43 * 1024, PIDs: []int{4242},
+			{App: "curl", BytesIn: 48 << 20, BytesOut: 501 << 10, RateIn: 11.8 * (1 << 20), RateOut: 120.43 * 1024, PIDs: []int{4242}, Processes: 1,
 				Users: []model.UserRef{{UID: 0, Name: "root"}}, Units: []string{"docker-" + goldenCtr + ".scope"},
 				Containers: []model.Container{{Runtime: "docker", ID: goldenCtr, Name: "fetcher"}}, Cgroups: []string{"/system.slice/docker-" + goldenCtr + ".scope"}, NetNS: []string{"net:[4026532481]"}},
-			{App: "sshd", BytesIn: 213 << 10, BytesOut: 6 << 20, RateIn: 3.25 * 1024, RateOut: 1 << 20, PIDs: []int{812, 9001},
+			{App: "sshd", BytesIn: 213 << 10, BytesOut: 6 << 20, RateIn: 3.25 * 1024, RateOut: 1 << 20, PIDs: []int{812, 9001}, Processes: 2,
 				Users: []model.UserRef{{UID: 0, Name: "root"}, {UID: 1000, Name: "alice"}}, Units: []string{"session-3.scope", "ssh.service"},
 				Containers: []model.Container{}, Cgroups: []string{"/system.slice/ssh.service", "/user.slice/user-1000.slice/session-3.scope"}, NetNS: []string{}},
 			{App: "a-command-line-that-is-much-longer-than-sixty-characters-and-goes-on", BytesIn: 10, PIDs: []int{},
 				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}, NetNS: []string{}},
-			{App: "evil\x1b[2Jname", BytesOut: 5, PIDs: []int{},
+			// A name as the aggregator makes it clean: the escape is visible.
+			{App: `evil\x1b[2Jname`, BytesOut: 5, PIDs: []int{},
+				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}, NetNS: []string{}},
+			// The apps folded past the limits, last whatever its rate.
+			{App: model.OtherApp, BytesIn: 37 << 20, BytesOut: 2 << 20, RateIn: 2048, PIDs: []int{}, Folded: 1412,
 				Users: []model.UserRef{}, Units: []string{}, Containers: []model.Container{}, Cgroups: []string{}, NetNS: []string{}},
 		},
 		Unattributed: model.Unattributed{BytesIn: 4096 + 1000, BytesOut: 200, Reasons: map[model.Reason]model.UnattributedSum{
@@ -131,6 +137,80 @@ func TestTableForwarded(t *testing.T) {
 			}
 			if tt.wantNever != "" && strings.Contains(b.String(), tt.wantNever) {
 				t.Errorf("the table shows %q:\n%s", tt.wantNever, b.String())
+			}
+		})
+	}
+}
+
+// TestTableHostileNames: names a local user chose reach the terminal with
+// no control (C0, DEL, C1), bidi or format character and no invalid UTF-8,
+// each cut to the app column, even when a snapshot carries them raw.
+func TestTableHostileNames(t *testing.T) {
+	names := []string{
+		"a\u009b31mb",                             // C1 CSI
+		"gpj.\u202eexe",                           // bidi override
+		"evil\x1b[2Jname\x1b]0;title\a",           // escape sequences
+		"x\xffy\xe2\x82",                          // invalid UTF-8
+		strings.Repeat("\u009b\u202e\x1bn", 1024), // 4 KB of all of them
+		strings.Repeat("n", 4096),                 // 4 KB
+		"日本語" + strings.Repeat("語", 100),          // wide, long, clean
+	}
+	s := &model.Snapshot{Time: time.Unix(0, 0).UTC(), IntervalS: 1, Forwarded: model.Forwarded{Hosts: []model.ForwardedHosts{}}}
+	for _, n := range names {
+		s.Apps = append(s.Apps, model.AppUsage{App: n, BytesIn: 1})
+	}
+	var b bytes.Buffer
+	(&tableOutput{w: &b}).Consume(s)
+	out := b.String()
+	if !utf8.ValidString(out) {
+		t.Fatalf("the table is not valid UTF-8:\n%q", out)
+	}
+	for i, r := range out {
+		if r != '\n' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Bidi_Control, r)) {
+			t.Fatalf("byte %d: the table carries %U:\n%q", i, r, out)
+		}
+	}
+	const widest = 4*12 + 3 + 2 + maxAppWidth // four columns, their spaces, the name
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2+len(names) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), 2+len(names), out)
+	}
+	for _, l := range lines {
+		if n := utf8.RuneCountInString(l); n > widest {
+			t.Errorf("a line of %d runes, want at most %d: %q", n, widest, l)
+		}
+	}
+	for i, want := range []string{`a\u009b31mb`, `gpj.\u202eexe`, `evil\x1b[2Jname\x1b]0;title\x07`, `x\xffy\xe2\x82`} {
+		if !strings.HasSuffix(lines[2+i], "  "+want) {
+			t.Errorf("line %q, want the name shown as %s", lines[2+i], want)
+		}
+	}
+	for _, l := range lines[2+4:] {
+		if !strings.HasSuffix(l, "…") || utf8.RuneCountInString(l) != widest {
+			t.Errorf("a long name is not cut to the column: %q", l)
+		}
+	}
+}
+
+func TestTableOtherLine(t *testing.T) {
+	tests := []struct {
+		name   string
+		folded uint64
+		want   string
+	}{
+		{"many", 1412, "(other: 1412 apps)"},
+		{"one", 1, "(other: 1 app)"},
+		{"none this run: restored bytes", 0, "(other)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &model.Snapshot{Time: time.Unix(0, 0), IntervalS: 1, Apps: []model.AppUsage{
+				{App: "curl", BytesIn: 1}, {App: model.OtherApp, BytesIn: 5, Folded: tt.folded}}}
+			var b bytes.Buffer
+			writeTable(&b, s)
+			lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+			if last := lines[len(lines)-1]; !strings.HasSuffix(last, "  "+tt.want) {
+				t.Fatalf("last line %q, want it to end in %q", last, tt.want)
 			}
 		})
 	}
