@@ -34,7 +34,7 @@ func parseLimits(s limitsSection, l *model.Limits, errAt errAtFunc) error {
 		min int
 	}{
 		{"limits.apps", s.Apps, &l.Apps, 1},
-		{"limits.top_apps", s.TopApps, &l.TopApps, 0},
+		{"limits.top_apps", s.TopApps, &l.TopApps, 1},
 		{"limits.history_apps", s.HistoryApps, &l.HistoryApps, 1},
 		{"limits.day_apps", s.DayApps, &l.DayApps, 1},
 		{"limits.websocket_clients", s.WebSocketClients, &l.WebSocketClients, 1},
