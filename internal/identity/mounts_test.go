@@ -2,6 +2,7 @@ package identity
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -39,4 +40,17 @@ func TestUserServed(t *testing.T) {
 			t.Errorf("userServed(%q) = %v, want %v", fstype, got, want)
 		}
 	}
+}
+
+func FuzzParseMountInfo(f *testing.F) {
+	f.Add("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n98 22 0:52 / /home/bob rw - fuse.sshfs x rw\n")
+	f.Add(`50 22 0:7 / /a\040b\1 rw - fuse x rw`)
+	f.Add("1 2 3 4 5 6 - \n- - - - - - -")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, m := range ParseMountInfo(s) {
+			if m.FSType == "" || strings.ContainsAny(m.FSType, " \t\n") {
+				t.Fatalf("ParseMountInfo(%q) gave %+v", s, m)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package identity
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/bwmon/bwmon/internal/safename"
 )
@@ -94,4 +95,63 @@ func TestParseStorageContainers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkClean fails unless name is what safename.Clean leaves unchanged:
+// valid UTF-8, nothing to escape, at most safename.MaxLen bytes.
+func checkClean(t *testing.T, name string) {
+	t.Helper()
+	if !utf8.ValidString(name) || len(name) > safename.MaxLen || safename.Clean(name) != name {
+		t.Fatalf("name %q is not clean", name)
+	}
+}
+
+func FuzzParseDockerConfig(f *testing.F) {
+	for _, s := range []string{`{"Name":"/web"}`, `{"Name":"/k8s_c_p_ns_u_0"}`, `{"Name":"/a\u001bb"}`, `{"Name":1}`, `[`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkClean(t, ParseDockerConfig(b))
+	})
+}
+
+func FuzzParseStorageContainers(f *testing.F) {
+	f.Add([]byte(`[{"id":"`+podmanID+`","names":["db"]}]`), podmanID)
+	f.Add([]byte(`[{"id":"x","names":["k8s_c_p_ns_u_0","y"]},{"id":"x"}]`), "x")
+	f.Add([]byte(`[{"id":"x","names":[null]}]`), "x")
+	f.Add([]byte(`{}`), "")
+	f.Fuzz(func(t *testing.T, b []byte, id string) {
+		checkClean(t, ParseStorageContainers(b, id))
+	})
+}
+
+func FuzzParseCRIOConfig(f *testing.F) {
+	for _, s := range []string{
+		`{"annotations":{"io.kubernetes.pod.namespace":"ns","io.kubernetes.pod.name":"p","io.kubernetes.container.name":"c"}}`,
+		`{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_c_p_ns_u_0"}}`,
+		`{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_\u202e"}}`,
+		`{"annotations":null}`, `[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkClean(t, ParseCRIOConfig(b))
+	})
+}
+
+func FuzzParseKubeLogName(f *testing.F) {
+	f.Add("coredns-5d78c9869d-abcde_kube-system_coredns-"+kubeID+".log", kubeID)
+	f.Add("a_b_c-"+kubeID+".log", kubeID)
+	f.Add("a_b_c_d-x.log", "x")
+	f.Add("\xff_\x1b_c-x.log", "x")
+	f.Fuzz(func(t *testing.T, file, id string) {
+		name, ok := ParseKubeLogName(file, id)
+		checkClean(t, name)
+		if ok != (name != "") {
+			t.Fatalf("ParseKubeLogName(%q, %q) = %q, %v: a name comes with ok", file, id, name, ok)
+		}
+		if ok && !strings.HasSuffix(file, "-"+id+".log") {
+			t.Fatalf("ParseKubeLogName(%q, %q) matched a link of another container", file, id)
+		}
+	})
 }

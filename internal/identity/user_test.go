@@ -69,3 +69,43 @@ func TestParsePasswdSkipsLongLines(t *testing.T) {
 		t.Fatalf("ParsePasswd = %v, want %v", got, want)
 	}
 }
+
+func FuzzParsePasswd(f *testing.F) {
+	for _, s := range []string{
+		"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+		"# c\n+nis::::::\n-x\nbad:x:-1:0::/:/\nshort:x:1\n",
+		"a:x:1:1::/h:/s\na:x:1:1::/other:/s",
+		"\xff\x1b:x:7:7::/home/\u202e:/bin/sh",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParsePasswd(strings.NewReader(s))
+		if err != nil {
+			t.Fatalf("ParsePasswd: %v (a string reader never fails)", err)
+		}
+		for uid, a := range got {
+			if uid < 0 || a.Name == "" || strings.ContainsAny(a.Name+a.Home, ":\n") {
+				t.Fatalf("ParsePasswd gave uid %d %+v", uid, a)
+			}
+		}
+	})
+}
+
+func FuzzParseStatusUID(f *testing.F) {
+	for _, s := range []string{
+		"Name:\tsudo\nUid:\t1000\t0\t0\t0\n", "Uid:\t5\n", "Uid:\ta\tb\tc\td\n", "", "Uid:\t1\t-3\t1\t1",
+		"Uid:\t1\t99999999999999999999999\t1\t1\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		uid, ok := ParseStatusUID(s)
+		if ok && uid < 0 {
+			t.Fatalf("ParseStatusUID(%q) = %d, ok", s, uid)
+		}
+		if ok && !strings.Contains(s, "Uid:") {
+			t.Fatalf("ParseStatusUID(%q) found a UID without a Uid line", s)
+		}
+	})
+}
