@@ -61,10 +61,11 @@ func NewResolver(o Options) *Resolver {
 	return r
 }
 
-// Close stops the naming worker and blocks until it has exited (it
-// finishes the lookup it is doing, which lasts at most a second). It is
-// safe to call more than once, and on the zero value. Process still works
-// after Close, with the names known by then.
+// Close stops the naming worker and blocks until it has exited: it
+// finishes the lookup it is doing, which its deadline ends within a second
+// unless a filesystem stalls a read (a user's FUSE home is never read for
+// that reason). It is safe to call more than once, and on the zero value.
+// Process still works after Close, with the names known by then.
 func (r *Resolver) Close() error {
 	if r.names != nil {
 		r.names.close()
@@ -75,8 +76,9 @@ func (r *Resolver) Close() error {
 // Process reads the identity of the process whose /proc directory is
 // procDir ("/proc/PID"). It returns nil when the process is gone or its
 // files cannot be read. It reads at most 64 KiB of /proc/PID/cgroup and
-// 8 KiB of /proc/PID/status and never waits on a container's files: a
-// container whose name is not known yet comes without it.
+// 8 KiB of /proc/PID/status, and never a container's files: a container
+// whose name the worker has not found yet comes without it (at its first
+// sighting, Process waits for it up to Options.NameWait).
 func (r *Resolver) Process(procDir string) *model.Identity {
 	cg, over, err := readProc(filepath.Join(procDir, "cgroup"), maxProcCgroup)
 	if err != nil {
