@@ -93,7 +93,7 @@ func BenchmarkApplyDump(b *testing.B) {
 func BenchmarkInodeMap(b *testing.B) {
 	for _, n := range []int{8, 10_000} {
 		b.Run(map[int]string{8: "8-sockets", 10_000: "10000-sockets"}[n], func(b *testing.B) {
-			t, err := newProcTable("/proc", time.Now)
+			t, err := newProcTable("/proc", time.Now, newIdentityResolver(nil))
 			if err != nil {
 				b.Fatal(err)
 			}

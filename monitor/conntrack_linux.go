@@ -124,7 +124,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now)
 	m.peers.scan(0, true)
-	if m.procs, err = newProcTable(o.ProcRoot, o.Now); err != nil {
+	if m.procs, err = newProcTable(o.ProcRoot, o.Now, newIdentityResolver(m.log)); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
 	}
 	m.procs.netnsLabel = m.peers.label

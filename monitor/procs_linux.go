@@ -27,7 +27,7 @@ type procTable struct {
 	root string // "/proc"; a field so tests can use a fixture tree
 	fs   procfs.FS
 	now  func() time.Time
-	ids  identityResolver // where processes run (identity_linux.go)
+	ids  *identityResolver // where processes run (identity_linux.go); closed by wait
 	// netnsLabel names a network namespace by inode ("" for the host's);
 	// nil leaves Process.NetNS empty. Set before the table is shared.
 	netnsLabel func(ino uint64) string
@@ -119,12 +119,13 @@ const (
 	syncEvery = 500 * time.Millisecond
 )
 
-func newProcTable(root string, now func() time.Time) (*procTable, error) {
+func newProcTable(root string, now func() time.Time, ids *identityResolver) (*procTable, error) {
 	fs, err := procfs.NewFS(root)
 	if err != nil {
+		ids.Close()
 		return nil, err
 	}
-	return &procTable{root: root, fs: fs, now: now, procs: map[int]*procEntry{}, inodes: map[uint64]inodeRef{}, wake: make(chan struct{}, 1)}, nil
+	return &procTable{root: root, fs: fs, now: now, ids: ids, procs: map[int]*procEntry{}, inodes: map[uint64]inodeRef{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // readProcess reads what bwmon shows of a process. It returns nil when the
@@ -597,8 +598,9 @@ func (t *procTable) scanConcurrently(pids []int, inode uint64) int {
 	return <-found // the first holder, or 0 once all are done
 }
 
-// wait blocks until background scans have finished.
-func (t *procTable) wait() { t.bg.Wait() }
+// wait blocks until background scans have finished, and stops the identity
+// resolver's worker.
+func (t *procTable) wait() { t.bg.Wait(); t.ids.Close() }
 
 // addNewPIDs lists /proc, when the kernel allocated a PID since the last
 // listing, and registers the PIDs not known yet as young; each listing

@@ -191,7 +191,7 @@ func lookupFixture(t *testing.T) (net.Listener, *procTable, *sockDiag) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	procs, err := newProcTable("/proc", time.Now)
+	procs, err := newProcTable("/proc", time.Now, newIdentityResolver(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,3 +127,58 @@ func TestParseProcCgroup(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{
+		"/system.slice/docker-" + id1 + ".scope",
+		"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + podSD + ".slice/cri-containerd-" + id1 + ".scope",
+		"/system.slice/containerd.service/kubepods-besteffort-pod" + podSD + ".slice:cri-containerd:" + id1,
+		"/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" + id1 + ".scope/container",
+		"/kubepods/pod" + static + "/" + id1, "/docker/" + id1, "/user-99999999999999999999.slice", "//:::/pod/", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		p := ParsePath(path)
+		c := p.Container
+		if (c.ID != "") != (c.Runtime != "") || (c.ID != "" && !isID(c.ID)) {
+			t.Fatalf("ParsePath(%q) gave container %+v", path, c)
+		}
+		if c.PodUID != "" && !isUID(c.PodUID) {
+			t.Fatalf("ParsePath(%q) gave pod UID %q", path, c.PodUID)
+		}
+		if p.OwnerUID < -1 {
+			t.Fatalf("ParsePath(%q) gave owner %d", path, p.OwnerUID)
+		}
+		if p.Unit != "" && (!strings.Contains(path, p.Unit) || strings.Contains(p.Unit, "/")) {
+			t.Fatalf("ParsePath(%q) gave unit %q", path, p.Unit)
+		}
+	})
+}
+
+func FuzzParseProcCgroup(f *testing.F) {
+	for _, s := range []string{
+		"0::/system.slice/nginx.service\n",
+		"12:memory:/docker/" + id1 + "\n11:cpu,cpuacct:/docker/" + id1 + "\n1:name=systemd:/docker/" + id1 + "\n",
+		"9:name=systemd:/user.slice/user-1000.slice/session-3.scope\n4:memory:/user.slice\n0::/\n",
+		"0::/kubepods-besteffort-pod" + podSD + ".slice:cri-containerd:" + id1,
+		"hello\n:::\n1:x:relative\n", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		path, p, ok := ParseProcCgroup(content)
+		if !ok {
+			if path != "" || p != (Place{OwnerUID: -1}) {
+				t.Fatalf("ParseProcCgroup(%q) = %q, %+v without ok", content, path, p)
+			}
+			return
+		}
+		if !strings.HasPrefix(path, "/") || !strings.Contains(content, ":"+path) {
+			t.Fatalf("ParseProcCgroup(%q) gave the path %q, not one of its lines'", content, path)
+		}
+		if c := p.Container; c.ID != "" && !isID(c.ID) {
+			t.Fatalf("ParseProcCgroup(%q) gave container %+v", content, c)
+		}
+	})
+}

@@ -2,124 +2,15 @@ package identity
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/internal/safename"
 )
 
-// Names finds containers' names in the runtimes' own files under Root; it
-// asks no daemon. Each lookup reads a few files: callers cache (Resolver
-// does, by cgroup path).
-type Names struct {
-	// Root is the directory the runtimes' state is under ("" for "/").
-	Root string
-}
-
-// The runtimes' state, relative to Root (or to a rootless user's home).
-const (
-	dockerRoot       = "var/lib/docker"
-	dockerDaemonJSON = "etc/docker/daemon.json"
-	storageRoot      = "var/lib/containers/storage" // Podman, CRI-O
-	kubeLogs         = "var/log/containers"         // kubelet's links, any runtime
-	rootlessDocker   = ".local/share/docker"
-	rootlessStorage  = ".local/share/containers/storage"
-)
-
-// Lookup returns c's name, or "" when no file tells it. home is the home
-// directory of the user a rootless container belongs to, "" for none.
-func (n *Names) Lookup(c model.Container, home string) string {
-	root := rootDir(n.Root)
-	if c.ID == "" {
-		return ""
-	}
-	if c.PodUID != "" || c.Runtime == "cri" || c.Runtime == "containerd" || c.Runtime == "cri-o" {
-		if name := n.kubeLog(c.ID); name != "" {
-			return name
-		}
-	}
-	switch c.Runtime {
-	case "docker":
-		dirs := []string{n.dockerDataRoot()}
-		if home != "" {
-			dirs = append(dirs, filepath.Join(root, home, rootlessDocker))
-		}
-		for _, d := range dirs {
-			if b, err := os.ReadFile(filepath.Join(d, "containers", c.ID, "config.v2.json")); err == nil {
-				if name := ParseDockerConfig(b); name != "" {
-					return name
-				}
-			}
-		}
-	case "cri-o":
-		if b, err := os.ReadFile(filepath.Join(root, storageRoot, "overlay-containers", c.ID, "userdata", "config.json")); err == nil {
-			if name := ParseCRIOConfig(b); name != "" {
-				return name
-			}
-		}
-		return n.storageName(c.ID, filepath.Join(root, storageRoot))
-	case "podman":
-		dirs := []string{filepath.Join(root, storageRoot)}
-		if home != "" {
-			dirs = append([]string{filepath.Join(root, home, rootlessStorage)}, dirs...)
-		}
-		for _, d := range dirs {
-			if name := n.storageName(c.ID, d); name != "" {
-				return name
-			}
-		}
-	}
-	return ""
-}
-
-// dockerDataRoot is /var/lib/docker, or the "data-root" daemon.json sets.
-func (n *Names) dockerDataRoot() string {
-	root := rootDir(n.Root)
-	if b, err := os.ReadFile(filepath.Join(root, dockerDaemonJSON)); err == nil {
-		var cfg struct {
-			DataRoot string `json:"data-root"`
-		}
-		if json.Unmarshal(b, &cfg) == nil && filepath.IsAbs(cfg.DataRoot) {
-			return filepath.Join(root, cfg.DataRoot)
-		}
-	}
-	return filepath.Join(root, dockerRoot)
-}
-
-// storageName looks id up in a containers/storage containers.json (the
-// overlay driver's, else vfs's).
-func (n *Names) storageName(id, dir string) string {
-	for _, driver := range []string{"overlay", "vfs"} {
-		b, err := os.ReadFile(filepath.Join(dir, driver+"-containers", "containers.json"))
-		if err != nil {
-			continue
-		}
-		if name := ParseStorageContainers(b, id); name != "" {
-			return name
-		}
-	}
-	return ""
-}
-
-// kubeLog finds id among the kubelet's /var/log/containers links.
-func (n *Names) kubeLog(id string) string {
-	d, err := os.Open(filepath.Join(rootDir(n.Root), kubeLogs))
-	if err != nil {
-		return ""
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return ""
-	}
-	for _, f := range names {
-		if name, ok := ParseKubeLogName(f, id); ok {
-			return name
-		}
-	}
-	return ""
-}
+// The parsers of the runtimes' files. Whoever can start a container (or,
+// in Kubernetes, a pod) chooses what they hold, so each name they return has
+// been through safename.Clean: valid UTF-8, controls and bidi characters
+// escaped, at most safename.MaxLen bytes.
 
 // ParseDockerConfig returns the container name in a Docker
 // containers/ID/config.v2.json ("/web" → "web"; a Kubernetes
@@ -131,7 +22,7 @@ func ParseDockerConfig(b []byte) string {
 	if json.Unmarshal(b, &cfg) != nil {
 		return ""
 	}
-	return kubeName(strings.TrimPrefix(cfg.Name, "/"))
+	return safename.Clean(kubeName(strings.TrimPrefix(cfg.Name, "/")))
 }
 
 // ParseStorageContainers returns the first name of container id in a
@@ -146,7 +37,7 @@ func ParseStorageContainers(b []byte, id string) string {
 	}
 	for _, c := range list {
 		if c.ID == id && len(c.Names) > 0 {
-			return kubeName(c.Names[0])
+			return safename.Clean(kubeName(c.Names[0]))
 		}
 	}
 	return ""
@@ -164,10 +55,10 @@ func ParseCRIOConfig(b []byte) string {
 	a := spec.Annotations
 	ns, pod, ctr := a["io.kubernetes.pod.namespace"], a["io.kubernetes.pod.name"], a["io.kubernetes.container.name"]
 	if ns != "" && pod != "" && ctr != "" {
-		return ns + "/" + pod + "/" + ctr
+		return safename.Clean(ns + "/" + pod + "/" + ctr)
 	}
 	if full := a["io.kubernetes.cri-o.ContainerName"]; strings.HasPrefix(full, "k8s_") {
-		return kubeName(full)
+		return safename.Clean(kubeName(full))
 	}
 	return ""
 }
@@ -185,7 +76,7 @@ func ParseKubeLogName(file, id string) (string, bool) {
 	if len(f) != 3 || f[0] == "" || f[1] == "" || f[2] == "" {
 		return "", false
 	}
-	return f[1] + "/" + f[0] + "/" + f[2], true
+	return safename.Clean(f[1] + "/" + f[0] + "/" + f[2]), true
 }
 
 // kubeName turns the name the Docker shim and CRI-O give a Kubernetes

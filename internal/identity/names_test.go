@@ -1,9 +1,11 @@
 package identity
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
-	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/internal/safename"
 )
 
 // The container IDs of the testdata trees.
@@ -17,39 +19,6 @@ const (
 	dataRootID   = "0afd2b339edbe43a104510a7597ae0c1bcb540c3326db763f5972e5fe78bde52"
 )
 
-func TestNamesLookup(t *testing.T) {
-	host := Names{Root: "testdata/host"}
-	tests := []struct {
-		name  string
-		names Names
-		c     model.Container
-		home  string
-		want  string
-	}{
-		{"docker config.v2.json", host, model.Container{Runtime: "docker", ID: dockerID}, "", "web"},
-		{"docker data-root from daemon.json, k8s name", Names{Root: "testdata/dataroot"}, model.Container{Runtime: "docker", ID: dataRootID}, "", "default/web-0/app"},
-		{"docker unknown id", host, model.Container{Runtime: "docker", ID: podmanID}, "", ""},
-		{"podman containers.json", host, model.Container{Runtime: "podman", ID: podmanID}, "", "db"},
-		{"podman rootless, in the owner's home", host, model.Container{Runtime: "podman", ID: rootlessID}, "/home/alice", "alices-redis"},
-		{"podman rootless without the home", host, model.Container{Runtime: "podman", ID: rootlessID}, "", ""},
-		{"cri-o annotations", host, model.Container{Runtime: "cri-o", ID: crioID, PodUID: "9692aa0e-748e-11e8-8dfa-76d458035df6"}, "", "shop/api-7d9f8c6b5-x2x4z/api"},
-		{"cri-o from containers.json", host, model.Container{Runtime: "cri-o", ID: crioListedID}, "", "shop/cache-0/cache"},
-		{"containerd from the kubelet's log links", host, model.Container{Runtime: "containerd", ID: kubeID}, "", "kube-system/coredns-5d78c9869d-abcde/coredns"},
-		{"cgroupfs kubelet, runtime unknown", host, model.Container{Runtime: "cri", ID: kubeID}, "", "kube-system/coredns-5d78c9869d-abcde/coredns"},
-		{"a .log.tmp is no log link", host, model.Container{Runtime: "containerd", ID: dataRootID}, "", ""},
-		{"containerd outside kubernetes", host, model.Container{Runtime: "containerd", ID: dockerID}, "", ""},
-		{"no id", host, model.Container{Runtime: "docker"}, "", ""},
-		{"no such root", Names{Root: "testdata/nonexistent"}, model.Container{Runtime: "docker", ID: dockerID}, "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.names.Lookup(tt.c, tt.home); got != tt.want {
-				t.Fatalf("Lookup(%+v, %q) = %q, want %q", tt.c, tt.home, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestParseKubeLogName(t *testing.T) {
 	tests := []struct {
 		name, file, id, want string
@@ -61,6 +30,7 @@ func TestParseKubeLogName(t *testing.T) {
 		{"too few parts", "coredns_coredns-" + kubeID + ".log", kubeID, "", false},
 		{"too many parts", "a_b_c_d-" + kubeID + ".log", kubeID, "", false},
 		{"empty part", "_kube-system_coredns-" + kubeID + ".log", kubeID, "", false},
+		{"invalid UTF-8", "p\xff_ns_c-" + kubeID + ".log", kubeID, `ns/p\xff/c`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +47,8 @@ func TestParseDockerConfig(t *testing.T) {
 		{"name", `{"ID":"x","Name":"/web"}`, "web"},
 		{"kubernetes shim name", `{"Name":"/k8s_POD_web-0_default_0b9c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e_0"}`, "default/web-0/POD"},
 		{"underscore in a plain name", `{"Name":"/my_db"}`, "my_db"},
+		{"escapes and bidi are shown, not sent", `{"Name":"/a\u001b[2Jb\u202ec"}`, `a\x1b[2Jb\u202ec`},
+		{"a long name is cut", `{"Name":"/` + strings.Repeat("x", 1000) + `"}`, strings.Repeat("x", safename.MaxLen-3) + "…"},
 		{"no name", `{"ID":"x"}`, ""},
 		{"not json", `{"Name":`, ""},
 	}
@@ -94,6 +66,7 @@ func TestParseCRIOConfig(t *testing.T) {
 		{"labels", `{"annotations":{"io.kubernetes.pod.namespace":"ns","io.kubernetes.pod.name":"p","io.kubernetes.container.name":"c"}}`, "ns/p/c"},
 		{"full name only", `{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_c_p_ns_0b9c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e_0"}}`, "ns/p/c"},
 		{"a podman spec", `{"annotations":{"io.container.manager":"libpod"}}`, ""},
+		{"hostile labels", `{"annotations":{"io.kubernetes.pod.namespace":"ns","io.kubernetes.pod.name":"p\u009b","io.kubernetes.container.name":"c"}}`, `ns/p\u009b/c`},
 		{"not json", `[`, ""},
 	}
 	for _, tt := range tests {
@@ -103,4 +76,82 @@ func TestParseCRIOConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseStorageContainers(t *testing.T) {
+	tests := []struct{ name, json, id, want string }{
+		{"first name", `[{"id":"` + podmanID + `","names":["db","db-alias"]}]`, podmanID, "db"},
+		{"kubernetes name", `[{"id":"` + podmanID + `","names":["k8s_c_p_ns_0b9c1d2e-3f4a-5b6c-7d8e-9f0a1b2c3d4e_0"]}]`, podmanID, "ns/p/c"},
+		{"another container", `[{"id":"` + podmanID + `","names":["db"]}]`, dockerID, ""},
+		{"no names", `[{"id":"` + podmanID + `","names":[]}]`, podmanID, ""},
+		{"control characters", `[{"id":"` + podmanID + `","names":["a\u0007b"]}]`, podmanID, `a\x07b`},
+		{"not a list", `{"id":"x"}`, podmanID, ""},
+		{"empty", ``, podmanID, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ParseStorageContainers([]byte(tt.json), tt.id); got != tt.want {
+				t.Fatalf("ParseStorageContainers(%s) = %q, want %q", tt.json, got, tt.want)
+			}
+		})
+	}
+}
+
+// checkClean fails unless name is what safename.Clean leaves unchanged:
+// valid UTF-8, nothing to escape, at most safename.MaxLen bytes.
+func checkClean(t *testing.T, name string) {
+	t.Helper()
+	if !utf8.ValidString(name) || len(name) > safename.MaxLen || safename.Clean(name) != name {
+		t.Fatalf("name %q is not clean", name)
+	}
+}
+
+func FuzzParseDockerConfig(f *testing.F) {
+	for _, s := range []string{`{"Name":"/web"}`, `{"Name":"/k8s_c_p_ns_u_0"}`, `{"Name":"/a\u001bb"}`, `{"Name":1}`, `[`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkClean(t, ParseDockerConfig(b))
+	})
+}
+
+func FuzzParseStorageContainers(f *testing.F) {
+	f.Add([]byte(`[{"id":"`+podmanID+`","names":["db"]}]`), podmanID)
+	f.Add([]byte(`[{"id":"x","names":["k8s_c_p_ns_u_0","y"]},{"id":"x"}]`), "x")
+	f.Add([]byte(`[{"id":"x","names":[null]}]`), "x")
+	f.Add([]byte(`{}`), "")
+	f.Fuzz(func(t *testing.T, b []byte, id string) {
+		checkClean(t, ParseStorageContainers(b, id))
+	})
+}
+
+func FuzzParseCRIOConfig(f *testing.F) {
+	for _, s := range []string{
+		`{"annotations":{"io.kubernetes.pod.namespace":"ns","io.kubernetes.pod.name":"p","io.kubernetes.container.name":"c"}}`,
+		`{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_c_p_ns_u_0"}}`,
+		`{"annotations":{"io.kubernetes.cri-o.ContainerName":"k8s_\u202e"}}`,
+		`{"annotations":null}`, `[`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkClean(t, ParseCRIOConfig(b))
+	})
+}
+
+func FuzzParseKubeLogName(f *testing.F) {
+	f.Add("coredns-5d78c9869d-abcde_kube-system_coredns-"+kubeID+".log", kubeID)
+	f.Add("a_b_c-"+kubeID+".log", kubeID)
+	f.Add("a_b_c_d-x.log", "x")
+	f.Add("\xff_\x1b_c-x.log", "x")
+	f.Fuzz(func(t *testing.T, file, id string) {
+		name, ok := ParseKubeLogName(file, id)
+		checkClean(t, name)
+		if ok != (name != "") {
+			t.Fatalf("ParseKubeLogName(%q, %q) = %q, %v: a name comes with ok", file, id, name, ok)
+		}
+		if ok && !strings.HasSuffix(file, "-"+id+".log") {
+			t.Fatalf("ParseKubeLogName(%q, %q) matched a link of another container", file, id)
+		}
+	})
 }

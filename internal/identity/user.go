@@ -2,6 +2,8 @@ package identity
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,29 +19,49 @@ type Account struct {
 }
 
 // ParsePasswd reads /etc/passwd content into accounts by UID. Comments,
-// NIS "+" lines and malformed lines are skipped; the first line of a UID
-// wins, as getpwuid does.
+// NIS "+" lines, malformed lines and lines longer than 64 KiB are skipped;
+// the first line of a UID wins, as getpwuid does. The names are as the file
+// has them: Resolver cleans what it hands out.
 func ParsePasswd(r io.Reader) (map[int]Account, error) {
 	out := make(map[int]Account)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+	br := bufio.NewReaderSize(r, maxPasswdLine)
+	long := false // in a line longer than the buffer: skip to its end
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			long = true
 			continue
+		case long:
+			long = false // the tail of the long line
+		default:
+			addPasswdLine(out, strings.TrimSuffix(string(line), "\n"))
 		}
-		f := strings.Split(line, ":")
-		if len(f) < 7 || f[0] == "" {
-			continue
+		if errors.Is(err, io.EOF) {
+			return out, nil
 		}
-		uid, err := strconv.Atoi(f[2])
-		if err != nil || uid < 0 {
-			continue
-		}
-		if _, dup := out[uid]; !dup {
-			out[uid] = Account{Name: f[0], Home: f[5]}
+		if err != nil {
+			return out, err
 		}
 	}
-	return out, sc.Err()
+}
+
+// addPasswdLine adds the account of one line of /etc/passwd to out.
+func addPasswdLine(out map[int]Account, line string) {
+	if line == "" || line[0] == '#' || line[0] == '+' || line[0] == '-' {
+		return
+	}
+	f := strings.Split(line, ":")
+	if len(f) < 7 || f[0] == "" {
+		return
+	}
+	uid, err := strconv.Atoi(f[2])
+	if err != nil || uid < 0 {
+		return
+	}
+	if _, dup := out[uid]; !dup {
+		out[uid] = Account{Name: f[0], Home: f[5]}
+	}
 }
 
 // ParseStatusUID returns the effective UID from the content of
@@ -77,7 +99,9 @@ type Users struct {
 }
 
 // Lookup returns the account of uid. A UID not found makes it check
-// whether the file changed (one stat), so new users are found.
+// whether the file changed (one stat), so new users are found. The file is
+// read only when it is a regular one owned by root (or bwmon's user) of at
+// most 16 MiB.
 func (u *Users) Lookup(uid int) (Account, bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -89,23 +113,15 @@ func (u *Users) Lookup(uid int) (Account, bool) {
 	if err != nil || (u.loaded && st.ModTime().Equal(u.mtime) && st.Size() == u.size) {
 		return Account{}, false
 	}
-	f, err := os.Open(path)
+	b, err := readTrusted(path, maxPasswd, budget{})
 	if err != nil {
 		return Account{}, false
 	}
-	defer f.Close()
-	accounts, err := ParsePasswd(f)
+	accounts, err := ParsePasswd(bytes.NewReader(b))
 	if err != nil {
 		return Account{}, false
 	}
 	u.accounts, u.mtime, u.size, u.loaded = accounts, st.ModTime(), st.Size(), true
 	a, ok := u.accounts[uid]
 	return a, ok
-}
-
-func rootDir(root string) string {
-	if root == "" {
-		return "/"
-	}
-	return root
 }

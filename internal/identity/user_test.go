@@ -2,9 +2,8 @@ package identity
 
 import (
 	"os"
-	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 )
 
 func TestParsePasswd(t *testing.T) {
@@ -57,39 +56,56 @@ func TestParseStatusUID(t *testing.T) {
 	}
 }
 
-func TestUsersRereadsAChangedFile(t *testing.T) {
-	root := t.TempDir()
-	path := filepath.Join(root, "etc", "passwd")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+func TestParsePasswdSkipsLongLines(t *testing.T) {
+	in := "root:x:0:0:root:/root:/bin/sh\n" +
+		"long:x:5:5:" + strings.Repeat("g", 3*maxPasswdLine) + ":/home/long:/bin/sh\n" +
+		"bob:x:1001:1001::/home/bob:/bin/sh" // no newline at the end
+	got, err := ParsePasswd(strings.NewReader(in))
+	if err != nil {
 		t.Fatal(err)
 	}
-	line := "root:x:0:0:root:/root:/bin/bash\n"
-	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
-		t.Fatal(err)
+	want := map[int]Account{0: {Name: "root", Home: "/root"}, 1001: {Name: "bob", Home: "/home/bob"}}
+	if len(got) != len(want) || got[0] != want[0] || got[1001] != want[1001] {
+		t.Fatalf("ParsePasswd = %v, want %v", got, want)
 	}
-	u := &Users{Root: root}
-	if a, ok := u.Lookup(0); !ok || a.Name != "root" {
-		t.Fatalf("Lookup(0) = %+v, %v; want root", a, ok)
+}
+
+func FuzzParsePasswd(f *testing.F) {
+	for _, s := range []string{
+		"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n",
+		"# c\n+nis::::::\n-x\nbad:x:-1:0::/:/\nshort:x:1\n",
+		"a:x:1:1::/h:/s\na:x:1:1::/other:/s",
+		"\xff\x1b:x:7:7::/home/\u202e:/bin/sh",
+	} {
+		f.Add(s)
 	}
-	if _, ok := u.Lookup(1001); ok {
-		t.Fatal("Lookup(1001) found a user not in the file")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParsePasswd(strings.NewReader(s))
+		if err != nil {
+			t.Fatalf("ParsePasswd: %v (a string reader never fails)", err)
+		}
+		for uid, a := range got {
+			if uid < 0 || a.Name == "" || strings.ContainsAny(a.Name+a.Home, ":\n") {
+				t.Fatalf("ParsePasswd gave uid %d %+v", uid, a)
+			}
+		}
+	})
+}
+
+func FuzzParseStatusUID(f *testing.F) {
+	for _, s := range []string{
+		"Name:\tsudo\nUid:\t1000\t0\t0\t0\n", "Uid:\t5\n", "Uid:\ta\tb\tc\td\n", "", "Uid:\t1\t-3\t1\t1",
+		"Uid:\t1\t99999999999999999999999\t1\t1\n",
+	} {
+		f.Add(s)
 	}
-	line += "bob:x:1001:1001::/home/bob:/bin/sh\n"
-	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Make the change visible even where mtime has a coarse grain.
-	later := time.Now().Add(time.Minute)
-	if err := os.Chtimes(path, later, later); err != nil {
-		t.Fatal(err)
-	}
-	if a, ok := u.Lookup(1001); !ok || a.Name != "bob" {
-		t.Fatalf("after the file changed, Lookup(1001) = %+v, %v; want bob", a, ok)
-	}
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if a, ok := u.Lookup(0); !ok || a.Name != "root" {
-		t.Fatalf("a known user must stay known when the file goes: %+v, %v", a, ok)
-	}
+	f.Fuzz(func(t *testing.T, s string) {
+		uid, ok := ParseStatusUID(s)
+		if ok && uid < 0 {
+			t.Fatalf("ParseStatusUID(%q) = %d, ok", s, uid)
+		}
+		if ok && !strings.Contains(s, "Uid:") {
+			t.Fatalf("ParseStatusUID(%q) found a UID without a Uid line", s)
+		}
+	})
 }

@@ -1,0 +1,6 @@
+//go:build race
+
+package identity
+
+// The race detector makes everything several times slower.
+func init() { quick *= 5 }
