@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,9 @@ func TestTokenEveryEndpoint(t *testing.T) {
 		{"live without", "/api/v1/live", nil, 401},
 		{"live wrong", "/api/v1/live", bearer("nope"), 401},
 		{"live wrong subprotocol", "/api/v1/live", []string{"Sec-WebSocket-Protocol", "bwmon, bearer.bm9wZQ"}, 401},
+		{"stats without", "/api/v1/stats", nil, 401},
+		{"stats wrong", "/api/v1/stats", bearer("x"), 401},
+		{"stats right", "/api/v1/stats", bearer(token), 200},
 		{"metrics without", "/metrics", nil, 401},
 		{"metrics wrong", "/metrics", bearer(token + "x"), 401},
 		{"metrics right", "/metrics", bearer(token), 200},
@@ -269,5 +273,60 @@ func TestParseSince(t *testing.T) {
 				t.Fatalf("ParseSince(%q) = %s, %v; want %s, error %v", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	s, ts := newTestServer(t, Options{MaxApps: 7, MaxClients: 3})
+	var before statsReply
+	resp, body := get(t, ts.URL+"/api/v1/stats")
+	if resp.StatusCode != 200 || json.Unmarshal(body, &before) != nil {
+		t.Fatalf("before the first tick: %d %s", resp.StatusCode, body)
+	}
+	if before.Time != nil || before.Limits.Apps != model.DefaultLimitApps || before.Limits.HistoryApps != 7 ||
+		before.Limits.WebSocketClients != 3 || before.Limits.ActiveWindowS != model.DefaultLimitActiveWindow.Seconds() {
+		t.Fatalf("before the first tick: %s", body)
+	}
+
+	sn := richSnap(t0)
+	sn.Agent.FoldedApps = 1412
+	sn.Agent.Limits = model.Limits{Apps: 50, TopApps: 5, DayApps: 300}
+	sn.Agent.Monitors["pipe-\u202e"] = model.MonitorStats{Flows: 1, ReadErrors: 4}
+	s.Consume(sn)
+	s.Consume(snap(t0.Add(time.Second), map[string][2]float64{"a": {1, 0}})) // no Agent: the defaults
+	s.Consume(sn)
+	resp, body = get(t, ts.URL+"/api/v1/stats")
+	var got statsReply
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"time", got.Time != nil && got.Time.Equal(t0), true},
+		{"apps", got.Limits.Apps, 50},
+		{"top apps", got.Limits.TopApps, 5},
+		{"day apps", got.Limits.DayApps, 300},
+		{"active window default", got.Limits.ActiveWindowS, model.DefaultLimitActiveWindow.Seconds()},
+		{"history apps: the server's", got.Limits.HistoryApps, 7},
+		{"websocket clients: the server's", got.Limits.WebSocketClients, 3},
+		{"namespaces default", got.Limits.Namespaces, model.DefaultLimitNamespaces},
+		{"folded", got.FoldedApps, uint64(1412)},
+		{"entries", got.Entries, 7},
+		{"history", got.History.Apps, 2}, // curl and a
+		{"monitor", got.Monitors["conntrack"], monitorReply{Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2}},
+		{"hostile monitor name cleaned", got.Monitors[`pipe-\u202e`], monitorReply{Flows: 1, ReadErrors: 4}},
+		{"websocket", got.WebSocket.Clients, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Fatalf("got %v, want %v (body %s)", tt.got, tt.want, body)
+			}
+		})
+	}
+	if strings.Contains(string(body), "\u202e") {
+		t.Error("the stats carry a raw bidi override")
 	}
 }
