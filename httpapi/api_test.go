@@ -189,6 +189,8 @@ func TestHostCheck(t *testing.T) {
 		{"loopback ip", Options{}, "127.0.0.1:8000", 200, ""},
 		{"localhost", Options{}, "localhost:8000", 200, ""},
 		{"ipv6 loopback", Options{}, "[::1]:8000", 200, ""},
+		{"ipv6 loopback without port", Options{}, "[::1]", 200, ""},
+		{"half a bracket", Options{}, "::1]", 403, "is not this agent"},
 		{"rebound domain", Options{}, "evil.example:8000", 403, "is not this agent"},
 		{"allowed origin's host", Options{AllowedOrigins: []string{"https://dash.example"}}, "dash.example", 200, ""},
 		{"any host when serving every interface", Options{Listen: ":8000"}, "bwmon.lan:8000", 200, ""},
@@ -235,6 +237,37 @@ func TestPage(t *testing.T) {
 		if strings.Contains(string(js), bad) {
 			t.Errorf("app.js uses %s: app names are untrusted", bad)
 		}
+	}
+}
+
+func TestNormalizeOrigin(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"as browsers send it", "https://dash.example:3000", "https://dash.example:3000"},
+		{"lower-cased", "HTTPS://Dash.Example", "https://dash.example"},
+		{"trailing slash", "http://dash.example/", "http://dash.example"},
+		{"ipv6", "http://[::1]:8000", "http://[::1]:8000"},
+		{"no scheme", "dash.example", ""},
+		{"other scheme", "ftp://dash.example", ""},
+		{"path", "https://dash.example/path", ""},
+		{"query", "https://dash.example?x=1", ""},
+		{"user", "https://me@dash.example", ""},
+		{"no host", "https://", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NormalizeOrigin(tt.in)
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "bad origin") {
+					t.Fatalf("NormalizeOrigin(%q) = %q, %v; want a bad origin error", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("NormalizeOrigin(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
 	}
 }
 
