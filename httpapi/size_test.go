@@ -86,6 +86,17 @@ func TestSnapshotSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("a tick of %d apps: %d bytes (%.1f KiB); every name and list at its bound: %d bytes (%.1f MiB)",
-		model.DefaultLimitApps+1, len(body), float64(len(body))/1024, len(worst), float64(len(worst))/(1<<20))
+	// A gateway's forwarded section: aggregator.DefaultForwardedPairs
+	// pairs of IPv6 hosts.
+	var fwd model.Forwarded
+	for i := range 1024 {
+		fwd.Hosts = append(fwd.Hosts, model.ForwardedHosts{Inside: fmt.Sprintf("2001:db8:aaaa:bbbb:cccc:dddd:eeee:%04x", i),
+			Remote: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", BytesIn: 123456789012, BytesOut: 123456789012, RateIn: 1234567.891, RateOut: 1234567.891})
+	}
+	forwarded, err := json.Marshal(fwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a tick of %d apps: %d bytes (%.1f KiB); every name and list at its bound: %d bytes (%.1f MiB); 1,024 forwarded pairs: %d bytes (%.0f KiB)",
+		model.DefaultLimitApps+1, len(body), float64(len(body))/1024, len(worst), float64(len(worst))/(1<<20), len(forwarded), float64(len(forwarded))/1024)
 }
