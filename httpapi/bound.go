@@ -6,7 +6,7 @@ import (
 )
 
 // boundSnapshot returns snap as the server serves it: every app name as
-// safename.Clean makes it, each name once, and at most limits.Apps apps by
+// safename.Clean makes it, each name once, and at most Agent.Limits.Apps apps by
 // name besides model.OtherApp, the apps beyond folded into it (their bytes,
 // rates and processes added to its own), so totals still add up.
 //
