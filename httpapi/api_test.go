@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,9 @@ func TestTokenEveryEndpoint(t *testing.T) {
 		{"live without", "/api/v1/live", nil, 401},
 		{"live wrong", "/api/v1/live", bearer("nope"), 401},
 		{"live wrong subprotocol", "/api/v1/live", []string{"Sec-WebSocket-Protocol", "bwmon, bearer.bm9wZQ"}, 401},
+		{"stats without", "/api/v1/stats", nil, 401},
+		{"stats wrong", "/api/v1/stats", bearer("x"), 401},
+		{"stats right", "/api/v1/stats", bearer(token), 200},
 		{"metrics without", "/metrics", nil, 401},
 		{"metrics wrong", "/metrics", bearer(token + "x"), 401},
 		{"metrics right", "/metrics", bearer(token), 200},
@@ -185,6 +189,8 @@ func TestHostCheck(t *testing.T) {
 		{"loopback ip", Options{}, "127.0.0.1:8000", 200, ""},
 		{"localhost", Options{}, "localhost:8000", 200, ""},
 		{"ipv6 loopback", Options{}, "[::1]:8000", 200, ""},
+		{"ipv6 loopback without port", Options{}, "[::1]", 200, ""},
+		{"half a bracket", Options{}, "::1]", 403, "is not this agent"},
 		{"rebound domain", Options{}, "evil.example:8000", 403, "is not this agent"},
 		{"allowed origin's host", Options{AllowedOrigins: []string{"https://dash.example"}}, "dash.example", 200, ""},
 		{"any host when serving every interface", Options{Listen: ":8000"}, "bwmon.lan:8000", 200, ""},
@@ -234,6 +240,37 @@ func TestPage(t *testing.T) {
 	}
 }
 
+func TestNormalizeOrigin(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"as browsers send it", "https://dash.example:3000", "https://dash.example:3000"},
+		{"lower-cased", "HTTPS://Dash.Example", "https://dash.example"},
+		{"trailing slash", "http://dash.example/", "http://dash.example"},
+		{"ipv6", "http://[::1]:8000", "http://[::1]:8000"},
+		{"no scheme", "dash.example", ""},
+		{"other scheme", "ftp://dash.example", ""},
+		{"path", "https://dash.example/path", ""},
+		{"query", "https://dash.example?x=1", ""},
+		{"user", "https://me@dash.example", ""},
+		{"no host", "https://", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NormalizeOrigin(tt.in)
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), "bad origin") {
+					t.Fatalf("NormalizeOrigin(%q) = %q, %v; want a bad origin error", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("NormalizeOrigin(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestNewRejectsBadOrigin(t *testing.T) {
 	for _, o := range []string{"dash.example", "ftp://dash.example", "https://dash.example/path", "https://"} {
 		if _, err := New(Options{AllowedOrigins: []string{o}}); err == nil || !strings.Contains(err.Error(), "bad origin") {
@@ -269,5 +306,60 @@ func TestParseSince(t *testing.T) {
 				t.Fatalf("ParseSince(%q) = %s, %v; want %s, error %v", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestStats(t *testing.T) {
+	s, ts := newTestServer(t, Options{MaxApps: 7, MaxClients: 3})
+	var before statsReply
+	resp, body := get(t, ts.URL+"/api/v1/stats")
+	if resp.StatusCode != 200 || json.Unmarshal(body, &before) != nil {
+		t.Fatalf("before the first tick: %d %s", resp.StatusCode, body)
+	}
+	if before.Time != nil || before.Limits.Apps != model.DefaultLimitApps || before.Limits.HistoryApps != 7 ||
+		before.Limits.WebSocketClients != 3 || before.Limits.ActiveWindowS != model.DefaultLimitActiveWindow.Seconds() {
+		t.Fatalf("before the first tick: %s", body)
+	}
+
+	sn := richSnap(t0)
+	sn.Agent.FoldedApps = 1412
+	sn.Agent.Limits = model.Limits{Apps: 50, TopApps: 5, DayApps: 300}
+	sn.Agent.Monitors["pipe-\u202e"] = model.MonitorStats{Flows: 1, ReadErrors: 4}
+	s.Consume(sn)
+	s.Consume(snap(t0.Add(time.Second), map[string][2]float64{"a": {1, 0}})) // no Agent: the defaults
+	s.Consume(sn)
+	resp, body = get(t, ts.URL+"/api/v1/stats")
+	var got statsReply
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"time", got.Time != nil && got.Time.Equal(t0), true},
+		{"apps", got.Limits.Apps, 50},
+		{"top apps", got.Limits.TopApps, 5},
+		{"day apps", got.Limits.DayApps, 300},
+		{"active window default", got.Limits.ActiveWindowS, model.DefaultLimitActiveWindow.Seconds()},
+		{"history apps: the server's", got.Limits.HistoryApps, 7},
+		{"websocket clients: the server's", got.Limits.WebSocketClients, 3},
+		{"namespaces default", got.Limits.Namespaces, model.DefaultLimitNamespaces},
+		{"folded", got.FoldedApps, uint64(1412)},
+		{"entries", got.Entries, 7},
+		{"history", got.History.Apps, 2}, // curl and a
+		{"monitor", got.Monitors["conntrack"], monitorReply{Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2}},
+		{"hostile monitor name cleaned", got.Monitors[`pipe-\u202e`], monitorReply{Flows: 1, ReadErrors: 4}},
+		{"websocket", got.WebSocket.Clients, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Fatalf("got %v, want %v (body %s)", tt.got, tt.want, body)
+			}
+		})
+	}
+	if strings.Contains(string(body), "\u202e") {
+		t.Error("the stats carry a raw bidi override")
 	}
 }

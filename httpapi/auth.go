@@ -85,8 +85,9 @@ func (g *guard) hostOK(r *http.Request) bool {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	} else if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1] // an IPv6 address without a port
 	}
-	host = strings.Trim(host, "[]")
 	return isLoopbackHost(host) || g.allowedHosts[strings.ToLower(host)]
 }
 

@@ -6,7 +6,10 @@
 //   - GET /api/v1/history?app=NAME&since=15m: an app's rates from rings in
 //     memory, 1-second points for 15 minutes and 1-minute points (average
 //     and peak) for 24 hours;
-//   - GET /api/v1/live: a WebSocket that pushes each tick as it is made;
+//   - GET /api/v1/live: a WebSocket that pushes each tick as it is made, to
+//     at most Options.MaxClients clients at once (503 beyond);
+//   - GET /api/v1/stats: the agent's limits and what they folded, refused
+//     or dropped;
 //   - GET /metrics: Prometheus metrics per app and of the agent itself;
 //   - GET /: a page embedded in the binary with a live table and graph.
 //
@@ -14,6 +17,11 @@
 // the history and queues one prepared message per WebSocket client, and
 // never waits for a client (a client that falls behind is dropped). Serve
 // runs the HTTP server until its context ends.
+//
+// Names are data: the server serves every app name as safename.Clean makes
+// it and at most Limits.Apps apps by name, folding the rest into
+// model.OtherApp, whatever tick it is handed, so that no name can fail
+// /metrics or grow what it serves; the page sets names as text only.
 //
 // It does not authenticate users beyond one shared bearer token, does not
 // serve TLS (put a reverse proxy in front for that), and keeps no history

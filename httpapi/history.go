@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -25,7 +26,7 @@ const (
 	coarseLen = int(CoarseWindow / time.Minute)
 
 	// DefaultMaxApps is how many apps History tracks unless told otherwise.
-	DefaultMaxApps = 256
+	DefaultMaxApps = model.DefaultLimitHistoryApps
 )
 
 // Point is one step of a series: the average rates, in bytes per second,
@@ -98,6 +99,16 @@ type series struct {
 	hasCur bool
 
 	lastActive time.Time // last tick with bytes moved
+
+	// vol is the app's volume, which decides whom History keeps: the
+	// bytes (in and out) it moved within CoarseWindow as its points hold
+	// them, plus carried, the bytes it moved while it waited to be kept,
+	// until carriedSince is CoarseWindow old. add adds each tick; refresh
+	// recomputes it from the points once a minute, as old minutes leave
+	// the window.
+	vol          float64
+	carried      float64
+	carriedSince time.Time
 }
 
 func newSeries() *series {
@@ -109,6 +120,7 @@ func (s *series) add(now time.Time, dt time.Duration, rateIn, rateOut float64) {
 	if rateIn > 0 || rateOut > 0 {
 		s.lastActive = now
 	}
+	s.vol += (rateIn + rateOut) * dt.Seconds()
 	s.pendIn += rateIn * dt.Seconds()
 	s.pendOut += rateOut * dt.Seconds()
 	s.pendDur += dt
@@ -137,6 +149,29 @@ func (s *series) addCoarse(now time.Time, secs float64, p finePoint) {
 	s.cur.out += p.out * float32(secs)
 	s.cur.peakIn = max(s.cur.peakIn, p.in)
 	s.cur.peakOut = max(s.cur.peakOut, p.out)
+}
+
+// refresh recomputes vol at now: the bytes of the minutes that end within
+// CoarseWindow, the minute in progress, the ticks not yet a point, and the
+// carried bytes while they are recent.
+func (s *series) refresh(now time.Time) {
+	from := now.Add(-CoarseWindow).Unix()
+	v := s.pendIn + s.pendOut
+	add := func(c *coarsePoint) {
+		if (int64(c.minute)+1)*60 > from {
+			v += float64(c.in) + float64(c.out)
+		}
+	}
+	s.coarse.each(add)
+	if s.hasCur {
+		add(&s.cur)
+	}
+	if s.carried > 0 && now.Sub(s.carriedSince) < CoarseWindow {
+		v += s.carried
+	} else {
+		s.carried = 0
+	}
+	s.vol = v
 }
 
 // finePoints returns the fine points that ended after from.
@@ -178,19 +213,35 @@ func (s *series) coarsePoints(from time.Time) []Point {
 func round(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // History keeps, per app, 1-second points for FineWindow and 1-minute
-// points (average and peak) for CoarseWindow, in fixed-size rings. It
-// tracks at most maxApps apps: an app starts being tracked when it moves
-// bytes, an app idle for CoarseWindow is forgotten, and when the table is
-// full a newly active app replaces the one idle for longest (or waits, if
-// every tracked app moved bytes in the same tick). Its time is the
-// snapshots' time; it reads no clock. Safe for concurrent use.
+// points (average and peak) for CoarseWindow, in fixed-size rings.
+//
+// It keeps at most maxApps apps, the largest by volume: the bytes an app
+// moved within CoarseWindow. An app starts being kept when it moves bytes
+// and there is room. When there is none, a newly active app waits: History
+// counts what it moves (for at most maxApps waiting apps, the one idle
+// longest making room), and once that is more than the volume of the
+// smallest app kept, it takes that app's place, never a bigger one's. A
+// flood of short-lived apps thus replaces only one another, and the
+// history of the busiest apps stays whole. An app idle for CoarseWindow is
+// forgotten.
+//
+// Its time is the snapshots' time; it reads no clock. Safe for concurrent
+// use.
 type History struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards all following fields
 	apps    map[string]*series
+	waiting map[string]*candidate // active apps not kept, at most maxApps
 	maxApps int
 	last    time.Time // time of the latest snapshot
 	known   map[string]bool
 	evicted uint64
+}
+
+// candidate is an app waiting to be kept.
+type candidate struct {
+	bytes      float64   // moved since since
+	since      time.Time // when it began to wait, at most CoarseWindow ago
+	lastActive time.Time
 }
 
 // NewHistory returns an empty History tracking at most maxApps apps
@@ -199,7 +250,8 @@ func NewHistory(maxApps int) *History {
 	if maxApps <= 0 {
 		maxApps = DefaultMaxApps
 	}
-	return &History{apps: make(map[string]*series), maxApps: maxApps, known: map[string]bool{}}
+	return &History{apps: make(map[string]*series), waiting: make(map[string]*candidate),
+		maxApps: maxApps, known: map[string]bool{}}
 }
 
 // Add records a snapshot.
@@ -223,45 +275,113 @@ func (h *History) Add(s *model.Snapshot) {
 		}
 	}
 	h.known = known
-	if free := h.maxApps - len(h.apps); len(newcomers) > free {
-		h.evictIdle(len(newcomers)-free, s.Time)
-	}
-	for _, i := range newcomers {
-		if len(h.apps) >= h.maxApps {
-			break // every tracked app is busy now: first come, first kept
-		}
-		a := s.Apps[i]
-		sr := newSeries()
-		h.apps[a.App] = sr
-		sr.add(s.Time, dt, a.RateIn, a.RateOut)
-	}
 	if newMinute {
-		for name, sr := range h.apps {
-			if s.Time.Sub(sr.lastActive) > CoarseWindow {
-				delete(h.apps, name)
-				h.evicted++
-			}
+		h.expire(s.Time)
+	}
+	if len(newcomers) > 0 {
+		h.admit(s, newcomers, dt)
+	}
+}
+
+// expire forgets the apps and the candidates idle for CoarseWindow, and
+// brings the volumes of the others up to date.
+func (h *History) expire(now time.Time) {
+	for name, sr := range h.apps {
+		if now.Sub(sr.lastActive) > CoarseWindow {
+			delete(h.apps, name)
+			h.evicted++
+			continue
+		}
+		sr.refresh(now)
+	}
+	for name, c := range h.waiting {
+		if now.Sub(c.lastActive) > CoarseWindow {
+			delete(h.waiting, name)
 		}
 	}
 }
 
-// evictIdle forgets up to n apps idle at now, those idle longest first.
-func (h *History) evictIdle(n int, now time.Time) {
-	type cand struct {
-		name string
-		last time.Time
+// admit keeps the newcomers (indexes into s.Apps of active apps not kept)
+// that fit or outweigh the smallest app kept, the largest first, and lets
+// the others wait.
+func (h *History) admit(s *model.Snapshot, newcomers []int, dt time.Duration) {
+	now := s.Time
+	type newcomer struct {
+		i      int
+		waited float64 // bytes moved before this tick while waiting
+		since  time.Time
+		vol    float64 // waited and this tick's bytes
 	}
-	var idle []cand
-	for name, sr := range h.apps {
-		if sr.lastActive.Before(now) {
-			idle = append(idle, cand{name, sr.lastActive})
+	ncs := make([]newcomer, 0, len(newcomers))
+	for _, i := range newcomers {
+		a := &s.Apps[i]
+		n := newcomer{i: i, since: now}
+		if c := h.waiting[a.App]; c != nil && now.Sub(c.since) < CoarseWindow {
+			n.waited, n.since = c.bytes, c.since
+		}
+		n.vol = n.waited + (a.RateIn+a.RateOut)*dt.Seconds()
+		ncs = append(ncs, n)
+	}
+	slices.SortStableFunc(ncs, func(x, y newcomer) int { return cmp.Compare(y.vol, x.vol) })
+	for _, n := range ncs {
+		a := &s.Apps[n.i]
+		if len(h.apps) >= h.maxApps {
+			name, vol := h.smallest()
+			if !(n.vol > vol) {
+				h.wait(a.App, n.vol, n.since, now)
+				continue
+			}
+			delete(h.apps, name)
+			h.evicted++
+		}
+		delete(h.waiting, a.App)
+		sr := newSeries()
+		sr.carried, sr.carriedSince, sr.vol = n.waited, n.since, n.waited
+		sr.add(now, dt, a.RateIn, a.RateOut)
+		h.apps[a.App] = sr
+	}
+}
+
+// smallest returns the app kept with the least volume (of two equal ones,
+// the one idle longer, then the first by name).
+func (h *History) smallest() (name string, vol float64) {
+	var low *series
+	for n, sr := range h.apps {
+		if low == nil || sr.vol < low.vol ||
+			(sr.vol == low.vol && (sr.lastActive.Before(low.lastActive) || (sr.lastActive.Equal(low.lastActive) && n < name))) {
+			low, name = sr, n
 		}
 	}
-	slices.SortFunc(idle, func(x, y cand) int { return x.last.Compare(y.last) })
-	for _, c := range idle[:min(n, len(idle))] {
-		delete(h.apps, c.name)
-		h.evicted++
+	if low == nil {
+		return "", 0
 	}
+	return name, low.vol
+}
+
+// wait records that app, not kept, has moved vol bytes since since. When
+// maxApps apps already wait, the one idle longest makes room, or, if all
+// moved bytes now, the smallest, if it is smaller than vol.
+func (h *History) wait(app string, vol float64, since, now time.Time) {
+	c := h.waiting[app]
+	if c == nil {
+		if len(h.waiting) >= h.maxApps {
+			var out string
+			var oc *candidate
+			for n, w := range h.waiting {
+				if oc == nil || w.lastActive.Before(oc.lastActive) ||
+					(w.lastActive.Equal(oc.lastActive) && (w.bytes < oc.bytes || (w.bytes == oc.bytes && n < out))) {
+					out, oc = n, w
+				}
+			}
+			if !oc.lastActive.Before(now) && !(vol > oc.bytes) {
+				return
+			}
+			delete(h.waiting, out)
+		}
+		c = &candidate{}
+		h.waiting[app] = c
+	}
+	c.bytes, c.since, c.lastActive = vol, since, now
 }
 
 // Query returns app's points of the last since: fine points when since is
@@ -287,7 +407,7 @@ func (h *History) Query(app string, since time.Duration) (points []Point, resolu
 }
 
 // Len returns how many apps are tracked, and how many were forgotten since
-// start.
+// start (idle for a day, or replaced by a bigger one).
 func (h *History) Len() (tracked int, evicted uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

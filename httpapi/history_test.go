@@ -141,32 +141,141 @@ func TestHistoryBounded(t *testing.T) {
 		now = now.Add(time.Second)
 		h.Add(snap(now, rates))
 	}
-	tick(map[string][2]float64{"a": {1, 0}, "b": {1, 0}, "c": {1, 0}})
-	tick(map[string][2]float64{"a": {0, 0}, "b": {1, 0}, "c": {1, 0}})
-	// d arrives with the table full: a, idle longest, makes room.
-	tick(map[string][2]float64{"a": {0, 0}, "b": {1, 0}, "c": {1, 0}, "d": {1, 0}})
+	tracked := func(app string) bool {
+		pts, _, _ := h.Query(app, time.Minute)
+		return len(pts) > 0
+	}
+	// Room for three: the first three active apps are kept.
+	tick(map[string][2]float64{"a": {10, 0}, "b": {5, 0}, "c": {1, 0}})
+	// d moves as much as c: it waits (1 B is not more than c's 1 B).
+	tick(map[string][2]float64{"a": {10, 0}, "b": {5, 0}, "c": {0, 0}, "d": {1, 0}})
+	if tracked("d") || !tracked("c") {
+		t.Fatalf("d (1 B) kept in place of c (1 B): d %v, c %v", tracked("d"), tracked("c"))
+	}
+	if _, _, ok := h.Query("d", time.Minute); !ok {
+		t.Fatal("d is in the snapshot but unknown")
+	}
+	// Its second byte makes it bigger than c: it takes c's place, not
+	// a bigger one's.
+	tick(map[string][2]float64{"a": {10, 0}, "b": {5, 0}, "d": {1, 0}})
+	if !tracked("d") || tracked("c") || !tracked("a") || !tracked("b") {
+		t.Fatalf("after d outweighed c: a %v b %v c %v d %v; want a, b, d", tracked("a"), tracked("b"), tracked("c"), tracked("d"))
+	}
 	if n, ev := h.Len(); n != 3 || ev != 1 {
 		t.Fatalf("tracked %d, evicted %d; want 3, 1", n, ev)
 	}
-	if pts, _, ok := h.Query("a", time.Minute); !ok || len(pts) != 0 {
-		t.Fatalf("a: ok %v, %d points; want known with no points", ok, len(pts))
+	// d keeps what it moved while waiting: e, as big in its first tick
+	// as d in all, does not replace it.
+	tick(map[string][2]float64{"a": {10, 0}, "b": {5, 0}, "e": {2, 0}})
+	if tracked("e") || !tracked("d") {
+		t.Fatalf("e (2 B) replaced d (2 B)")
 	}
-	// With every tracked app busy, a newcomer waits its turn.
-	tick(map[string][2]float64{"b": {1, 0}, "c": {1, 0}, "d": {1, 0}, "e": {1, 0}})
-	if _, _, ok := h.Query("e", time.Minute); !ok {
-		t.Fatalf("e is in the snapshot but unknown")
+	// A burst bigger than b's total takes the smallest's place at once.
+	tick(map[string][2]float64{"a": {10, 0}, "b": {5, 0}, "f": {0, 1000}})
+	if !tracked("f") || tracked("d") || !tracked("b") {
+		t.Fatalf("f's burst: b %v d %v f %v; want b and f kept, d out", tracked("b"), tracked("d"), tracked("f"))
 	}
-	if pts, _, _ := h.Query("e", time.Minute); len(pts) != 0 {
-		t.Fatalf("e tracked while b, c and d were all busy")
-	}
-	if n, ev := h.Len(); n != 3 || ev != 1 {
-		t.Fatalf("tracked %d, evicted %d; want 3, 1", n, ev)
+	if n, ev := h.Len(); n != 3 || ev != 2 {
+		t.Fatalf("tracked %d, evicted %d; want 3, 2", n, ev)
 	}
 	// A day of silence forgets every app at the next minute.
 	now = now.Add(CoarseWindow + time.Minute)
-	tick(map[string][2]float64{"a": {0, 0}, "b": {0, 0}, "c": {0, 0}, "d": {0, 0}})
-	if n, ev := h.Len(); n != 0 || ev != 4 { // a, then b, c, d
-		t.Fatalf("after a day idle: tracked %d, evicted %d; want 0, 4", n, ev)
+	tick(map[string][2]float64{"a": {0, 0}, "b": {0, 0}, "f": {0, 0}})
+	if n, ev := h.Len(); n != 0 || ev != 5 {
+		t.Fatalf("after a day idle: tracked %d, evicted %d; want 0, 5", n, ev)
+	}
+	h.mu.Lock()
+	waiting := len(h.waiting)
+	h.mu.Unlock()
+	if waiting != 0 {
+		t.Fatalf("%d apps still wait after a day idle", waiting)
+	}
+}
+
+// TestHistoryVolumeWindow: what an app moved more than a day ago no longer
+// counts for its volume, so a steady newcomer can take the place of an app
+// that was big yesterday.
+func TestHistoryVolumeWindow(t *testing.T) {
+	h := NewHistory(1)
+	now := t0
+	tick := func(rates map[string][2]float64) {
+		now = now.Add(time.Second)
+		h.Add(snap(now, rates))
+	}
+	for range 60 { // a minute at 1 MB/s
+		tick(map[string][2]float64{"old": {1e6, 0}})
+	}
+	now = now.Add(CoarseWindow - 10*time.Minute)
+	for range 30 * 60 { // old trickles on; new sends 100 B/s
+		tick(map[string][2]float64{"old": {1, 0}, "new": {100, 0}})
+	}
+	if pts, _, _ := h.Query("new", time.Minute); len(pts) == 0 {
+		t.Fatal("new (180 kB in the last 30 minutes) is not kept in place of old (60 MB a day ago, 1.8 kB since)")
+	}
+	if pts, _, _ := h.Query("old", time.Minute); len(pts) != 0 {
+		t.Fatal("old is still kept")
+	}
+}
+
+// TestHistoryFloodKeepsBulk: 1,500 one-shot apps after a bulk app, with
+// room for 100, leave the bulk app's 15-minute and 24-hour history whole.
+// They come while it pauses between two transfers, which made it the app
+// idle longest, the one to go, when the oldest idle made room.
+func TestHistoryFloodKeepsBulk(t *testing.T) {
+	const keep = 100
+	h := NewHistory(keep)
+	now := t0
+	tick := func(rates map[string][2]float64) {
+		now = now.Add(time.Second)
+		h.Add(snap(now, rates))
+	}
+	// bulk's rate in at tick i: distinct values, to tell each point, and
+	// a pause of 20 s after half an hour.
+	const pause = 30 * 60
+	bulk := func(i int) float64 {
+		if i >= pause && i < pause+20 {
+			return 0
+		}
+		return float64(1e6 + i)
+	}
+	shot := 0
+	i := 0
+	for ; i < pause+5*60; i++ {
+		rates := map[string][2]float64{"bulk": {bulk(i), 0}}
+		// In the pause, 1,500 uniquely named one-shot apps, 100 a tick
+		// (a snapshot lists about 100 apps), each moving up to 64 KB in
+		// its only tick.
+		for n := 0; i >= pause && shot < 1500 && n < 100; n++ {
+			rates[fmt.Sprintf("oneshot-%04d", shot)] = [2]float64{float64(shot % 64 * 1024), 100}
+			shot++
+		}
+		tick(rates)
+	}
+	if n, _ := h.Len(); n > keep {
+		t.Fatalf("%d apps kept, want at most %d", n, keep)
+	}
+	fine, res, ok := h.Query("bulk", FineWindow)
+	if !ok || res != time.Second || len(fine) != 900 {
+		t.Fatalf("bulk's 15 minutes: ok %v, %d points at %s; want 900 at 1s", ok, len(fine), res)
+	}
+	for j, p := range fine {
+		if want := bulk(i - 900 + j); p.In != want {
+			t.Fatalf("bulk's fine point %d: in %v, want %v", j, p.In, want)
+		}
+	}
+	coarse, _, _ := h.Query("bulk", CoarseWindow)
+	// One point per minute since t0, the one in progress included.
+	if want := int(now.Sub(t0)/time.Minute) + 1; len(coarse) != want {
+		t.Fatalf("bulk's 24 hours: %d minute points, want %d", len(coarse), want)
+	}
+	if first := coarse[0].In; first < bulk(0) || first > bulk(60) {
+		t.Fatalf("bulk's first minute averages %v, want its first minute (%v to %v)", first, bulk(0), bulk(60))
+	}
+	h.mu.Lock()
+	waiting := len(h.waiting)
+	h.mu.Unlock()
+	if waiting > keep {
+		t.Fatalf("%d apps wait, want at most %d", waiting, keep)
 	}
 }
 
@@ -210,8 +319,9 @@ func TestHistoryMemoryBounded(t *testing.T) {
 	if n, _ := h.Len(); n != DefaultMaxApps {
 		t.Fatalf("%d apps tracked, want %d", n, DefaultMaxApps)
 	}
-	// The rings alone take (fineLen + coarseLen) * 24 bytes per app.
-	const limit = 19 << 20
+	// The rings alone take (fineLen + coarseLen) * 24 bytes per app, about
+	// 60 KB; with the rest of the series, about 68 KB.
+	const limit = DefaultMaxApps * 76 << 10
 	if held > limit {
 		t.Fatalf("history holds %.1f MB for %d apps, want under %.0f MB", float64(held)/1e6, DefaultMaxApps, float64(limit)/1e6)
 	}

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,18 +19,28 @@ import (
 // goroutine runs itself, and cannot wait behind a busy hub loop.
 type hub struct {
 	log *slog.Logger
+	// max is how many clients are served at once; more are refused.
+	max int
 	// queue is each client's send queue length; a client whose queue is
 	// full when a tick comes is dropped.
 	queue        int
 	pingInterval time.Duration
 	writeWait    time.Duration
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the following four fields
 	clients map[*client]struct{}
-	closed  bool
-	wg      sync.WaitGroup // the clients' goroutines
+	// reserved counts the upgrades under way that hold a place among
+	// max; serve turns one into a client, release gives it back.
+	reserved int
+	closed   bool
+	wg       sync.WaitGroup // the clients' goroutines
 
-	dropped atomic.Uint64 // clients dropped for being too slow
+	droppedSlow    atomic.Uint64 // clients dropped for a full queue
+	droppedTimeout atomic.Uint64 // clients dropped for a write timeout
+	refused        atomic.Uint64 // upgrades refused at max
+	// warnedFull is set once the refusal of a client at max was logged
+	// at warning level: later ones are logged at debug level only.
+	warnedFull atomic.Bool
 }
 
 type client struct {
@@ -38,16 +50,51 @@ type client struct {
 	send chan *websocket.PreparedMessage
 }
 
-func newHub(logger *slog.Logger, queue int, ping time.Duration) *hub {
-	return &hub{log: logger, queue: queue, pingInterval: ping, writeWait: 10 * time.Second,
+func newHub(logger *slog.Logger, maxClients, queue int, ping time.Duration) *hub {
+	return &hub{log: logger, max: maxClients, queue: queue, pingInterval: ping, writeWait: 10 * time.Second,
 		clients: make(map[*client]struct{})}
 }
 
-// serve runs conn until it fails, the client goes away or the hub closes.
-// It returns at once; the client's goroutines are the hub's to wait for.
+// reserve takes a place for a client about to be upgraded, or reports
+// false when max clients are connected or being upgraded. A closed hub
+// always has room, to say goodbye.
+func (h *hub) reserve() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed && len(h.clients)+h.reserved >= h.max {
+		return false
+	}
+	h.reserved++
+	return true
+}
+
+// release gives back a place reserve took, for an upgrade that failed.
+func (h *hub) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reserved--
+}
+
+// refuse counts a client turned away at max. The first refusal is a
+// warning; the others, which a page retrying in a loop could make many,
+// are debug lines.
+func (h *hub) refuse(remote string) {
+	h.refused.Add(1)
+	if h.warnedFull.CompareAndSwap(false, true) {
+		h.log.Warn("refusing websocket clients beyond the limit: raise [limits] websocket_clients if that many pages are open",
+			"limit", h.max, "remote", remote)
+		return
+	}
+	h.log.Debug("refusing websocket client beyond the limit", "limit", h.max, "remote", remote)
+}
+
+// serve runs conn, whose place reserve took, until it fails, the client
+// goes away or the hub closes. It returns at once; the client's goroutines
+// are the hub's to wait for.
 func (h *hub) serve(conn *websocket.Conn) {
 	c := &client{conn: conn, send: make(chan *websocket.PreparedMessage, h.queue)}
 	h.mu.Lock()
+	h.reserved--
 	if h.closed {
 		h.mu.Unlock()
 		_ = conn.WriteControl(websocket.CloseMessage,
@@ -83,23 +130,37 @@ func (h *hub) broadcast(msg *websocket.PreparedMessage) {
 			// reconnects and reloads what it missed.
 			h.removeLocked(c)
 			c.conn.Close()
-			h.dropped.Add(1)
+			h.droppedSlow.Add(1)
 			h.log.Info("dropping slow websocket client", "remote", c.conn.RemoteAddr().String(), "queue", h.queue)
 		}
 	}
 }
 
-// remove forgets c and tells its writer to stop; safe more than once.
-func (h *hub) remove(c *client) {
+// remove forgets c and tells its writer to stop; safe more than once. It
+// reports whether c was still there.
+func (h *hub) remove(c *client) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.removeLocked(c)
+	return h.removeLocked(c)
 }
 
-func (h *hub) removeLocked(c *client) {
+func (h *hub) removeLocked(c *client) bool {
 	if _, ok := h.clients[c]; ok {
 		delete(h.clients, c)
 		close(c.send)
+		return true
+	}
+	return false
+}
+
+// writeFailed forgets c after a failed write; a write that timed out
+// counts as a client dropped for being slow (a peer that went away is
+// not).
+func (h *hub) writeFailed(c *client, err error) {
+	var ne net.Error
+	if h.remove(c) && errors.As(err, &ne) && ne.Timeout() {
+		h.droppedTimeout.Add(1)
+		h.log.Info("dropping slow websocket client: a write timed out", "remote", c.conn.RemoteAddr().String(), "timeout", h.writeWait)
 	}
 }
 
@@ -163,13 +224,13 @@ func (h *hub) writePump(c *client) {
 			}
 			_ = c.conn.SetWriteDeadline(time.Now().Add(h.writeWait))
 			if err := c.conn.WritePreparedMessage(msg); err != nil {
-				h.remove(c)
+				h.writeFailed(c, err)
 				return
 			}
 		case <-ping.C:
 			_ = c.conn.SetWriteDeadline(time.Now().Add(h.writeWait))
 			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				h.remove(c)
+				h.writeFailed(c, err)
 				return
 			}
 		}

@@ -342,3 +342,114 @@ func BenchmarkConsume(b *testing.B) {
 		s.Consume(sn)
 	}
 }
+
+// TestLiveMaxClients: beyond MaxClients an upgrade gets 503 with
+// Retry-After and is counted; a place freed is taken again. Clients that
+// arrive at once cannot slip past the cap together.
+func TestLiveMaxClients(t *testing.T) {
+	checkGoroutines(t)
+	const maxClients = 3
+	s, ts := newTestServer(t, Options{MaxClients: maxClients})
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	statuses := map[int]int{}
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, resp, err := websocket.DefaultDialer.Dial(wsURL(ts.URL), nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				conns = append(conns, c)
+				statuses[101]++
+				return
+			}
+			if resp == nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	if statuses[101] != maxClients || statuses[503] != 10-maxClients {
+		t.Fatalf("10 clients at once: %v by status, want %d upgraded and %d refused", statuses, maxClients, 10-maxClients)
+	}
+	if s.Refused() != 10-maxClients || s.Clients() != maxClients {
+		t.Fatalf("Refused() %d, Clients() %d; want %d, %d", s.Refused(), s.Clients(), 10-maxClients, maxClients)
+	}
+	fams := scrape(t, ts.URL)
+	if got := value(t, fams, "bwmon_websocket_refused_total"); got != 10-maxClients {
+		t.Errorf("bwmon_websocket_refused_total %v, want %d", got, 10-maxClients)
+	}
+
+	// One leaves: the next one gets in, the one after is refused.
+	conns[0].Close()
+	eventually(t, 5*time.Second, "the client to leave", func() bool { return s.Clients() == maxClients-1 })
+	c := dial(t, wsURL(ts.URL), nil, nil)
+	eventually(t, 5*time.Second, "the new client", func() bool { return s.Clients() == maxClients })
+	s.Consume(snap(t0, map[string][2]float64{"a": {1, 1}}))
+	if _, b, err := c.ReadMessage(); err != nil || !strings.Contains(string(b), `"app":"a"`) {
+		t.Fatalf("the new client read %v %s", err, b)
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(wsURL(ts.URL), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a client beyond the cap: %v %v, want 503", err, resp)
+	}
+	// A failed upgrade (a plain GET) gives back the place it took.
+	c.Close()
+	eventually(t, 5*time.Second, "the client to leave", func() bool { return s.Clients() == maxClients-1 })
+	for range 2 * maxClients {
+		if r, body := get(t, ts.URL+"/api/v1/live"); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain GET: %d %s, want 400", r.StatusCode, body)
+		}
+	}
+	dial(t, wsURL(ts.URL), nil, nil)
+	eventually(t, 5*time.Second, "the last client", func() bool { return s.Clients() == maxClients })
+}
+
+// TestLiveWriteTimeout: a client whose socket stays full past the write
+// timeout is dropped and counted as such, apart from the slow ones whose
+// queue filled.
+func TestLiveWriteTimeout(t *testing.T) {
+	checkGoroutines(t)
+	s, ts := newTestServer(t, Options{SendQueue: 1 << 10})
+	s.hub.writeWait = 200 * time.Millisecond
+	small := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+			return errors.Join(err, serr)
+		}}
+		return d.DialContext(ctx, network, addr)
+	}}
+	_ = dial(t, wsURL(ts.URL), nil, small) // never reads
+	eventually(t, 5*time.Second, "the client", func() bool { return s.Clients() == 1 })
+	for i := 0; s.Clients() > 0; i++ {
+		if i > 200 {
+			t.Fatal("the stuck client is still connected after 200 ticks")
+		}
+		s.Consume(manyApps(t0.Add(time.Duration(i)*time.Second), 200, 1200)) // ~250 KB of JSON
+		time.Sleep(20 * time.Millisecond)
+	}
+	fams := scrape(t, ts.URL)
+	if got := value(t, fams, "bwmon_websocket_dropped_total", "reason=write_timeout"); got != 1 {
+		t.Errorf("dropped for a write timeout: %v, want 1", got)
+	}
+	if got := value(t, fams, "bwmon_websocket_dropped_total", "reason=slow"); got != 0 {
+		t.Errorf("dropped for a full queue: %v, want 0", got)
+	}
+}

@@ -1,12 +1,17 @@
 package httpapi
 
 import (
+	"log/slog"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -42,30 +47,45 @@ var (
 	descEventsLost = prometheus.NewDesc("bwmon_monitor_events_lost_total",
 		"Kernel conntrack events a monitor lost (its socket buffer overflowed) since start; it then resynchronises with a full dump.",
 		[]string{"monitor"}, nil)
+	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
+		"Failures of a monitor's kernel readers other than lost events since start; each reader is restarted after a backoff.",
+		[]string{"monitor"}, nil)
+	descLimit = prometheus.NewDesc("bwmon_limit",
+		"A bound the agent runs with (the [limits] table): apps, top_apps, active_window_seconds, history_apps, day_apps, websocket_clients, namespaces.",
+		[]string{"limit"}, nil)
+	descFolded = prometheus.NewDesc("bwmon_apps_folded_total",
+		"Apps folded into the app \"(other)\" since the agent started, for being beyond [limits] apps.", nil, nil)
 	descHistoryApps = prometheus.NewDesc("bwmon_history_apps",
 		"Apps whose history the HTTP API keeps.", nil, nil)
 	descHistoryEvicted = prometheus.NewDesc("bwmon_history_apps_evicted_total",
-		"Apps whose history was dropped, idle for a day or to make room.", nil, nil)
+		"Apps whose history was dropped, idle for a day or to make room for a bigger one.", nil, nil)
 	descWSClients = prometheus.NewDesc("bwmon_websocket_clients",
 		"WebSocket clients connected to /api/v1/live.", nil, nil)
 	descWSDropped = prometheus.NewDesc("bwmon_websocket_dropped_total",
-		"WebSocket clients disconnected because they fell behind.", nil, nil)
+		"WebSocket clients disconnected for falling behind: slow (their queue of ticks was full) or write_timeout (a write took more than 10 s).",
+		[]string{"reason"}, nil)
+	descWSRefused = prometheus.NewDesc("bwmon_websocket_refused_total",
+		"WebSocket upgrades refused (503) because [limits] websocket_clients were connected.", nil, nil)
 	descNotify = prometheus.NewDesc("bwmon_notifications_total",
 		"Alert events of the notifier by outcome: fired, resolved, dropped (too many commands running) or failed (a command or webhook failed or timed out).",
 		[]string{"outcome"}, nil)
+	descSkipped = prometheus.NewDesc("bwmon_metrics_skipped_total",
+		"Samples /metrics left out since start because their labels could not be served (a duplicate or invalid label value); each name is logged once.",
+		nil, nil)
 )
+
+var allDescs = []*prometheus.Desc{
+	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descLastTick, descEntries,
+	descFlows, descProcesses, descEventsLost, descReadErrors, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
+	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
+}
 
 // collector turns the latest snapshot and the server's own counters into
 // metrics at scrape time: nothing is copied into client_golang's state on
 // the tick.
 type collector struct {
-	s *Server
-}
-
-var allDescs = []*prometheus.Desc{
-	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descLastTick, descEntries,
-	descFlows, descProcesses, descEventsLost, descHistoryApps, descHistoryEvicted,
-	descWSClients, descWSDropped, descNotify,
+	s    *Server
+	skip *skipper
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
@@ -76,54 +96,154 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
+	e := &emitter{ch: ch, skip: c.skip}
 	if t := s.latest.Load(); t != nil {
-		collectSnapshot(ch, t.snap)
+		collectSnapshot(e, t.snap)
+	}
+	lim := s.limits()
+	for _, l := range []struct {
+		name string
+		v    float64
+	}{
+		{"apps", float64(lim.Apps)}, {"top_apps", float64(lim.TopApps)},
+		{"active_window_seconds", lim.ActiveWindow.Seconds()}, {"history_apps", float64(lim.HistoryApps)},
+		{"day_apps", float64(lim.DayApps)}, {"websocket_clients", float64(lim.WebSocketClients)},
+		{"namespaces", float64(lim.Namespaces)},
+	} {
+		e.emit(descLimit, prometheus.GaugeValue, l.v, l.name)
 	}
 	tracked, evicted := s.history.Len()
-	ch <- prometheus.MustNewConstMetric(descHistoryApps, prometheus.GaugeValue, float64(tracked))
-	ch <- prometheus.MustNewConstMetric(descHistoryEvicted, prometheus.CounterValue, float64(evicted))
-	ch <- prometheus.MustNewConstMetric(descWSClients, prometheus.GaugeValue, float64(s.hub.count()))
-	ch <- prometheus.MustNewConstMetric(descWSDropped, prometheus.CounterValue, float64(s.hub.dropped.Load()))
+	e.emit(descHistoryApps, prometheus.GaugeValue, float64(tracked))
+	e.emit(descHistoryEvicted, prometheus.CounterValue, float64(evicted))
+	e.emit(descWSClients, prometheus.GaugeValue, float64(s.hub.count()))
+	e.emit(descWSDropped, prometheus.CounterValue, float64(s.hub.droppedSlow.Load()), "slow")
+	e.emit(descWSDropped, prometheus.CounterValue, float64(s.hub.droppedTimeout.Load()), "write_timeout")
+	e.emit(descWSRefused, prometheus.CounterValue, float64(s.hub.refused.Load()))
 	if s.opts.NotifyStats != nil {
 		n := s.opts.NotifyStats()
 		for _, o := range []struct {
 			name string
 			v    uint64
 		}{{"fired", n.Fired}, {"resolved", n.Resolved}, {"dropped", n.Dropped}, {"failed", n.Failed}} {
-			ch <- prometheus.MustNewConstMetric(descNotify, prometheus.CounterValue, float64(o.v), o.name)
+			e.emit(descNotify, prometheus.CounterValue, float64(o.v), o.name)
 		}
 	}
+	// Last, so that it counts this scrape's skips too.
+	e.emit(descSkipped, prometheus.CounterValue, float64(c.skip.count.Load()))
 }
 
-func collectSnapshot(ch chan<- prometheus.Metric, snap *model.Snapshot) {
+func collectSnapshot(e *emitter, snap *model.Snapshot) {
+	// The snapshot's names are clean and unique (boundSnapshot); cleaning
+	// again costs a pass over them and keeps this safe on its own, and
+	// seen keeps a name that is there twice from failing the scrape.
+	seen := make(map[string]bool, len(snap.Apps))
 	for _, a := range snap.Apps {
-		ch <- prometheus.MustNewConstMetric(descAppBytes, prometheus.CounterValue, float64(a.BytesIn), a.App, "in")
-		ch <- prometheus.MustNewConstMetric(descAppBytes, prometheus.CounterValue, float64(a.BytesOut), a.App, "out")
-		ch <- prometheus.MustNewConstMetric(descAppRate, prometheus.GaugeValue, a.RateIn, a.App, "in")
-		ch <- prometheus.MustNewConstMetric(descAppRate, prometheus.GaugeValue, a.RateOut, a.App, "out")
-		ch <- prometheus.MustNewConstMetric(descAppProcesses, prometheus.GaugeValue, float64(len(a.PIDs)), a.App)
+		app := safename.Clean(a.App)
+		if seen[app] {
+			e.skip.skip(app, "app listed twice", 5)
+			continue
+		}
+		seen[app] = true
+		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesIn), app, "in")
+		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesOut), app, "out")
+		e.emit(descAppRate, prometheus.GaugeValue, a.RateIn, app, "in")
+		e.emit(descAppRate, prometheus.GaugeValue, a.RateOut, app, "out")
+		e.emit(descAppProcesses, prometheus.GaugeValue, float64(max(a.Processes, len(a.PIDs))), app)
 	}
-	for r, sum := range snap.Unattributed.Reasons {
-		ch <- prometheus.MustNewConstMetric(descUnattributed, prometheus.CounterValue, float64(sum.BytesIn), "in", string(r))
-		ch <- prometheus.MustNewConstMetric(descUnattributed, prometheus.CounterValue, float64(sum.BytesOut), "out", string(r))
+	reasons := make([]model.Reason, 0, len(snap.Unattributed.Reasons))
+	for r := range snap.Unattributed.Reasons {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	clear(seen)
+	for _, r := range reasons {
+		sum := snap.Unattributed.Reasons[r]
+		reason := safename.Clean(string(r))
+		if seen[reason] {
+			e.skip.skip(reason, "reason listed twice", 2)
+			continue
+		}
+		seen[reason] = true
+		e.emit(descUnattributed, prometheus.CounterValue, float64(sum.BytesIn), "in", reason)
+		e.emit(descUnattributed, prometheus.CounterValue, float64(sum.BytesOut), "out", reason)
 	}
 	f := snap.Forwarded
-	ch <- prometheus.MustNewConstMetric(descForwardedBytes, prometheus.CounterValue, float64(f.BytesIn), "in")
-	ch <- prometheus.MustNewConstMetric(descForwardedBytes, prometheus.CounterValue, float64(f.BytesOut), "out")
-	ch <- prometheus.MustNewConstMetric(descForwardedPairs, prometheus.GaugeValue, float64(len(f.Hosts)))
-	ch <- prometheus.MustNewConstMetric(descLastTick, prometheus.GaugeValue, float64(snap.Time.UnixNano())/1e9)
-	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(snap.Agent.Entries))
+	e.emit(descForwardedBytes, prometheus.CounterValue, float64(f.BytesIn), "in")
+	e.emit(descForwardedBytes, prometheus.CounterValue, float64(f.BytesOut), "out")
+	e.emit(descForwardedPairs, prometheus.GaugeValue, float64(len(f.Hosts)))
+	e.emit(descLastTick, prometheus.GaugeValue, float64(snap.Time.UnixNano())/1e9)
+	e.emit(descEntries, prometheus.GaugeValue, float64(snap.Agent.Entries))
+	e.emit(descFolded, prometheus.CounterValue, float64(snap.Agent.FoldedApps))
 	names := make([]string, 0, len(snap.Agent.Monitors))
 	for name := range snap.Agent.Monitors {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	clear(seen)
 	for _, name := range names {
 		m := snap.Agent.Monitors[name]
-		ch <- prometheus.MustNewConstMetric(descFlows, prometheus.GaugeValue, float64(m.Flows), name)
-		ch <- prometheus.MustNewConstMetric(descProcesses, prometheus.GaugeValue, float64(m.Processes), name)
-		ch <- prometheus.MustNewConstMetric(descEventsLost, prometheus.CounterValue, float64(m.EventsLost), name)
+		label := safename.Clean(name)
+		if seen[label] {
+			e.skip.skip(label, "monitor listed twice", 4)
+			continue
+		}
+		seen[label] = true
+		e.emit(descFlows, prometheus.GaugeValue, float64(m.Flows), label)
+		e.emit(descProcesses, prometheus.GaugeValue, float64(m.Processes), label)
+		e.emit(descEventsLost, prometheus.CounterValue, float64(m.EventsLost), label)
+		e.emit(descReadErrors, prometheus.CounterValue, float64(m.ReadErrors), label)
 	}
+}
+
+// emitter sends metrics to a Collect channel; one that cannot be made is
+// left out and counted, never a panic or a failed scrape.
+type emitter struct {
+	ch   chan<- prometheus.Metric
+	skip *skipper
+}
+
+func (e *emitter) emit(desc *prometheus.Desc, vt prometheus.ValueType, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(desc, vt, v, labels...)
+	if err != nil {
+		e.skip.skip(strings.Join(labels, ","), err.Error(), 1)
+		return
+	}
+	e.ch <- m
+}
+
+// skipper counts the samples left out and logs each name once, up to
+// maxSkipLogged names: a name that cannot be served is there at every
+// scrape, and a flood of such names must not become a flood of logs.
+type skipper struct {
+	log   *slog.Logger
+	count atomic.Uint64
+
+	mu     sync.Mutex // guards logged
+	logged map[string]bool
+}
+
+// maxSkipLogged bounds the names the skipper remembers having logged.
+const maxSkipLogged = 64
+
+func newSkipper(logger *slog.Logger) *skipper {
+	return &skipper{log: logger, logged: map[string]bool{}}
+}
+
+// skip counts n samples left out, and logs why once per labels.
+func (k *skipper) skip(labels, why string, n int) {
+	k.count.Add(uint64(n))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.logged[labels] || len(k.logged) > maxSkipLogged {
+		return
+	}
+	if len(k.logged) == maxSkipLogged {
+		k.logged["\x00more"] = true // never a clean label value
+		k.log.Warn("leaving more samples out of /metrics; not logging them any further", "logged", maxSkipLogged)
+		return
+	}
+	k.logged[labels] = true
+	k.log.Warn("leaving a sample out of /metrics", "labels", safename.Clean(labels), "reason", why)
 }
 
 // newRegistry returns the registry /metrics serves: the snapshot collector,
@@ -137,7 +257,7 @@ func newRegistry(s *Server) (*prometheus.Registry, prometheus.Histogram) {
 		Buckets: prometheus.ExponentialBuckets(100e-6, 2, 17),
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{s}, tick,
+	reg.MustRegister(collector{s: s, skip: s.skip}, tick,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg, tick

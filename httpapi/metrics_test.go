@@ -3,16 +3,21 @@ package httpapi
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	pmodel "github.com/prometheus/common/model"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -65,10 +70,12 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels 
 
 func TestMetrics(t *testing.T) {
 	notify := model.NotifyStats{Fired: 3, Resolved: 2, Dropped: 1, Failed: 4}
-	s, ts := newTestServer(t, Options{NotifyStats: func() model.NotifyStats { return notify }})
+	s, ts := newTestServer(t, Options{NotifyStats: func() model.NotifyStats { return notify }, MaxApps: 7, MaxClients: 3})
 	sn := richSnap(t0)
 	s.Consume(sn)
 	second := richSnap(t0.Add(time.Second))
+	second.Agent.FoldedApps = 1412
+	second.Agent.Limits = model.Limits{Apps: 50, TopApps: 10, ActiveWindow: 5 * time.Minute, HistoryApps: 99, WebSocketClients: 99}
 	second.Agent.TickDuration = 2 * time.Second
 	s.Consume(second)
 
@@ -101,7 +108,20 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_tick_duration_seconds", nil, 2}, // two observations
 		{"bwmon_history_apps", nil, 1},          // curl; the other app is idle
 		{"bwmon_websocket_clients", nil, 0},
-		{"bwmon_websocket_dropped_total", nil, 0},
+		{"bwmon_websocket_dropped_total", []string{"reason=slow"}, 0},
+		{"bwmon_websocket_dropped_total", []string{"reason=write_timeout"}, 0},
+		{"bwmon_websocket_refused_total", nil, 0},
+		{"bwmon_monitor_read_errors_total", []string{"monitor=conntrack"}, 2},
+		{"bwmon_monitor_read_errors_total", []string{"monitor=pipe-web"}, 0},
+		{"bwmon_apps_folded_total", nil, 1412},
+		{"bwmon_limit", []string{"limit=apps"}, 50},
+		{"bwmon_limit", []string{"limit=top_apps"}, 10},
+		{"bwmon_limit", []string{"limit=active_window_seconds"}, 300},
+		{"bwmon_limit", []string{"limit=history_apps"}, 7},      // the server's own
+		{"bwmon_limit", []string{"limit=websocket_clients"}, 3}, // the server's own
+		{"bwmon_limit", []string{"limit=day_apps"}, model.DefaultLimitDayApps},
+		{"bwmon_limit", []string{"limit=namespaces"}, model.DefaultLimitNamespaces},
+		{"bwmon_metrics_skipped_total", nil, 0},
 		{"bwmon_notifications_total", []string{"outcome=fired"}, 3},
 		{"bwmon_notifications_total", []string{"outcome=resolved"}, 2},
 		{"bwmon_notifications_total", []string{"outcome=dropped"}, 1},
@@ -154,5 +174,167 @@ func TestMetricsBeforeFirstTickAndWithoutNotifier(t *testing.T) {
 	}
 	if _, ok := fams["go_goroutines"]; !ok {
 		t.Error("no Go runtime metrics")
+	}
+}
+
+// promtool runs `promtool check metrics` on an exposition. Outside CI a
+// machine without promtool skips; in CI (CI set) that is a failure.
+func promtool(t *testing.T, exposition []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not found: install Debian's prometheus package (apt-get install prometheus)")
+		}
+		t.Skip("promtool not found: apt-get install prometheus to check the metrics with it")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestMetricsHostileNames reproduces issue 12's finding 2: an app named
+// "x\xffy" (not UTF-8) made /metrics answer 500 with a panic at every
+// scrape. Names that are not UTF-8, carry controls or bidi overrides, are
+// 4 KB long, or clean to the same as another now make a valid exposition.
+func TestMetricsHostileNames(t *testing.T) {
+	s, ts := newTestServer(t, Options{})
+	sn := richSnap(t0)
+	sn.Apps = append(sn.Apps,
+		model.AppUsage{App: "x\xffy", BytesIn: 1},
+		model.AppUsage{App: "\u009b/\u202e", BytesIn: 2},
+		model.AppUsage{App: `x\xffy`, BytesIn: 4}, // what "x\xffy" cleans to: the same app
+		model.AppUsage{App: strings.Repeat("n", 4096), BytesIn: 8},
+		model.AppUsage{App: "a\nb\"c\\d\x1b[31m", BytesIn: 16},
+	)
+	sn.Agent.Monitors["pipe-\u202e\xfe"] = model.MonitorStats{Flows: 3}
+	sn.Unattributed.Reasons["odd\x9b"] = model.UnattributedSum{BytesIn: 9}
+	s.Consume(sn)
+
+	resp, body := get(t, ts.URL+"/metrics", "Accept", "text/plain")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, body)
+	}
+	fams := scrape(t, ts.URL)
+	tests := []struct {
+		name, app string
+		want      float64
+	}{
+		{"invalid UTF-8 escaped, with its look-alike added", `x\xffy`, 5},
+		{"C1 control and bidi override escaped", `\u009b/\u202e`, 2},
+		{"4 KB name cut", strings.Repeat("n", safename.MaxLen-len("…")) + "…", 8},
+		{"newline, quote, backslash and escape", `a\x0ab"c\d\x1b[31m`, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := value(t, fams, "bwmon_app_bytes_total", "app="+tt.app, "direction=in"); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := value(t, fams, "bwmon_monitor_flows", `monitor=pipe-\u202e\xfe`); got != 3 {
+		t.Errorf("monitor with a hostile name: %v flows, want 3", got)
+	}
+	if got := value(t, fams, "bwmon_unattributed_bytes_total", "direction=in", `reason=odd\x9b`); got != 9 {
+		t.Errorf("odd reason: %v, want 9", got)
+	}
+	if got := value(t, fams, "bwmon_metrics_skipped_total"); got != 0 {
+		t.Errorf("%v samples skipped, want none: cleaning made every name servable", got)
+	}
+	promtool(t, body)
+}
+
+// TestMetricsSeriesBound: at the bound of apps, every unattributed reason,
+// two monitors and a notifier, /metrics exports 5 series an app and a fixed
+// number besides; a snapshot of 1,500 apps (names restored from an old
+// state, say) exports no more.
+func TestMetricsSeriesBound(t *testing.T) {
+	tests := []struct {
+		name string
+		snap func() *model.Snapshot
+	}{
+		{"at the bound", func() *model.Snapshot { return realisticSnap(t0) }},
+		{"1,500 apps", func() *model.Snapshot {
+			s := realisticSnap(t0)
+			s.Apps = manyApps(t0, 1500, 4).Apps
+			return s
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newTestServer(t, Options{NotifyStats: func() model.NotifyStats { return model.NotifyStats{} }})
+			sn := tt.snap()
+			sn.Agent.Monitors = map[string]model.MonitorStats{"conntrack": {}, "pipe-web": {}}
+			s.Consume(sn)
+			s.Consume(sn) // a tick duration observed
+			resp, body := get(t, ts.URL+"/metrics", "Accept", "text/plain")
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			fams := scrape(t, ts.URL)
+			apps, bwmon, samples := 0, 0, 0
+			for name, f := range fams {
+				n := len(f.Metric)
+				if f.GetType() == dto.MetricType_HISTOGRAM || f.GetType() == dto.MetricType_SUMMARY {
+					n = 0
+					for _, m := range f.Metric {
+						n += 2 + len(m.Histogram.GetBucket()) + len(m.Summary.GetQuantile()) // _sum, _count and buckets
+					}
+				}
+				samples += n
+				if strings.HasPrefix(name, "bwmon_app_") {
+					apps += len(f.Metric)
+				} else if strings.HasPrefix(name, "bwmon_") {
+					bwmon += n
+				}
+			}
+			if want := 5 * (model.DefaultLimitApps + 1); apps != want {
+				t.Errorf("%d app series, want %d (5 for each of %d apps)", apps, want, model.DefaultLimitApps+1)
+			}
+			t.Logf("app series %d, other bwmon samples %d, all samples %d (%d bytes)", apps, bwmon, samples, len(body))
+			if samples > 3000 {
+				t.Errorf("%d samples, want at most 3,000", samples)
+			}
+			promtool(t, body)
+		})
+	}
+}
+
+// TestMetricsSkipOnce: a sample whose labels cannot be served is left out
+// and counted at every scrape, but logged once per name, and only for the
+// first maxSkipLogged names.
+func TestMetricsSkipOnce(t *testing.T) {
+	var logs bytes.Buffer
+	k := newSkipper(slog.New(slog.NewTextHandler(&logs, nil)))
+	ch := make(chan prometheus.Metric, 10)
+	e := &emitter{ch: ch, skip: k}
+	for range 3 { // three scrapes
+		e.emit(descAppProcesses, prometheus.GaugeValue, 1, "x\xffy") // bypasses Clean: invalid UTF-8
+		e.emit(descAppProcesses, prometheus.GaugeValue, 1, "fine")
+	}
+	if len(ch) != 3 || k.count.Load() != 3 {
+		t.Fatalf("%d samples sent, %d skipped; want 3 and 3", len(ch), k.count.Load())
+	}
+	if n := strings.Count(logs.String(), "leaving a sample out"); n != 1 {
+		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "\xff") {
+		t.Fatalf("the log carries the raw name: %q", logs.String())
+	}
+	logs.Reset()
+	for i := range 10 * maxSkipLogged {
+		e.emit(descAppProcesses, prometheus.GaugeValue, 1, fmt.Sprintf("%d\xff", i))
+	}
+	if n := strings.Count(logs.String(), "leaving a sample out"); n != maxSkipLogged-1 {
+		t.Errorf("logged %d names, want %d (the first %d in all)", n, maxSkipLogged-1, maxSkipLogged)
+	}
+	if n := strings.Count(logs.String(), "not logging them any further"); n != 1 {
+		t.Errorf("said %d times that it stops logging, want once", n)
+	}
+	if got := k.count.Load(); got != 3+10*maxSkipLogged {
+		t.Errorf("%d skipped, want %d", got, 3+10*maxSkipLogged)
 	}
 }

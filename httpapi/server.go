@@ -46,10 +46,11 @@ type Options struct {
 	// Usage, when set, serves GET /api/v1/usage (daily and monthly totals
 	// from the state store), behind the same token and host checks.
 	Usage http.Handler
-	// MaxApps bounds the apps whose history is kept (DefaultMaxApps).
+	// MaxApps bounds the apps whose history is kept, the largest by
+	// volume (DefaultMaxApps: model.DefaultLimitHistoryApps).
 	MaxApps int
-	// MaxClients bounds the WebSocket clients served at once
-	// (model.DefaultLimitWebSocketClients).
+	// MaxClients bounds the WebSocket clients served at once; more are
+	// refused with 503 and Retry-After (model.DefaultLimitWebSocketClients).
 	MaxClients int
 	// SendQueue is each WebSocket client's queue of ticks; a client whose
 	// queue is full when a tick comes is dropped (DefaultSendQueue).
@@ -74,6 +75,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	history  *History
 	hub      *hub
+	skip     *skipper // samples /metrics left out
 	tickHist prometheus.Histogram
 	handler  http.Handler
 
@@ -92,6 +94,9 @@ type tick struct {
 func New(opts Options) (*Server, error) {
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = model.DefaultLimitWebSocketClients
 	}
 	if opts.SendQueue <= 0 {
 		opts.SendQueue = DefaultSendQueue
@@ -116,7 +121,8 @@ func New(opts Options) (*Server, error) {
 		log:     logger,
 		guard:   g,
 		history: NewHistory(opts.MaxApps),
-		hub:     newHub(logger, opts.SendQueue, opts.PingInterval),
+		hub:     newHub(logger, opts.MaxClients, opts.SendQueue, opts.PingInterval),
+		skip:    newSkipper(logger),
 	}
 	s.upgrader = websocket.Upgrader{
 		CheckOrigin:  g.checkOrigin,
@@ -132,14 +138,18 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /api/v1/apps", g.wrap(http.HandlerFunc(s.serveApps), false))
 	mux.Handle("GET /api/v1/history", g.wrap(http.HandlerFunc(s.serveHistory), false))
 	mux.Handle("GET /api/v1/live", g.wrap(http.HandlerFunc(s.serveLive), false))
+	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
 	if opts.Usage != nil {
 		mux.Handle("GET /api/v1/usage", g.wrap(opts.Usage, false))
 	}
 	mux.Handle("GET /metrics", g.wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Serve what could be gathered rather than a 500: the collector
+		// leaves out what it cannot serve, and this covers the rest.
+		ErrorHandling: promhttp.ContinueOnError,
 	}), false))
 	mux.Handle("GET /api/", g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/live")
+		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/live, /api/v1/stats")
 	}), false))
 	mux.Handle("GET /", g.wrap(pageHandler(), true))
 	s.handler = mux
@@ -152,8 +162,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Consume records a tick: it keeps the snapshot and its JSON for
 // /api/v1/apps, appends to the history, and queues one prepared WebSocket
-// message for every client. It never waits for a client.
+// message for every client. It never waits for a client. Names are served
+// clean and at most Agent.Limits.Apps apps by name (see boundSnapshot); snap
+// itself is not changed.
 func (s *Server) Consume(snap *model.Snapshot) {
+	snap = boundSnapshot(snap)
 	b, err := json.Marshal(snap)
 	if err != nil {
 		s.log.Warn("encoding tick", "err", err)
@@ -219,16 +232,47 @@ func (s *Server) Close() error {
 // Clients returns the number of WebSocket clients connected.
 func (s *Server) Clients() int { return s.hub.count() }
 
-// Dropped returns how many WebSocket clients were dropped for being slow.
-func (s *Server) Dropped() uint64 { return s.hub.dropped.Load() }
+// Dropped returns how many WebSocket clients were dropped for being slow:
+// their queue was full, or a write timed out.
+func (s *Server) Dropped() uint64 { return s.hub.droppedSlow.Load() + s.hub.droppedTimeout.Load() }
+
+// Refused returns how many WebSocket clients were refused for being beyond
+// MaxClients.
+func (s *Server) Refused() uint64 { return s.hub.refused.Load() }
+
+// retryAfterFull is the Retry-After, in seconds, of a WebSocket upgrade
+// refused for MaxClients.
+const retryAfterFull = "30"
 
 func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
+	if !s.hub.reserve() {
+		s.hub.refuse(r.RemoteAddr)
+		w.Header().Set("Retry-After", retryAfterFull)
+		writeError(w, http.StatusServiceUnavailable,
+			"too many live clients: this agent serves %d at once ([limits] websocket_clients); retry later", s.hub.max)
+		return
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.hub.release()
 		// The upgrader has answered (403 for a foreign Origin, 400 for
 		// a plain GET).
 		s.log.Debug("refusing websocket", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
 	s.hub.serve(conn)
+}
+
+// limits returns the bounds the agent runs with, as the latest tick tells
+// them (defaults before the first), with the server's own in place of the
+// tick's: the history's and the WebSocket clients', which it enforces.
+func (s *Server) limits() model.Limits {
+	var l model.Limits
+	if t := s.latest.Load(); t != nil {
+		l = t.snap.Agent.Limits
+	}
+	l = l.WithDefaults()
+	l.HistoryApps = s.history.maxApps
+	l.WebSocketClients = s.hub.max
+	return l
 }

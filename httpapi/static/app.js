@@ -8,6 +8,8 @@
   var TOP = 6;                // apps drawn
   var COLORS = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#4b5563'];
   var BACKOFF_S = [1, 2, 4, 8, 15, 30];
+  var OTHER = '(other)';      // the row the apps beyond the agent's limits are folded into
+  var STATS_EVERY_MS = 60000; // how often the limits are asked for again
 
   var state = {
     token: sessionStorage.getItem('bwmon.token') || '',
@@ -24,6 +26,8 @@
     retryTimer: 0,
     charts: { in: null, out: null, key: '' },
     day: null,                      // 24-hour view: {apps, data}
+    stats: null,                    // GET /api/v1/stats: the agent's limits
+    full: 0,                        // the agent's cap when it refused our WebSocket, else 0
   };
 
   var $ = function (id) { return document.getElementById(id); };
@@ -33,6 +37,14 @@
     if (cls) e.className = cls;
     if (text !== undefined) e.textContent = text;
     return e;
+  }
+
+  // label is how the page names an app: its name, except for the row of
+  // the apps folded beyond the agent's limits, which says how many.
+  function label(app) {
+    if (app !== OTHER) return app;
+    var a = state.snap && state.snap.apps.find(function (x) { return x.app === OTHER; });
+    return a && a.folded ? '(other: ' + a.folded + ' apps)' : app;
   }
 
   // --- units ---
@@ -85,6 +97,7 @@
     api('/api/v1/apps').then(function (snap) {
       $('token-form').hidden = true;
       if (snap) onSnapshot(snap);
+      loadStats();
       return backfill();
     }).then(openSocket, function (err) {
       if (err instanceof AuthError) { askToken(); return; }
@@ -102,6 +115,7 @@
     ws.onopen = function () {
       openedAt = Date.now();
       state.attempt = 0;
+      state.full = 0;
       $('banner').hidden = true;
       state.lastTick = Date.now();
     };
@@ -116,7 +130,17 @@
       // A connection that worked for a while gets one quiet retry at once
       // (the agent drops a client that fell behind); the banner, and the
       // backoff, are for failures.
-      if (openedAt && Date.now() - openedAt > 5000) connect(); else unreachable();
+      if (openedAt && Date.now() - openedAt > 5000) { connect(); return; }
+      unreachable();
+      // A browser does not tell why a WebSocket was refused: the stats
+      // say whether the agent serves as many pages as it will.
+      if (!openedAt) {
+        loadStats().then(function (st) {
+          var ws = st && st.websocket, lim = st && st.limits;
+          state.full = ws && lim && ws.clients >= lim.websocket_clients ? lim.websocket_clients : 0;
+          updateBanner();
+        });
+      }
     };
   }
 
@@ -137,7 +161,9 @@
     if ($('banner').hidden) return;
     var s = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
     var since = state.lastTick ? ' Last data at ' + new Date(state.lastTick).toLocaleTimeString() + '.' : '';
-    $('banner-text').textContent = 'The page gets no data from it.' + since +
+    var why = state.full ? 'Its limit of live pages ([limits] websocket_clients = ' + state.full + ') is reached: close another, or wait.'
+      : 'The page gets no data from it.';
+    $('banner-text').textContent = why + since +
       (state.retryTimer ? ' Retrying in ' + s + ' s.' : ' Retrying…');
   }
 
@@ -180,6 +206,16 @@
     return 'live · ' + t.toLocaleTimeString() + ' · tick ' + (+state.snap.interval_s).toFixed(2) + ' s';
   }
 
+  // loadStats asks the agent for its limits; it resolves to them, or to
+  // null when the agent does not answer.
+  function loadStats() {
+    return api('/api/v1/stats').then(function (st) {
+      if (st) { state.stats = st; renderBounds(); }
+      return st;
+    }, function () { return null; });
+  }
+  setInterval(function () { if (state.ws) loadStats(); }, STATS_EVERY_MS);
+
   // --- data ---
 
   function onSnapshot(snap) {
@@ -220,6 +256,7 @@
   function backfill() {
     if (!state.snap) return Promise.resolve();
     var apps = state.snap.apps.slice(0, TOP + 2).map(function (a) { return a.app; });
+    if (apps.indexOf(OTHER) < 0 && state.snap.apps.some(function (a) { return a.app === OTHER; })) apps.push(OTHER);
     state.series.forEach(function (_, app) { if (apps.indexOf(app) < 0 && apps.length < 2 * TOP) apps.push(app); });
     return Promise.all(apps.map(function (app) {
       return api('/api/v1/history?since=15m&app=' + encodeURIComponent(app)).then(function (h) {
@@ -246,7 +283,7 @@
     rate_out: function (a) { return a.rate_out; },
     bytes_in: function (a) { return a.bytes_in; },
     bytes_out: function (a) { return a.bytes_out; },
-    procs: function (a) { return (a.pids || []).length; },
+    procs: function (a) { return processes(a); },
   };
 
   document.querySelectorAll('#apps th').forEach(function (th) {
@@ -257,6 +294,10 @@
       renderTable();
     });
   });
+
+  // processes is how many processes an app has; the agent lists a bounded
+  // number of their PIDs.
+  function processes(a) { return Math.max(a.processes || 0, (a.pids || []).length); }
 
   function renderTable() {
     var snap = state.snap;
@@ -280,30 +321,32 @@
     apps.forEach(function (a) {
       var tr = el('tr', a.rate_in > 0 || a.rate_out > 0 ? '' : 'idle');
       tr.dataset.app = a.app;
-      var name = el('td', 'text app');
-      name.title = a.app;
+      var name = el('td', 'text app' + (a.app === OTHER ? ' other' : ''));
+      name.title = a.app === OTHER
+        ? 'The apps beyond the agent\'s limits, folded into one row: ' + (a.folded || 0) + ' since it started'
+        : a.app;
       var color = state.colors.get(a.app);
       if (color) {
         var dot = el('span', 'dot');
         dot.style.background = color;
         name.appendChild(dot);
       }
-      name.appendChild(document.createTextNode(a.app));
+      name.appendChild(document.createTextNode(label(a.app)));
       var where = whereOf(a);
       if (where) {
         var w = el('span', 'where', where);
         name.appendChild(w);
-        name.title = a.app + '\n' + where;
+        name.title += '\n' + where;
       }
       tr.appendChild(name);
       tr.appendChild(el('td', 'rate-in', fmtRate(a.rate_in)));
       tr.appendChild(el('td', 'rate-out', fmtRate(a.rate_out)));
       tr.appendChild(el('td', '', fmtBytes(a.bytes_in)));
       tr.appendChild(el('td', '', fmtBytes(a.bytes_out)));
-      var pids = a.pids || [];
-      var p = el('td', 'procs', String(pids.length));
+      var pids = a.pids || [], n = processes(a);
+      var p = el('td', 'procs', String(n));
       if (pids.length) {
-        p.title = 'PIDs ' + pids.join(', ');
+        p.title = 'PIDs ' + pids.join(', ') + (n > pids.length ? ' (' + pids.length + ' of ' + n + ')' : '');
         p.appendChild(el('span', 'pids', pids.slice(0, 2).join(' ') + (pids.length > 2 ? ' …' : '')));
       }
       tr.appendChild(p);
@@ -331,8 +374,29 @@
     } else {
       foot.replaceChildren();
     }
-    var active = snap.apps.filter(function (a) { return a.rate_in > 0 || a.rate_out > 0; }).length;
-    $('summary').textContent = snap.apps.length + ' apps, ' + active + ' active';
+    var named = snap.apps.filter(function (a) { return a.app !== OTHER; });
+    var active = named.filter(function (a) { return a.rate_in > 0 || a.rate_out > 0; }).length;
+    $('summary').textContent = named.length + ' apps, ' + active + ' active';
+    renderBounds();
+  }
+
+  // renderBounds says, under the table, what the agent lists by name and
+  // how many apps it folded into the "(other)" row.
+  function renderBounds() {
+    var st = state.stats, lim = st && st.limits;
+    if (!lim) { $('bounds').textContent = ''; return; }
+    var other = state.snap && state.snap.apps.find(function (a) { return a.app === OTHER; });
+    var folded = other && other.folded ? other.folded : st.folded_apps;
+    var text = 'Listing at most ' + lim.apps + ' apps by name: those active in the last ' +
+      fmtSpan(lim.active_window_s) + ' and the ' + lim.top_apps + ' largest';
+    text += folded ? '; ' + folded + ' folded into ' + OTHER + '.' : '.';
+    $('bounds').textContent = text;
+  }
+
+  function fmtSpan(s) {
+    if (s % 3600 === 0) return s / 3600 + ' h';
+    if (s % 60 === 0) return s / 60 + ' min';
+    return s + ' s';
   }
 
   // whereOf says where an app's processes run, when that is not simply the
@@ -404,16 +468,20 @@
     state.colors = keep;
   }
 
-  // topLive picks the apps that moved the most within the window.
+  // topLive picks the apps that moved the most within the window, and the
+  // "(other)" row besides when it has moved bytes too.
   function topLive() {
-    var sums = [];
+    var sums = [], other = false;
     state.series.forEach(function (s, app) {
+      if (app === OTHER) { other = true; return; }
       var b = 0;
       for (var i = 0; i < s.t.length; i++) b += (s.in[i] + s.out[i]) * s.dt[i];
       sums.push([app, b]);
     });
     sums.sort(function (x, y) { return y[1] - x[1] || (x[0] < y[0] ? -1 : 1); });
-    return sums.slice(0, TOP).map(function (x) { return x[0]; }).sort();
+    var apps = sums.slice(0, TOP).map(function (x) { return x[0]; }).sort();
+    if (other) apps.push(OTHER);
+    return apps;
   }
 
   // align resamples each app's steps onto one time axis: the value at x is
@@ -534,8 +602,8 @@
       var sw = el('span', 'swatch');
       sw.style.background = state.colors.get(app);
       li.appendChild(sw);
-      var name = el('span', 'name', app);
-      name.title = app;
+      var name = el('span', 'name', label(app));
+      name.title = label(app);
       li.appendChild(name);
       ul.appendChild(li);
     });
@@ -551,8 +619,8 @@
     assignColors(apps);
     var sIn = [], sOut = [];
     apps.forEach(function (app) {
-      sIn.push(stepSeries(app, state.colors.get(app)));
-      sOut.push(stepSeries(app, state.colors.get(app)));
+      sIn.push(stepSeries(label(app), state.colors.get(app)));
+      sOut.push(stepSeries(label(app), state.colors.get(app)));
     });
     draw('15m|' + (state.bits ? 'b|' : 'B|') + apps.join('\u0000'), sIn, sOut, align(apps, 'in'), align(apps, 'out'));
     renderLegend(apps, false);
@@ -562,10 +630,13 @@
 
   function loadDay() {
     if (!state.snap) return;
-    var byTotal = state.snap.apps.slice().sort(function (x, y) {
+    var byTotal = state.snap.apps.filter(function (a) { return a.app !== OTHER; }).sort(function (x, y) {
       return (y.bytes_in + y.bytes_out) - (x.bytes_in + x.bytes_out);
     });
     var apps = byTotal.slice(0, TOP).map(function (a) { return a.app; }).sort();
+    // "(other)" is drawn besides, and only when the agent kept a history
+    // of it: an app with none gets no line.
+    if (state.snap.apps.some(function (a) { return a.app === OTHER; })) apps.push(OTHER);
     Promise.all(apps.map(function (app) {
       return api('/api/v1/history?since=24h&app=' + encodeURIComponent(app)).catch(function () { return null; });
     })).then(function (hs) {
@@ -595,8 +666,9 @@
       var c = state.colors.get(h.app);
       dIn.push(col('in')); dIn.push(col('peak_in'));
       dOut.push(col('out')); dOut.push(col('peak_out'));
-      sIn.push(stepSeries(h.app, c)); sIn.push(stepSeries(h.app + ' (peak)', c, [4, 3]));
-      sOut.push(stepSeries(h.app, c)); sOut.push(stepSeries(h.app + ' (peak)', c, [4, 3]));
+      var name = label(h.app);
+      sIn.push(stepSeries(name, c)); sIn.push(stepSeries(name + ' (peak)', c, [4, 3]));
+      sOut.push(stepSeries(name, c)); sOut.push(stepSeries(name + ' (peak)', c, [4, 3]));
     });
     draw('24h|' + (state.bits ? 'b|' : 'B|') + apps.join('\u0000'), sIn, sOut, dIn, dOut);
     renderLegend(apps, true);
