@@ -291,23 +291,56 @@ func TestTickCleansAndBoundsLists(t *testing.T) {
 	if w.Processes != n || len(w.PIDs) != model.MaxListed || w.PIDs[0] != 1000 || w.PIDs[model.MaxListed-1] != 1000+model.MaxListed-1 {
 		t.Fatalf("worker: %d processes, pids %v; want %d and the first %d", w.Processes, w.PIDs, n, model.MaxListed)
 	}
-	for name, l := range map[string]int{"users": len(w.Users), "units": len(w.Units), "containers": len(w.Containers), "cgroups": len(w.Cgroups), "netns": len(w.NetNS)} {
-		if l != model.MaxListed {
-			t.Errorf("worker lists %d %s, want %d", l, name, model.MaxListed)
+	sizes := map[string][]int{}
+	for _, r := range w.Users {
+		sizes["users"] = append(sizes["users"], len(r.Name)+8)
+	}
+	for _, c := range w.Containers {
+		sizes["containers"] = append(sizes["containers"], len(c.Runtime)+len(c.ID)+len(c.Name)+len(c.PodUID))
+	}
+	for name, l := range map[string][]string{"units": w.Units, "cgroups": w.Cgroups, "netns": w.NetNS} {
+		for _, x := range l {
+			sizes[name] = append(sizes[name], len(x))
 		}
 	}
-	if !slices.IsSorted(w.Units) || w.Users[0].UID != 0 || w.Users[model.MaxListed-1].UID != model.MaxListed-1 {
+	for name, sz := range sizes {
+		sum := 0
+		for _, n := range sz {
+			sum += n
+		}
+		if len(sz) == 0 || len(sz) > model.MaxListed || (len(sz) > 1 && sum > model.MaxListedBytes) {
+			t.Errorf("worker lists %d %s of %d bytes, want 1 to %d within %d bytes", len(sz), name, sum, model.MaxListed, model.MaxListedBytes)
+		}
+	}
+	if !slices.IsSorted(w.Units) || w.Users[0].UID != 0 {
 		t.Errorf("worker's lists are not the first in order: units %q users %v", w.Units, w.Users)
 	}
-	// The lists are the first of the names made clean, in order.
+	// The lists are the first of the names made clean, in order, as many
+	// as fit the budget.
 	var cgroups []string
 	for i := range n {
 		cgroups = append(cgroups, safename.Clean("/"+hostile[i%len(hostile)]+fmt.Sprintf("-%03d", i)))
 	}
 	slices.Sort(cgroups)
 	cgroups = slices.Compact(cgroups) // the 4 KB names are cut to the same
-	if !slices.Equal(w.Cgroups, cgroups[:model.MaxListed]) {
-		t.Errorf("cgroups %q, want %q", w.Cgroups, cgroups[:model.MaxListed])
+	want, used := []string{}, 0
+	for _, c := range cgroups[:model.MaxListed] {
+		if used += len(c); used > model.MaxListedBytes && len(want) > 0 {
+			break
+		}
+		want = append(want, c)
+	}
+	if !slices.Equal(w.Cgroups, want) {
+		t.Errorf("cgroups %q, want %q", w.Cgroups, want)
+	}
+	// Plain names fill a list up to MaxListed.
+	plain := []add{}
+	for i := range 40 {
+		plain = append(plain, add{procIn(7000+i, "/usr/bin/plain", &model.Identity{UID: i, Unit: fmt.Sprintf("u%02d.service", i)}), 1, 1})
+	}
+	b := New(Config{Grouper: Grouper{AutoGroup: true}}, []Monitor{&fakeMonitor{batches: [][]add{plain}}}, nil, nil, t0)
+	if p := byName(b.Tick(t0.Add(time.Second)))["plain"]; len(p.Units) != model.MaxListed || len(p.Users) != model.MaxListed {
+		t.Errorf("plain: %d units, %d users; want %d each", len(p.Units), len(p.Users), model.MaxListed)
 	}
 }
 

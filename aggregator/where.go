@@ -73,7 +73,7 @@ func (w *where) fill(u *model.AppUsage) {
 	slices.SortFunc(u.Users, func(a, b model.UserRef) int {
 		return cmp.Or(cmp.Compare(a.UID, b.UID), cmp.Compare(a.Name, b.Name))
 	})
-	u.Users = listed(slices.Compact(u.Users))
+	u.Users = budgeted(listed(slices.Compact(u.Users)), func(r model.UserRef) int { return len(r.Name) + 8 })
 	for c := range w.containers {
 		u.Containers = append(u.Containers, model.Container{
 			Runtime: safename.Clean(c.Runtime), ID: safename.Clean(c.ID),
@@ -82,21 +82,36 @@ func (w *where) fill(u *model.AppUsage) {
 	slices.SortFunc(u.Containers, func(a, b model.Container) int {
 		return cmp.Or(cmp.Compare(a.Runtime, b.Runtime), cmp.Compare(a.ID, b.ID), cmp.Compare(a.PodUID, b.PodUID), cmp.Compare(a.Name, b.Name))
 	})
-	u.Containers = listed(slices.Compact(u.Containers))
+	u.Containers = budgeted(listed(slices.Compact(u.Containers)), func(c model.Container) int {
+		return len(c.Runtime) + len(c.ID) + len(c.Name) + len(c.PodUID)
+	})
 	u.Units = cleanList(w.units)
 	u.Cgroups = cleanList(w.cgroups)
 	u.NetNS = cleanList(w.netns)
 }
 
 // cleanList returns the names of m made clean, sorted, without repeats,
-// at most model.MaxListed of them.
+// at most model.MaxListed of them and model.MaxListedBytes in all.
 func cleanList(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, safename.Clean(k))
 	}
 	slices.Sort(out)
-	return listed(slices.Compact(out))
+	return budgeted(listed(slices.Compact(out)), func(s string) int { return len(s) })
+}
+
+// budgeted returns the first elements of s whose sizes add up to at most
+// model.MaxListedBytes (at least the first one).
+func budgeted[T any](s []T, size func(T) int) []T {
+	used := 0
+	for i, v := range s {
+		used += size(v)
+		if used > model.MaxListedBytes && i > 0 {
+			return s[:i:i]
+		}
+	}
+	return s
 }
 
 // listed returns the first model.MaxListed elements of s, in an array of

@@ -67,9 +67,12 @@ func TestApps(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	// The very object `bwmon -output json` prints (json.Encoder, one line).
+	// The very object `bwmon -output json` prints (json.Encoder without
+	// HTML escapes, one line).
 	var line bytes.Buffer
-	if err := json.NewEncoder(&line).Encode(sn); err != nil {
+	enc := json.NewEncoder(&line)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sn); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(append(body, '\n'), line.Bytes()) {

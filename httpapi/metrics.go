@@ -133,9 +133,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func collectSnapshot(e *emitter, snap *model.Snapshot) {
-	// The snapshot's names are clean and unique (boundSnapshot); cleaning
-	// again costs a pass over them and keeps this safe on its own, and
-	// seen keeps a name that is there twice from failing the scrape.
+	// The aggregator hands over clean, unique names; cleaning again costs
+	// nothing for a clean name and keeps a scrape from failing on any
+	// other, and seen keeps a name that is there twice from failing it.
 	seen := make(map[string]bool, len(snap.Apps))
 	for _, a := range snap.Apps {
 		app := safename.Clean(a.App)

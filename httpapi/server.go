@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,12 +163,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Consume records a tick: it keeps the snapshot and its JSON for
 // /api/v1/apps, appends to the history, and queues one prepared WebSocket
-// message for every client. It never waits for a client. Names are served
-// clean and at most Agent.Limits.Apps apps by name (see boundSnapshot); snap
-// itself is not changed.
+// message for every client. It never waits for a client. The aggregator
+// hands it clean names and at most Agent.Limits.Apps apps by name; snap is
+// not changed.
 func (s *Server) Consume(snap *model.Snapshot) {
-	snap = boundSnapshot(snap)
-	b, err := json.Marshal(snap)
+	b, err := encodeTick(snap)
 	if err != nil {
 		s.log.Warn("encoding tick", "err", err)
 		return
@@ -275,4 +275,17 @@ func (s *Server) limits() model.Limits {
 	l.HistoryApps = s.history.maxApps
 	l.WebSocketClients = s.hub.max
 	return l
+}
+
+// encodeTick is the JSON of a tick, without the HTML escapes of <, > and &
+// (which would make a name of them six times as long): the page sets names
+// only as text.
+func encodeTick(snap *model.Snapshot) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(snap); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

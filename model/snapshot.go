@@ -61,7 +61,8 @@ type AppUsage struct {
 	Folded uint64 `json:"folded,omitempty"`
 	// Users, Units, Containers and Cgroups say where those processes run
 	// (see Identity), each sorted and without repeats, at most MaxListed
-	// each; empty where nothing is known.
+	// entries and MaxListedBytes of names each; empty where nothing is
+	// known.
 	Users      []UserRef   `json:"users"`
 	Units      []string    `json:"units"`
 	Containers []Container `json:"containers"`
@@ -117,6 +118,11 @@ type UnattributedSum struct {
 // Containers, Cgroups, NetNS): an app of ten thousand processes still makes
 // a line of bounded size.
 const MaxListed = 32
+
+// MaxListedBytes bounds the names in each of the lists of an AppUsage
+// beside PIDs: the entries that would take a list past it are left out, so
+// that hostile cgroup or container names cannot make a line large.
+const MaxListedBytes = 1024
 
 // AgentStats is what bwmon measured of itself during a tick.
 type AgentStats struct {

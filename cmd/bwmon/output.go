@@ -18,7 +18,11 @@ type jsonOutput struct {
 	enc *json.Encoder
 }
 
-func newJSONOutput(w io.Writer) *jsonOutput { return &jsonOutput{enc: json.NewEncoder(w)} }
+func newJSONOutput(w io.Writer) *jsonOutput {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // a name of <>& stays as long as it is
+	return &jsonOutput{enc: enc}
+}
 
 func (o *jsonOutput) Consume(s *model.Snapshot) {
 	o.mu.Lock()
