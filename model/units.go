@@ -61,6 +61,9 @@ func ParseRate(s string) (Rate, error) {
 		}
 		return 0, fmt.Errorf("bad rate %q: unknown unit %q (use %s)", s, unit, RateUnits)
 	}
+	if math.IsInf(v*m, 0) {
+		return 0, fmt.Errorf("bad rate %q: too large", s)
+	}
 	return Rate(v * m), nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"time"
 )
 
@@ -17,13 +18,18 @@ const maxOutput = 2048
 // configured, the event in its environment (BWMON_*) and as JSON on its
 // standard input. The app name, which any local user can choose through a
 // command line, reaches the command only there: never through a shell,
-// never as an argument. A command still running after CommandTimeout is
-// killed with its process group and reaped.
+// never as an argument. With a Launcher, the launcher runs first and
+// replaces itself with the command, in the same process. A command still
+// running after CommandTimeout is killed with its process group and reaped.
 func (n *Notifier) runCommand(ctx context.Context, d delivery) error {
-	r := d.rule
+	r := &n.rules[d.rule]
 	ctx, cancel := context.WithTimeout(ctx, r.CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, r.Command[0], r.Command[1:]...)
+	argv := r.Command
+	if len(n.launcher) > 0 {
+		argv = append(slices.Clip(n.launcher), r.Command...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// Later entries win: the event's variables override inherited ones.
 	cmd.Env = append(os.Environ(), d.ev.Env()...)
 	cmd.Stdin = bytes.NewReader(d.ev.JSON())
@@ -38,7 +44,8 @@ func (n *Notifier) runCommand(ctx context.Context, d delivery) error {
 	err := cmd.Run()
 	switch {
 	case err == nil:
-		n.log.Debug("command ran", "app", d.ev.App, "state", d.ev.State, "took", time.Since(began).Round(time.Millisecond))
+		n.log.Debug("command ran", "app", logName(d.ev.App), "state", d.ev.State, "user", n.user,
+			"took", time.Since(began).Round(time.Millisecond))
 		return nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%s did not finish within command_timeout %s: killed%s", r.Command[0], r.CommandTimeout, out)

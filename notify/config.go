@@ -61,9 +61,19 @@ type Rule struct {
 type Config struct {
 	Rules []Rule
 	// MaxRunning bounds the commands running at once, and apart the
-	// webhook deliveries in progress; events beyond it are dropped and
-	// logged. 0 means DefaultMaxRunning.
+	// webhook deliveries in progress; events beyond it wait in their
+	// rule's queue (see MaxQueuedPerRule). 0 means DefaultMaxRunning.
 	MaxRunning int
+	// Launcher, when set, is put before each command's argv: a program
+	// that lowers its own privileges, then executes the rest in its own
+	// place (same process, so the timeout still kills it). cmd/bwmon sets
+	// it to its own executable's hidden __alert-exec subcommand, with the
+	// command_user. Empty runs each command directly, with the agent's
+	// privileges and priority.
+	Launcher []string
+	// CommandUser names the user the commands run as, for the log; ""
+	// when not known.
+	CommandUser string
 }
 
 // check validates the rule at position i (0-based).

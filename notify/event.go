@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -39,7 +37,9 @@ type Event struct {
 	// Time is the end of the tick that raised the event, to the second.
 	Time time.Time `json:"time"`
 	// App is the app's name as bwmon groups it: taken from a command
-	// line, so anything a local user chose. Treat it as data.
+	// line, so anything a local user chose. Treat it as data. It is
+	// safename.Clean'd: valid UTF-8, controls and direction overrides
+	// written as visible escapes, at most safename.MaxLen bytes.
 	App       string    `json:"app"`
 	Direction Direction `json:"direction"`
 	State     State     `json:"state"`
@@ -52,8 +52,10 @@ type Event struct {
 	Window int `json:"window"`
 }
 
-// JSON returns the event as one line of JSON.
+// JSON returns the event as one line of JSON, its app name
+// safename.Clean'd.
 func (e Event) JSON() []byte {
+	e.App = safename.Clean(e.App)
 	b, err := json.Marshal(e)
 	if err != nil {
 		// Only strings, numbers and a time: cannot fail short of a
@@ -64,10 +66,12 @@ func (e Event) JSON() []byte {
 }
 
 // Env returns the event as BWMON_* environment variables, rates in bytes
-// per second. A NUL, which no environment can carry, becomes '?'.
+// per second. The app name is safename.Clean'd: it holds no NUL, which no
+// environment can carry, and stays far below the kernel's limit on one
+// variable (128 KiB).
 func (e Event) Env() []string {
 	return []string{
-		"BWMON_APP=" + strings.ReplaceAll(e.App, "\x00", "?"),
+		"BWMON_APP=" + safename.Clean(e.App),
 		"BWMON_DIRECTION=" + string(e.Direction),
 		"BWMON_RATE=" + formatNumber(e.Rate),
 		"BWMON_THRESHOLD=" + formatNumber(e.Threshold),
@@ -79,8 +83,8 @@ func (e Event) Env() []string {
 
 func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// maxLineApp is where the alert line cuts an app name (the environment and
-// the JSON carry it whole).
+// maxLineApp is where the alert line and the log cut an app name (the
+// environment and the JSON carry it up to safename.MaxLen bytes).
 const maxLineApp = 60
 
 // Line returns the alert line written to stderr, as the original bwmon wrote
@@ -89,9 +93,10 @@ const maxLineApp = 60
 //	2026-11-22 10:00:01: backup exceeding 'out' bandwidth limit 10.00 MB/s: 12.40 MB/s (124.0 %)
 //	2026-11-22 10:00:09: backup back under 'out' bandwidth limit 10.00 MB/s: 8.10 MB/s (81.0 %)
 //
-// Characters of the app name that are not printable (control characters,
-// escape sequences, bidirectional overrides) become '?', so that a command
-// line cannot forge lines or steer a terminal.
+// The app name goes through safename.Clean (controls, escape sequences,
+// invalid UTF-8 and direction overrides become visible escapes such as
+// \x1b or \u202e), so that a command line cannot forge lines or steer a
+// terminal, and is cut to 60 characters with safename.Display.
 func (e Event) Line() string {
 	verb := "exceeding"
 	if e.State == Resolved {
@@ -102,25 +107,6 @@ func (e Event) Line() string {
 		pct = e.Rate / e.Threshold * 100
 	}
 	return fmt.Sprintf("%s: %s %s '%s' bandwidth limit %s: %s (%.1f %%)\n",
-		e.Time.Format("2006-01-02 15:04:05"), printable(e.App, maxLineApp), verb, e.Direction,
+		e.Time.Format("2006-01-02 15:04:05"), logName(e.App), verb, e.Direction,
 		model.FormatRate(e.Threshold), model.FormatRate(e.Rate), pct)
-}
-
-// printable replaces what a terminal would not print as is with '?' and
-// cuts s to max runes.
-func printable(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for i, r := range s {
-		if n == max-3 && utf8.RuneCountInString(s[i:]) > 3 {
-			b.WriteString("...")
-			break
-		}
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }

@@ -69,3 +69,22 @@ func repeat(n int, apps ...usage) [][]usage {
 	}
 	return out
 }
+
+// drain waits until no event waits in the queue, so that each one went
+// out in the tick that queued it.
+func (r *rig) drain(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.n.mu.Lock()
+		n := r.n.queue.len
+		r.n.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still queued after 5s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

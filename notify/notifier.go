@@ -1,15 +1,18 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -21,8 +24,9 @@ type Options struct {
 	// Alerts receives the alert lines (the agent's stderr); nil discards
 	// them.
 	Alerts io.Writer
-	// ShutdownGrace is how long Close lets running commands and webhook
-	// deliveries finish before it kills them (default 2s).
+	// ShutdownGrace is how long Close lets queued events out and running
+	// commands and webhook deliveries finish before it kills them
+	// (default 2s).
 	ShutdownGrace time.Duration
 	// WebhookTimeout bounds each POST (default 5s), WebhookAttempts is the
 	// number of tries (default 4), and WebhookBackoff the wait before the
@@ -32,44 +36,75 @@ type Options struct {
 	WebhookBackoff  time.Duration
 }
 
-// queueLen is how many events may wait for the dispatcher.
-const queueLen = 256
-
 // Notifier checks every tick's rates against the rules and alerts. It
 // implements aggregator.Consumer: Consume only updates the moving averages
-// and the alert states; the alert lines, commands and webhooks run on the
-// notifier's own goroutines, which Close stops.
+// and the alert states and queues events; the alert lines, commands and
+// webhooks run on the notifier's own goroutines, which Close stops.
 type Notifier struct {
-	log    *slog.Logger
-	alerts io.Writer
-	opts   Options
-	rules  []Rule
-	client *http.Client
+	log        *slog.Logger
+	alerts     io.Writer
+	opts       Options
+	rules      []Rule
+	maxRunning int
+	launcher   []string
+	user       string
+	client     *http.Client
+	// wake tells the dispatcher that an event was queued, a slot freed or
+	// Close was called (one pending signal is enough).
+	wake      chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 
-	mu       sync.Mutex // guards the tick state against Close
+	mu       sync.Mutex // guards all following fields
 	closed   bool
-	tick     uint64
+	tick     uint64    // ticks consumed
+	now      time.Time // the time of the latest tick
 	handlers map[handlerKey]*handler
-	matches  map[string][]int // rule indexes watching each app name seen
+	matches  map[string]*match
+	// evictable lists, oldest first, the handlers of apps not listed
+	// lately that a new app may replace when MaxWatched are watched; built
+	// once per tick, when first needed (at tick evictTick).
+	evictable []handlerKey
+	evictTick uint64
+	queue     fairQueue
+	// commands and hooks count the commands and webhook deliveries
+	// running: at most maxRunning each.
+	commands, hooks int
+	dropLog         logLimiter
+	unwatchedLog    logLimiter
 
-	queue           chan delivery
-	commands, hooks chan struct{} // semaphores of MaxRunning slots
-	ctx             context.Context
-	cancel          context.CancelFunc
-	wg              sync.WaitGroup
-	closeOnce       sync.Once
 	fired, resolved atomic.Uint64
 	dropped, failed atomic.Uint64
 }
+
+// MaxWatched bounds the (rule, app) pairs the notifier keeps a moving
+// average for, and the app names whose matching rules it remembers. Apps
+// come and go: a pair is forgotten once its app has moved nothing for a
+// whole window and has no alert open, or, while listed, once its cooldown
+// is over too. When MaxWatched are watched, a new app replaces the one
+// listed least recently among those not listed lately; when every one is
+// still listed, the new app is not watched until one goes (logged).
+const MaxWatched = 4096
 
 type handlerKey struct {
 	rule int
 	app  string
 }
 
-// delivery is an event on its way out, with the rule that raised it.
+// match is the rules watching one app name, remembered while the name is
+// listed.
+type match struct {
+	rules  []int
+	listed uint64 // tick count when last listed
+}
+
+// delivery is an event on its way out, with the rule that raised it and
+// the direction whose state it updates when it goes out.
 type delivery struct {
-	rule *Rule
+	rule int
+	dir  *direction
 	ev   Event
 }
 
@@ -86,6 +121,9 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	}
 	if cfg.MaxRunning == 0 {
 		cfg.MaxRunning = DefaultMaxRunning
+	}
+	if len(cfg.Launcher) > 0 && cfg.Launcher[0] == "" {
+		return nil, fmt.Errorf("command launcher has an empty program name")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -107,18 +145,20 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Notifier{
-		log:      opts.Logger.With("component", "notify"),
-		alerts:   opts.Alerts,
-		opts:     opts,
-		rules:    cfg.Rules,
-		client:   newHTTPClient(),
-		handlers: make(map[handlerKey]*handler),
-		matches:  make(map[string][]int),
-		queue:    make(chan delivery, queueLen),
-		commands: make(chan struct{}, cfg.MaxRunning),
-		hooks:    make(chan struct{}, cfg.MaxRunning),
-		ctx:      ctx,
-		cancel:   cancel,
+		log:        opts.Logger.With("component", "notify"),
+		alerts:     opts.Alerts,
+		opts:       opts,
+		rules:      cfg.Rules,
+		maxRunning: cfg.MaxRunning,
+		launcher:   cfg.Launcher,
+		user:       cfg.CommandUser,
+		client:     newHTTPClient(),
+		wake:       make(chan struct{}, 1),
+		ctx:        ctx,
+		cancel:     cancel,
+		handlers:   make(map[handlerKey]*handler),
+		matches:    make(map[string]*match),
+		queue:      newFairQueue(len(cfg.Rules)),
 	}
 	n.wg.Add(1)
 	go n.dispatch()
@@ -135,38 +175,55 @@ func (n *Notifier) Consume(s *model.Snapshot) {
 		return
 	}
 	n.tick++
+	n.now = s.Time
+	queued := n.queue.len
 	for i := range s.Apps {
 		a := &s.Apps[i]
-		for _, r := range n.rulesFor(a.App) {
+		for _, r := range n.rulesForLocked(a.App) {
 			k := handlerKey{r, a.App}
 			h := n.handlers[k]
 			if h == nil {
 				if a.RateIn == 0 && a.RateOut == 0 {
 					continue // a new handler would stay as new
 				}
-				h = newHandler(&n.rules[r])
-				n.handlers[k] = h
+				if h = n.watchLocked(k); h == nil {
+					continue
+				}
 			}
-			h.tick = n.tick
-			h.step(a.App, a.RateIn, a.RateOut, s.Time, n.emitter(h.rule))
+			h.listed = n.tick
+			h.step(a.RateIn, a.RateOut, s.Time, n.sender(r))
 		}
 	}
 	for k, h := range n.handlers {
-		if h.tick != n.tick {
+		if h.listed != n.tick {
 			// Not listed this tick: it moved nothing.
-			h.step(k.app, 0, 0, s.Time, n.emitter(h.rule))
+			h.step(0, 0, s.Time, n.sender(k.rule))
+			if h.idle() {
+				delete(n.handlers, k)
+			}
+			continue
 		}
 		if h.pristine(s.Time) {
 			delete(n.handlers, k)
 		}
 	}
+	for name, m := range n.matches {
+		if m.listed != n.tick {
+			delete(n.matches, name)
+		}
+	}
+	if n.queue.len > queued {
+		n.poke()
+	}
 }
 
-// rulesFor returns the indexes of the rules watching app, matching each app
-// name once.
-func (n *Notifier) rulesFor(app string) []int {
-	if rs, ok := n.matches[app]; ok {
-		return rs
+// rulesForLocked returns the indexes of the rules watching app, matching
+// each name once while it stays listed (at most MaxWatched names are
+// remembered; beyond, a name is matched each tick).
+func (n *Notifier) rulesForLocked(app string) []int {
+	if m, ok := n.matches[app]; ok {
+		m.listed = n.tick
+		return m.rules
 	}
 	var rs []int
 	for i := range n.rules {
@@ -174,23 +231,84 @@ func (n *Notifier) rulesFor(app string) []int {
 			rs = append(rs, i)
 		}
 	}
-	n.matches[app] = rs
+	if len(n.matches) < MaxWatched {
+		n.matches[app] = &match{rules: rs, listed: n.tick}
+	}
 	return rs
 }
 
-func (n *Notifier) emitter(r *Rule) func(Event) {
-	return func(ev Event) {
+// watchLocked starts watching k's app for k's rule, replacing the handler
+// of an app not listed lately when MaxWatched are watched. It returns nil
+// when every watched app is still listed.
+func (n *Notifier) watchLocked(k handlerKey) *handler {
+	if len(n.handlers) >= MaxWatched {
+		if n.evictTick != n.tick {
+			n.evictTick = n.tick
+			n.evictable = n.evictableLocked()
+		}
+		for len(n.handlers) >= MaxWatched && len(n.evictable) > 0 {
+			old := n.evictable[0]
+			n.evictable = n.evictable[1:]
+			if h := n.handlers[old]; h != nil && h.listed+1 < n.tick && !h.waiting() {
+				delete(n.handlers, old)
+			}
+		}
+		if len(n.handlers) >= MaxWatched {
+			if count, ok := n.unwatchedLog.note(n.now); ok {
+				n.log.Warn("watching too many apps: new apps are not watched until others go",
+					"max_watched", MaxWatched, "not_watched", count, "app", logName(k.app))
+			}
+			return nil
+		}
+	}
+	h := newHandler(&n.rules[k.rule], safename.Clean(k.app))
+	n.handlers[k] = h
+	return h
+}
+
+// evictableLocked lists the handlers that a new app may replace: those of
+// apps listed neither this tick nor the one before, with no event waiting,
+// least recently listed first.
+func (n *Notifier) evictableLocked() []handlerKey {
+	var keys []handlerKey
+	for k, h := range n.handlers {
+		if h.listed+1 < n.tick && !h.waiting() {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b handlerKey) int {
+		return cmp.Compare(n.handlers[a].listed, n.handlers[b].listed)
+	})
+	return keys
+}
+
+// sender returns the function that queues the events of the given rule's
+// handlers, counting each one queued and each one dropped.
+func (n *Notifier) sender(rule int) func(*direction, Event) bool {
+	return func(d *direction, ev Event) bool {
+		if !n.queue.push(delivery{rule: rule, dir: d, ev: ev}) {
+			n.dropped.Add(1)
+			if count, ok := n.dropLog.note(n.now); ok {
+				n.log.Warn("alert queue full: dropping events; each is tried again at the next tick while still due",
+					"dropped", count, "rule", rule+1, "app", logName(ev.App), "state", ev.State,
+					"queue", MaxQueuedPerRule, "max_running", n.maxRunning)
+			}
+			return false
+		}
 		if ev.State == Firing {
 			n.fired.Add(1)
 		} else {
 			n.resolved.Add(1)
 		}
-		select {
-		case n.queue <- delivery{rule: r, ev: ev}:
-		default:
-			n.dropped.Add(1)
-			n.log.Warn("dropping event: alert queue full", "app", ev.App, "direction", ev.Direction, "state", ev.State)
-		}
+		return true
+	}
+}
+
+// poke wakes the dispatcher up.
+func (n *Notifier) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -203,55 +321,17 @@ func (n *Notifier) Stats() model.NotifyStats {
 	}
 }
 
-// dispatch writes each event's alert line and starts its command and
-// webhook, until Close closes the queue.
-func (n *Notifier) dispatch() {
-	defer n.wg.Done()
-	for d := range n.queue {
-		if _, err := io.WriteString(n.alerts, d.ev.Line()); err != nil {
-			n.log.Warn("writing alert line", "err", err)
-		}
-		if len(d.rule.Command) > 0 {
-			n.start(n.commands, "command", d, n.runCommand)
-		}
-		if d.rule.Webhook != "" {
-			n.start(n.hooks, "webhook", d, n.postWebhook)
-		}
-	}
-}
-
-// start runs deliver on a goroutine of its own if one of the slots of sem
-// is free; otherwise it drops the delivery.
-func (n *Notifier) start(sem chan struct{}, kind string, d delivery, deliver func(context.Context, delivery) error) {
-	select {
-	case sem <- struct{}{}:
-	default:
-		n.dropped.Add(1)
-		n.log.Warn("dropping event: max_running "+kind+"s already running",
-			"app", d.ev.App, "direction", d.ev.Direction, "state", d.ev.State, "max_running", cap(sem))
-		return
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		defer func() { <-sem }()
-		if err := deliver(n.ctx, d); err != nil {
-			n.failed.Add(1)
-			n.log.Warn(kind+" failed", "app", d.ev.App, "direction", d.ev.Direction, "state", d.ev.State, "err", err)
-		}
-	}()
-}
-
 // Close stops taking events, lets the queued ones out and the running
 // commands and webhook deliveries finish for Options.ShutdownGrace, then
-// kills what is left. It blocks until every goroutine of the notifier has
-// exited, and is safe to call more than once.
+// kills what is left and drops what still waits (counted). It blocks until
+// every goroutine of the notifier has exited, and is safe to call more
+// than once.
 func (n *Notifier) Close() error {
 	n.closeOnce.Do(func() {
 		n.mu.Lock()
 		n.closed = true
-		close(n.queue)
 		n.mu.Unlock()
+		n.poke()
 
 		done := make(chan struct{})
 		go func() {

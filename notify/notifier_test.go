@@ -102,6 +102,7 @@ func TestHandlersFollowActiveApps(t *testing.T) {
 	}
 	for i, s := range steps {
 		r.feed(i+1, s.apps)
+		r.drain(t) // a's firing goes out, and starts its cooldown, at tick 2
 		if n := count(); n != s.want {
 			t.Fatalf("tick %d: %d handlers, want %d: %s", i+1, n, s.want, s.why)
 		}

@@ -28,13 +28,13 @@ func newHTTPClient() *http.Client {
 // WebhookBackoff, doubling each time, up to WebhookAttempts tries; another
 // answer outside 2xx fails at once.
 func (n *Notifier) postWebhook(ctx context.Context, d delivery) error {
-	u := d.rule.Webhook
+	u := n.rules[d.rule].Webhook
 	body := d.ev.JSON()
 	wait := n.opts.WebhookBackoff
 	for attempt := 1; ; attempt++ {
 		retry, err := n.post(ctx, u, body)
 		if err == nil {
-			n.log.Debug("webhook delivered", "webhook", redact(u), "app", d.ev.App, "state", d.ev.State, "attempt", attempt)
+			n.log.Debug("webhook delivered", "webhook", redact(u), "app", logName(d.ev.App), "state", d.ev.State, "attempt", attempt)
 			return nil
 		}
 		if !retry || attempt == n.opts.WebhookAttempts {

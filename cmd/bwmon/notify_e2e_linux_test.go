@@ -73,7 +73,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", addr)
 	gen, app := nettest.Generator(t, "alert")
 
-	dir := t.TempDir()
+	dir := publicDir(t) // the command runs as command_user (nobody)
 	script, events := filepath.Join(dir, "record.sh"), filepath.Join(dir, "events")
 	if err := os.WriteFile(script, []byte(recordScript), 0o755); err != nil {
 		t.Fatal(err)

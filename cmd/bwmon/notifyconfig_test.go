@@ -2,11 +2,15 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/user"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/notify"
@@ -160,8 +164,19 @@ func TestExampleNotifySection(t *testing.T) {
 		}
 	}
 	cfg, err := ParseConfig("example", text.String())
+	if os.Geteuid() != 0 {
+		// command_user = "nobody" asks for a switch only root can make.
+		if err == nil || !strings.Contains(err.Error(), `command_user = "nobody": bwmon runs as`) {
+			t.Fatalf("the notify example, uncommented, not as root: err = %v, want that it cannot switch users", err)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatalf("the notify example, uncommented: %v\n%s", err, text.String())
+	}
+	if cfg.Notify.CommandUser != "nobody" || len(cfg.Notify.Launcher) < 2 || cfg.Notify.Launcher[1] != alertExecCommand {
+		t.Fatalf("the notify example runs its command as %q through %q, want nobody through bwmon %s",
+			cfg.Notify.CommandUser, cfg.Notify.Launcher, alertExecCommand)
 	}
 	want := []notifyRule{{"^backup$", notify.Rule{
 		In: 500 << 10, Out: model.Rate(80e6 / 8), Window: 5, Command: []string{"/usr/local/bin/page", "--team", "net"},
@@ -170,4 +185,188 @@ func TestExampleNotifySection(t *testing.T) {
 	if got := rulesOf(cfg.Notify); !reflect.DeepEqual(got, want) || cfg.Notify.MaxRunning != notify.DefaultMaxRunning {
 		t.Fatalf("the notify example gives %+v (max_running %d), want %+v (max_running %d)", got, cfg.Notify.MaxRunning, want, notify.DefaultMaxRunning)
 	}
+}
+
+// fakeUsers is a user database of root, alice (uid 1000, also in group
+// 27), the unit's user bwmon (uid 990) and nobody.
+var fakeUsers = userDB{
+	lookup: func(name string) (*user.User, error) {
+		for _, u := range fakeUserList {
+			if u.Username == name {
+				return u, nil
+			}
+		}
+		return nil, user.UnknownUserError(name)
+	},
+	lookupID: func(uid string) (*user.User, error) {
+		for _, u := range fakeUserList {
+			if u.Uid == uid {
+				return u, nil
+			}
+		}
+		return nil, user.UnknownUserIdError(0)
+	},
+	groupIDs: func(u *user.User) ([]string, error) {
+		if u.Username == "alice" {
+			return []string{"1000", "27"}, nil
+		}
+		return []string{u.Gid}, nil
+	},
+}
+
+var fakeUserList = []*user.User{
+	{Uid: "0", Gid: "0", Username: "root", HomeDir: "/root"},
+	{Uid: "1000", Gid: "1000", Username: "alice", HomeDir: "/home/alice"},
+	{Uid: "990", Gid: "990", Username: "bwmon", HomeDir: "/var/lib/bwmon"},
+	{Uid: "65534", Gid: "65534", Username: "nobody", HomeDir: "/nonexistent"},
+}
+
+func TestResolveCommandUser(t *testing.T) {
+	str := func(s string) *string { return &s }
+	noNobody := fakeUsers
+	noNobody.lookup = func(name string) (*user.User, error) { return nil, user.UnknownUserError(name) }
+	tests := []struct {
+		name    string
+		want    *string
+		euid    int
+		db      userDB
+		wantRun runAs
+		wantErr string
+	}{
+		{name: "root, unset: nobody", euid: 0,
+			wantRun: runAs{name: "nobody", switchUser: true, uid: 65534, gid: 65534, groups: []int{65534}, home: "/nonexistent"}},
+		{name: "root, a user with groups", want: str("alice"), euid: 0,
+			wantRun: runAs{name: "alice", switchUser: true, uid: 1000, gid: 1000, groups: []int{1000, 27}, home: "/home/alice"}},
+		{name: `root, "root": keeps root`, want: str("root"), euid: 0, wantRun: runAs{name: "root"}},
+		{name: "service user, unset: keeps its user", euid: 990, wantRun: runAs{name: "bwmon"}},
+		{name: "service user named: keeps it", want: str("bwmon"), euid: 990, wantRun: runAs{name: "bwmon"}},
+		{name: `service user, "root": keeps its own user`, want: str("root"), euid: 990, wantRun: runAs{name: "bwmon"}},
+		{name: "a user without a name keeps its uid", euid: 4242, wantRun: runAs{name: "uid 4242"}},
+		{name: "service user cannot switch", want: str("nobody"), euid: 990,
+			wantErr: `command_user = "nobody": bwmon runs as bwmon, not root, and cannot switch users: remove command_user`},
+		{name: "unknown user", want: str("ghost"), euid: 0, wantErr: `command_user = "ghost": no such user`},
+		{name: "unknown user, not root", want: str("ghost"), euid: 990, wantErr: `command_user = "ghost": no such user`},
+		{name: "empty", want: str(""), euid: 0, wantErr: "command_user is empty"},
+		{name: "root, unset, no nobody", euid: 0, db: noNobody, wantErr: `command_user = "nobody": no such user`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tt.db
+			if db.lookup == nil {
+				db = fakeUsers
+			}
+			got, err := resolveCommandUser(tt.want, tt.euid, db)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.wantRun) {
+				t.Fatalf("got %+v, want %+v", got, tt.wantRun)
+			}
+		})
+	}
+}
+
+func TestParseConfigCommandUser(t *testing.T) {
+	rule := notifyText(`app = "x"`, `out_threshold = "1kB/s"`, `command = ["/bin/page"]`)
+	self, err := resolveCommandUser(nil, os.Geteuid(), systemUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, text   string
+		wantLauncher bool
+		wantUser     string
+		wantErr      string
+	}{
+		{name: "a command runs through __alert-exec", text: rule, wantLauncher: true, wantUser: self.name},
+		{name: "no command, no launcher", text: notifyText(`app = "x"`, `out_threshold = "1kB/s"`)},
+		{name: "root keeps the user", text: "[notify_settings]\ncommand_user = \"root\"\n" + rule, wantLauncher: true,
+			wantUser: map[bool]string{true: "root", false: self.name}[os.Geteuid() == 0]},
+		{name: "unknown user", text: "[notify_settings]\ncommand_user = \"bwmon-no-such-user\"\n" + rule,
+			wantErr: `c.toml:2: command_user = "bwmon-no-such-user": no such user`},
+		{name: "unknown user without commands", text: "[notify_settings]\ncommand_user = \"bwmon-no-such-user\"\n",
+			wantErr: `c.toml:2: command_user = "bwmon-no-such-user": no such user`},
+		{name: "empty", text: "\n[notify_settings]\ncommand_user = \"\"\n", wantErr: `c.toml:3: command_user is empty`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.toml", tt.text)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := cfg.Notify.Launcher
+			if !tt.wantLauncher {
+				if l != nil {
+					t.Fatalf("launcher %q without a command", l)
+				}
+				return
+			}
+			exe, _ := os.Executable()
+			if len(l) < 3 || l[0] != exe || l[1] != alertExecCommand || l[len(l)-1] != "--" || cfg.Notify.CommandUser != tt.wantUser {
+				t.Fatalf("launcher %q, user %q; want %s %s ... -- and %q", l, cfg.Notify.CommandUser, exe, alertExecCommand, tt.wantUser)
+			}
+		})
+	}
+}
+
+// FuzzParseNotify builds a [notify_settings] table and a [[notify]] rule
+// from fuzzed values, encoded as TOML, decodes it as ParseConfig does and
+// validates it (for an agent running as root or as the service's user,
+// with fakeUsers): the parser never panics, and a configuration it accepts
+// the notifier accepts too.
+func FuzzParseNotify(f *testing.F) {
+	f.Add("^backup$", "500KiB/s", "80Mbit/s", int64(5), "/usr/local/bin/page\x00--team\x00net", "30s", "5m", true,
+		"https://hooks.example/alert", int64(4), "", true)
+	f.Add("", "", "", int64(0), "", "", "", false, "", int64(0), "nobody", false)
+	f.Add("(x", "5 MiB/h", "-1kB/s", int64(-2), "\x00", "0s", "-1m", false, "ftp://h/x", int64(-1), "root", true)
+	f.Add(".*", "1e3", "1", int64(3601), "x", "soon", "0s", true, "http:///hook", int64(1), "ghost", true)
+	f.Add("\xff\u202e", "80Mb/s", "0", int64(1), " ", "1ns", "1h", false, "http://[::1]:9/x?token=y", int64(1<<40), "alice", false)
+	f.Fuzz(func(t *testing.T, app, in, out string, window int64, command, timeout, cooldown string,
+		resolve bool, webhook string, maxRunning int64, commandUser string, asRoot bool) {
+		rule := map[string]any{"app": app, "in_threshold": in, "out_threshold": out, "window": window,
+			"command_timeout": timeout, "cooldown": cooldown, "resolve": resolve, "webhook": webhook}
+		if command != "" {
+			rule["command"] = strings.Split(command, "\x00")
+		}
+		settings := map[string]any{"max_running": maxRunning}
+		if commandUser != "" {
+			settings["command_user"] = commandUser
+		}
+		var text strings.Builder
+		if err := toml.NewEncoder(&text).Encode(map[string]any{"notify_settings": settings, "notify": []map[string]any{rule}}); err != nil {
+			return // not TOML (invalid UTF-8, say), which no file holds either
+		}
+		var nf notifyFile
+		if _, err := toml.Decode(text.String(), &nf); err != nil {
+			return // refused while decoding: a bad rate, duration or command
+		}
+		euid := 990
+		if asRoot {
+			euid = 0
+		}
+		errAt := func(key, format string, args ...any) error {
+			return &ConfigError{Path: "c.toml", Msg: key + ": " + fmt.Sprintf(format, args...)}
+		}
+		nc, err := parseNotifyAs(nf, errAt, euid, fakeUsers)
+		if err != nil {
+			return
+		}
+		n, err := notify.New(nc, notify.Options{})
+		if err != nil {
+			t.Fatalf("parseNotify accepted what notify.New refuses: %v\n%s", err, text.String())
+		}
+		n.Close()
+	})
 }
