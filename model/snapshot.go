@@ -185,8 +185,8 @@ type MonitorStats struct {
 type NotifyStats struct {
 	// Fired and Resolved count alert events by state.
 	Fired, Resolved uint64
-	// Dropped counts events not delivered because too many commands were
-	// already running or the rule's queue was full.
+	// Dropped counts events not delivered: their rule's queue was full,
+	// or they were still queued at shutdown.
 	Dropped uint64
 	// Failed counts commands and webhooks that failed or timed out.
 	Failed uint64
