@@ -28,10 +28,12 @@ type Config struct {
 	// all of the pipe's connections (0: no limit).
 	RateLimit model.Rate
 	// MaxConns caps the open connections; clients beyond it are accepted
-	// and closed at once (0: no limit).
+	// and closed at once (0: DefaultMaxConns; negative, e.g. NoLimit: no
+	// limit).
 	MaxConns int
 	// IdleTimeout closes a connection that moved no byte in either
-	// direction for this long (0: never).
+	// direction for this long (0: DefaultIdleTimeout; negative, e.g.
+	// NoLimit: never).
 	IdleTimeout time.Duration
 	// DialTimeout bounds the connection to the target (default
 	// DefaultDialTimeout).
@@ -42,10 +44,23 @@ type Config struct {
 }
 
 // Defaults for the zero values of Config.
+//
+// DefaultMaxConns and DefaultIdleTimeout are the defaults of nginx's stream
+// proxy (worker_connections 512, proxy_timeout 10m). 512 connections hold
+// at most 3,072 file descriptors (see the package doc): within the hard
+// limit of 4,096 many systems still set, to which Go raises the soft one.
+// A client that goes silent holds a connection, and a peer that stops
+// reading holds kernel memory, for 10 minutes at most, while a terminal or
+// database session idle for a coffee break survives.
 const (
+	DefaultMaxConns     = 512
+	DefaultIdleTimeout  = 10 * time.Minute
 	DefaultDialTimeout  = 10 * time.Second
 	DefaultDrainTimeout = 5 * time.Second
 )
+
+// NoLimit, as Config.MaxConns or Config.IdleTimeout, turns that limit off.
+const NoLimit = -1
 
 // CheckListen validates a listen address and returns it normalized: a
 // bare port "8080" becomes ":8080".
@@ -131,15 +146,23 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.RateLimit < 0:
 		return c, fmt.Errorf("rate limit %v must not be negative", float64(c.RateLimit))
-	case c.MaxConns < 0:
-		return c, fmt.Errorf("max conns %d must not be negative (0: no limit)", c.MaxConns)
-	case c.IdleTimeout < 0:
-		return c, fmt.Errorf("idle timeout %s must not be negative (0: never)", c.IdleTimeout)
 	case c.DialTimeout < 0 || c.DrainTimeout < 0:
 		return c, errors.New("dial and drain timeouts must not be negative")
 	}
 	if c.Name == "" {
 		c.Name = DefaultName(c.Listen, c.Target)
+	}
+	switch {
+	case c.MaxConns == 0:
+		c.MaxConns = DefaultMaxConns
+	case c.MaxConns < 0:
+		c.MaxConns = NoLimit
+	}
+	switch {
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = DefaultIdleTimeout
+	case c.IdleTimeout < 0:
+		c.IdleTimeout = NoLimit
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout

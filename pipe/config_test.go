@@ -99,16 +99,29 @@ func TestConfigDefaults(t *testing.T) {
 			name: "defaults",
 			cfg:  Config{Listen: ":8080", Target: "backend:80"},
 			want: Config{Name: "pipe-8080:backend:80", Listen: ":8080", Target: "backend:80",
+				MaxConns: DefaultMaxConns, IdleTimeout: DefaultIdleTimeout,
 				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
 		},
 		{
 			name: "name with a host keeps the address",
-			cfg:  Config{Listen: "127.0.0.1:8080", Target: "backend:80", IdleTimeout: time.Minute},
+			cfg:  Config{Listen: "127.0.0.1:8080", Target: "backend:80", MaxConns: 3, IdleTimeout: time.Minute},
 			want: Config{Name: "pipe-127.0.0.1:8080:backend:80", Listen: "127.0.0.1:8080", Target: "backend:80",
-				IdleTimeout: time.Minute, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+				MaxConns: 3, IdleTimeout: time.Minute, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
 		},
-		{name: "negative max conns", cfg: Config{Listen: ":1", Target: "h:1", MaxConns: -1}, err: "must not be negative"},
-		{name: "negative idle timeout", cfg: Config{Listen: ":1", Target: "h:1", IdleTimeout: -time.Second}, err: "must not be negative"},
+		{
+			name: "no limits",
+			cfg:  Config{Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit},
+			want: Config{Name: "pipe-1:h:1", Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit,
+				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{
+			name: "any negative is no limit",
+			cfg:  Config{Listen: ":1", Target: "h:1", MaxConns: -7, IdleTimeout: -time.Second},
+			want: Config{Name: "pipe-1:h:1", Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit,
+				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{name: "negative rate limit", cfg: Config{Listen: ":1", Target: "h:1", RateLimit: -1}, err: "must not be negative"},
+		{name: "negative dial timeout", cfg: Config{Listen: ":1", Target: "h:1", DialTimeout: -time.Second}, err: "must not be negative"},
 		{name: "bad target", cfg: Config{Listen: ":1", Target: "h"}, err: "bad target"},
 	}
 	for _, tt := range tests {

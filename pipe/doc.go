@@ -8,8 +8,9 @@
 //
 // It propagates a half-close (a client that shuts its write side still gets
 // the whole response), closes both sides when either fails, closes
-// connections idle for Config.IdleTimeout, refuses clients beyond
-// Config.MaxConns by closing them at once, and limits each direction to
+// connections idle for Config.IdleTimeout (10 minutes unless set), refuses
+// clients beyond Config.MaxConns (512 unless set) by closing them at once,
+// and limits each direction to
 // Config.RateLimit with a token bucket shared by the pipe's connections.
 // Bytes are counted as they are written, so connections still open count at
 // every Collect, not only when they end. On Linux the bytes move with

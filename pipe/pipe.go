@@ -82,7 +82,9 @@ func New(cfg Config, logger *slog.Logger) (*Pipe, error) {
 	}
 	p.ln = ln.(*net.TCPListener)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.log.Info("listening", "addr", p.ln.Addr().String(), "target", cfg.Target)
+	p.log.Info("listening", "addr", p.ln.Addr().String(), "target", cfg.Target,
+		"max_conns", limitText(cfg.MaxConns > 0, cfg.MaxConns, "none"),
+		"idle_timeout", limitText(cfg.IdleTimeout > 0, cfg.IdleTimeout, "never"))
 	go p.acceptLoop()
 	return p, nil
 }
@@ -93,6 +95,14 @@ func New(cfg Config, logger *slog.Logger) (*Pipe, error) {
 func newLimiter(r model.Rate) *rate.Limiter {
 	burst := int(math.Min(float64(r)/10, maxChunk))
 	return rate.NewLimiter(rate.Limit(r), max(burst, 1))
+}
+
+// limitText is v for the log when the limit is on, else off.
+func limitText(on bool, v any, off string) any {
+	if on {
+		return v
+	}
+	return off
 }
 
 // Name identifies the pipe in logs and statistics: "pipe-" then its listen
