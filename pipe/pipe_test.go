@@ -73,26 +73,29 @@ func TestExactBytes(t *testing.T) {
 		{name: "just over a chunk", in: maxChunk + 1, out: bufSize + 3},
 		{name: "several MiB", in: 8<<20 + 17, out: 3<<20 + 5},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
-			req, reply := pattern(tt.in, 1), pattern(tt.out, 2)
-			seen := make(chan request, 1)
-			tg := startTarget(t, requestReply(seen, func() []byte { return reply }))
-			p := startPipe(t, Config{Target: tg.addr()}, nil)
+	for _, mode := range chunkerModes {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				mode.use(t)
+				leakCheck(t)
+				req, reply := pattern(tt.in, 1), pattern(tt.out, 2)
+				seen := make(chan request, 1)
+				tg := startTarget(t, requestReply(seen, func() []byte { return reply }))
+				p := startPipe(t, Config{Target: tg.addr()}, nil)
 
-			got := roundTrip(t, p, req)
-			if len(got) != tt.out || !bytes.Equal(got, reply) {
-				t.Fatalf("client got %d bytes, want the %d bytes sent", len(got), tt.out)
-			}
-			if r := <-seen; r.n != tt.in || r.digest != digest(req) {
-				t.Fatalf("target got %d bytes, want the %d bytes sent", r.n, tt.in)
-			}
-			waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
-			if tot := p.Totals(); tot.In != uint64(tt.in) || tot.Out != uint64(tt.out) || tot.Accepted != 1 {
-				t.Fatalf("totals = %+v, want in %d, out %d, 1 accepted", tot, tt.in, tt.out)
-			}
-		})
+				got := roundTrip(t, p, req)
+				if len(got) != tt.out || !bytes.Equal(got, reply) {
+					t.Fatalf("client got %d bytes, want the %d bytes sent", len(got), tt.out)
+				}
+				if r := <-seen; r.n != tt.in || r.digest != digest(req) {
+					t.Fatalf("target got %d bytes, want the %d bytes sent", r.n, tt.in)
+				}
+				waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
+				if tot := p.Totals(); tot.In != uint64(tt.in) || tot.Out != uint64(tt.out) || tot.Accepted != 1 {
+					t.Fatalf("totals = %+v, want in %d, out %d, 1 accepted", tot, tt.in, tt.out)
+				}
+			})
+		}
 	}
 }
 
