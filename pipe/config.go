@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -15,7 +16,7 @@ import (
 // arguments of `bwmon pipe`.
 type Config struct {
 	// Name is the app the pipe's bytes are grouped under (default
-	// DefaultName(Listen, Target)).
+	// DefaultName(Listen, Target)), as safename.Clean makes it.
 	Name string
 	// Listen is the address to accept clients on: ":PORT" listens on every
 	// IPv4 and IPv6 address, "HOST:PORT" on one; a bare "PORT" is read as
@@ -78,7 +79,7 @@ func CheckListen(s string) (string, error) {
 	if _, err := parsePort(port, true); err != nil {
 		return "", fmt.Errorf("bad listen address %q: %w", s, err)
 	}
-	if strings.ContainsAny(host, " /") {
+	if !isHost(host) {
 		return "", fmt.Errorf("bad listen address %q: %q is not a host name or IP address", s, host)
 	}
 	return s, nil
@@ -96,7 +97,7 @@ func CheckTarget(s string) error {
 	if host == "" {
 		return fmt.Errorf("bad target %q: the host is missing, e.g. \"127.0.0.1%s\"", s, s)
 	}
-	if strings.ContainsAny(host, " /") {
+	if !isHost(host) {
 		return fmt.Errorf("bad target %q: %q is not a host name or IP address", s, host)
 	}
 	if _, err := parsePort(port, false); err != nil {
@@ -152,6 +153,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		c.Name = DefaultName(c.Listen, c.Target)
 	}
+	c.Name = safename.Clean(c.Name)
 	switch {
 	case c.MaxConns == 0:
 		c.MaxConns = DefaultMaxConns
@@ -171,6 +173,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	return c, nil
+}
+
+// isHost reports whether host may be a host name or an IP address: no
+// space or slash (a URL's), and nothing safename.Clean would change (no
+// control, format character or invalid UTF-8; at most safename.MaxLen
+// bytes, a DNS name's 253 and more). The resolver says the rest.
+func isHost(host string) bool {
+	return !strings.ContainsAny(host, " /") && safename.Clean(host) == host
 }
 
 func isPort(s string) bool {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -65,7 +66,7 @@ func New(cfg Config, logger *slog.Logger) (*Pipe, error) {
 	}
 	p := &Pipe{
 		cfg:        cfg,
-		name:       DefaultName(cfg.Listen, cfg.Target),
+		name:       safename.Clean(DefaultName(cfg.Listen, cfg.Target)),
 		log:        logger.With("component", "pipe", "pipe", cfg.Name),
 		dialer:     net.Dialer{Timeout: cfg.DialTimeout},
 		stopping:   make(chan struct{}),
@@ -106,7 +107,7 @@ func limitText(on bool, v any, off string) any {
 }
 
 // Name identifies the pipe in logs and statistics: "pipe-" then its listen
-// address and target, which no two pipes share.
+// address and target, which no two pipes share, as safename.Clean makes it.
 func (p *Pipe) Name() string { return p.name }
 
 // App is the app name its bytes are grouped under.

@@ -243,3 +243,29 @@ func TestListenDualStack(t *testing.T) {
 		t.Fatalf("totals = %+v, want 201 each way", tot)
 	}
 }
+
+// TestHostileNameIsClean: the app name comes from a config file, and
+// leaves the pipe (Collect, App) as safename.Clean makes it.
+func TestHostileNameIsClean(t *testing.T) {
+	leakCheck(t)
+	seen := make(chan request, 1)
+	tg := startTarget(t, requestReply(seen, func() []byte { return []byte("ok") }))
+	const hostile = "web\x1b]0;pwned\x07\u202etxt.exe\xff"
+	const clean = `web\x1b]0;pwned\x07\u202etxt.exe\xff`
+	p := startPipe(t, Config{Target: tg.addr(), Name: hostile}, nil)
+	if p.App() != clean {
+		t.Fatalf("App() = %q, want %q", p.App(), clean)
+	}
+	roundTrip(t, p, []byte("hi"))
+	<-seen
+	waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
+	entries := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	if err := p.Collect(entries, now); err != nil {
+		t.Fatal(err)
+	}
+	e := entries.Entries()
+	if len(e) != 1 || e[0].Key != model.KeyApp(clean) || e[0].Info.App != clean {
+		t.Fatalf("collected %+v, want one app %q", e, clean)
+	}
+}
