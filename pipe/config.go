@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -15,7 +16,7 @@ import (
 // arguments of `bwmon pipe`.
 type Config struct {
 	// Name is the app the pipe's bytes are grouped under (default
-	// DefaultName(Listen, Target)).
+	// DefaultName(Listen, Target)), as safename.Clean makes it.
 	Name string
 	// Listen is the address to accept clients on: ":PORT" listens on every
 	// IPv4 and IPv6 address, "HOST:PORT" on one; a bare "PORT" is read as
@@ -28,10 +29,12 @@ type Config struct {
 	// all of the pipe's connections (0: no limit).
 	RateLimit model.Rate
 	// MaxConns caps the open connections; clients beyond it are accepted
-	// and closed at once (0: no limit).
+	// and closed at once (0: DefaultMaxConns; negative, e.g. NoLimit: no
+	// limit).
 	MaxConns int
 	// IdleTimeout closes a connection that moved no byte in either
-	// direction for this long (0: never).
+	// direction for this long (0: DefaultIdleTimeout; negative, e.g.
+	// NoLimit: never).
 	IdleTimeout time.Duration
 	// DialTimeout bounds the connection to the target (default
 	// DefaultDialTimeout).
@@ -42,10 +45,23 @@ type Config struct {
 }
 
 // Defaults for the zero values of Config.
+//
+// DefaultMaxConns and DefaultIdleTimeout are the defaults of nginx's stream
+// proxy (worker_connections 512, proxy_timeout 10m). 512 connections hold
+// at most 3,072 file descriptors (see the package doc): within the hard
+// limit of 4,096 many systems still set, to which Go raises the soft one.
+// A client that goes silent holds a connection, and a peer that stops
+// reading holds kernel memory, for 10 minutes at most, while a terminal or
+// database session idle for a coffee break survives.
 const (
+	DefaultMaxConns     = 512
+	DefaultIdleTimeout  = 10 * time.Minute
 	DefaultDialTimeout  = 10 * time.Second
 	DefaultDrainTimeout = 5 * time.Second
 )
+
+// NoLimit, as Config.MaxConns or Config.IdleTimeout, turns that limit off.
+const NoLimit = -1
 
 // CheckListen validates a listen address and returns it normalized: a
 // bare port "8080" becomes ":8080".
@@ -63,7 +79,7 @@ func CheckListen(s string) (string, error) {
 	if _, err := parsePort(port, true); err != nil {
 		return "", fmt.Errorf("bad listen address %q: %w", s, err)
 	}
-	if strings.ContainsAny(host, " /") {
+	if !isHost(host) {
 		return "", fmt.Errorf("bad listen address %q: %q is not a host name or IP address", s, host)
 	}
 	return s, nil
@@ -81,7 +97,7 @@ func CheckTarget(s string) error {
 	if host == "" {
 		return fmt.Errorf("bad target %q: the host is missing, e.g. \"127.0.0.1%s\"", s, s)
 	}
-	if strings.ContainsAny(host, " /") {
+	if !isHost(host) {
 		return fmt.Errorf("bad target %q: %q is not a host name or IP address", s, host)
 	}
 	if _, err := parsePort(port, false); err != nil {
@@ -131,15 +147,24 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.RateLimit < 0:
 		return c, fmt.Errorf("rate limit %v must not be negative", float64(c.RateLimit))
-	case c.MaxConns < 0:
-		return c, fmt.Errorf("max conns %d must not be negative (0: no limit)", c.MaxConns)
-	case c.IdleTimeout < 0:
-		return c, fmt.Errorf("idle timeout %s must not be negative (0: never)", c.IdleTimeout)
 	case c.DialTimeout < 0 || c.DrainTimeout < 0:
 		return c, errors.New("dial and drain timeouts must not be negative")
 	}
 	if c.Name == "" {
 		c.Name = DefaultName(c.Listen, c.Target)
+	}
+	c.Name = safename.Clean(c.Name)
+	switch {
+	case c.MaxConns == 0:
+		c.MaxConns = DefaultMaxConns
+	case c.MaxConns < 0:
+		c.MaxConns = NoLimit
+	}
+	switch {
+	case c.IdleTimeout == 0:
+		c.IdleTimeout = DefaultIdleTimeout
+	case c.IdleTimeout < 0:
+		c.IdleTimeout = NoLimit
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
@@ -148,6 +173,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	return c, nil
+}
+
+// isHost reports whether host may be a host name or an IP address: no
+// space or slash (a URL's), and nothing safename.Clean would change (no
+// control, format character or invalid UTF-8; at most safename.MaxLen
+// bytes, a DNS name's 253 and more). The resolver says the rest.
+func isHost(host string) bool {
+	return !strings.ContainsAny(host, " /") && safename.Clean(host) == host
 }
 
 func isPort(s string) bool {

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/bwmon/bwmon/internal/safename"
 )
 
 func TestCheckListen(t *testing.T) {
@@ -21,6 +24,7 @@ func TestCheckListen(t *testing.T) {
 		{name: "port too big", in: ":70000", err: "must be a number from 1 to 65535"},
 		{name: "port not a number", in: ":http", err: "must be a number"},
 		{name: "bare IPv6 without brackets", in: "::1:80", err: "bad listen address"},
+		{name: "control in the host", in: "local\nhost:80", err: "is not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +53,10 @@ func TestCheckTarget(t *testing.T) {
 		{name: "no host", in: ":80", err: "the host is missing"},
 		{name: "port 0", in: "h:0", err: "from 1 to 65535"},
 		{name: "path, not host", in: "http://h/x:80", err: "bad target"},
+		{name: "escape sequence in the host", in: "h\x1bc:80", err: "is not a host name"},
+		{name: "bidi override in the host", in: "h\u202e:80", err: "is not a host name"},
+		{name: "not UTF-8", in: "h\xff:80", err: "is not a host name"},
+		{name: "host too long", in: strings.Repeat("h", 300) + ":80", err: "is not a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,16 +107,41 @@ func TestConfigDefaults(t *testing.T) {
 			name: "defaults",
 			cfg:  Config{Listen: ":8080", Target: "backend:80"},
 			want: Config{Name: "pipe-8080:backend:80", Listen: ":8080", Target: "backend:80",
+				MaxConns: DefaultMaxConns, IdleTimeout: DefaultIdleTimeout,
 				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
 		},
 		{
 			name: "name with a host keeps the address",
-			cfg:  Config{Listen: "127.0.0.1:8080", Target: "backend:80", IdleTimeout: time.Minute},
+			cfg:  Config{Listen: "127.0.0.1:8080", Target: "backend:80", MaxConns: 3, IdleTimeout: time.Minute},
 			want: Config{Name: "pipe-127.0.0.1:8080:backend:80", Listen: "127.0.0.1:8080", Target: "backend:80",
-				IdleTimeout: time.Minute, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+				MaxConns: 3, IdleTimeout: time.Minute, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
 		},
-		{name: "negative max conns", cfg: Config{Listen: ":1", Target: "h:1", MaxConns: -1}, err: "must not be negative"},
-		{name: "negative idle timeout", cfg: Config{Listen: ":1", Target: "h:1", IdleTimeout: -time.Second}, err: "must not be negative"},
+		{
+			name: "no limits",
+			cfg:  Config{Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit},
+			want: Config{Name: "pipe-1:h:1", Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit,
+				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{
+			name: "any negative is no limit",
+			cfg:  Config{Listen: ":1", Target: "h:1", MaxConns: -7, IdleTimeout: -time.Second},
+			want: Config{Name: "pipe-1:h:1", Listen: ":1", Target: "h:1", MaxConns: NoLimit, IdleTimeout: NoLimit,
+				DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{
+			name: "hostile name is made safe",
+			cfg:  Config{Name: "web\x1b[2J\u202e\xff", Listen: ":1", Target: "h:1"},
+			want: Config{Name: `web\x1b[2J\u202e\xff`, Listen: ":1", Target: "h:1", MaxConns: DefaultMaxConns,
+				IdleTimeout: DefaultIdleTimeout, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{
+			name: "long name is cut",
+			cfg:  Config{Name: strings.Repeat("n", 200<<10), Listen: ":1", Target: "h:1"},
+			want: Config{Name: safename.Clean(strings.Repeat("n", 200<<10)), Listen: ":1", Target: "h:1", MaxConns: DefaultMaxConns,
+				IdleTimeout: DefaultIdleTimeout, DialTimeout: DefaultDialTimeout, DrainTimeout: DefaultDrainTimeout},
+		},
+		{name: "negative rate limit", cfg: Config{Listen: ":1", Target: "h:1", RateLimit: -1}, err: "must not be negative"},
+		{name: "negative dial timeout", cfg: Config{Listen: ":1", Target: "h:1", DialTimeout: -time.Second}, err: "must not be negative"},
 		{name: "bad target", cfg: Config{Listen: ":1", Target: "h"}, err: "bad target"},
 	}
 	for _, tt := range tests {
@@ -137,4 +170,31 @@ func TestNewPortInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "another program") {
 		t.Fatalf("New on a port in use: %v, want an error that says so and what to check", err)
 	}
+}
+
+// FuzzShortForm feeds `bwmon pipe`'s arguments (and so CheckListen and
+// CheckTarget, which it calls): whatever it accepts is a valid pair of
+// addresses, and the pipe's default name made of them is a clean name.
+func FuzzShortForm(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"8080", "example.org"}, {"127.0.0.1:9000", "[::1]:22"}, {":9000", "::1"}, {"0", "h"},
+		{"[::1]:80", "h\x1b[2J:80"}, {"x", "h:1"}, {":70000", "h:0"}, {"[fe80::1%eth0]:1", "h\u202e:80"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, listen, target string) {
+		l, tg, err := ShortForm(listen, target)
+		if err != nil {
+			return
+		}
+		if again, err := CheckListen(l); err != nil || again != l {
+			t.Fatalf("ShortForm(%q, %q) gave listen %q, which CheckListen makes %q, %v", listen, target, l, again, err)
+		}
+		if err := CheckTarget(tg); err != nil {
+			t.Fatalf("ShortForm(%q, %q) gave target %q, which CheckTarget refuses: %v", listen, target, tg, err)
+		}
+		if name := DefaultName(l, tg); !utf8.ValidString(name) || safename.Clean(name) != name && len(name) <= safename.MaxLen {
+			t.Fatalf("default name %q of %q and %q is not clean", name, l, tg)
+		}
+	})
 }

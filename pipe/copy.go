@@ -11,14 +11,18 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// maxChunk is the most a copy moves between two counts: 1 MiB, the default
-// maximum size of a Linux pipe (/proc/sys/fs/pipe-max-size). A read returns
-// what has arrived, so slow connections move (and count) much less.
-const maxChunk = 1 << 20
+// maxChunk is the most a copy moves between two counts, the size it asks
+// for its kernel pipe (the pipe may get less, see splice_linux.go) and the
+// buffer of the portable copy: so it is also the most a connection holds,
+// uncounted, in each direction when its destination stops reading. 256 KiB
+// keeps a copy's system calls few; 1 MiB moved 15% more on loopback, but
+// 512 connections whose peers stop reading would hold 1 GiB.
+// A read returns what has arrived, so slow connections move (and count)
+// much less.
+const maxChunk = 256 << 10
 
-// bufSize is the buffer of the portable copy: large enough that a copy
-// costs few system calls.
-const bufSize = 256 << 10
+// bufSize is the buffer of the portable copy.
+const bufSize = maxChunk
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 

@@ -233,3 +233,10 @@ func closedByPeer(err error) bool {
 	}
 	return errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset")
 }
+
+// open returns the number of connections the target holds.
+func (tg *target) open() int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return len(tg.conns)
+}

@@ -56,7 +56,7 @@ func TestNoLeaksAfterConcurrentConnections(t *testing.T) {
 			}
 			leakCheck(t)
 			tg := startTarget(t, echo)
-			p := startPipe(t, Config{Target: tg.addr()}, nil)
+			p := startPipe(t, Config{Target: tg.addr(), MaxConns: NoLimit}, nil)
 			// What the pipe holds while idle: the connections must give
 			// everything back to this, not only when the pipe closes.
 			base := countResources(t)

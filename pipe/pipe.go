@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -65,7 +66,7 @@ func New(cfg Config, logger *slog.Logger) (*Pipe, error) {
 	}
 	p := &Pipe{
 		cfg:        cfg,
-		name:       DefaultName(cfg.Listen, cfg.Target),
+		name:       safename.Clean(DefaultName(cfg.Listen, cfg.Target)),
 		log:        logger.With("component", "pipe", "pipe", cfg.Name),
 		dialer:     net.Dialer{Timeout: cfg.DialTimeout},
 		stopping:   make(chan struct{}),
@@ -82,7 +83,9 @@ func New(cfg Config, logger *slog.Logger) (*Pipe, error) {
 	}
 	p.ln = ln.(*net.TCPListener)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.log.Info("listening", "addr", p.ln.Addr().String(), "target", cfg.Target)
+	p.log.Info("listening", "addr", p.ln.Addr().String(), "target", cfg.Target,
+		"max_conns", limitText(cfg.MaxConns > 0, cfg.MaxConns, "none"),
+		"idle_timeout", limitText(cfg.IdleTimeout > 0, cfg.IdleTimeout, "never"))
 	go p.acceptLoop()
 	return p, nil
 }
@@ -95,8 +98,16 @@ func newLimiter(r model.Rate) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(r), max(burst, 1))
 }
 
+// limitText is v for the log when the limit is on, else off.
+func limitText(on bool, v any, off string) any {
+	if on {
+		return v
+	}
+	return off
+}
+
 // Name identifies the pipe in logs and statistics: "pipe-" then its listen
-// address and target, which no two pipes share.
+// address and target, which no two pipes share, as safename.Clean makes it.
 func (p *Pipe) Name() string { return p.name }
 
 // App is the app name its bytes are grouped under.

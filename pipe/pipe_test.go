@@ -73,26 +73,29 @@ func TestExactBytes(t *testing.T) {
 		{name: "just over a chunk", in: maxChunk + 1, out: bufSize + 3},
 		{name: "several MiB", in: 8<<20 + 17, out: 3<<20 + 5},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
-			req, reply := pattern(tt.in, 1), pattern(tt.out, 2)
-			seen := make(chan request, 1)
-			tg := startTarget(t, requestReply(seen, func() []byte { return reply }))
-			p := startPipe(t, Config{Target: tg.addr()}, nil)
+	for _, mode := range chunkerModes {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				mode.use(t)
+				leakCheck(t)
+				req, reply := pattern(tt.in, 1), pattern(tt.out, 2)
+				seen := make(chan request, 1)
+				tg := startTarget(t, requestReply(seen, func() []byte { return reply }))
+				p := startPipe(t, Config{Target: tg.addr()}, nil)
 
-			got := roundTrip(t, p, req)
-			if len(got) != tt.out || !bytes.Equal(got, reply) {
-				t.Fatalf("client got %d bytes, want the %d bytes sent", len(got), tt.out)
-			}
-			if r := <-seen; r.n != tt.in || r.digest != digest(req) {
-				t.Fatalf("target got %d bytes, want the %d bytes sent", r.n, tt.in)
-			}
-			waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
-			if tot := p.Totals(); tot.In != uint64(tt.in) || tot.Out != uint64(tt.out) || tot.Accepted != 1 {
-				t.Fatalf("totals = %+v, want in %d, out %d, 1 accepted", tot, tt.in, tt.out)
-			}
-		})
+				got := roundTrip(t, p, req)
+				if len(got) != tt.out || !bytes.Equal(got, reply) {
+					t.Fatalf("client got %d bytes, want the %d bytes sent", len(got), tt.out)
+				}
+				if r := <-seen; r.n != tt.in || r.digest != digest(req) {
+					t.Fatalf("target got %d bytes, want the %d bytes sent", r.n, tt.in)
+				}
+				waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
+				if tot := p.Totals(); tot.In != uint64(tt.in) || tot.Out != uint64(tt.out) || tot.Accepted != 1 {
+					t.Fatalf("totals = %+v, want in %d, out %d, 1 accepted", tot, tt.in, tt.out)
+				}
+			})
+		}
 	}
 }
 
@@ -238,5 +241,31 @@ func TestListenDualStack(t *testing.T) {
 	waitFor(t, 5*time.Second, "the connections to end", func() bool { return p.Totals().Open == 0 })
 	if tot := p.Totals(); tot.In != 201 || tot.Out != 201 {
 		t.Fatalf("totals = %+v, want 201 each way", tot)
+	}
+}
+
+// TestHostileNameIsClean: the app name comes from a config file, and
+// leaves the pipe (Collect, App) as safename.Clean makes it.
+func TestHostileNameIsClean(t *testing.T) {
+	leakCheck(t)
+	seen := make(chan request, 1)
+	tg := startTarget(t, requestReply(seen, func() []byte { return []byte("ok") }))
+	const hostile = "web\x1b]0;pwned\x07\u202etxt.exe\xff"
+	const clean = `web\x1b]0;pwned\x07\u202etxt.exe\xff`
+	p := startPipe(t, Config{Target: tg.addr(), Name: hostile}, nil)
+	if p.App() != clean {
+		t.Fatalf("App() = %q, want %q", p.App(), clean)
+	}
+	roundTrip(t, p, []byte("hi"))
+	<-seen
+	waitFor(t, 5*time.Second, "the connection to end", func() bool { return p.Totals().Open == 0 })
+	entries := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	if err := p.Collect(entries, now); err != nil {
+		t.Fatal(err)
+	}
+	e := entries.Entries()
+	if len(e) != 1 || e[0].Key != model.KeyApp(clean) || e[0].Info.App != clean {
+		t.Fatalf("collected %+v, want one app %q", e, clean)
 	}
 }

@@ -114,6 +114,8 @@ func (p *Pipe) serve(s *session) {
 		return
 	}
 	target := c.(*net.TCPConn)
+	limitUnsent(target)
+	limitUnsent(s.client)
 	p.mu.Lock()
 	forced := p.forced
 	if !forced {

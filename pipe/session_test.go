@@ -191,15 +191,17 @@ func TestTargetDown(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	// A byte every 100 ms against a timeout of 1 s: a machine shared by
+	// many builds stalls a goroutine for 300 ms now and then.
+	const idle = time.Second
 	tests := []struct {
 		name string
-		// ticks bytes the target sends, one every 50 ms, before it closes.
+		// ticks bytes the target sends, one every 100 ms, before it closes.
 		ticks      int
 		wantClosed bool // by the pipe, for idleness
 	}{
 		{name: "idle connection is closed", wantClosed: true},
-		{name: "traffic one way keeps it open", ticks: 24}, // 1.2 s, four idle timeouts
+		{name: "traffic one way keeps it open", ticks: 25}, // 2.5 s, two and a half idle timeouts
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +211,7 @@ func TestIdleTimeout(t *testing.T) {
 					io.Copy(io.Discard, c)
 					return
 				}
-				tick := time.NewTicker(50 * time.Millisecond)
+				tick := time.NewTicker(100 * time.Millisecond)
 				defer tick.Stop()
 				for range tt.ticks {
 					<-tick.C

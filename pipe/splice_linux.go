@@ -17,30 +17,87 @@ import (
 // (*net.TCPConn).ReadFrom only returns the count at the end). It waits with
 // the runtime's poller through syscall.RawConn, so deadlines and Close
 // release it as they release a Read.
+//
+// It makes its kernel pipe when the first byte arrives, so that a
+// connection that says nothing holds no pipe, and falls back to the
+// portable chunker when the pipe cannot be made.
 type spliceChunker struct {
-	src, dst syscall.RawConn
-	rfd, wfd int // the kernel pipe's read and write ends
-	inPipe   int // bytes of the current chunk still in the pipe
+	dstConn, srcConn *net.TCPConn
+	src, dst         syscall.RawConn
+	rfd, wfd         int // the kernel pipe's read and write ends; -1 before the first byte
+	inPipe           int // bytes of the current chunk still in the pipe
+	// portable is the chunker in use instead when the kernel pipe could
+	// not be made (over the process's descriptor limit, say).
+	portable *bufChunker
 }
 
-// newChunker returns a splice chunker, or the portable one when the kernel
-// pipe cannot be made.
+// newChunker returns a splice chunker, or the portable one when the
+// sockets give no raw access.
 func newChunker(dst, src *net.TCPConn) chunker {
 	rs, err1 := src.SyscallConn()
 	rd, err2 := dst.SyscallConn()
-	var fds [2]int
-	if err1 != nil || err2 != nil || unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK) != nil {
+	if err1 != nil || err2 != nil {
 		return newBufChunker(dst, src)
+	}
+	return &spliceChunker{dstConn: dst, srcConn: src, src: rs, dst: rd, rfd: -1, wfd: -1}
+}
+
+// pipe2 is unix.Pipe2; tests make it fail to run the portable chunker.
+var pipe2 = unix.Pipe2
+
+// makePipe makes the kernel pipe.
+func (c *spliceChunker) makePipe() error {
+	var fds [2]int
+	if err := pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return err
 	}
 	// A larger pipe lets one splice move more; the default (64 KiB) works
 	// too, so an error (over the user's pipe quota) is not one.
 	_, _ = unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, maxChunk)
-	return &spliceChunker{src: rs, dst: rd, rfd: fds[0], wfd: fds[1]}
+	c.rfd, c.wfd = fds[0], fds[1]
+	return nil
+}
+
+// waitData waits until the source has a byte to read or is at EOF, without
+// taking anything from it, and reports EOF.
+func (c *spliceChunker) waitData() (eof bool, err error) {
+	var one [1]byte
+	var rerr error
+	err = c.src.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := unix.Recvfrom(int(fd), one[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if err == unix.EINTR {
+				continue
+			}
+			eof, rerr = n == 0 && err == nil, err
+			return err != unix.EAGAIN
+		}
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return false, spliceError("recvfrom", err)
+	}
+	return eof, nil
 }
 
 const spliceFlags = unix.SPLICE_F_NONBLOCK | unix.SPLICE_F_MOVE
 
 func (c *spliceChunker) fill(limit int) (int, error) {
+	if c.portable != nil {
+		return c.portable.fill(limit)
+	}
+	if c.rfd < 0 {
+		eof, err := c.waitData()
+		if err != nil || eof {
+			return 0, err
+		}
+		if c.makePipe() != nil {
+			c.portable = newBufChunker(c.dstConn, c.srcConn)
+			return c.portable.fill(limit)
+		}
+	}
 	var n int
 	var serr error
 	err := c.src.Read(func(fd uintptr) bool {
@@ -59,13 +116,16 @@ func (c *spliceChunker) fill(limit int) (int, error) {
 		err = serr
 	}
 	if err != nil {
-		return 0, spliceError(err)
+		return 0, spliceError("splice", err)
 	}
 	c.inPipe = n
 	return n, nil
 }
 
 func (c *spliceChunker) flush() (int, error) {
+	if c.portable != nil {
+		return c.portable.flush()
+	}
 	if c.inPipe == 0 {
 		return 0, nil
 	}
@@ -94,22 +154,29 @@ func (c *spliceChunker) flush() (int, error) {
 		err = serr
 	}
 	if err != nil {
-		return n, spliceError(err)
+		return n, spliceError("splice", err)
 	}
 	return n, nil
 }
 
 func (c *spliceChunker) release() {
-	unix.Close(c.rfd)
-	unix.Close(c.wfd)
+	if c.portable != nil {
+		c.portable.release()
+	}
+	if c.rfd >= 0 {
+		unix.Close(c.rfd)
+		unix.Close(c.wfd)
+		c.rfd, c.wfd = -1, -1
+	}
 }
 
-// spliceError wraps an errno from splice as the net package wraps one from
-// a read or write; errors of the poller (deadline, closed) pass as they are.
-func spliceError(err error) error {
+// spliceError wraps an errno from the system call call as the net package
+// wraps one from a read or write; errors of the poller (deadline, closed)
+// pass as they are.
+func spliceError(call string, err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return os.NewSyscallError("splice", errno)
+		return os.NewSyscallError(call, errno)
 	}
 	return err
 }

@@ -58,8 +58,8 @@ type monitorSection struct {
 	Target       string     `toml:"target"`
 	Name         string     `toml:"name"`
 	RateLimit    model.Rate `toml:"rate_limit"`
-	MaxConns     int        `toml:"max_conns"`
-	IdleTimeout  duration   `toml:"idle_timeout"`
+	MaxConns     *int       `toml:"max_conns"`    // nil: the default
+	IdleTimeout  *duration  `toml:"idle_timeout"` // nil: the default
 	DrainTimeout duration   `toml:"drain_timeout"`
 }
 

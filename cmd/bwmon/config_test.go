@@ -224,7 +224,8 @@ func TestExamplePipeSection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the pipe example, uncommented: %v\n%s", err, text.String())
 	}
-	want := []pipe.Config{{Name: "web", Listen: ":8080", Target: "backend.example:80", RateLimit: 10 << 20, DrainTimeout: 5 * time.Second}}
+	want := []pipe.Config{{Name: "web", Listen: ":8080", Target: "backend.example:80", RateLimit: 10 << 20,
+		MaxConns: pipe.DefaultMaxConns, IdleTimeout: pipe.DefaultIdleTimeout, DrainTimeout: pipe.DefaultDrainTimeout}}
 	if !reflect.DeepEqual(cfg.Pipes, want) || len(cfg.Conntrack) != 0 {
 		t.Fatalf("the pipe example gives pipes %+v and %d conntrack monitors, want %+v and none", cfg.Pipes, len(cfg.Conntrack), want)
 	}

@@ -48,8 +48,8 @@ func pipeCommand(ctx context.Context, stop func(), args []string, stdout, stderr
 	fs.Func("rate-limit", "bytes per second in each direction, e.g. 10MiB/s or 80Mbit/s (default: no limit)", func(s string) error {
 		return limit.UnmarshalText([]byte(s))
 	})
-	maxConns := fs.Int("max-conns", 0, "open connections at most; more are closed at once (0: no limit)")
-	idle := fs.Duration("idle-timeout", 0, "close connections idle for this long (0: never)")
+	maxConns := fs.Int("max-conns", pipe.DefaultMaxConns, "open connections at most; more are closed at once (0: no limit)")
+	idle := fs.Duration("idle-timeout", pipe.DefaultIdleTimeout, "close connections idle for this long (0: never)")
 	drain := fs.Duration("drain-timeout", pipe.DefaultDrainTimeout, "on stop, how long open connections may finish")
 	name := fs.String("name", "", "app name in the log (default pipe-LISTEN:TARGET)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -79,7 +79,7 @@ func pipeCommand(ctx context.Context, stop func(), args []string, stdout, stderr
 
 	p, err := pipe.New(pipe.Config{
 		Name: *name, Listen: listen, Target: target, RateLimit: limit,
-		MaxConns: *maxConns, IdleTimeout: *idle, DrainTimeout: *drain,
+		MaxConns: orNoLimit(*maxConns), IdleTimeout: orNoLimit(*idle), DrainTimeout: *drain,
 	}, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "bwmon pipe:", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/pipe"
 )
 
 // waitFor polls cond until it holds or timeout passes.
@@ -153,6 +154,63 @@ func TestPipeCommandErrors(t *testing.T) {
 			code := run(append([]string{"pipe"}, tt.args...), &stdout, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr.String(), tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestPipeCommandLimits checks the limits `bwmon pipe` gives its pipe, as
+// its "listening" line reports them: the defaults, and 0 for none.
+func TestPipeCommandLimits(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{name: "defaults", want: "max_conns=512 idle_timeout=10m0s"},
+		{name: "zero is no limit", flags: []string{"-max-conns", "0", "-idle-timeout", "0"}, want: "max_conns=none idle_timeout=never"},
+		{name: "set", flags: []string{"-max-conns", "7", "-idle-timeout", "90s"}, want: "max_conns=7 idle_timeout=1m30s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr nettest.SyncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			exit := make(chan int, 1)
+			go func() {
+				exit <- pipeCommand(ctx, func() {}, append(tt.flags, "127.0.0.1:0", "127.0.0.1:1"), &stdout, &stderr, time.Hour)
+			}()
+			listenAddr(t, &stderr)
+			cancel()
+			if code := <-exit; code != 0 {
+				t.Fatalf("exit status %d, want 0; stderr:\n%s", code, stderr.String())
+			}
+			if line := regexp.MustCompile(`msg=listening .*`).FindString(stderr.String()); !strings.Contains(line, tt.want) {
+				t.Fatalf("listening line %q, want %q", line, tt.want)
+			}
+		})
+	}
+}
+
+func TestParsePipeLimits(t *testing.T) {
+	tests := []struct {
+		name     string
+		lines    []string
+		maxConns int
+		idle     time.Duration
+	}{
+		{name: "left out: the defaults", maxConns: 0, idle: 0},
+		{name: "zero: no limit", lines: []string{`max_conns = 0`, `idle_timeout = "0s"`}, maxConns: pipe.NoLimit, idle: pipe.NoLimit},
+		{name: "set", lines: []string{`max_conns = 9`, `idle_timeout = "1h"`}, maxConns: 9, idle: time.Hour},
+		{name: "only one set", lines: []string{`idle_timeout = "0s"`}, maxConns: 0, idle: pipe.NoLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig("c.toml", pipeSection(append([]string{`listen = ":8080"`, `target = "h:80"`}, tt.lines...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Pipes) != 1 || cfg.Pipes[0].MaxConns != tt.maxConns || cfg.Pipes[0].IdleTimeout != tt.idle {
+				t.Fatalf("pipes = %+v, want max_conns %d and idle timeout %s", cfg.Pipes, tt.maxConns, tt.idle)
 			}
 		})
 	}

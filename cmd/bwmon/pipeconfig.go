@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/bwmon/bwmon/pipe"
 )
 
@@ -41,9 +43,9 @@ func parsePipe(m monitorSection, key string, lines keyLines, before []pipe.Confi
 	switch {
 	case m.RateLimit < 0:
 		return pc, errAt(key+".rate_limit", "rate_limit must not be negative")
-	case m.MaxConns < 0:
-		return pc, errAt(key+".max_conns", "max_conns = %d: use 0 (no limit) or more", m.MaxConns)
-	case m.IdleTimeout.Duration < 0:
+	case m.MaxConns != nil && *m.MaxConns < 0:
+		return pc, errAt(key+".max_conns", "max_conns = %d: use 0 (no limit) or more", *m.MaxConns)
+	case m.IdleTimeout != nil && m.IdleTimeout.Duration < 0:
 		return pc, errAt(key+".idle_timeout", "idle_timeout %s must not be negative: use \"0s\" to never close idle connections", m.IdleTimeout.Duration)
 	case m.DrainTimeout.Duration < 0:
 		return pc, errAt(key+".drain_timeout", "drain_timeout %s must not be negative", m.DrainTimeout.Duration)
@@ -52,10 +54,27 @@ func parsePipe(m monitorSection, key string, lines keyLines, before []pipe.Confi
 	if name == "" {
 		name = pipe.DefaultName(listen, m.Target)
 	}
-	return pipe.Config{
-		Name: name, Listen: listen, Target: m.Target, RateLimit: m.RateLimit, MaxConns: m.MaxConns,
-		IdleTimeout: m.IdleTimeout.Duration, DrainTimeout: m.DrainTimeout.Duration,
-	}, nil
+	pc = pipe.Config{
+		Name: name, Listen: listen, Target: m.Target, RateLimit: m.RateLimit,
+		DrainTimeout: m.DrainTimeout.Duration,
+	}
+	// Left out, they keep pipe.Config's zero value: the package's default.
+	if m.MaxConns != nil {
+		pc.MaxConns = orNoLimit(*m.MaxConns)
+	}
+	if m.IdleTimeout != nil {
+		pc.IdleTimeout = orNoLimit(m.IdleTimeout.Duration)
+	}
+	return pc, nil
+}
+
+// orNoLimit maps a 0 the user wrote, "no limit" in bwmon's config and
+// flags, to pipe.NoLimit: pipe.Config reads 0 as its default.
+func orNoLimit[T int | time.Duration](v T) T {
+	if v == 0 {
+		return pipe.NoLimit
+	}
+	return v
 }
 
 // foreignKeys refuses, in the [[monitor]] section keyed key, the keys of
