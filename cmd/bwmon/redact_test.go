@@ -94,7 +94,7 @@ func TestCheckConfigHidesWebhookCredentials(t *testing.T) {
 	const rule = "[[notify]]\napp = \".*\"\nin_threshold = \"1MB/s\"\n"
 	tests := []struct {
 		name, webhook, want string
-		code               int
+		code                int
 	}{
 		{"valid", "https://user:s3cret@hooks.example/t0ken?k=v", "ok", 0},
 		{"not http", "ftp://user:s3cret@hooks.example/t0ken", `bad webhook URL "ftp://hooks.example/..."`, 2},
