@@ -23,14 +23,17 @@ func redactURL(u string) string {
 	if at := strings.LastIndexByte(host, '@'); at >= 0 {
 		host = host[at+1:]
 	}
-	if !isHost(host) || strings.Contains(tail, "@") {
-		host = "(host hidden)"
+	if host != hiddenHost && (!isHost(host) || strings.Contains(tail, "@")) {
+		host = hiddenHost
 	}
 	if tail != "" && tail != "/" {
 		tail = "/..."
 	}
 	return u[:i] + "://" + host + tail
 }
+
+// hiddenHost stands for a host redactURL does not show.
+const hiddenHost = "(hidden)"
 
 func isScheme(s string) bool {
 	if s == "" || !isAlpha(s[0]) {

@@ -20,13 +20,13 @@ func TestRedactURL(t *testing.T) {
 		{"query", "https://h.example?token=secret", "https://h.example/..."},
 		{"fragment", "https://h.example#secret", "https://h.example/..."},
 		{"ipv6 and port", "http://[::1]:8000/x", "http://[::1]:8000/..."},
-		{"password with a slash", "https://user:pa/ss@h.example/x", "https://(host hidden)/..."},
-		{"password with a question mark", "https://user:pa?ss@h.example", "https://(host hidden)/..."},
+		{"password with a slash", "https://user:pa/ss@h.example/x", "https://(hidden)/..."},
+		{"password with a question mark", "https://user:pa?ss@h.example", "https://(hidden)/..."},
 		{"password with a space", "https://user:pa ss@h.example", "https://h.example"},
 		{"no scheme", "user:secret@h.example/x", "(URL hidden)"},
 		{"relative", "/hook?token=secret", "(URL hidden)"},
 		{"bad scheme", "1x://h/secret", "(URL hidden)"},
-		{"port not a number", "https://h.example:s3cret/x", "https://(host hidden)/..."},
+		{"port not a number", "https://h.example:s3cret/x", "https://(hidden)/..."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,8 +99,8 @@ func TestCheckConfigHidesWebhookCredentials(t *testing.T) {
 		{"valid", "https://user:s3cret@hooks.example/t0ken?k=v", "ok", 0},
 		{"not http", "ftp://user:s3cret@hooks.example/t0ken", `bad webhook URL "ftp://hooks.example/..."`, 2},
 		{"bad userinfo", "https://user:s3 cret@hooks.example/t0ken", `bad webhook URL "https://hooks.example/..."`, 2},
-		{"bad port", "https://user:s3cret@hooks.example:t0ken/x", `bad webhook URL "https://(host hidden)/...": invalid port "(hidden)" after host`, 2},
-		{"no user", "https://s3cret:t0ken/x", `bad webhook URL "https://(host hidden)/...": invalid port "(hidden)" after host`, 2},
+		{"bad port", "https://user:s3cret@hooks.example:t0ken/x", `bad webhook URL "https://(hidden)/...": invalid port "(hidden)" after host`, 2},
+		{"no user", "https://s3cret:t0ken/x", `bad webhook URL "https://(hidden)/...": invalid port "(hidden)" after host`, 2},
 		{"no scheme", "user:s3cret@hooks.example/t0ken", `bad webhook URL "(URL hidden)"`, 2},
 		{"not a string", "", "", 2},
 	}
