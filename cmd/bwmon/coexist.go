@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/internal/state"
 )
 
@@ -47,9 +49,9 @@ func lockHolder(dir string) string {
 		return "unknown"
 	}
 	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 16))
+	b, _ := io.ReadAll(io.LimitReader(f, 32))
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
+	if len(b) == 32 || err != nil || pid <= 0 || pid > maxPID {
 		return "unknown"
 	}
 	if unit := unitOf(pid); unit != "" {
@@ -57,6 +59,35 @@ func lockHolder(dir string) string {
 	}
 	return fmt.Sprintf("pid %d", pid)
 }
+
+// unitInCgroup returns the innermost systemd service of a /proc/PID/cgroup
+// file ("0::/system.slice/bwmon.service", or a cgroup v1 line
+// "1:name=systemd:/system.slice/bwmon.service"), sanitised: a delegated
+// cgroup's name is anyone's choice. "" when there is none.
+func unitInCgroup(r io.Reader) string {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		_, path, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		_, path, _ = strings.Cut(path, ":")
+		unit := ""
+		// "user@0.service/app.slice/x.service" runs in x.service.
+		for _, part := range strings.Split(path, "/") {
+			if strings.HasSuffix(part, ".service") {
+				unit = part
+			}
+		}
+		if unit != "" {
+			return safename.Clean(unit)
+		}
+	}
+	return ""
+}
+
+// maxPID is the largest PID Linux hands out (pid_max's limit, 2^22).
+const maxPID = 1 << 22
 
 // fallbackPorts is how many ports after a busy default one a yielding run
 // tries before it takes any free port: the URL stays the same from one run

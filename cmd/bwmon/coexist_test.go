@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -259,6 +261,66 @@ func TestHostileStateDir(t *testing.T) {
 			}
 			if code := a.stop(t); code != 1 || !strings.Contains(a.stderr.String(), tt.wantErr) {
 				t.Fatalf("exit %d, log:\n%s\nwant exit 1 and %q", code, a.stderr.String(), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnitInCgroup(t *testing.T) {
+	tests := []struct{ name, cgroup, want string }{
+		{"service, cgroup v2", "0::/system.slice/bwmon.service\n", "bwmon.service"},
+		{"cgroup v1", "12:pids:/user.slice\n1:name=systemd:/system.slice/bwmon.service\n", "bwmon.service"},
+		{"innermost service", "0::/user.slice/user-0.slice/user@0.service/app.slice/bw.service\n", "bw.service"},
+		{"session scope", "0::/user.slice/user-0.slice/session-3.scope\n", ""},
+		{"root", "0::/\n", ""},
+		{"garbage", "no colon\n", ""},
+		{"hostile name", "0::/user.slice/user@1000.service/x\x1b[2J\u202e.service\n", `x\x1b[2J\u202e.service`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unitInCgroup(strings.NewReader(tt.cgroup)); got != tt.want {
+				t.Fatalf("unitInCgroup(%q) = %q, want %q", tt.cgroup, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLockHolder: the holder is read from the lock file without following
+// a symlink or waiting on a FIFO that a user planted there.
+func TestLockHolder(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(lock string) error
+		want  string
+	}{
+		{"pid", func(lock string) error { return os.WriteFile(lock, []byte("4242\n"), 0o600) }, "pid 4242"},
+		{"no file", func(string) error { return nil }, "unknown"},
+		{"not a pid", func(lock string) error { return os.WriteFile(lock, []byte("x\x1b[2J\n"), 0o600) }, "unknown"},
+		{"huge", func(lock string) error { return os.WriteFile(lock, bytes.Repeat([]byte("9"), 1<<20), 0o600) }, "unknown"},
+		{"symlink", func(lock string) error {
+			target := filepath.Join(filepath.Dir(lock), "target")
+			if err := os.WriteFile(target, []byte("4242\n"), 0o600); err != nil {
+				return err
+			}
+			return os.Symlink(target, lock)
+		}, "unknown"},
+		{"fifo", func(lock string) error { return syscall.Mkfifo(lock, 0o600) }, "unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := tt.setup(filepath.Join(dir, state.LockName)); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan string, 1)
+			go func() { done <- lockHolder(dir) }()
+			select {
+			case got := <-done:
+				if got != tt.want {
+					t.Fatalf("lockHolder = %q, want %q", got, tt.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("lockHolder blocked")
 			}
 		})
 	}
