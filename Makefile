@@ -1,7 +1,8 @@
 # bwmon: `make run` builds and starts the agent with its built-in defaults
-# (as root); `make test` runs the whole suite (the end-to-end tests need root
-# and create their own network namespaces); `make install` installs the
-# binary, the configuration and the systemd unit (README: Run as a service).
+# (as root; RUNFLAGS="-state-dir /tmp/bw" adds flags); `make test` runs the
+# whole suite (the end-to-end tests need root and create their own network
+# namespaces); `make install` installs the binary, the configuration and the
+# systemd unit (README: Run as a service).
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
@@ -19,8 +20,9 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bwmon ./cmd/bwmon
 
+RUNFLAGS ?=
 run: build
-	./bin/bwmon
+	./bin/bwmon $(RUNFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,11 +141,14 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig validates text, the content of the file at path. Every error
-// is a *ConfigError.
+// is a *ConfigError; its message shows no URL's userinfo, path or query
+// (a webhook's credentials), only its scheme and host.
 func ParseConfig(path, text string) (*Config, error) {
 	lines := locateKeys(text)
+	var secrets []string // the webhook URLs, once decoded
 	errAt := func(key, format string, args ...any) error {
-		return &ConfigError{Path: path, Line: lines.line(key), Msg: fmt.Sprintf(format, args...)}
+		msg := redactURLs(redactValues(fmt.Sprintf(format, args...), secrets))
+		return &ConfigError{Path: path, Line: lines.line(key), Msg: msg}
 	}
 
 	var fc fileConfig
@@ -152,9 +156,13 @@ func ParseConfig(path, text string) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ConfigError{Path: path, Line: pe.Position.Line, Msg: tomlMessage(pe)}
+			return nil, &ConfigError{Path: path, Line: pe.Position.Line, Msg: redactURLs(tomlMessage(pe))}
 		}
-		return nil, &ConfigError{Path: path, Line: lineInMessage(err.Error()), Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		line, msg := decodeMessage(err.Error())
+		return nil, &ConfigError{Path: path, Line: line, Msg: redactURLs(msg)}
+	}
+	for _, n := range fc.Notify {
+		secrets = append(secrets, n.Webhook)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
@@ -303,19 +311,28 @@ func tomlMessage(pe toml.ParseError) string {
 	return msg
 }
 
-// lineInMessage finds "line N" in a decoder error's text (type mismatches
-// carry no position field, only text).
-func lineInMessage(s string) int {
-	i := strings.Index(s, "line ")
-	if i < 0 {
-		return 0
+// decodeMessage splits a decoder error that carries no position field
+// (a type mismatch: "toml: line 3 (last key \"a.b\"): incompatible
+// types...") into its line and "a.b: incompatible types...".
+func decodeMessage(s string) (line int, msg string) {
+	msg = strings.TrimPrefix(s, "toml: ")
+	rest, ok := strings.CutPrefix(msg, "line ")
+	if !ok {
+		return 0, msg
 	}
-	n := 0
-	for _, c := range s[i+5:] {
-		if c < '0' || c > '9' {
-			break
-		}
-		n = n*10 + int(c-'0')
+	i := 0
+	for i < len(rest) && i < 9 && rest[i] >= '0' && rest[i] <= '9' {
+		line = line*10 + int(rest[i]-'0')
+		i++
 	}
-	return n
+	rest, ok = strings.CutPrefix(rest[i:], " (last key ")
+	if i == 0 || !ok {
+		return 0, msg
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return line, msg
+	}
+	key, _ := strconv.Unquote(q)
+	return line, key + strings.TrimPrefix(rest[len(q):], ")")
 }

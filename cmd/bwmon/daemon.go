@@ -30,6 +30,12 @@ type agentOptions struct {
 	Reload <-chan os.Signal
 	// Alerts receives the notifier's alert lines (stderr).
 	Alerts io.Writer
+	// YieldState and YieldListen are set when the state directory and the
+	// listen address are the built-in defaults (no -config, no -state-dir
+	// or -listen): another bwmon holding the directory means running
+	// without state, a busy address means another loopback port
+	// (coexist.go).
+	YieldState, YieldListen bool
 }
 
 // part is a piece of the agent beside the monitors: the console output,
@@ -68,7 +74,7 @@ type daemon struct {
 // configuration on each opts.Reload; it returns after everything it
 // started has stopped.
 func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.Logger) error {
-	a, err := startDaemon(cfg, logger)
+	a, err := startDaemon(cfg, opts.YieldState, logger)
 	if err != nil {
 		return err
 	}
@@ -94,7 +100,7 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 	if a.store != nil {
 		usage = state.UsageHandler(a.store)
 	}
-	web, ln, err := listenWeb(cfg.HTTP, cfg.Limits, notifier.Stats, usage, logger)
+	web, ln, err := listenWeb(cfg.HTTP, opts.YieldListen, cfg.Limits, notifier.Stats, usage, logger)
 	if err != nil {
 		return err
 	}
@@ -144,8 +150,9 @@ func printTickStats(w io.Writer, d []time.Duration) {
 }
 
 // startDaemon opens the state store, starts the monitors and makes the
-// aggregator, seeded with the stored totals.
-func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
+// aggregator, seeded with the stored totals. With yieldState, a state
+// directory another agent holds means running without state.
+func startDaemon(cfg *Config, yieldState bool, logger *slog.Logger) (*daemon, error) {
 	a := &daemon{log: logger, cfg: cfg}
 	start := time.Now()
 	// Monitors first: what keeps bwmon from counting at all (privileges,
@@ -159,13 +166,15 @@ func startDaemon(cfg *Config, logger *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	if cfg.State.Dir != "" {
-		st, err := state.Open(state.Options{Dir: cfg.State.Dir, Flush: cfg.State.Flush, DayApps: cfg.Limits.DayApps, Logger: logger})
+		st, err := openState(cfg.State, cfg.Limits.DayApps, yieldState, logger)
 		if err != nil {
 			closeMonitors(ms, logger)
 			return nil, err
 		}
-		a.store = st
-		a.addParts(part{name: "state", consumer: st, close: st.Close})
+		if st != nil {
+			a.store = st
+			a.addParts(part{name: "state", consumer: st, close: st.Close})
+		}
 	} else {
 		logger.Info("keeping no state: totals start at zero", "since", start.Format(time.RFC3339))
 	}

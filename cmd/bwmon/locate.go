@@ -1,142 +1,292 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
 )
 
 // keyLines maps the keys of a TOML file to the lines they stand on, so that
 // errors found after decoding (unknown keys, bad regexes) can name a line:
 // BurntSushi/toml reports positions for syntax errors only. Keys are written
-// "table.key", and keys of the N-th (0-based) array table "app.N.key"; a
-// table header is keyed by its name ("app.N" for arrays).
+// as toml.Key.String() writes them ("table.key", `site."example.com"`),
+// with the 0-based index of an array table after its name ("app.N.key");
+// a table header is keyed by its name ("app.N" for arrays), and the
+// tables a header or a dotted key defines on the way are keyed too. The
+// first line wins.
 type keyLines map[string]int
 
+// locateKeys reads the keys of text line by line. It follows what can
+// hide a line's start: strings (multi-line ones too), arrays and inline
+// tables over several lines, comments. It never fails: a line it cannot
+// read as a key or a header is skipped (the decoder reports it).
 func locateKeys(text string) keyLines {
 	kl := keyLines{}
-	counts := map[string]int{}
-	table := ""
-	depth := 0 // open brackets of a multi-line value
+	counts := map[string]int{} // array tables seen, by name
+	var table []string         // the current table's key, with indexes
+	var v valueScan
 	for i, raw := range strings.Split(text, "\n") {
-		line := strings.TrimSpace(stripComment(raw))
 		n := i + 1
-		if depth > 0 {
-			depth += bracketDelta(line)
+		if v.open() {
+			v.scan(raw)
 			continue
 		}
+		line := strings.TrimSpace(raw)
 		switch {
-		case line == "":
+		case line == "" || line[0] == '#':
 		case strings.HasPrefix(line, "[["):
-			name := strings.TrimSpace(strings.Trim(line, "[]"))
-			table = name + "." + strconv.Itoa(counts[name])
-			counts[name]++
-			kl.add(table, n)
-		case strings.HasPrefix(line, "["):
-			table = strings.TrimSpace(strings.Trim(line, "[]"))
-			kl.add(table, n)
-		default:
-			eq := strings.IndexByte(line, '=')
-			if eq < 0 {
+			parts, rest, ok := parseKey(line[2:])
+			if !ok || !strings.HasPrefix(strings.TrimLeft(rest, " \t"), "]]") {
 				continue
 			}
-			key := strings.Trim(strings.TrimSpace(line[:eq]), `"'`)
-			if table != "" {
-				key = table + "." + key
+			name := toml.Key(parts).String()
+			table = append(slices.Clip(parts), strconv.Itoa(counts[name]))
+			counts[name]++
+			kl.addAll(parts, n)
+			kl.add(table, n)
+		case line[0] == '[':
+			parts, rest, ok := parseKey(line[1:])
+			if !ok || !strings.HasPrefix(strings.TrimLeft(rest, " \t"), "]") {
+				continue
 			}
-			kl.add(key, n)
-			depth = bracketDelta(line[eq+1:])
+			table = parts
+			kl.addAll(table, n)
+		default:
+			parts, rest, ok := parseKey(line)
+			rest = strings.TrimLeft(rest, " \t")
+			if !ok || !strings.HasPrefix(rest, "=") {
+				continue
+			}
+			kl.addAll(append(slices.Clip(table), parts...), n)
+			v.scan(rest[1:])
 		}
 	}
 	return kl
 }
 
-func (kl keyLines) add(key string, line int) {
-	if _, ok := kl[key]; !ok {
-		kl[key] = line
+func (kl keyLines) add(parts []string, line int) {
+	k := toml.Key(parts).String()
+	if _, ok := kl[k]; !ok {
+		kl[k] = line
 	}
 }
 
-// line returns the line of key, trying the key without array indexes too
-// (toml.MetaData.Undecoded names keys of array tables without them), then
-// its parent tables; 0 when none is found.
+// addAll adds parts and each of its prefixes: `[a.b]` defines a too.
+func (kl keyLines) addAll(parts []string, line int) {
+	for i := 1; i <= len(parts); i++ {
+		kl.add(parts[:i], line)
+	}
+}
+
+// line returns the line of key, else of its closest parent table; a key
+// given without array indexes (as toml.MetaData names them: "app.matc")
+// gets the first line of the same key with indexes ("app.1.matc"). 0 when
+// none is found.
 func (kl keyLines) line(key string) int {
-	for k := key; k != ""; k = parentKey(k) {
-		if n, ok := kl[k]; ok {
+	parts, rest, ok := parseKey(key)
+	if !ok || rest != "" {
+		parts = strings.Split(key, ".")
+	}
+	for p := parts; len(p) > 0; p = p[:len(p)-1] {
+		if n, ok := kl[toml.Key(p).String()]; ok {
 			return n
 		}
-	}
-	// "app.matc" from Undecoded: find the first "app.N.matc".
-	parts := strings.Split(key, ".")
-	if len(parts) >= 2 {
-		for i := 0; i < 1000; i++ {
-			k := strings.Join(parts[:len(parts)-1], ".") + "." + strconv.Itoa(i) + "." + parts[len(parts)-1]
-			if n, ok := kl[k]; ok {
-				return n
-			}
-			if _, ok := kl[strings.Join(parts[:len(parts)-1], ".")+"."+strconv.Itoa(i)]; !ok {
-				break
-			}
+		if n := kl.unindexed(p); n > 0 {
+			return n
 		}
 	}
 	return 0
 }
 
-func parentKey(k string) string {
-	if i := strings.LastIndexByte(k, '.'); i >= 0 {
-		return k[:i]
+// unindexed returns the first line of a key that is p once its array
+// indexes are left out; 0 if none is.
+func (kl keyLines) unindexed(p []string) int {
+	best := 0
+	for k, n := range kl {
+		if best != 0 && n >= best {
+			continue
+		}
+		q, _, _ := parseKey(k)
+		q = slices.DeleteFunc(q, isIndex)
+		if slices.Equal(q, p) {
+			best = n
+		}
 	}
-	return ""
+	return best
 }
 
-// scanTOML walks s outside its strings (basic and literal): f gets each
-// index and byte there and returns false to stop.
-func scanTOML(s string, f func(i int, c byte) bool) {
-	var quote byte
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseKey reads a TOML key at the start of s (bare, "basic" and 'literal'
+// parts joined by dots, blanks around them) and returns its parts and what
+// follows; ok is false if s does not start with one.
+func parseKey(s string) (parts []string, rest string, ok bool) {
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return nil, s, false
+		}
+		var part string
+		switch s[0] {
+		case '"':
+			end := 1
+			for end < len(s) && s[end] != '"' {
+				if s[end] == '\\' {
+					end++
+				}
+				end++
 			}
-		case c == '"' || c == '\'':
-			quote = c
+			if end >= len(s) {
+				return nil, s, false
+			}
+			part, s = unescapeTOML(s[1:end]), s[end+1:]
+		case '\'':
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				return nil, s, false
+			}
+			part, s = s[1:end+1], s[end+2:]
 		default:
-			if !f(i, c) {
-				return
+			end := strings.IndexFunc(s, func(r rune) bool { return !isBareKeyRune(r) })
+			if end < 0 {
+				end = len(s)
 			}
+			if end == 0 {
+				return nil, s, false
+			}
+			part, s = s[:end], s[end:]
+		}
+		parts = append(parts, part)
+		t := strings.TrimLeft(s, " \t")
+		if !strings.HasPrefix(t, ".") {
+			return parts, s, true
+		}
+		s = t[1:]
+	}
+}
+
+func isBareKeyRune(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+}
+
+// unescapeTOML decodes the escapes of a basic string's content, as the
+// decoder does (TOML 1.1: \e and \xHH too); a bad escape is kept as
+// written (the decoder refuses the file anyway).
+func unescapeTOML(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		if c, ok := map[byte]byte{'b': '\b', 't': '\t', 'n': '\n', 'f': '\f', 'r': '\r', 'e': 0x1b, '"': '"', '\\': '\\'}[s[i]]; ok {
+			b.WriteByte(c)
+			continue
+		}
+		digits := map[byte]int{'x': 2, 'u': 4, 'U': 8}[s[i]]
+		if digits == 0 || i+digits >= len(s) {
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+			continue
+		}
+		r, err := strconv.ParseUint(s[i+1:i+1+digits], 16, 32)
+		if err != nil || !utf8.ValidRune(rune(r)) {
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+			continue
+		}
+		b.WriteRune(rune(r))
+		i += digits
+	}
+	return b.String()
+}
+
+// valueScan follows a value over the lines it spans: the open arrays and
+// inline tables, and an open multi-line string.
+type valueScan struct {
+	depth int    // open [ and {
+	ml    string // `"""` or `'''` inside a multi-line string, else ""
+}
+
+func (v *valueScan) open() bool { return v.depth > 0 || v.ml != "" }
+
+// scan reads one line of a value, from where the last one left off.
+func (v *valueScan) scan(s string) {
+	for i := 0; i < len(s); {
+		if v.ml != "" {
+			j := closeML(s[i:], v.ml)
+			if j < 0 {
+				return // the string goes on
+			}
+			i += j + 3
+			// Up to two more quotes belong to the string: `""""a""""`.
+			for k := 0; k < 2 && i < len(s) && s[i] == v.ml[0]; k++ {
+				i++
+			}
+			v.ml = ""
+			continue
+		}
+		switch c := s[i]; {
+		case strings.HasPrefix(s[i:], `"""`), strings.HasPrefix(s[i:], `'''`):
+			v.ml = s[i : i+3]
+			i += 3
+		case c == '"':
+			i++
+			for i < len(s) && s[i] != '"' {
+				if s[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+		case c == '\'':
+			i++
+			for i < len(s) && s[i] != '\'' {
+				i++
+			}
+			i++
+		case c == '[' || c == '{':
+			v.depth++
+			i++
+		case c == ']' || c == '}':
+			v.depth = max(v.depth-1, 0)
+			i++
+		case c == '#':
+			return
+		default:
+			i++
 		}
 	}
 }
 
-// stripComment removes a # comment that is not inside a string.
-func stripComment(s string) string {
-	end := len(s)
-	scanTOML(s, func(i int, c byte) bool {
-		if c == '#' {
-			end = i
-			return false
+// closeML returns where delim closes a multi-line string in s (a basic
+// one's escapes skipped), or -1.
+func closeML(s, delim string) int {
+	for j := 0; j < len(s); j++ {
+		if delim[0] == '"' && s[j] == '\\' {
+			j++
+			continue
 		}
-		return true
-	})
-	return s[:end]
-}
-
-// bracketDelta counts [ minus ] outside strings and comments.
-func bracketDelta(s string) int {
-	d := 0
-	scanTOML(s, func(_ int, c byte) bool {
-		switch c {
-		case '[':
-			d++
-		case ']':
-			d--
-		case '#':
-			return false
+		if strings.HasPrefix(s[j:], delim) {
+			return j
 		}
-		return true
-	})
-	return d
+	}
+	return -1
 }

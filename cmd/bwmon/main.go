@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/httpapi"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -26,6 +28,20 @@ var version = "dev"
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+const usage = `usage: bwmon [flags]                     run the agent (as root)
+       bwmon report [flags]              what each app moved per day or month (bwmon report -h)
+       bwmon pipe [flags] LISTEN TARGET  a TCP forwarder that counts its bytes (bwmon pipe -h)
+
+The agent prints a table each tick, serves its page, API and metrics on
+127.0.0.1:8000 and keeps its totals in /var/lib/bwmon. A flag overrides the
+-config file, which overrides the built-in defaults (config.example.toml).
+Without -config, beside a running bwmon (the service) it steps aside: if the
+default state directory is held, it runs without state; if the default
+address is busy, it serves on another free loopback port and logs the URL.
+
+flags:
+`
 
 // run is main without the exit, so tests can call it. Exit status: 0 on a
 // clean stop, 1 on a runtime failure, 2 on a bad command line or config.
@@ -39,79 +55,160 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return runReport(args[1:], stdout, stderr)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	c := command{stdout: stdout, stderr: stderr, defaults: Defaults, reload: hup}
+	return c.run(ctx, args)
+}
+
+// command is the agent's command line and what it runs with; tests give
+// it their own defaults.
+type command struct {
+	stdout, stderr io.Writer
+	// defaults is the configuration without -config (Defaults).
+	defaults func() *Config
+	// reload delivers a value for each reload request (SIGHUP).
+	reload <-chan os.Signal
+}
+
+// agentFlags are the agent's flags, as parsed.
+type agentFlags struct {
+	config, output, logLevel, logFormat string
+	interval                            time.Duration
+	checkConfig, version, tickStats     bool
+	// stateDir and listen override the file when set (stateDirSet,
+	// listenSet), "" included; stateDir is absolute once parsed.
+	stateDir, listen       string
+	stateDirSet, listenSet bool
+}
+
+// newFlags returns the agent's flag set, writing its help to w, and where
+// it parses to.
+func newFlags(w io.Writer) (*flag.FlagSet, *agentFlags) {
+	f := &agentFlags{}
 	fs := flag.NewFlagSet("bwmon", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
-	output := fs.String("output", "table", "what to print each tick: table, json (one object per line) or none")
-	interval := fs.Duration("interval", 0, "tick length, overriding the config's interval (e.g. 2s)")
-	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "log format: text (key=value) or json (one object per line)")
-	tickStats := fs.Bool("tick-stats", false, "print the percentiles of the tick durations on exit (stderr)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprint(w, usage)
+		fs.PrintDefaults()
 	}
+	fs.StringVar(&f.config, "config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
+	fs.StringVar(&f.output, "output", "table", "what to print each tick: table, json (one object per line) or none")
+	fs.DurationVar(&f.interval, "interval", 0, "tick length, overriding the config's interval (e.g. 2s)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "keep the totals in `DIR`; \"\" keeps no state. Overrides [state] dir; default "+DefaultStateDir+
+		",\nor no state when another bwmon holds it and there is no -config")
+	fs.StringVar(&f.listen, "listen", "", "serve the page, API and metrics on `HOST:PORT`; \"\" serves no HTTP. Overrides [http] listen;\ndefault "+
+		httpapi.DefaultListen+", or another free loopback port when that is busy and there is no -config")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration and the flags, print what it runs with, and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line)")
+	fs.BoolVar(&f.tickStats, "tick-stats", false, "print the percentiles of the tick durations on exit (stderr)")
+	return fs, f
+}
+
+// check checks what fs parsed into f, the values that need no file.
+func (f *agentFlags) check(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bwmon: unexpected argument %q\n", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: report, pipe; see bwmon -h)", fs.Arg(0))
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		f.stateDirSet = f.stateDirSet || fl.Name == "state-dir"
+		f.listenSet = f.listenSet || fl.Name == "listen"
+	})
+	if f.interval != 0 && f.interval < 100*time.Millisecond {
+		return errors.New("-interval must be at least 100ms")
+	}
+	if f.stateDirSet {
+		dir, err := stateDirFlag(f.stateDir)
+		if err != nil {
+			return fmt.Errorf("-state-dir: %w", err)
+		}
+		f.stateDir = dir
+	}
+	if err := checkListen(f.listen); f.listenSet && err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	switch f.output {
+	case "table", "json", "none":
+	default:
+		return fmt.Errorf("bad -output %q: want table, json or none", f.output)
+	}
+	return nil
+}
+
+// apply sets what the flags override in cfg: a flag wins over the file,
+// which wins over the built-in defaults.
+func (f *agentFlags) apply(cfg *Config) {
+	if f.interval != 0 {
+		cfg.Aggregator.Interval = f.interval
+	}
+	if f.stateDirSet {
+		cfg.State.Dir = f.stateDir
+	}
+	if f.listenSet {
+		cfg.HTTP.Listen = f.listen
+	}
+}
+
+// run runs the agent until ctx is done.
+func (c command) run(ctx context.Context, args []string) int {
+	fs, f := newFlags(c.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: the usage is printed
+		}
+		return 2 // the flag package printed the error and the usage
+	}
+	if err := f.check(fs); err != nil {
+		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
 		return 2
 	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "bwmon", version)
+	if f.version {
+		fmt.Fprintln(c.stdout, "bwmon", version)
 		return 0
 	}
-	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	logger, err := newLogger(c.stderr, f.logFormat, f.logLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "bwmon:", err)
-		return 2
-	}
-	if *interval != 0 && *interval < 100*time.Millisecond {
-		fmt.Fprintln(stderr, "bwmon: -interval must be at least 100ms")
+		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
 		return 2
 	}
 	// load reads the configuration, at start and on each reload.
 	load := func() (*Config, error) {
-		cfg := Defaults()
-		if *configPath != "" {
-			c, err := LoadConfig(*configPath)
+		cfg := c.defaults()
+		if f.config != "" {
+			fc, err := LoadConfig(f.config)
 			if err != nil {
 				return nil, err
 			}
-			cfg = c
+			cfg = fc
 		}
-		if *interval != 0 {
-			cfg.Aggregator.Interval = *interval
-		}
+		f.apply(cfg)
 		return cfg, nil
 	}
 	cfg, err := load()
 	if err != nil {
-		fmt.Fprintln(stderr, "bwmon:", err)
+		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
 		return 2
 	}
-	if *tickStats {
-		cfg.TickStats = stderr
+	if f.tickStats {
+		cfg.TickStats = c.stderr
 	}
-	if *checkConfig {
-		name := cfg.Path
-		if name == "" {
-			name = "built-in defaults"
-		}
-		fmt.Fprintf(stdout, "%s: ok\n", name)
+	if f.checkConfig {
+		fmt.Fprintln(c.stdout, checkReport(cfg))
 		return 0
 	}
 
 	var out aggregator.Consumer
-	switch *output {
+	switch f.output {
 	case "table":
-		f, ok := stdout.(*os.File)
-		out = &tableOutput{w: stdout, terminal: ok && term.IsTerminal(int(f.Fd()))}
+		file, ok := c.stdout.(*os.File)
+		out = &tableOutput{w: c.stdout, terminal: ok && term.IsTerminal(int(file.Fd()))}
 	case "json":
-		out = newJSONOutput(stdout)
-	case "none":
-	default:
-		fmt.Fprintf(stderr, "bwmon: bad -output %q: want table, json or none\n", *output)
-		return 2
+		out = newJSONOutput(c.stdout)
 	}
 
 	if path := os.Getenv("BWMON_CPUPROFILE"); path != "" {
@@ -126,19 +223,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if path := os.Getenv("BWMON_MEMPROFILE"); path != "" {
 		defer startMemProfile(path)()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	opts := agentOptions{Out: out, Alerts: stderr}
-	if *configPath != "" {
+	opts := agentOptions{Out: out, Alerts: c.stderr, Reload: c.reload,
+		// Built-in defaults step aside for another bwmon; what a file or a
+		// flag names must work or fail.
+		YieldState:  f.config == "" && !f.stateDirSet,
+		YieldListen: f.config == "" && !f.listenSet,
+	}
+	if f.config != "" {
 		opts.Load = load
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	opts.Reload = hup
 	if err := runAgent(ctx, cfg, opts, logger); err != nil {
-		fmt.Fprintln(stderr, "bwmon:", err)
+		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
 		return 1
 	}
 	return 0
+}
+
+// checkReport is what -check-config prints: the file, and where the agent
+// would keep its state and serve, after the flags.
+func checkReport(cfg *Config) string {
+	name := cfg.Path
+	if name == "" {
+		name = "built-in defaults"
+	}
+	dir, listen := cfg.State.Dir, cfg.HTTP.Listen
+	if dir == "" {
+		dir = `"" (no state)`
+	}
+	if listen == "" {
+		listen = `"" (no HTTP)`
+	}
+	return fmt.Sprintf("%s: ok (state dir %s, listen %s)", name, dir, listen)
 }

@@ -50,7 +50,7 @@ func TestApplyMonitors(t *testing.T) {
 	keep := pipe.Config{Name: "keep", Listen: a1, Target: target}
 	change := pipe.Config{Name: "change", Listen: a2, Target: target}
 	var logs bytes.Buffer
-	d, err := startDaemon(pipeConfig(t, keep, change), slog.New(slog.NewTextHandler(&logs, nil)))
+	d, err := startDaemon(pipeConfig(t, keep, change), false, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

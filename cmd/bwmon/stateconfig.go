@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"time"
 )
@@ -30,19 +31,51 @@ const (
 // defaults.
 func parseState(s stateSection, sc *StateConfig, errAt errAtFunc) error {
 	if s.Dir != nil {
-		if *s.Dir != "" && !filepath.IsAbs(*s.Dir) {
-			return errAt("state.dir", "dir %q is relative: write an absolute path such as %q, or \"\" to keep no state", *s.Dir, DefaultStateDir)
+		dir, err := checkStateDir(*s.Dir)
+		if err != nil {
+			return errAt("state.dir", "%v", err)
 		}
-		sc.Dir = filepath.Clean(*s.Dir)
-		if *s.Dir == "" {
-			sc.Dir = ""
-		}
+		sc.Dir = dir
 	}
 	if s.Flush != nil {
-		if s.Flush.Duration < minFlush {
-			return errAt("state.flush", "flush %s is too short: use at least %s", s.Flush.Duration, minFlush)
+		if err := checkFlush(s.Flush.Duration); err != nil {
+			return errAt("state.flush", "%v", err)
 		}
 		sc.Flush = s.Flush.Duration
+	}
+	return nil
+}
+
+// checkStateDir validates [state] dir and returns it cleaned: an absolute
+// path (the service's working directory is not the one a relative path
+// was written for), or "" to keep no state.
+func checkStateDir(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("dir %q is relative: write an absolute path such as %q, or \"\" to keep no state", dir, DefaultStateDir)
+	}
+	return filepath.Clean(dir), nil
+}
+
+// stateDirFlag validates -state-dir: as [state] dir, except that a relative
+// path is taken from the working directory, as a shell user expects.
+func stateDirFlag(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("-state-dir %q: %w: give an absolute path", dir, err)
+	}
+	return checkStateDir(abs)
+}
+
+// checkFlush validates [state] flush.
+func checkFlush(d time.Duration) error {
+	if d < minFlush {
+		return fmt.Errorf("flush %s is too short: use at least %s", d, minFlush)
 	}
 	return nil
 }

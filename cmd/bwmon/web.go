@@ -1,41 +1,72 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 
 	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/model"
 )
 
-// listenWeb makes the HTTP server of cfg and binds its address, so that a
-// port in use stops the agent before it starts; (nil, nil, nil) when HTTP
-// is off. It logs the URL to open.
-func listenWeb(cfg HTTPConfig, limits model.Limits, notify func() model.NotifyStats, usage http.Handler, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+// listenWeb binds cfg's address and makes the HTTP server for it, so that
+// a port in use stops the agent before it starts; (nil, nil, nil) when HTTP
+// is off. With yield (cfg.Listen is the built-in default), a busy address
+// means serving on another loopback port, said in one warning. It logs the
+// URL to open.
+func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, notify func() model.NotifyStats, usage http.Handler, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if cfg.Listen == "" {
 		return nil, nil, nil
 	}
+	var ln net.Listener
+	var err error
+	moved := false
+	if yield {
+		ln, moved, err = listenYielding(cfg.Listen)
+	} else {
+		ln, err = net.Listen("tcp", cfg.Listen)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening for http on %s: %w (%s)", cfg.Listen, err, listenHint(err))
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	if moved {
+		logger.Warn("the default listen address is in use (by the bwmon service?): serving on another loopback port; use -listen ADDR to choose one",
+			"component", "http", "busy", cfg.Listen, "url", url)
+	}
 	srv, err := httpapi.New(httpapi.Options{
-		Listen: cfg.Listen, Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins,
+		Listen: ln.Addr().String(), Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins,
 		NotifyStats: notify, Usage: usage, Logger: logger,
 		MaxApps: limits.HistoryApps, MaxClients: limits.WebSocketClients,
 	})
 	if err != nil {
+		ln.Close()
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listening for http on %s: %w (is another program using the port? set [http] listen to another address, or listen = \"\" to serve no HTTP)", cfg.Listen, err)
-	}
-	url := "http://" + ln.Addr().String() + "/"
 	logger.Info("serving the web page, API and metrics", "component", "http", "url", url, "token", cfg.Token != "")
 	if host, _, _ := net.SplitHostPort(cfg.Listen); cfg.Token == "" && !isLoopback(host) {
 		logger.Warn("serving every process's command line to the network without a token: set [http] token, or listen on 127.0.0.1",
 			"component", "http", "listen", cfg.Listen)
 	}
 	return srv, ln, nil
+}
+
+// listenHint says how to fix a failed listen.
+func listenHint(err error) string {
+	const fix = `give -listen (or [http] listen) another address, or "" to serve no HTTP`
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another program uses the port: " + fix
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "the host is not an address of this machine: " + fix
+	case errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need CAP_NET_BIND_SERVICE: " + fix
+	default:
+		return fix
+	}
 }
 
 func isLoopback(host string) bool {

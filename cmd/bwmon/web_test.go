@@ -15,37 +15,59 @@ func TestListenWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	free := freePort(t)
 	tests := []struct {
 		name    string
 		cfg     HTTPConfig
+		yield   bool
 		wantErr string
-		wantOn  bool
+		wantOn  string // the address served on; "moved" for another port of 127.0.0.1
+		wantLog string
 	}{
-		{"off", HTTPConfig{}, "", false},
-		{"free port", HTTPConfig{Listen: "127.0.0.1:0"}, "", true},
-		{"port in use", HTTPConfig{Listen: busy.Addr().String()}, "set [http] listen to another address", false},
+		{name: "off", cfg: HTTPConfig{}},
+		{name: "free port", cfg: HTTPConfig{Listen: "127.0.0.1:0"}, wantOn: "127.0.0.1:"},
+		{name: "port in use", cfg: HTTPConfig{Listen: busy.Addr().String()},
+			wantErr: "another program uses the port: give -listen (or [http] listen) another address"},
+		{name: "not this host's address", cfg: HTTPConfig{Listen: "192.0.2.1:8000"},
+			wantErr: "the host is not an address of this machine"},
+		{name: "not this host's address, yielding", cfg: HTTPConfig{Listen: "192.0.2.1:8000"}, yield: true,
+			wantErr: "the host is not an address of this machine"},
+		{name: "default free, yielding", cfg: HTTPConfig{Listen: free}, yield: true, wantOn: free},
+		{name: "default in use, yielding", cfg: HTTPConfig{Listen: busy.Addr().String()}, yield: true, wantOn: "moved",
+			wantLog: `level=WARN msg="the default listen address is in use (by the bwmon service?): serving on another loopback port; use -listen ADDR to choose one" component=http busy=` + busy.Addr().String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log strings.Builder
-			srv, ln, err := listenWeb(tt.cfg, model.Limits{}, nil, nil, slog.New(slog.NewTextHandler(&log, nil)))
+			srv, ln, err := listenWeb(tt.cfg, tt.yield, model.Limits{}, nil, nil, slog.New(slog.NewTextHandler(&log, nil)))
 			if ln != nil {
 				defer ln.Close()
 			}
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || ln != nil {
+					t.Fatalf("err %v, listener %v; want %q and none", err, ln, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (srv != nil) != tt.wantOn || (ln != nil) != tt.wantOn {
-				t.Fatalf("server %v, listener %v; want serving %v", srv != nil, ln != nil, tt.wantOn)
+			if (srv != nil) != (tt.wantOn != "") || (ln != nil) != (tt.wantOn != "") {
+				t.Fatalf("server %v, listener %v; want serving %v", srv != nil, ln != nil, tt.wantOn != "")
 			}
-			if tt.wantOn && !strings.Contains(log.String(), "url=http://"+ln.Addr().String()+"/") {
-				t.Fatalf("log %q does not give the address to open", log.String())
+			if ln == nil {
+				return
+			}
+			addr := ln.Addr().String()
+			if tt.wantOn == "moved" {
+				if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" || addr == tt.cfg.Listen {
+					t.Fatalf("serving on %s, want another port of 127.0.0.1 than %s", addr, tt.cfg.Listen)
+				}
+			} else if !strings.HasPrefix(addr, tt.wantOn) {
+				t.Fatalf("serving on %s, want %s", addr, tt.wantOn)
+			}
+			if !strings.Contains(log.String(), "url=http://"+addr+"/") || !strings.Contains(log.String(), tt.wantLog) {
+				t.Fatalf("log %q does not give the address to open, or lacks %q", log.String(), tt.wantLog)
 			}
 		})
 	}

@@ -24,7 +24,7 @@ func lockDir(path string) (*os.File, error) {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			b, _ := os.ReadFile(path)
-			return nil, fmt.Errorf("state directory in use by another bwmon (pid %s): stop it, or give this one another [state] dir", strings.TrimSpace(string(b)))
+			return nil, fmt.Errorf("%w (pid %s): stop it, or give this one another [state] dir", ErrLocked, strings.TrimSpace(string(b)))
 		}
 		return nil, fmt.Errorf("locking %s: %w", path, err)
 	}
