@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -70,12 +69,12 @@ func pipeCommand(ctx context.Context, stop func(), args []string, stdout, stderr
 		fmt.Fprintln(stderr, "bwmon pipe: -max-conns, -idle-timeout and -drain-timeout must not be negative")
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "bwmon pipe: bad -log-level %q: want debug, info, warn or error\n", *logLevel)
+	// The agent's logger: it keeps URLs' credentials out of the log.
+	logger, err := newLogger(stderr, "text", *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "bwmon pipe:", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	p, err := pipe.New(pipe.Config{
 		Name: *name, Listen: listen, Target: target, RateLimit: limit,
