@@ -76,7 +76,7 @@ func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *
 		fmt.Fprintln(stderr, "bwmon report:", err)
 		return 1
 	}
-	u, err := h.Usage(*period)
+	u, err := h.Usage(*period, 0)
 	if err != nil {
 		fmt.Fprintln(stderr, "bwmon report:", err)
 		return 2
