@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -149,8 +150,11 @@ func (h *History) merge(pending map[string]counts, from string, dayApps int) {
 func ReadHistory(dir string, from time.Time, loc *time.Location, timeout time.Duration) (*History, error) {
 	path := filepath.Join(dir, FileName)
 	d, err := openDir(dir, false)
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no state store: %w (is bwmon running with this [state] dir? see -config)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the state directory: %w (the agent's directory is its own: read it as root or as the agent's user)", err)
 	}
 	defer d.Close()
 	if ok, err := d.exists(FileName); err != nil || !ok {

@@ -354,3 +354,29 @@ func TestHugeNameDoesNotStopPersistence(t *testing.T) {
 		t.Fatalf("curl's day = %+v, want 8/7: the other apps were written too", got)
 	}
 }
+
+func TestReadHistoryErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		dir  func(t *testing.T) string
+		want string
+	}{
+		{"no directory", func(t *testing.T) string { return filepath.Join(t.TempDir(), "none") }, "no state store"},
+		{"no store in it", func(t *testing.T) string { return t.TempDir() }, "no state store"},
+		{"not a directory", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "f")
+			if err := os.WriteFile(p, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "opening the state directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadHistory(tt.dir(t), time.Time{}, utc, time.Second)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ReadHistory: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
