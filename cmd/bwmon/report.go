@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
 )
@@ -21,9 +22,10 @@ const reportUsage = `usage: bwmon report [flags]
 
 Print what each app moved per day (or month) from the state store the agent
 keeps in its [state] dir, newest last, like vnstat, and what the host
-forwarded between other hosts. It reads the store
-without writing and works while the agent runs; bytes counted since the
-agent's last flush are not in the file yet.
+forwarded between other hosts. Each period lists its largest apps (-apps)
+and sums the rest in one "(other)" line. It reads the store without writing
+and works while the agent runs; bytes counted since the agent's last flush
+are not in the file yet.
 
 flags:
 `
@@ -33,55 +35,89 @@ func runReport(args []string, stdout, stderr io.Writer) int {
 	return reportCommand(args, stdout, stderr, time.Now(), time.Local)
 }
 
-// reportCommand is runReport at time now in loc. Exit status as for run.
-func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *time.Location) int {
+// reportOptions are the flags of `bwmon report`.
+type reportOptions struct {
+	configPath, dir string
+	from            time.Time
+	period          string
+	apps            int
+	json            bool
+}
+
+// parseReportArgs reads the flags of `bwmon report` at time now in loc.
+// It returns flag.ErrHelp for -h; any error has been written to stderr.
+func parseReportArgs(args []string, stderr io.Writer, now time.Time, loc *time.Location) (reportOptions, error) {
+	var o reportOptions
 	fs := flag.NewFlagSet("bwmon report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, reportUsage)
 		fs.PrintDefaults()
 	}
-	configPath := fs.String("config", "", "the agent's configuration `file`, for its [state] dir (default "+installedConfig+" if it exists, else "+DefaultStateDir+")")
-	dir := fs.String("state-dir", "", "read the store in this `directory`, whatever the configuration says")
+	fs.StringVar(&o.configPath, "config", "", "the agent's configuration `file`, for its [state] dir (default "+installedConfig+" if it exists, else "+DefaultStateDir+")")
+	fs.StringVar(&o.dir, "state-dir", "", "read the store in this `directory`, whatever the configuration says")
 	since := fs.String("since", "7d", "from when: days (\"7d\": today and the 6 before), a duration (\"36h\") or a date (\"2025-06-01\")")
-	period := fs.String("period", "day", "sum by day or month")
-	asJSON := fs.Bool("json", false, "print JSON, as GET /api/v1/usage does")
+	fs.StringVar(&o.period, "period", "day", "sum by day or month")
+	fs.IntVar(&o.apps, "apps", state.DefaultUsageApps, "list at most this many apps in each period, the largest, and the rest in one \""+model.OtherApp+"\" line; 0 lists every app the store holds")
+	fs.BoolVar(&o.json, "json", false, "print JSON, as GET /api/v1/usage does")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, err
+	}
+	fail := func(format string, a ...any) (reportOptions, error) {
+		err := fmt.Errorf(format, a...)
+		fmt.Fprintln(stderr, "bwmon report:", err)
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "bwmon report: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return fail("unexpected argument %.64q", fs.Arg(0))
 	}
-	if *period != "day" && *period != "month" {
-		fmt.Fprintf(stderr, "bwmon report: bad -period %q: want day or month\n", *period)
-		return 2
+	if o.period != "day" && o.period != "month" {
+		return fail("bad -period %.64q: want day or month", o.period)
 	}
-	from, err := state.ParseSince(*since, now, loc)
+	if o.apps < 0 {
+		return fail("bad -apps %d: want a number of apps, 0 for all", o.apps)
+	}
+	var err error
+	if o.from, err = state.ParseSince(*since, now, loc); err != nil {
+		return fail("-since: %w", err)
+	}
+	return o, nil
+}
+
+// reportCommand is runReport at time now in loc. Exit status as for run.
+func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *time.Location) int {
+	o, err := parseReportArgs(args, stderr, now, loc)
 	if err != nil {
-		fmt.Fprintln(stderr, "bwmon report: -since:", err)
 		return 2
 	}
-	if *dir == "" {
-		d, err := reportDir(*configPath)
+	if o.dir == "" {
+		d, err := reportDir(o.configPath)
 		if err != nil {
 			fmt.Fprintln(stderr, "bwmon report:", err)
 			return 2
 		}
-		*dir = d
+		o.dir = d
 	}
 
-	h, err := state.ReadHistory(*dir, from, loc, 5*time.Second)
+	h, err := state.ReadHistory(o.dir, o.from, loc, 5*time.Second)
+	if errors.Is(err, state.ErrDamaged) {
+		fmt.Fprintf(stderr, "bwmon report: %v\n(restarting the agent moves a damaged store aside and begins a new one)\n", err)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "bwmon report:", err)
 		return 1
 	}
-	u, err := h.Usage(*period)
+	if h.Repaired+h.Dropped > 0 {
+		fmt.Fprintf(stderr, "bwmon report: warning: the store holds %d records whose names were not clean (shown clean) and %d that could not be read (left out); the agent repairs them when it starts\n",
+			h.Repaired, h.Dropped)
+	}
+	u, err := h.Usage(o.period, o.apps)
 	if err != nil {
 		fmt.Fprintln(stderr, "bwmon report:", err)
 		return 2
 	}
-	if *asJSON {
+	if o.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(u); err != nil {
@@ -90,7 +126,7 @@ func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *
 		}
 		return 0
 	}
-	writeReport(stdout, *dir, h, u, loc)
+	writeReport(stdout, o.dir, h, u, loc)
 	return 0
 }
 
@@ -123,7 +159,7 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 		written = h.Flushed.In(loc).Format(stamp)
 	}
 	fmt.Fprintf(w, "bwmon report  %s  totals since %s  last written %s  IP-layer bytes (payload for pipes)\n",
-		dir, h.Since.In(loc).Format(stamp), written)
+		safename.Clean(dir), h.Since.In(loc).Format(stamp), written)
 	head := "DAY"
 	if u.Period == "month" {
 		head = "MONTH"
@@ -138,9 +174,7 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 	}
 	for _, p := range u.Periods {
 		row(p.Start, p.BytesIn, p.BytesOut, "(all)")
-		for _, a := range p.Apps {
-			row("", a.BytesIn, a.BytesOut, cut(a.App))
-		}
+		reportApps(row, p.Apps)
 		if un := p.Unattributed; un.BytesIn+un.BytesOut > 0 {
 			row("", un.BytesIn, un.BytesOut, "(unattributed)")
 		}
@@ -152,13 +186,31 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 	}
 	fmt.Fprintf(w, "\ntotal since %s\n", h.Since.In(loc).Format(stamp))
 	row("", u.Total.BytesIn, u.Total.BytesOut, "(all)")
-	for _, a := range u.Total.Apps {
-		row("", a.BytesIn, a.BytesOut, cut(a.App))
-	}
+	reportApps(row, u.Total.Apps)
 	if un := u.Total.Unattributed; un.BytesIn+un.BytesOut > 0 {
 		row("", un.BytesIn, un.BytesOut, "(unattributed)")
 	}
 	reportForwarded(row, u.Total.Forwarded, maxForwardedLines)
+}
+
+// reportNameWidth is the width, in characters, of a name in the report.
+const reportNameWidth = 60
+
+// reportName is a name as the report shows it: clean (a name from the
+// store is data; it never steers the terminal) and at most
+// reportNameWidth characters.
+func reportName(s string) string { return safename.Display(safename.Clean(s), reportNameWidth) }
+
+// reportApps adds a period's apps to the report, the model.OtherApp line
+// saying how many apps the listing folded into it.
+func reportApps(row func(start string, in, out uint64, app string), apps []state.AppBytes) {
+	for _, a := range apps {
+		name := reportName(a.App)
+		if a.App == model.OtherApp && a.Folded > 0 {
+			name = fmt.Sprintf("(other: %d more apps)", a.Folded)
+		}
+		row("", a.BytesIn, a.BytesOut, name)
+	}
 }
 
 // maxReportPairs is how many pairs of forwarding hosts the report shows in
@@ -179,7 +231,7 @@ func reportForwarded(row func(start string, in, out uint64, app string), f state
 			row("", in, out, fmt.Sprintf("  (%d more pairs)", len(f.Hosts)-n))
 			break
 		}
-		row("", h.BytesIn, h.BytesOut, "  "+cut(h.Inside+" ⇄ "+h.Remote))
+		row("", h.BytesIn, h.BytesOut, "  "+reportName(h.Inside+" ⇄ "+h.Remote))
 		in -= min(in, h.BytesIn)
 		out -= min(out, h.BytesOut)
 	}

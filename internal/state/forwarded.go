@@ -19,8 +19,6 @@ const (
 	fwdTotalKey = "forwarded"
 )
 
-func fwdKey(inside, remote string) string { return fwdPrefix + inside + "/" + remote }
-
 // ForwardedBytes is a period's forwarded bytes: traffic the host routed
 // between other hosts, seen from the inside hosts (in is what they
 // received). It is not part of the period's apps nor of its BytesIn and

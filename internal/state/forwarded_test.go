@@ -58,7 +58,7 @@ func TestForwardedFlushReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := h.Usage("day")
+	u, err := h.Usage("day", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestForwardedSectionTotalsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := h.Usage("month")
+	u, _ := h.Usage("month", 0)
 	if f := u.Total.Forwarded; f.BytesIn != 1000 || f.BytesOut != 2000 || len(f.Hosts) != 1 {
 		t.Fatalf("total forwarded %+v, want the section's 1000/2000 and one pair", f)
 	}
@@ -148,7 +148,7 @@ func TestStoreBeforeForwarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := h.Usage("day")
+	u, _ := h.Usage("day", 0)
 	if f := u.Total.Forwarded; f.Hosts == nil || f.BytesIn != 0 || u.Total.BytesIn != 503 {
 		t.Fatalf("old store: total %+v", u.Total)
 	}

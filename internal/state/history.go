@@ -1,8 +1,9 @@
 package state
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"time"
@@ -20,6 +21,12 @@ type History struct {
 	// Days holds the daily counts from the first day asked for, oldest
 	// first.
 	Days []Day
+	// Repaired counts the names read from the file that were not clean
+	// (an older bwmon saved them raw): they are read under their clean
+	// form, counts merged. Dropped counts the records, days and times
+	// that could not be decoded: they are left out. An agent repairs its
+	// file when it opens it.
+	Repaired, Dropped int
 }
 
 // Day is one local day's counts.
@@ -28,63 +35,50 @@ type Day struct {
 	Counts counts
 }
 
-// readTotals reads the meta bucket and the cumulative totals.
-func readTotals(tx *bolt.Tx) (*History, error) {
+// readTotals reads the meta bucket and the cumulative totals, counting in
+// rep what it repairs or drops: a time it cannot read is zero.
+func readTotals(tx *bolt.Tx, rep *repairs) (*History, error) {
 	meta, totals := tx.Bucket(bucketMeta), tx.Bucket(bucketTotals)
 	if meta == nil || totals == nil {
 		return nil, fmt.Errorf("not a bwmon state store: buckets %q and %q missing", bucketMeta, bucketTotals)
 	}
-	h := &History{Totals: make(counts)}
+	h := &History{}
 	var err error
 	if h.Since, err = time.Parse(time.RFC3339Nano, string(meta.Get(keyCreated))); err != nil {
-		return nil, fmt.Errorf("reading the creation time: %w", err)
+		rep.Dropped++
 	}
 	if v := meta.Get(keyFlushed); v != nil {
 		if h.Flushed, err = time.Parse(time.RFC3339Nano, string(v)); err != nil {
-			return nil, fmt.Errorf("reading the flush time: %w", err)
+			rep.Dropped++
 		}
 	}
-	err = totals.ForEach(func(k, v []byte) error {
-		t, err := decodeCounts(v)
-		if err != nil {
-			return fmt.Errorf("total %s: %w", k, err)
-		}
-		h.Totals[string(k)] = t
-		return nil
-	})
-	return h, err
+	h.Totals, _ = readCounts(totals, rep)
+	return h, nil
 }
 
-// readHistory reads the totals and the days from date from on.
+// readHistory reads the totals and the days from date from on. Records
+// and days it cannot decode are left out and counted in h.Dropped, names
+// that are not clean are made clean and counted in h.Repaired.
 func readHistory(tx *bolt.Tx, from string) (*History, error) {
-	h, err := readTotals(tx)
+	var rep repairs
+	h, err := readTotals(tx, &rep)
 	if err != nil {
 		return nil, err
 	}
-	daily := tx.Bucket(bucketDaily)
-	if daily == nil {
-		return h, nil
-	}
-	c := daily.Cursor()
-	for k, v := c.Seek([]byte(from)); k != nil; k, v = c.Next() {
-		b := daily.Bucket(k)
-		if v != nil || b == nil {
-			continue
-		}
-		d := Day{Date: string(k), Counts: make(counts)}
-		err := b.ForEach(func(key, val []byte) error {
-			t, err := decodeCounts(val)
-			if err != nil {
-				return fmt.Errorf("day %s, %s: %w", k, key, err)
+	if daily := tx.Bucket(bucketDaily); daily != nil {
+		c := daily.Cursor()
+		for k, v := c.Seek([]byte(from)); k != nil; k, v = c.Next() {
+			b := daily.Bucket(k)
+			if v != nil || b == nil || !validDate(k) {
+				rep.Dropped++
+				continue
 			}
-			d.Counts[string(key)] = t
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			d := Day{Date: string(k)}
+			d.Counts, _ = readCounts(b, &rep)
+			h.Days = append(h.Days, d)
 		}
-		h.Days = append(h.Days, d)
 	}
+	h.Repaired, h.Dropped = rep.Repaired, rep.Dropped
 	return h, nil
 }
 
@@ -109,7 +103,7 @@ func (s *Store) History(from time.Time) (*History, error) {
 	s.mu.Unlock()
 
 	var h *History
-	err := withDB(s.path, true, s.opts.LockTimeout, func(db *bolt.DB) error {
+	err := withDB(s.dir, true, s.opts.LockTimeout, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) (err error) {
 			h, err = readHistory(tx, fromDate)
 			return err
@@ -119,12 +113,13 @@ func (s *Store) History(from time.Time) (*History, error) {
 		return nil, fmt.Errorf("reading %s: %w", s.path, err)
 	}
 	h.Totals = last
-	h.merge(pending, fromDate)
+	h.merge(pending, fromDate, s.opts.DayApps)
 	return h, nil
 }
 
-// merge adds the pending days on or after from to h.
-func (h *History) merge(pending map[string]counts, from string) {
+// merge adds the pending days on or after from to h, and folds the days
+// it adds to to dayApps apps, as the flush will.
+func (h *History) merge(pending map[string]counts, from string, dayApps int) {
 	byDate := make(map[string]int, len(h.Days))
 	for i, d := range h.Days {
 		byDate[d.Date] = i
@@ -142,20 +137,34 @@ func (h *History) merge(pending map[string]counts, from string) {
 		for k, t := range day {
 			h.Days[i].Counts.add(k, t.In, t.Out)
 		}
+		foldDay(h.Days[i].Counts, dayApps, nil)
 	}
 	sort.Slice(h.Days, func(i, j int) bool { return h.Days[i].Date < h.Days[j].Date })
 }
 
 // ReadHistory reads the store in dir from the day of from (in loc) on,
 // without writing: it works while an agent runs on the directory, waiting
-// at most timeout for a flush in progress.
+// at most timeout for a flush in progress. It follows no symlink in dir,
+// repairs names and skips records as History does (see History.Repaired),
+// and a file so damaged that bbolt panics is an error, not a crash.
 func ReadHistory(dir string, from time.Time, loc *time.Location, timeout time.Duration) (*History, error) {
 	path := filepath.Join(dir, FileName)
-	if _, err := os.Stat(path); err != nil {
+	d, err := openDir(dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no state store: %w (is bwmon running with this [state] dir? see -config)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the state directory: %w (the agent's directory is its own: read it as root or as the agent's user)", err)
+	}
+	defer d.Close()
+	if ok, err := d.exists(FileName); err != nil || !ok {
+		if err == nil {
+			err = &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+		}
 		return nil, fmt.Errorf("no state store: %w (is bwmon running with this [state] dir? see -config)", err)
 	}
 	var h *History
-	err := withDB(path, true, timeout, func(db *bolt.DB) error {
+	err = withDB(d, true, timeout, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) (err error) {
 			h, err = readHistory(tx, dateOf(from, loc))
 			return err

@@ -1,10 +1,8 @@
 package state
 
 import (
-	"encoding/binary"
-	"fmt"
+	"math"
 	"strings"
-	"time"
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
@@ -13,9 +11,10 @@ import (
 // The store's layout. Every bucket is at the top level except the days,
 // which are nested in bucketDaily under their local date "2006-01-02".
 // Keys of counts are an app's name prefixed with "app/", an unattributed
-// reason prefixed with "unattributed/", or forwarded bytes (forwarded.go);
-// values are two big-endian uint64s,
-// bytes in then bytes out.
+// reason prefixed with "unattributed/", or forwarded bytes (forwarded.go),
+// the names in them clean (keys.go); values are two big-endian uint64s,
+// bytes in then bytes out. Each day holds at most Options.DayApps apps by
+// name, plus OtherApp.
 var (
 	bucketMeta   = []byte("meta")
 	bucketTotals = []byte("totals")
@@ -43,32 +42,31 @@ const LockName = "bwmon.lock"
 // DefaultKeepDays is how many days of daily totals a store keeps.
 const DefaultKeepDays = 90
 
-func appKey(name string) string                     { return appPrefix + name }
-func unattKey(r model.Reason) string                { return unattPrefix + string(r) }
-func dateOf(t time.Time, loc *time.Location) string { return t.In(loc).Format(dateLayout) }
-
-func encodeCounts(t aggregator.Totals) []byte {
-	b := make([]byte, 16)
-	binary.BigEndian.PutUint64(b[:8], t.In)
-	binary.BigEndian.PutUint64(b[8:], t.Out)
-	return b
-}
-
-func decodeCounts(b []byte) (aggregator.Totals, error) {
-	if len(b) != 16 {
-		return aggregator.Totals{}, fmt.Errorf("counts of %d bytes, want 16", len(b))
-	}
-	return aggregator.Totals{In: binary.BigEndian.Uint64(b[:8]), Out: binary.BigEndian.Uint64(b[8:])}, nil
-}
-
 // counts is a set of byte counts keyed as in the store.
 type counts map[string]aggregator.Totals
 
+// add adds in and out to key's counts, saturating: a damaged file's
+// counts never wrap around to small ones.
 func (c counts) add(key string, in, out uint64) {
 	t := c[key]
-	t.In += in
-	t.Out += out
+	t.In = satAdd(t.In, in)
+	t.Out = satAdd(t.Out, out)
 	c[key] = t
+}
+
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
+}
+
+// satSub is a-b, or 0 when b is larger.
+func satSub(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return 0
 }
 
 func (c counts) clone() counts {

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -20,15 +20,18 @@ import (
 // Options configure a Store.
 type Options struct {
 	// Dir is the state directory; it is created (mode 0700) if missing.
+	// It must belong to the agent's user or root and be writable by no one
+	// else; a symlink to it is followed only where no one else could have
+	// planted it.
 	Dir string
 	// Flush is how often Consume's counts are written (default 30s).
 	Flush time.Duration
 	// KeepDays is how many days of daily totals to keep (default
 	// DefaultKeepDays).
 	KeepDays int
-	// DayApps is how many apps each day keeps by name; the rest of the
-	// day is folded into model.OtherApp (default
-	// model.DefaultLimitDayApps).
+	// DayApps is how many apps each day keeps by name; the smallest of the
+	// day beyond them are folded into model.OtherApp, keeping their bytes
+	// (default model.DefaultLimitDayApps).
 	DayApps int
 	// LockTimeout bounds the wait for a reader (`bwmon report`) to let go
 	// of the file (default 5s).
@@ -49,18 +52,22 @@ const DefaultFlush = 30 * time.Second
 // use.
 type Store struct {
 	path    string
+	dir     *stateDir // the checked directory the files are opened in
 	opts    Options
 	log     *slog.Logger
 	lock    *os.File
 	created time.Time
 
-	dbMu sync.Mutex // one open of the file at a time in this process
+	dbMu sync.Mutex // one open of the file at a time in this process; taken before mu
 
 	mu      sync.Mutex // guards the fields below
-	last    counts     // cumulative counts as of the last Consume
+	last    counts     // cumulative counts as of the last Consume: the apps the aggregator holds
 	pending map[string]counts
-	dirty   bool // last changed since the last flush
-	closed  bool
+	// fileNames holds, for the newest days written, the app keys the
+	// file's day keeps (foldPendingLocked ranks them first).
+	fileNames map[string]map[string]struct{}
+	dirty     bool // last changed since the last flush
+	closed    bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -69,15 +76,20 @@ type Store struct {
 }
 
 // Open opens or creates the store in o.Dir and starts writing it every
-// o.Flush. A store it cannot read is moved aside, logged, and replaced by a
-// new one; Open fails only when the directory is unusable or another agent
-// holds it.
+// o.Flush. The directory must be the agent's own (see openDir). A store it
+// cannot read is moved aside, logged, and replaced by a new one (the newest
+// MaxCorruptCopies copies are kept); records it can read only in part are
+// repaired with one warning. Open fails only when the directory is unusable
+// or another agent holds it.
 func Open(o Options) (*Store, error) {
 	if o.Flush <= 0 {
 		o.Flush = DefaultFlush
 	}
 	if o.KeepDays <= 0 {
 		o.KeepDays = DefaultKeepDays
+	}
+	if o.DayApps <= 0 {
+		o.DayApps = model.DefaultLimitDayApps
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 5 * time.Second
@@ -94,56 +106,64 @@ func Open(o Options) (*Store, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w (set [state] dir to a directory bwmon may write, or dir = \"\" to keep no state)", err)
 	}
-	s := &Store{
-		path:    filepath.Join(o.Dir, FileName),
-		opts:    o,
-		log:     o.Logger.With("component", "state"),
-		pending: make(map[string]counts),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-	}
-	lock, err := lockDir(filepath.Join(o.Dir, LockName))
+	dir, err := openDir(o.Dir, true)
 	if err != nil {
+		return nil, fmt.Errorf("opening the state directory: %w", err)
+	}
+	s := &Store{
+		path:      filepath.Join(o.Dir, FileName),
+		dir:       dir,
+		opts:      o,
+		log:       o.Logger.With("component", "state"),
+		pending:   make(map[string]counts),
+		fileNames: make(map[string]map[string]struct{}),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	lock, err := dir.lock()
+	if err != nil {
+		dir.Close()
 		return nil, fmt.Errorf("state directory %s: %w", o.Dir, err)
 	}
 	s.lock = lock
-	if err := s.load(); err != nil {
+	fail := func(err error) (*Store, error) {
+		s.lock.Close()
+		s.dir.Close()
+		return nil, err
+	}
+	rep, err := s.load()
+	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			s.lock.Close()
-			return nil, fmt.Errorf("opening %s: another process holds it open: %w", s.path, err)
+			return fail(fmt.Errorf("opening %s: another process holds it open: %w", s.path, err))
 		}
 		moved, merr := s.moveAside()
 		if merr != nil {
-			s.lock.Close()
-			return nil, fmt.Errorf("opening %s: %w; moving it aside: %w", s.path, err, merr)
+			return fail(fmt.Errorf("opening %s: %w; moving it aside: %w", s.path, err, merr))
 		}
 		s.log.Error("state store unreadable: moved it aside and began a new one, totals start again from zero",
 			"path", s.path, "moved_to", moved, "err", err)
-		if err := s.load(); err != nil {
-			s.lock.Close()
-			return nil, fmt.Errorf("creating %s: %w", s.path, err)
+		if rep, err = s.load(); err != nil {
+			return fail(fmt.Errorf("creating %s: %w", s.path, err))
 		}
 	}
-	s.log.Info("state store open", "path", s.path, "since", s.created.Format(time.RFC3339), "apps", len(s.last), "flush", o.Flush)
+	switch {
+	case rep.Repaired+rep.Dropped > 0:
+		s.log.Warn("state store repaired: names that were not clean are kept under their clean form, records that could not be read are dropped",
+			"path", s.path, "names_repaired", rep.Repaired, "records_dropped", rep.Dropped, "apps_folded", rep.Folded, "day_apps", o.DayApps)
+	case rep.Folded > 0:
+		s.log.Info("state store days folded to day_apps apps", "path", s.path, "apps_folded", rep.Folded, "day_apps", o.DayApps)
+	}
+	s.log.Info("state store open", "path", s.path, "since", s.created.Format(time.RFC3339), "apps", len(s.last), "flush", o.Flush, "day_apps", o.DayApps)
 	go s.flushLoop()
 	return s, nil
 }
 
-// load opens the file (creating it when missing), checks it, and reads the
-// totals and the creation time. Any error but a lock timeout means the file
-// is unusable.
-func (s *Store) load() (err error) {
-	defer func() {
-		// bbolt panics on some corrupt pages rather than erring.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("reading the store: %v", r)
-		}
-	}()
-	return s.withDB(false, func(db *bolt.DB) error {
-		if err := db.Update(func(tx *bolt.Tx) error { return initSchema(tx, s.opts.Now()) }); err != nil {
-			return err
-		}
-		return db.View(func(tx *bolt.Tx) error {
+// load opens the file (creating it when missing), checks it, repairs what
+// it can read only in part (repairStore), and reads the totals and the
+// creation time. Any error but a lock timeout means the file is unusable.
+func (s *Store) load() (rep repairs, err error) {
+	err = s.withDB(false, func(db *bolt.DB) error {
+		err := db.View(func(tx *bolt.Tx) error {
 			var errs []error
 			for e := range tx.Check() {
 				errs = append(errs, e)
@@ -151,19 +171,35 @@ func (s *Store) load() (err error) {
 			if len(errs) > 0 {
 				return fmt.Errorf("consistency check: %w", errors.Join(errs...))
 			}
-			h, err := readTotals(tx)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return db.Update(func(tx *bolt.Tx) error {
+			if err := initSchema(tx, s.opts.Now(), &rep); err != nil {
+				return err
+			}
+			newest, err := repairStore(tx, s.opts.DayApps, &rep)
+			if err != nil {
+				return err
+			}
+			h, err := readTotals(tx, &repairs{})
 			if err != nil {
 				return err
 			}
 			s.created, s.last = h.Since, h.Totals
+			s.rememberFileNamesLocked(newest)
 			return nil
 		})
 	})
+	return rep, err
 }
 
-// initSchema creates the buckets and the creation time of a new store, and
-// refuses a store of another schema.
-func initSchema(tx *bolt.Tx, now time.Time) error {
+// initSchema creates the buckets and the creation time of a new store
+// (or one whose time cannot be read), and refuses a store of another
+// schema.
+func initSchema(tx *bolt.Tx, now time.Time, rep *repairs) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
 		return err
@@ -174,10 +210,19 @@ func initSchema(tx *bolt.Tx, now time.Time) error {
 			return err
 		}
 	case string(v) != schemaVersion:
-		return fmt.Errorf("store schema version %q, this bwmon reads %q", v, schemaVersion)
+		return fmt.Errorf("store schema version %.32q, this bwmon reads %q", v, schemaVersion)
 	}
-	if meta.Get(keyCreated) == nil {
+	if v := meta.Get(keyCreated); v == nil || !validTime(v) {
+		if v != nil {
+			rep.Dropped++
+		}
 		if err := meta.Put(keyCreated, []byte(now.UTC().Format(time.RFC3339Nano))); err != nil {
+			return err
+		}
+	}
+	if v := meta.Get(keyFlushed); v != nil && !validTime(v) {
+		rep.Dropped++
+		if err := meta.Delete(keyFlushed); err != nil {
 			return err
 		}
 	}
@@ -189,15 +234,9 @@ func initSchema(tx *bolt.Tx, now time.Time) error {
 	return nil
 }
 
-// moveAside renames the store to bwmon.db.corrupt-TIME and returns the new
-// path.
-func (s *Store) moveAside() (string, error) {
-	stamp := strings.ReplaceAll(s.opts.Now().UTC().Format("20060102T150405.000Z"), ".", "")
-	to := s.path + ".corrupt-" + stamp
-	if err := os.Rename(s.path, to); err != nil {
-		return "", err
-	}
-	return to, nil
+func validTime(v []byte) bool {
+	_, err := time.Parse(time.RFC3339Nano, string(v))
+	return err == nil
 }
 
 // withDB opens the file for the length of f: readOnly takes a shared lock
@@ -206,16 +245,37 @@ func (s *Store) moveAside() (string, error) {
 func (s *Store) withDB(readOnly bool, f func(db *bolt.DB) error) error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
-	return withDB(s.path, readOnly, s.opts.LockTimeout, f)
+	return withDB(s.dir, readOnly, s.opts.LockTimeout, f)
 }
 
-func withDB(path string, readOnly bool, timeout time.Duration, f func(db *bolt.DB) error) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: readOnly, Timeout: timeout})
+// ErrDamaged is what reading a store so damaged that bbolt panics returns
+// (wrapped). An agent that meets it at Open moves the file aside.
+var ErrDamaged = errors.New("the store file is damaged")
+
+// withDB opens the store in dir for the length of f, through dir (no
+// symlink followed). bbolt panics on some damaged pages rather than
+// erring, and may fault reading its mapping of a damaged file: both end
+// here as an error wrapping ErrDamaged, the file closed.
+func withDB(dir *stateDir, readOnly bool, timeout time.Duration, f func(db *bolt.DB) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var db *bolt.DB
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w (%v)", ErrDamaged, r)
+			if db != nil {
+				_ = db.Close()
+			}
+		}
+	}()
+	db, err = bolt.Open(filepath.Join(dir.path, FileName), 0o600,
+		&bolt.Options{ReadOnly: readOnly, Timeout: timeout, OpenFile: dir.boltOpener(FileName)})
 	if err != nil {
 		return err
 	}
 	err = f(db)
-	if cerr := db.Close(); err == nil {
+	cerr := db.Close()
+	db = nil
+	if err == nil {
 		err = cerr
 	}
 	return err
@@ -265,6 +325,7 @@ func (s *Store) Close() error {
 		if err := s.lock.Close(); s.closeErr == nil {
 			s.closeErr = err
 		}
+		s.dir.Close()
 	})
 	return s.closeErr
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -316,5 +317,66 @@ func TestPeriodicFlush(t *testing.T) {
 			t.Fatalf("no flush within 5 s of a 20ms flush interval (last: %v, %v)", h, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestHugeNameDoesNotStopPersistence(t *testing.T) {
+	// A 200 KB command line: bbolt refuses keys over 32 KiB, and all apps
+	// are written in one transaction, so such a key once stopped every
+	// flush. The store cleans and cuts keys itself.
+	dir := t.TempDir()
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, utc)
+	clk := &clock{t: t0}
+	s := open(t, dir, clk, nil)
+	huge := strings.Repeat("A", 200<<10)
+	twin := huge + "B" // cleans to the same key: their counts add up
+	s.Consume(snap(t0, 0, huge, 10, 1, twin, 5, 0, "curl", 7, 7))
+	if err := s.Flush(); err != nil {
+		t.Fatalf("Flush with a 200 KB name: %v", err)
+	}
+	s.Consume(snap(t0.Add(time.Second), 0, huge, 20, 1, twin, 5, 0, "curl", 8, 7))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	h, err := ReadHistory(dir, t0, utc, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := appKey(huge)
+	if len(key) > len(appPrefix)+safename.MaxLen {
+		t.Fatalf("key of %d bytes", len(key))
+	}
+	day := dayCounts(h)["2025-06-01"]
+	if got := day[key]; got != (aggregator.Totals{In: 25, Out: 1}) {
+		t.Fatalf("the huge name's day = %+v, want 25/1 (both names cleaned to one)", got)
+	}
+	if got := day["app/curl"]; got != (aggregator.Totals{In: 8, Out: 7}) {
+		t.Fatalf("curl's day = %+v, want 8/7: the other apps were written too", got)
+	}
+}
+
+func TestReadHistoryErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		dir  func(t *testing.T) string
+		want string
+	}{
+		{"no directory", func(t *testing.T) string { return filepath.Join(t.TempDir(), "none") }, "no state store"},
+		{"no store in it", func(t *testing.T) string { return t.TempDir() }, "no state store"},
+		{"not a directory", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "f")
+			if err := os.WriteFile(p, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "opening the state directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadHistory(tt.dir(t), time.Time{}, utc, time.Second)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ReadHistory: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

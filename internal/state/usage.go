@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,10 @@ type Usage struct {
 // PeriodUsage is one day's or month's bytes.
 type PeriodUsage struct {
 	Start string `json:"start"`
-	// Apps is sorted by bytes in plus out, largest first.
+	// Apps is sorted by bytes in plus out, largest first, at most the
+	// number asked for (see History.Usage) and then model.OtherApp, last,
+	// with the bytes of the rest: the apps beyond that number and those
+	// the agent or the store folded already.
 	Apps         []AppBytes        `json:"apps"`
 	Unattributed UnattributedBytes `json:"unattributed"`
 	// BytesIn and BytesOut sum the apps and the unattributed bytes: this
@@ -46,10 +50,18 @@ type PeriodUsage struct {
 
 // AppBytes is one app's bytes in a period.
 type AppBytes struct {
+	// App is the app's name, clean (safename.Clean).
 	App      string `json:"app"`
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
+	// Folded is, on the OtherApp line only, how many of the period's
+	// apps this listing folded into it (beyond the number asked for).
+	Folded int `json:"folded,omitempty"`
 }
+
+// DefaultUsageApps is how many apps a period of GET /api/v1/usage and of
+// `bwmon report` lists by name unless asked otherwise.
+const DefaultUsageApps = 20
 
 // UnattributedBytes is a period's unattributed bytes, with each reason's.
 type UnattributedBytes struct {
@@ -58,8 +70,10 @@ type UnattributedBytes struct {
 	Reasons  map[model.Reason]model.UnattributedSum `json:"reasons"`
 }
 
-// Usage sums h's days by period: "day" or "month".
-func (h *History) Usage(period string) (*Usage, error) {
+// Usage sums h's days by period: "day" or "month". Each period lists its
+// apps largest first, at most apps of them (0: every app h holds), and
+// then one model.OtherApp line with the rest.
+func (h *History) Usage(period string, apps int) (*Usage, error) {
 	var keyLen int
 	switch period {
 	case "day":
@@ -69,16 +83,22 @@ func (h *History) Usage(period string) (*Usage, error) {
 	default:
 		return nil, fmt.Errorf("bad period %q: want day or month", period)
 	}
-	u := &Usage{Period: period, Since: h.Since, Periods: []PeriodUsage{}, Total: periodUsage(h.Since.Format(time.RFC3339), h.Totals)}
+	if apps < 0 {
+		return nil, fmt.Errorf("bad number of apps %d: want 0 (all) or more", apps)
+	}
+	u := &Usage{Period: period, Since: h.Since, Periods: []PeriodUsage{}, Total: periodUsage(h.Since.Format(time.RFC3339), h.Totals, apps)}
 	var cur counts
 	flush := func(start string) {
 		if cur == nil {
 			return
 		}
-		u.Periods = append(u.Periods, periodUsage(start, cur))
+		u.Periods = append(u.Periods, periodUsage(start, cur, apps))
 	}
 	var start string
 	for _, d := range h.Days { // oldest first
+		if !validDate([]byte(d.Date)) {
+			continue
+		}
 		if k := d.Date[:keyLen]; k != start {
 			flush(start)
 			start, cur = k, make(counts)
@@ -91,26 +111,41 @@ func (h *History) Usage(period string) (*Usage, error) {
 	return u, nil
 }
 
-func periodUsage(start string, c counts) PeriodUsage {
+// periodUsage makes a period of the counts c, listing at most n apps by
+// name (0: all).
+func periodUsage(start string, c counts, n int) PeriodUsage {
 	apps, unatt := c.split()
 	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}, Forwarded: c.forwarded()}
+	other, haveOther := apps[model.OtherApp]
+	delete(apps, model.OtherApp)
 	for name, t := range apps {
 		p.Apps = append(p.Apps, AppBytes{App: name, BytesIn: t.In, BytesOut: t.Out})
-		p.BytesIn += t.In
-		p.BytesOut += t.Out
 	}
 	slices.SortFunc(p.Apps, func(x, y AppBytes) int {
-		if c := cmp.Compare(y.BytesIn+y.BytesOut, x.BytesIn+x.BytesOut); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.App, y.App)
+		return cmp.Or(cmp.Compare(satAdd(y.BytesIn, y.BytesOut), satAdd(x.BytesIn, x.BytesOut)), cmp.Compare(x.App, y.App))
 	})
-	for _, sum := range unatt {
-		p.Unattributed.BytesIn += sum.BytesIn
-		p.Unattributed.BytesOut += sum.BytesOut
+	o := AppBytes{App: model.OtherApp, BytesIn: other.In, BytesOut: other.Out}
+	if n > 0 && len(p.Apps) > n {
+		for _, a := range p.Apps[n:] {
+			o.BytesIn = satAdd(o.BytesIn, a.BytesIn)
+			o.BytesOut = satAdd(o.BytesOut, a.BytesOut)
+		}
+		o.Folded = len(p.Apps) - n
+		p.Apps = p.Apps[:n]
 	}
-	p.BytesIn += p.Unattributed.BytesIn
-	p.BytesOut += p.Unattributed.BytesOut
+	if haveOther || o.Folded > 0 {
+		p.Apps = append(p.Apps, o)
+	}
+	for _, a := range p.Apps {
+		p.BytesIn = satAdd(p.BytesIn, a.BytesIn)
+		p.BytesOut = satAdd(p.BytesOut, a.BytesOut)
+	}
+	for _, sum := range unatt {
+		p.Unattributed.BytesIn = satAdd(p.Unattributed.BytesIn, sum.BytesIn)
+		p.Unattributed.BytesOut = satAdd(p.Unattributed.BytesOut, sum.BytesOut)
+	}
+	p.BytesIn = satAdd(p.BytesIn, p.Unattributed.BytesIn)
+	p.BytesOut = satAdd(p.BytesOut, p.Unattributed.BytesOut)
 	return p
 }
 
@@ -129,14 +164,52 @@ func ParseSince(s string, now time.Time, loc *time.Location) (time.Time, error) 
 	if t, err := time.ParseInLocation(dateLayout, s, loc); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("bad since %q: write a number of days (\"7d\"), a duration (\"36h\") or a date (\"2025-06-01\")", s)
+	return time.Time{}, fmt.Errorf("bad since %.64q: write a number of days (\"7d\"), a duration (\"36h\") or a date (\"2025-06-01\")", s)
 }
 
-// UsageHandler serves GET /api/v1/usage?period=day|month[&since=7d]: the
-// bytes of each app per day (default) or month, from the store, counts not
-// yet flushed included, as a Usage. Without since it returns every day the
-// store keeps. Errors are JSON {"error": "..."}: 400 for a bad query, 405
-// for a method other than GET or HEAD, 503 once the store is closed.
+// UsageQuery is what GET /api/v1/usage asks for.
+type UsageQuery struct {
+	Period string    // "day" or "month"
+	From   time.Time // zero: every day the store keeps
+	Apps   int       // apps listed by name in each period; 0: all
+}
+
+// ParseUsageQuery reads the query of GET /api/v1/usage:
+// period=day|month (default day), since (see ParseSince; default: every
+// day kept), apps=N (default DefaultUsageApps; 0 lists every app the store
+// holds).
+func ParseUsageQuery(q url.Values, now time.Time, loc *time.Location) (UsageQuery, error) {
+	uq := UsageQuery{Period: q.Get("period"), Apps: DefaultUsageApps}
+	if uq.Period == "" {
+		uq.Period = "day"
+	}
+	if uq.Period != "day" && uq.Period != "month" {
+		return uq, fmt.Errorf("bad period %.64q: want day or month", uq.Period)
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := ParseSince(v, now, loc)
+		if err != nil {
+			return uq, err
+		}
+		uq.From = t
+	}
+	if v := q.Get("apps"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return uq, fmt.Errorf("bad apps %.64q: want a number of apps, 0 for all", v)
+		}
+		uq.Apps = n
+	}
+	return uq, nil
+}
+
+// UsageHandler serves GET
+// /api/v1/usage?period=day|month[&since=7d][&apps=20]: the bytes of each
+// app per day (default) or month, from the store, counts not yet flushed
+// included, as a Usage (see ParseUsageQuery). Without since it returns
+// every day the store keeps. Errors are JSON {"error": "..."}: 400 for a
+// bad query, 405 for a method other than GET or HEAD, 503 once the store
+// is closed.
 func UsageHandler(s *Store) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -144,30 +217,17 @@ func UsageHandler(s *Store) http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
 			return
 		}
-		q := r.URL.Query()
-		period := q.Get("period")
-		if period == "" {
-			period = "day"
-		}
-		if period != "day" && period != "month" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("bad period %q: want day or month", period)})
+		uq, err := ParseUsageQuery(r.URL.Query(), s.opts.Now(), s.opts.Location)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		from := time.Time{}
-		if v := q.Get("since"); v != "" {
-			t, err := ParseSince(v, s.opts.Now(), s.opts.Location)
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-				return
-			}
-			from = t
-		}
-		h, err := s.History(from)
+		h, err := s.History(uq.From)
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 			return
 		}
-		u, err := h.Usage(period)
+		u, err := h.Usage(uq.Period, uq.Apps)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
