@@ -170,6 +170,7 @@ func (k *children) stats() model.MonitorStats {
 		ks := kid.Stats()
 		s.Flows += ks.Flows
 		s.EventsLost += ks.EventsLost
+		s.ReadErrors += ks.ReadErrors
 	}
 	return s
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -59,7 +58,7 @@ type Conntrack struct {
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
 	dump   *ctDumper
-	events *eventReader
+	events *restartingReader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see resolver.noteEarly).
 	early *sockDiag
@@ -131,8 +130,10 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	m.peers.young = m.procs.youngList
 	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
 		m.procs.lostEvents()
-		m.log.Warn("proc connector events lost; rescanning processes", "err", err)
-	})
+		if errors.Is(err, unix.ENOBUFS) {
+			m.log.Warn("proc connector events lost; rescanning processes", "err", err)
+		}
+	}, m.log, o.Now)
 	if err != nil {
 		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
 		err = nil
@@ -196,14 +197,12 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	m.table.leaveOldOuter = m.child
 
 	// Subscribe before the first dump, so no flow falls between them.
-	ev, err := dialEvents(m.ns.fd())
+	m.events = newRestartingReader("conntrack events", m.log, m.now)
+	src, err := m.openEvents()
 	if err != nil {
 		return err
 	}
-	if m.events, err = newEventReader(ev); err != nil {
-		ev.Close()
-		return err
-	}
+	m.events.set(src)
 	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
 		return err
 	}
@@ -216,7 +215,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		workers[i] = make(chan event, 4096)
 		go m.handle(workers[i])
 	}
-	go m.receive(workers)
+	go m.receive(workers, m.openEvents)
 	if subscribed != nil {
 		subscribed()
 	}
@@ -256,60 +255,89 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 	return c, nil
 }
 
-// receive reads events until the socket is closed and hands each to a
+// openEvents subscribes to the watched namespace's conntrack events.
+func (m *Conntrack) openEvents() (msgSource, error) {
+	ev, err := dialEvents(m.ns.fd())
+	if err != nil {
+		return nil, err
+	}
+	r, err := newEventReader(ev)
+	if err != nil {
+		ev.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// receive reads events until the monitor closes and hands each to a
 // worker chosen by its flow, so the events of one flow stay in order; then
-// it closes the workers' channels.
-func (m *Conntrack) receive(workers []chan event) {
+// it closes the workers' channels. A reader that fails is opened again
+// with open after a pause (restartingReader); the events missed meanwhile
+// make the next tick read the whole table (see gaps).
+func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)) {
 	defer m.wg.Done()
 	// The reader's blocking reads keep their thread (see eventReader).
+	// It is never unlocked: the runtime then ends the thread with the
+	// goroutine, where an unlocked one would stay in its pool, idle, for
+	// good (one per namespace ever read with namespaces = "all").
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer func() {
 		for _, w := range workers {
 			close(w)
 		}
 	}()
-	for {
-		msgs, err := m.events.read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) || isClosedErr(err) {
-				return
-			}
-			if errors.Is(err, unix.ENOBUFS) {
-				// The kernel dropped events: DESTROYs among them lose
-				// the bytes since the last dump; the next dumps tidy
-				// the table up.
-				m.eventsLost.Add(1)
-				m.log.Warn("conntrack events lost (receive buffer overflow)")
-				continue
-			}
-			m.log.Error("receiving conntrack events; events stop until restart", "err", err)
-			return
+	m.events.run(m.stop, open, func(msgs []netlink.Message) { m.dispatch(msgs, workers) }, func(err error) {
+		if errors.Is(err, unix.ENOBUFS) {
+			// The kernel dropped events: DESTROYs among them lose
+			// the bytes since the last dump; the next dumps tidy
+			// the table up.
+			m.eventsLost.Add(1)
+			m.log.Warn("conntrack events lost (receive buffer overflow)")
 		}
-		for _, msg := range msgs {
-			var ev conntrack.Event
-			if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
-				continue
-			}
-			if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
-				continue
-			}
-			rec := recOf(ev.Flow)
-			if o := &rec.orig; ev.Type == conntrack.EventNew && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
-				known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
-				if known && !m.res.isLocal(rec.reply.src) {
-					// Settled here (see newInline), or prepared for a worker.
-					if e, done := m.newInline(&rec); !done {
-						k := keyOf(&rec)
-						workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
-					}
-					continue
+	})
+}
+
+// gaps counts the times events were missed: lost by the kernel, or while
+// the reader was reopened after a failure. A change makes the next tick
+// read the whole table.
+func (m *Conntrack) gaps() uint64 {
+	return m.eventsLost.Load() + m.events.failures.Load()
+}
+
+// dispatch hands the NEW and DESTROY events among msgs to the workers.
+func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
+	for _, msg := range msgs {
+		rec, destroy, ok := decodeEvent(msg)
+		if !ok {
+			continue
+		}
+		if o := &rec.orig; !destroy && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
+			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
+			if known && !m.res.isLocal(rec.reply.src) {
+				// Settled here (see newInline), or prepared for a worker.
+				if e, done := m.newInline(&rec); !done {
+					k := keyOf(&rec)
+					workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
 				}
+				continue
 			}
-			k := keyOf(&rec)
-			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: ev.Type == conntrack.EventDestroy, rec: rec}
 		}
+		k := keyOf(&rec)
+		workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: destroy, rec: rec}
 	}
+}
+
+// decodeEvent decodes a conntrack NEW or DESTROY event (ti-mo/conntrack's
+// decoder); ok is false for anything else.
+func decodeEvent(msg netlink.Message) (rec ctRec, destroy, ok bool) {
+	var ev conntrack.Event
+	if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
+		return ctRec{}, false, false
+	}
+	if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
+		return ctRec{}, false, false
+	}
+	return recOf(ev.Flow), ev.Type == conntrack.EventDestroy, true
 }
 
 // newInline settles, on the reader's thread, a new outgoing connection
@@ -407,7 +435,7 @@ func (m *Conntrack) dumpLocked() ([]*flow, error) {
 	pending := m.table.pending
 	m.table.pending = nil
 	m.dumpCost = time.Since(start)
-	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
+	m.sinceFull, m.lostAtFull = 0, m.gaps()
 	return pending, nil
 }
 
@@ -463,7 +491,7 @@ const (
 func (m *Conntrack) getAndApply() (bool, error) {
 	m.mu.Lock()
 	m.sinceFull++
-	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.eventsLost.Load() == m.lostAtFull
+	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.gaps() == m.lostAtFull
 	if ok {
 		m.keys = m.table.keys(m.keys[:0])
 	}
@@ -638,6 +666,12 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 // Stats implements aggregator.Monitor.
 func (m *Conntrack) Stats() model.MonitorStats {
 	s := model.MonitorStats{EventsLost: m.eventsLost.Load()}
+	if m.events != nil {
+		s.ReadErrors = m.events.failures.Load()
+	}
+	if m.pc != nil && !m.child {
+		s.ReadErrors += m.pc.failures()
+	}
 	if m.procs != nil {
 		s.Processes = m.procs.count()
 	}
@@ -651,6 +685,7 @@ func (m *Conntrack) Stats() model.MonitorStats {
 		k := m.kids.stats()
 		s.Flows += k.Flows
 		s.EventsLost += k.EventsLost
+		s.ReadErrors += k.ReadErrors
 	}
 	return s
 }

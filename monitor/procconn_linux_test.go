@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"sync"
@@ -21,7 +22,7 @@ func TestProcConnectorSeesForkExecExit(t *testing.T) {
 			seen[ev.what] = map[int]bool{}
 		}
 		seen[ev.what][ev.pid] = true
-	}, func(err error) { t.Errorf("events lost: %v", err) })
+	}, func(err error) { t.Errorf("events lost: %v", err) }, slog.New(slog.DiscardHandler), time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
