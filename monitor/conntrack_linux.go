@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,12 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
 	m.manage = o.Manage
+	if m.manage && !o.Config.ManageUserNamespaces {
+		if owned, err := m.ns.userOwned(); err == nil && owned {
+			m.manage = false
+			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.NetNS)
+		}
+	}
 	if o.Config.AllNamespaces {
 		m.kids = newChildren(m)
 		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.watches}
@@ -276,11 +283,18 @@ func (m *Conntrack) openEvents() (msgSource, error) {
 // make the next tick read the whole table (see gaps).
 func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)) {
 	defer m.wg.Done()
-	// The reader's blocking reads keep their thread (see eventReader).
-	// It is never unlocked: the runtime then ends the thread with the
-	// goroutine, where an unlocked one would stay in its pool, idle, for
-	// good (one per namespace ever read with namespaces = "all").
+	// The reader's blocking reads keep their thread (see eventReader),
+	// named for `top -H`. It is never unlocked: the runtime then ends the
+	// thread with the goroutine, where an unlocked one would stay in its
+	// pool, idle, for good (one per namespace read at once with
+	// namespaces = "all"). The main thread never ends, and its name is
+	// the process's: there the reader leaves both alone.
 	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		defer runtime.UnlockOSThread()
+	} else {
+		_ = os.WriteFile("/proc/thread-self/comm", []byte(eventThread), 0)
+	}
 	defer func() {
 		for _, w := range workers {
 			close(w)
@@ -296,6 +310,9 @@ func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)
 		}
 	})
 }
+
+// eventThread names the threads that read conntrack events.
+const eventThread = "bwmon-ctevents"
 
 // gaps counts the times events were missed: lost by the kernel, or while
 // the reader was reopened after a failure. A change makes the next tick
@@ -690,11 +707,23 @@ func (m *Conntrack) Stats() model.MonitorStats {
 	return s
 }
 
+// Namespaces says how the host's other network namespaces fare with
+// Config.AllNamespaces (zero without it).
+func (m *Conntrack) Namespaces() NamespaceStats {
+	if m.kids == nil {
+		return NamespaceStats{}
+	}
+	return m.kids.namespaces()
+}
+
 // Close stops the monitor, blocks until its goroutines have exited, and
 // undoes what it changed in the kernel. It is safe to call more than once.
 func (m *Conntrack) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		if m.stop != nil {
+			close(m.stop) // first: no namespace is started meanwhile
+		}
 		if m.kids != nil {
 			m.kids.close()
 		}
@@ -703,9 +732,6 @@ func (m *Conntrack) Close() error {
 		}
 		if m.pc != nil && !m.child {
 			errs = append(errs, m.pc.Close())
-		}
-		if m.stop != nil {
-			close(m.stop)
 		}
 		if m.dumpReq != nil {
 			close(m.dumpReq)
