@@ -29,7 +29,9 @@ type Options struct {
 	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
 	NetNS string
 	// Manage lets the monitor enable conntrack accounting and engage
-	// conntrack (see setupKernel); both are undone by Close.
+	// conntrack (see setupKernel); Close removes its table. In a network
+	// namespace of an ordinary user's user namespace it does neither,
+	// unless Config.ManageUserNamespaces.
 	Manage bool
 	// ProcRoot is where procfs is mounted (default /proc).
 	ProcRoot string
