@@ -27,3 +27,15 @@ func TestMissingCaps(t *testing.T) {
 		})
 	}
 }
+
+// FuzzMissingCaps: no /proc/self/status text makes the parser panic.
+func FuzzMissingCaps(f *testing.F) {
+	f.Add("Name:\tbwmon\nCapEff:\t000001ffffffffff\n")
+	f.Add("CapEff:\t0000000000801004\n")
+	f.Add("CapEff:\tzz\n")
+	f.Fuzz(func(t *testing.T, status string) {
+		if missing, err := missingCaps(status); err != nil && missing != nil {
+			t.Fatalf("missing %v with error %v", missing, err)
+		}
+	})
+}

@@ -21,9 +21,17 @@ type ConntrackConfig struct {
 	// name from `ip netns list`, or a path like /proc/PID/ns/net.
 	NetNS string
 	// MaxNamespaces bounds, with AllNamespaces, how many other network
-	// namespaces are read at once ([limits] namespaces; default
-	// model.DefaultLimitNamespaces).
+	// namespaces are read at once ([limits] namespaces; 0: the default,
+	// model.DefaultLimitNamespaces). Namespaces of the initial user
+	// namespace (containers, `ip netns add`) come first, then the oldest.
 	MaxNamespaces int
+	// ManageUserNamespaces lets a managing monitor (Options.Manage), with
+	// AllNamespaces, switch on accounting and add its nftables table in
+	// network namespaces owned by a user namespace other than the initial
+	// one (made by an ordinary user: `unshare -rn`, rootless containers).
+	// Without it such a namespace's table is read only where conntrack
+	// runs and counts there already.
+	ManageUserNamespaces bool
 }
 
 // wants reports whether the config keeps a process with this command line.

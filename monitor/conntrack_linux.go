@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,7 +29,9 @@ type Options struct {
 	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
 	NetNS string
 	// Manage lets the monitor enable conntrack accounting and engage
-	// conntrack (see setupKernel); both are undone by Close.
+	// conntrack (see setupKernel); Close removes its table. In a network
+	// namespace of an ordinary user's user namespace it does neither,
+	// unless Config.ManageUserNamespaces.
 	Manage bool
 	// ProcRoot is where procfs is mounted (default /proc).
 	ProcRoot string
@@ -59,7 +61,7 @@ type Conntrack struct {
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
 	dump   *ctDumper
-	events *eventReader
+	events *restartingReader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see resolver.noteEarly).
 	early *sockDiag
@@ -131,8 +133,10 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	m.peers.young = m.procs.youngList
 	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
 		m.procs.lostEvents()
-		m.log.Warn("proc connector events lost; rescanning processes", "err", err)
-	})
+		if errors.Is(err, unix.ENOBUFS) {
+			m.log.Warn("proc connector events lost; rescanning processes", "err", err)
+		}
+	}, m.log, o.Now)
 	if err != nil {
 		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
 		err = nil
@@ -150,6 +154,12 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
 	m.manage = o.Manage
+	if m.manage && !o.Config.ManageUserNamespaces {
+		if owned, err := m.ns.userOwned(); err == nil && owned {
+			m.manage = false
+			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.NetNS)
+		}
+	}
 	if o.Config.AllNamespaces {
 		m.kids = newChildren(m)
 		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.watches}
@@ -196,14 +206,12 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	m.table.leaveOldOuter = m.child
 
 	// Subscribe before the first dump, so no flow falls between them.
-	ev, err := dialEvents(m.ns.fd())
+	m.events = newRestartingReader("conntrack events", m.log, m.now)
+	src, err := m.openEvents()
 	if err != nil {
 		return err
 	}
-	if m.events, err = newEventReader(ev); err != nil {
-		ev.Close()
-		return err
-	}
+	m.events.set(src)
 	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
 		return err
 	}
@@ -216,7 +224,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		workers[i] = make(chan event, 4096)
 		go m.handle(workers[i])
 	}
-	go m.receive(workers)
+	go m.receive(workers, m.openEvents)
 	if subscribed != nil {
 		subscribed()
 	}
@@ -256,60 +264,99 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 	return c, nil
 }
 
-// receive reads events until the socket is closed and hands each to a
+// openEvents subscribes to the watched namespace's conntrack events.
+func (m *Conntrack) openEvents() (msgSource, error) {
+	ev, err := dialEvents(m.ns.fd())
+	if err != nil {
+		return nil, err
+	}
+	r, err := newEventReader(ev)
+	if err != nil {
+		ev.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// receive reads events until the monitor closes and hands each to a
 // worker chosen by its flow, so the events of one flow stay in order; then
-// it closes the workers' channels.
-func (m *Conntrack) receive(workers []chan event) {
+// it closes the workers' channels. A reader that fails is opened again
+// with open after a pause (restartingReader); the events missed meanwhile
+// make the next tick read the whole table (see gaps).
+func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)) {
 	defer m.wg.Done()
-	// The reader's blocking reads keep their thread (see eventReader).
+	// The reader's blocking reads keep their thread (see eventReader),
+	// named for `top -H`. It is never unlocked: the runtime then ends the
+	// thread with the goroutine, where an unlocked one would stay in its
+	// pool, idle, for good (one per namespace read at once with
+	// namespaces = "all"). The main thread never ends, and its name is
+	// the process's: there the reader leaves both alone.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		defer runtime.UnlockOSThread()
+	} else {
+		_ = os.WriteFile("/proc/thread-self/comm", []byte(eventThread), 0)
+	}
 	defer func() {
 		for _, w := range workers {
 			close(w)
 		}
 	}()
-	for {
-		msgs, err := m.events.read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) || isClosedErr(err) {
-				return
-			}
-			if errors.Is(err, unix.ENOBUFS) {
-				// The kernel dropped events: DESTROYs among them lose
-				// the bytes since the last dump; the next dumps tidy
-				// the table up.
-				m.eventsLost.Add(1)
-				m.log.Warn("conntrack events lost (receive buffer overflow)")
-				continue
-			}
-			m.log.Error("receiving conntrack events; events stop until restart", "err", err)
-			return
+	m.events.run(m.stop, open, func(msgs []netlink.Message) { m.dispatch(msgs, workers) }, func(err error) {
+		if errors.Is(err, unix.ENOBUFS) {
+			// The kernel dropped events: DESTROYs among them lose
+			// the bytes since the last dump; the next dumps tidy
+			// the table up.
+			m.eventsLost.Add(1)
+			m.log.Warn("conntrack events lost (receive buffer overflow)")
 		}
-		for _, msg := range msgs {
-			var ev conntrack.Event
-			if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
-				continue
-			}
-			if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
-				continue
-			}
-			rec := recOf(ev.Flow)
-			if o := &rec.orig; ev.Type == conntrack.EventNew && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
-				known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
-				if known && !m.res.isLocal(rec.reply.src) {
-					// Settled here (see newInline), or prepared for a worker.
-					if e, done := m.newInline(&rec); !done {
-						k := keyOf(&rec)
-						workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
-					}
-					continue
+	})
+}
+
+// eventThread names the threads that read conntrack events.
+const eventThread = "bwmon-ctevents"
+
+// gaps counts the times events were missed: lost by the kernel, or while
+// the reader was reopened after a failure. A change makes the next tick
+// read the whole table.
+func (m *Conntrack) gaps() uint64 {
+	return m.eventsLost.Load() + m.events.failures.Load()
+}
+
+// dispatch hands the NEW and DESTROY events among msgs to the workers.
+func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
+	for _, msg := range msgs {
+		rec, destroy, ok := decodeEvent(msg)
+		if !ok {
+			continue
+		}
+		if o := &rec.orig; !destroy && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
+			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
+			if known && !m.res.isLocal(rec.reply.src) {
+				// Settled here (see newInline), or prepared for a worker.
+				if e, done := m.newInline(&rec); !done {
+					k := keyOf(&rec)
+					workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
 				}
+				continue
 			}
-			k := keyOf(&rec)
-			workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: ev.Type == conntrack.EventDestroy, rec: rec}
 		}
+		k := keyOf(&rec)
+		workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: destroy, rec: rec}
 	}
+}
+
+// decodeEvent decodes a conntrack NEW or DESTROY event (ti-mo/conntrack's
+// decoder); ok is false for anything else.
+func decodeEvent(msg netlink.Message) (rec ctRec, destroy, ok bool) {
+	var ev conntrack.Event
+	if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
+		return ctRec{}, false, false
+	}
+	if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
+		return ctRec{}, false, false
+	}
+	return recOf(ev.Flow), ev.Type == conntrack.EventDestroy, true
 }
 
 // newInline settles, on the reader's thread, a new outgoing connection
@@ -407,7 +454,7 @@ func (m *Conntrack) dumpLocked() ([]*flow, error) {
 	pending := m.table.pending
 	m.table.pending = nil
 	m.dumpCost = time.Since(start)
-	m.sinceFull, m.lostAtFull = 0, m.eventsLost.Load()
+	m.sinceFull, m.lostAtFull = 0, m.gaps()
 	return pending, nil
 }
 
@@ -463,7 +510,7 @@ const (
 func (m *Conntrack) getAndApply() (bool, error) {
 	m.mu.Lock()
 	m.sinceFull++
-	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.eventsLost.Load() == m.lostAtFull
+	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.gaps() == m.lostAtFull
 	if ok {
 		m.keys = m.table.keys(m.keys[:0])
 	}
@@ -638,6 +685,12 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 // Stats implements aggregator.Monitor.
 func (m *Conntrack) Stats() model.MonitorStats {
 	s := model.MonitorStats{EventsLost: m.eventsLost.Load()}
+	if m.events != nil {
+		s.ReadErrors = m.events.failures.Load()
+	}
+	if m.pc != nil && !m.child {
+		s.ReadErrors += m.pc.failures()
+	}
 	if m.procs != nil {
 		s.Processes = m.procs.count()
 	}
@@ -651,8 +704,18 @@ func (m *Conntrack) Stats() model.MonitorStats {
 		k := m.kids.stats()
 		s.Flows += k.Flows
 		s.EventsLost += k.EventsLost
+		s.ReadErrors += k.ReadErrors
 	}
 	return s
+}
+
+// Namespaces says how the host's other network namespaces fare with
+// Config.AllNamespaces (zero without it).
+func (m *Conntrack) Namespaces() NamespaceStats {
+	if m.kids == nil {
+		return NamespaceStats{}
+	}
+	return m.kids.namespaces()
 }
 
 // Close stops the monitor, blocks until its goroutines have exited, and
@@ -660,6 +723,9 @@ func (m *Conntrack) Stats() model.MonitorStats {
 func (m *Conntrack) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		if m.stop != nil {
+			close(m.stop) // first: no namespace is started meanwhile
+		}
 		if m.kids != nil {
 			m.kids.close()
 		}
@@ -668,9 +734,6 @@ func (m *Conntrack) Close() error {
 		}
 		if m.pc != nil && !m.child {
 			errs = append(errs, m.pc.Close())
-		}
-		if m.stop != nil {
-			close(m.stop)
 		}
 		if m.dumpReq != nil {
 			close(m.dumpReq)

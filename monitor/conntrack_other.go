@@ -45,5 +45,8 @@ func (m *Conntrack) Collect(*model.MonitorEntryCollection, time.Time) error {
 // Stats implements aggregator.Monitor.
 func (m *Conntrack) Stats() model.MonitorStats { return model.MonitorStats{} }
 
+// Namespaces implements nothing outside Linux.
+func (m *Conntrack) Namespaces() NamespaceStats { return NamespaceStats{} }
+
 // Close implements aggregator.Monitor.
 func (m *Conntrack) Close() error { return nil }

@@ -289,29 +289,41 @@ func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading conntrack entries: %w", err)
 			}
-			for len(b) >= unix.NLMSG_HDRLEN {
-				l := int(binary.NativeEndian.Uint32(b))
-				if l < unix.NLMSG_HDRLEN || l > len(b) {
-					return nil, errors.New("malformed netlink message in conntrack answer")
-				}
-				typ := binary.NativeEndian.Uint16(b[4:])
-				seq := binary.NativeEndian.Uint32(b[8:])
-				msg := b[unix.NLMSG_HDRLEN:l]
-				b = b[min(len(b), (l+3)&^3):]
-				if seq < first || seq > d.seq {
-					continue
-				}
-				got++
-				if typ == ctnlMsgGet&^1 && len(msg) >= 4 {
-					var r ctRec
-					if decodeCT(msg[4:], &r) {
-						d.recs = append(d.recs, r)
-					}
-				}
+			n, err := d.parseGet(b, first)
+			if err != nil {
+				return nil, err
 			}
+			got += n
 		}
 	}
 	return d.recs, nil
+}
+
+// parseGet decodes a datagram of answers to the GET requests numbered
+// first to d.seq, appending the entries to d.recs; n is how many requests
+// it answers (an entry, or an error such as ENOENT).
+func (d *ctDumper) parseGet(b []byte, first uint32) (n int, err error) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return n, errors.New("malformed netlink message in conntrack answer")
+		}
+		typ := binary.NativeEndian.Uint16(b[4:])
+		seq := binary.NativeEndian.Uint32(b[8:])
+		msg := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+3)&^3):]
+		if seq < first || seq > d.seq {
+			continue
+		}
+		n++
+		if typ == ctnlMsgGet&^1 && len(msg) >= 4 {
+			var r ctRec
+			if decodeCT(msg[4:], &r) {
+				d.recs = append(d.recs, r)
+			}
+		}
+	}
+	return n, nil
 }
 
 // appendGet appends an IPCTNL_MSG_CT_GET request for the flow k.

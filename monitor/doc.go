@@ -16,5 +16,13 @@
 // With Options.Manage it sets net.netfilter.nf_conntrack_acct=1 and, where
 // no rule engages conntrack, adds an nftables table of its own, "inet
 // bwmon-PID-N" (removing those of agents that are gone); Close removes it
-// and leaves accounting on.
+// and leaves accounting on. It does neither in a network namespace owned by
+// a user namespace other than the initial one (an ordinary user's) unless
+// ConntrackConfig.ManageUserNamespaces.
+//
+// With ConntrackConfig.AllNamespaces it reads the tables of at most
+// MaxNamespaces other network namespaces at once, each with a few sockets
+// and a thread of its own, all released when the namespace goes. A kernel
+// reader (conntrack events, proc connector) that fails is opened again
+// after a pause, and each failure is counted in MonitorStats.ReadErrors.
 package monitor

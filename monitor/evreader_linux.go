@@ -32,6 +32,9 @@ type eventReader struct {
 
 	mu      sync.Mutex // guards reading, and fd until reading is set
 	reading bool       // read was called: the reader owns fd
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // readerPoll bounds how long close waits for the reader to notice.
@@ -63,7 +66,9 @@ func newEventReader(c *netlink.Conn) (*eventReader, error) {
 
 // read returns the messages of the next datagram. It returns net.ErrClosed
 // once close was called, having closed the reader's socket; it must be
-// called from one goroutine only.
+// called from one goroutine only. Any other error but ENOBUFS (events
+// dropped; reading goes on) closes the reader's socket too: the reader is
+// done, and close releases the rest.
 func (e *eventReader) read() ([]netlink.Message, error) {
 	if !e.reading {
 		e.mu.Lock()
@@ -73,41 +78,63 @@ func (e *eventReader) read() ([]netlink.Message, error) {
 			return nil, net.ErrClosed // closed before it was ever read
 		}
 	}
+	if e.fd < 0 {
+		return nil, net.ErrClosed // failed before
+	}
 	for {
 		if e.closing.Load() {
-			if e.fd >= 0 {
-				unix.Close(e.fd)
-				e.fd = -1
-			}
+			e.closeFD()
 			return nil, net.ErrClosed
 		}
 		n, err := unix.Read(e.fd, e.buf)
 		switch {
 		case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
 			continue // the timeout: look at closing again
+		case errors.Is(err, unix.ENOBUFS):
+			return nil, err
 		case err != nil:
+			e.closeFD()
 			return nil, err
 		}
-		raw, err := syscall.ParseNetlinkMessage(e.buf[:n])
+		msgs, err := parseDatagram(e.buf[:n])
 		if err != nil {
+			e.closeFD()
 			return nil, fmt.Errorf("parsing conntrack events: %w", err)
-		}
-		msgs := make([]netlink.Message, len(raw))
-		for i, m := range raw {
-			msgs[i] = netlink.Message{
-				Header: netlink.Header{
-					Length: m.Header.Len, Type: netlink.HeaderType(m.Header.Type),
-					Flags: netlink.HeaderFlags(m.Header.Flags), Sequence: m.Header.Seq, PID: m.Header.Pid,
-				},
-				Data: m.Data,
-			}
 		}
 		return msgs, nil
 	}
 }
 
+// closeFD closes the reader's socket, from the reader's goroutine.
+func (e *eventReader) closeFD() {
+	if e.fd >= 0 {
+		unix.Close(e.fd)
+		e.fd = -1
+	}
+}
+
+// parseDatagram splits a datagram into its netlink messages; their Data
+// points into b.
+func parseDatagram(b []byte) ([]netlink.Message, error) {
+	raw, err := syscall.ParseNetlinkMessage(b)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]netlink.Message, len(raw))
+	for i, m := range raw {
+		msgs[i] = netlink.Message{
+			Header: netlink.Header{
+				Length: m.Header.Len, Type: netlink.HeaderType(m.Header.Type),
+				Flags: netlink.HeaderFlags(m.Header.Flags), Sequence: m.Header.Seq, PID: m.Header.Pid,
+			},
+			Data: m.Data,
+		}
+	}
+	return msgs, nil
+}
+
 // close makes read return net.ErrClosed within readerPoll and closes the
-// subscribed socket.
+// subscribed socket. It is safe more than once, from any goroutine.
 func (e *eventReader) close() error {
 	e.mu.Lock()
 	e.closing.Store(true)
@@ -116,5 +143,6 @@ func (e *eventReader) close() error {
 		e.fd = -1
 	}
 	e.mu.Unlock()
-	return e.conn.Close()
+	e.closeOnce.Do(func() { e.closeErr = e.conn.Close() })
+	return e.closeErr
 }

@@ -3,11 +3,13 @@ package monitor
 import (
 	"errors"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
 )
@@ -116,4 +118,60 @@ func openEventReader(t *testing.T, netnsFD int) *eventReader {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TestDecodeEvent: the event decoder keeps NEW and DESTROY events of
+// flows, nothing else.
+func TestDecodeEvent(t *testing.T) {
+	const ctDelete = ctNewMsg | 2 // IPCTNL_MSG_CT_DELETE
+	tests := []struct {
+		name        string
+		datagram    []byte
+		wantOK      []bool
+		wantDestroy []bool
+		want        ctRec // of the events kept
+	}{
+		{"new", encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE|unix.NLM_F_EXCL, 0), []bool{true}, []bool{false}, tcpRec},
+		{"destroy", encodeCT(pingRec, ctDelete, 0, 0), []bool{true}, []bool{true}, pingRec},
+		{"update", encodeCT(tcpRec, ctNewMsg, 0, 0), []bool{false}, []bool{false}, ctRec{}},
+		{"new and destroy in one datagram", slices.Concat(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0), encodeCT(tcpRec, ctDelete, 0, 0)),
+			[]bool{true, true}, []bool{false, true}, tcpRec},
+		{"another subsystem", nlmsg(2<<8|1, 0, []byte{2, 0, 0, 0}), []bool{false}, []bool{false}, ctRec{}},
+		{"no payload", nlmsg(ctDelete, 0, nil), []bool{false}, []bool{false}, ctRec{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs, err := parseDatagram(tt.datagram)
+			if err != nil || len(msgs) != len(tt.wantOK) {
+				t.Fatalf("parseDatagram = %d messages, %v; want %d", len(msgs), err, len(tt.wantOK))
+			}
+			for i, m := range msgs {
+				rec, destroy, ok := decodeEvent(m)
+				if ok != tt.wantOK[i] || destroy != tt.wantDestroy[i] {
+					t.Errorf("message %d: ok %v destroy %v, want %v %v", i, ok, destroy, tt.wantOK[i], tt.wantDestroy[i])
+				}
+				if ok && rec != tt.want {
+					t.Errorf("message %d: decoded\n got  %+v\n want %+v", i, rec, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// FuzzDecodeEvents: no datagram makes the event path's decoding panic.
+func FuzzDecodeEvents(f *testing.F) {
+	f.Add(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0))
+	f.Add(slices.Concat(encodeCT(pingRec, ctNewMsg|2, 0, 0), nlmsg(unix.NLMSG_DONE, 0, nil)))
+	f.Add(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0)[:50])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := parseDatagram(b)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			if rec, _, ok := decodeEvent(m); ok {
+				_ = keyOf(&rec)
+			}
+		}
+	})
 }

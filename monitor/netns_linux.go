@@ -141,3 +141,42 @@ func (n *netNS) inode() (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+const (
+	// nsGetUserNS is NS_GET_USERNS (_IO(0xb7, 0x1)): a descriptor of the
+	// user namespace that owns a namespace.
+	nsGetUserNS = 0xb701
+	// initUserInode is the inode of the initial user namespace
+	// (PROC_USER_INIT_INO, fixed since Linux 3.8).
+	initUserInode = 0xEFFFFFFD
+)
+
+// userOwned reports whether the namespace belongs to a user namespace
+// other than the initial one: one an ordinary user made (`unshare -rn`,
+// rootless containers), where bwmon is a guest.
+func (n *netNS) userOwned() (bool, error) {
+	fd := int(n.handle)
+	if n.handle < 0 {
+		h, err := netns.Get()
+		if err != nil {
+			return false, err
+		}
+		defer h.Close()
+		fd = int(h)
+	}
+	return userOwnedFD(fd)
+}
+
+// userOwnedFD is userOwned for a namespace descriptor.
+func userOwnedFD(fd int) (bool, error) {
+	u, err := unix.IoctlRetInt(fd, nsGetUserNS)
+	if err != nil {
+		return false, fmt.Errorf("reading the owner of a network namespace (NS_GET_USERNS): %w", err)
+	}
+	defer unix.Close(u)
+	var st unix.Stat_t
+	if err := unix.Fstat(u, &st); err != nil {
+		return false, fmt.Errorf("reading the owner of a network namespace: %w", err)
+	}
+	return st.Ino != initUserInode, nil
+}

@@ -182,8 +182,8 @@ func (p *peerNS) readProcNet(name string, fresh bool) ([]procNetSocket, error) {
 // started), and forgets a namespace once no process and no name holds it.
 type peerTracker struct {
 	procRoot string
-	self     uint64 // the watched namespace
-	host     uint64 // the host's namespace (PID 1's)
+	self     uint64    // the watched namespace
+	host     hostNetNS // the host's namespace (0: unknown)
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -216,11 +216,14 @@ const (
 	peerYoung = 30 * time.Second
 )
 
+// newPeerTracker makes the tracker of the namespaces other than self; it
+// logs once when the host's namespace cannot be read (findHostNetNS).
 func newPeerTracker(procRoot string, self uint64, log *slog.Logger, now func() time.Time) *peerTracker {
-	host, _ := nsInode(procRoot + "/1/ns/net")
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	host := findHostNetNS(procRoot, nsInode)
+	host.report(log)
 	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now, kicks: make(chan struct{}, 1), unknown: map[netip.Addr]bool{},
 		peers: map[uint64]*peerNS{}, byAddr: map[netip.Addr][]*peerNS{}, names: map[uint64]string{}}
 }
@@ -328,9 +331,11 @@ func netnsName(ino uint64) string {
 }
 
 // label names namespace ino for people: its `ip netns` name when it has
-// one, "" for the host's, else "net:[INODE]".
+// one, "" for the host's, else "net:[INODE]". When the host's namespace is
+// not known every answer is "": a process's namespace cannot be told from
+// the host's then.
 func (t *peerTracker) label(ino uint64) string {
-	if ino == 0 || ino == t.host {
+	if ino == 0 || t.host.ino == 0 || ino == t.host.ino {
 		return ""
 	}
 	t.mu.RLock()

@@ -136,3 +136,23 @@ func TestResolveOuterReasons(t *testing.T) {
 		t.Errorf("routed flow: %+v %v, want forwarded at once", info, ok)
 	}
 }
+
+// FuzzNamespaceAddrFiles: no fib_trie or if_inet6 text makes their
+// parsers panic, and every address they give is valid.
+func FuzzNamespaceAddrFiles(f *testing.F) {
+	for _, file := range []string{"testdata/fib_trie", "testdata/if_inet6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("  |-- 10.0.0.1\n     /32 host LOCAL\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, a := range append(parseFibTrieLocal(s), parseIfInet6(s)...) {
+			if !a.IsValid() {
+				t.Fatalf("an invalid address from %q", s)
+			}
+		}
+	})
+}

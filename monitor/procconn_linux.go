@@ -2,10 +2,10 @@ package monitor
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -33,16 +33,47 @@ const (
 // procConnector receives process fork, exec and exit events from the
 // kernel's proc connector (CONFIG_PROC_EVENTS), so bwmon learns of a new
 // process, and reads its command line, before the process can exit. It
-// works only from the initial network and PID namespace.
+// works only from the initial network and PID namespace. A subscription
+// that fails is opened again after a pause (restartingReader).
 type procConnector struct {
-	c    *netlink.Conn
+	r    *restartingReader
+	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
 }
 
 // dialProcConnector subscribes to process events; handle is called on the
-// connector's goroutine for each event, and lost for each lost batch.
-func dialProcConnector(handle func(procEvent), lost func(error)) (*procConnector, error) {
+// connector's goroutine for each event, and lost when events were missed
+// (the kernel dropped some, or the subscription was opened again after a
+// failure: err says which).
+func dialProcConnector(handle func(procEvent), lost func(error), log *slog.Logger, now func() time.Time) (*procConnector, error) {
+	src, err := openProcConnector()
+	if err != nil {
+		return nil, err
+	}
+	return runProcConnector(src, openProcConnector, handle, lost, newRestartingReader("proc connector", log, now)), nil
+}
+
+// runProcConnector reads src, then what open opens after a failure, with r.
+func runProcConnector(src msgSource, open func() (msgSource, error), handle func(procEvent), lost func(error), r *restartingReader) *procConnector {
+	p := &procConnector{r: r, stop: make(chan struct{})}
+	r.set(src)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		r.run(p.stop, open, func(msgs []netlink.Message) {
+			for _, m := range msgs {
+				if ev, ok := parseProcEvent(m.Data); ok {
+					handle(ev)
+				}
+			}
+		}, lost)
+	}()
+	return p
+}
+
+// openProcConnector opens a socket on the proc connector and subscribes.
+func openProcConnector() (msgSource, error) {
 	c, err := netlink.Dial(unix.NETLINK_CONNECTOR, &netlink.Config{Groups: cnIdxProc})
 	if err != nil {
 		return nil, fmt.Errorf("opening proc connector (kernel needs CONFIG_PROC_EVENTS, bwmon must run as root in the host's namespaces): %w", err)
@@ -57,31 +88,21 @@ func dialProcConnector(handle func(procEvent), lost func(error)) (*procConnector
 		c.Close()
 		return nil, fmt.Errorf("subscribing to proc connector events: %w", err)
 	}
-	p := &procConnector{c: c}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			msgs, err := c.Receive()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) || isClosedErr(err) {
-					return
-				}
-				if errors.Is(err, unix.ENOBUFS) {
-					lost(err)
-					continue
-				}
-				lost(err)
-				return
-			}
-			for _, m := range msgs {
-				if ev, ok := parseProcEvent(m.Data); ok {
-					handle(ev)
-				}
-			}
-		}
-	}()
-	return p, nil
+	return &nlSource{c: c}, nil
+}
+
+// nlSource is a netlink.Conn read with Receive.
+type nlSource struct {
+	c        *netlink.Conn
+	once     sync.Once
+	closeErr error
+}
+
+func (s *nlSource) read() ([]netlink.Message, error) { return s.c.Receive() }
+
+func (s *nlSource) close() error {
+	s.once.Do(func() { s.closeErr = s.c.Close() })
+	return s.closeErr
 }
 
 // parseProcEvent decodes a cn_msg carrying a struct proc_event.
@@ -108,12 +129,16 @@ func parseProcEvent(b []byte) (procEvent, bool) {
 	return procEvent{}, false
 }
 
+// failures counts the subscription's failures since start.
+func (p *procConnector) failures() uint64 { return p.r.failures.Load() }
+
 // Close stops receiving and blocks until the goroutine has exited. It is
 // safe to call more than once.
 func (p *procConnector) Close() error {
 	var err error
 	p.once.Do(func() {
-		err = p.c.Close()
+		err = p.r.close()
+		close(p.stop)
 		p.wg.Wait()
 	})
 	return err

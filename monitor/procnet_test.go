@@ -3,6 +3,7 @@ package monitor
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -40,4 +41,28 @@ func TestParseProcNet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseProcNet: no /proc/net table makes the parser panic; a row it
+// keeps has a valid local address.
+func FuzzParseProcNet(f *testing.F) {
+	for _, file := range []string{"testdata/proc_net_icmp", "testdata/proc_net_raw6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add("h\n 0: 0100007F:0001 00000000:0000 07 0 0 0:0 0 0 0 4242\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		rows, err := parseProcNet(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, r := range rows {
+			if !r.local.Addr().IsValid() || !r.remote.Addr().IsValid() {
+				t.Fatalf("kept a row with an invalid address: %+v", r)
+			}
+		}
+	})
 }

@@ -92,46 +92,61 @@ func (s *sockDiag) lookup(proto uint8, local, remote netip.AddrPort) (diagSocket
 		if err != nil {
 			return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
 		}
-		for len(b) >= unix.NLMSG_HDRLEN {
-			l := int(binary.NativeEndian.Uint32(b))
-			if l < unix.NLMSG_HDRLEN || l > len(b) {
-				return diagSocket{}, false, errors.New("malformed netlink message in sock_diag answer")
-			}
-			typ := binary.NativeEndian.Uint16(b[4:])
-			seq := binary.NativeEndian.Uint32(b[8:])
-			d := b[unix.NLMSG_HDRLEN:l]
-			b = b[min(len(b), (l+3)&^3):]
-			if seq != s.seq {
-				continue
-			}
-			switch typ {
-			case unix.NLMSG_ERROR:
-				code := int32(0)
-				if len(d) >= 4 {
-					code = int32(binary.NativeEndian.Uint32(d))
-				}
-				switch errno := unix.Errno(-code); {
-				case code == 0:
-					return diagSocket{}, false, nil
-				case errno == unix.ENOENT:
-					return diagSocket{}, false, nil
-				default:
-					return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, errno)
-				}
-			case unix.NLMSG_DONE:
-				return diagSocket{}, false, nil
-			}
-			if len(d) < sizeofDiagMsg {
-				return diagSocket{}, false, nil
-			}
-			return diagSocket{
-				state: d[1],
-				uid:   binary.NativeEndian.Uint32(d[64:]),
-				inode: uint64(binary.NativeEndian.Uint32(d[68:])),
-			}, true, nil
+		d, found, done, err := parseDiagAnswer(b, s.seq)
+		if err != nil {
+			return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
+		}
+		if done {
+			return d, found, nil
 		}
 	}
 }
+
+// parseDiagAnswer reads a datagram of sock_diag answers for the request
+// numbered seq: done is false when it holds none (answers to earlier
+// requests are skipped); found says whether the answer is a socket. It
+// allocates nothing.
+func parseDiagAnswer(b []byte, seq uint32) (d diagSocket, found, done bool, err error) {
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return diagSocket{}, false, true, errMalformedDiag
+		}
+		typ := binary.NativeEndian.Uint16(b[4:])
+		msgSeq := binary.NativeEndian.Uint32(b[8:])
+		m := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+3)&^3):]
+		if msgSeq != seq {
+			continue
+		}
+		switch typ {
+		case unix.NLMSG_ERROR:
+			code := int32(0)
+			if len(m) >= 4 {
+				code = int32(binary.NativeEndian.Uint32(m))
+			}
+			switch errno := unix.Errno(-code); {
+			case code == 0, errno == unix.ENOENT:
+				return diagSocket{}, false, true, nil
+			default:
+				return diagSocket{}, false, true, errno
+			}
+		case unix.NLMSG_DONE:
+			return diagSocket{}, false, true, nil
+		}
+		if len(m) < sizeofDiagMsg {
+			return diagSocket{}, false, true, nil
+		}
+		return diagSocket{
+			state: m[1],
+			uid:   binary.NativeEndian.Uint32(m[64:]),
+			inode: uint64(binary.NativeEndian.Uint32(m[68:])),
+		}, true, true, nil
+	}
+	return diagSocket{}, false, false, nil
+}
+
+var errMalformedDiag = errors.New("malformed netlink message in sock_diag answer")
 
 func putAddr(b []byte, a netip.Addr, family uint8) {
 	if family == unix.AF_INET {

@@ -1,10 +1,13 @@
 package monitor
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -205,4 +208,85 @@ func lookupFixture(t *testing.T) (net.Listener, *procTable, *sockDiag) {
 	}
 	t.Cleanup(func() { d.Close() })
 	return ln, procs, d
+}
+
+// diagMsg is an inet_diag_msg answer for request seq: state, uid, inode.
+func diagMsg(seq uint32, state uint8, uid, inode uint32) []byte {
+	p := make([]byte, sizeofDiagMsg)
+	p[0], p[1] = unix.AF_INET, state
+	binary.NativeEndian.PutUint32(p[64:], uid)
+	binary.NativeEndian.PutUint32(p[68:], inode)
+	return nlmsg(20, seq, p) // SOCK_DIAG_BY_FAMILY
+}
+
+// TestParseDiagAnswer reads the kernel's answers to a socket lookup: the
+// socket, none (ENOENT), an error, an answer to an earlier request,
+// malformed input.
+func TestParseDiagAnswer(t *testing.T) {
+	tests := []struct {
+		name      string
+		datagram  []byte
+		want      diagSocket
+		wantFound bool
+		wantDone  bool
+		wantErr   error
+	}{
+		{"socket", diagMsg(7, tcpEstab, 1000, 4242), diagSocket{state: tcpEstab, uid: 1000, inode: 4242}, true, true, nil},
+		{"none", nlErr(unix.ENOENT, 7), diagSocket{}, false, true, nil},
+		{"error", nlErr(unix.EPERM, 7), diagSocket{}, false, true, unix.EPERM},
+		{"an earlier answer, then this one", slices.Concat(diagMsg(6, tcpListen, 0, 1), diagMsg(7, tcpEstab, 0, 2)), diagSocket{state: tcpEstab, inode: 2}, true, true, nil},
+		{"only an earlier answer", diagMsg(6, tcpListen, 0, 1), diagSocket{}, false, false, nil},
+		{"short message", nlmsg(20, 7, []byte{2, 1}), diagSocket{}, false, true, nil},
+		{"done", nlmsg(unix.NLMSG_DONE, 7, nil), diagSocket{}, false, true, nil},
+		{"length past the end", diagMsg(7, tcpEstab, 0, 2)[:40], diagSocket{}, false, true, errMalformedDiag},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, found, done, err := parseDiagAnswer(tt.datagram, 7)
+			if d != tt.want || found != tt.wantFound || done != tt.wantDone || !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Errorf("parseDiagAnswer = %+v, found %v, done %v, %v; want %+v, %v, %v, %v", d, found, done, err, tt.want, tt.wantFound, tt.wantDone, tt.wantErr)
+			}
+		})
+	}
+}
+
+// FuzzParseDiagAnswer: no datagram makes the sock_diag decoder panic, and
+// a socket is only reported in a finished answer.
+func FuzzParseDiagAnswer(f *testing.F) {
+	f.Add(diagMsg(7, tcpEstab, 1000, 4242), uint32(7))
+	f.Add(slices.Concat(diagMsg(6, tcpListen, 0, 1), nlErr(unix.ENOENT, 7)), uint32(7))
+	f.Add(diagMsg(7, tcpEstab, 0, 2)[:40], uint32(7))
+	f.Fuzz(func(t *testing.T, b []byte, seq uint32) {
+		if _, found, done, err := parseDiagAnswer(b, seq); found && (!done || err != nil) {
+			t.Fatalf("found a socket with done %v, err %v", done, err)
+		}
+	})
+}
+
+// TestSockDiagLookupAllocs: a lookup allocates nothing (at start every
+// flow of a large table is looked up).
+func TestSockDiagLookupAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := dialSockDiag(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	local, remote := netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())
+	if n := testing.AllocsPerRun(100, func() {
+		if _, found, err := d.lookup(unix.IPPROTO_TCP, local, remote); err != nil || !found {
+			t.Fatalf("lookup: found %v, %v", found, err)
+		}
+	}); n != 0 {
+		t.Errorf("a lookup allocates %.1f times, want none", n)
+	}
 }

@@ -37,9 +37,10 @@ type fileConfig struct {
 }
 
 type conntrackSection struct {
-	Manage     *bool   `toml:"manage"`
-	Forwarded  *bool   `toml:"forwarded"`
-	Namespaces *string `toml:"namespaces"`
+	Manage       *bool   `toml:"manage"`
+	Forwarded    *bool   `toml:"forwarded"`
+	Namespaces   *string `toml:"namespaces"`
+	ManageUserNS *bool   `toml:"manage_user_namespaces"`
 }
 
 type appSection struct {
@@ -285,6 +286,7 @@ func ParseConfig(path, text string) (*Config, error) {
 		mc.IgnoreForwarded = ignoreForwarded
 		mc.AllNamespaces = allNS
 		mc.MaxNamespaces = cfg.Limits.Namespaces
+		mc.ManageUserNamespaces = fc.Conntrack.ManageUserNS != nil && *fc.Conntrack.ManageUserNS
 	}
 	cfg.Aggregator.Limits = cfg.Limits
 	return cfg, nil
