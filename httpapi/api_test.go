@@ -351,7 +351,7 @@ func TestStats(t *testing.T) {
 		{"folded", got.FoldedApps, uint64(1412)},
 		{"entries", got.Entries, 7},
 		{"history", got.History.Apps, 2}, // curl and a
-		{"monitor", got.Monitors["conntrack"], monitorReply{Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2}},
+		{"monitor", got.Monitors["conntrack"], monitorReply{Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2, NamespacesRead: 3, NamespacesSkipped: 4}},
 		{"hostile monitor name cleaned", got.Monitors[`pipe-\u202e`], monitorReply{Flows: 1, ReadErrors: 4}},
 		{"websocket", got.WebSocket.Clients, 0},
 	}

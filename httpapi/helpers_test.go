@@ -43,7 +43,7 @@ func richSnap(t time.Time) *model.Snapshot {
 			{Inside: "10.0.0.2", Remote: "*", BytesIn: 1000, BytesOut: 100},
 		}},
 		Agent: model.AgentStats{TickDuration: 3 * time.Millisecond, Entries: 7, Monitors: map[string]model.MonitorStats{
-			"conntrack": {Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2},
+			"conntrack": {Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2, NamespacesRead: 3, NamespacesSkipped: 4},
 			"pipe-web":  {Flows: 1},
 		}},
 	}

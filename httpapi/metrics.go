@@ -47,6 +47,9 @@ var (
 	descEventsLost = prometheus.NewDesc("bwmon_monitor_events_lost_total",
 		"Kernel conntrack events a monitor lost (its socket buffer overflowed) since start; it then resynchronises with a full dump.",
 		[]string{"monitor"}, nil)
+	descNamespaces = prometheus.NewDesc("bwmon_monitor_namespaces",
+		"Other network namespaces a conntrack monitor with namespaces = \"all\" reads now (state=\"read\"), and those it left to its own table at the last look because [limits] namespaces were read already (state=\"skipped\").",
+		[]string{"monitor", "state"}, nil)
 	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
 		"Failures of a monitor's kernel readers other than lost events since start; each reader is restarted after a backoff.",
 		[]string{"monitor"}, nil)
@@ -76,7 +79,7 @@ var (
 
 var allDescs = []*prometheus.Desc{
 	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descLastTick, descEntries,
-	descFlows, descProcesses, descEventsLost, descReadErrors, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
+	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
 }
 
@@ -192,6 +195,10 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		e.emit(descProcesses, prometheus.GaugeValue, float64(m.Processes), label)
 		e.emit(descEventsLost, prometheus.CounterValue, float64(m.EventsLost), label)
 		e.emit(descReadErrors, prometheus.CounterValue, float64(m.ReadErrors), label)
+		if m.NamespacesRead+m.NamespacesSkipped > 0 {
+			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesRead), label, "read")
+			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesSkipped), label, "skipped")
+		}
 	}
 }
 

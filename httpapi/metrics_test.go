@@ -113,6 +113,8 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_websocket_refused_total", nil, 0},
 		{"bwmon_monitor_read_errors_total", []string{"monitor=conntrack"}, 2},
 		{"bwmon_monitor_read_errors_total", []string{"monitor=pipe-web"}, 0},
+		{"bwmon_monitor_namespaces", []string{"monitor=conntrack", "state=read"}, 3},
+		{"bwmon_monitor_namespaces", []string{"monitor=conntrack", "state=skipped"}, 4},
 		{"bwmon_apps_folded_total", nil, 1412},
 		{"bwmon_limit", []string{"limit=apps"}, 50},
 		{"bwmon_limit", []string{"limit=top_apps"}, 10},

@@ -56,6 +56,9 @@ type monitorReply struct {
 	Processes  int    `json:"processes"`
 	EventsLost uint64 `json:"events_lost"`
 	ReadErrors uint64 `json:"read_errors"`
+	// NamespacesRead and NamespacesSkipped: see model.MonitorStats.
+	NamespacesRead    int `json:"namespaces_read"`
+	NamespacesSkipped int `json:"namespaces_skipped"`
 }
 
 // serveStats answers GET /api/v1/stats.
@@ -101,5 +104,7 @@ func addMonitor(r monitorReply, m model.MonitorStats) monitorReply {
 	r.Processes += m.Processes
 	r.EventsLost += m.EventsLost
 	r.ReadErrors += m.ReadErrors
+	r.NamespacesRead += m.NamespacesRead
+	r.NamespacesSkipped += m.NamespacesSkipped
 	return r
 }

@@ -178,6 +178,11 @@ type MonitorStats struct {
 	// (other than lost events) since start; each reader is restarted
 	// after a backoff.
 	ReadErrors uint64
+	// NamespacesRead and NamespacesSkipped are, for a conntrack monitor
+	// with namespaces = "all", the other network namespaces whose tables
+	// it reads now, and those it left to its own table at the last look
+	// because [limits] namespaces were read already.
+	NamespacesRead, NamespacesSkipped int
 }
 
 // NotifyStats counts what the notifier did since start; the HTTP API

@@ -705,6 +705,8 @@ func (m *Conntrack) Stats() model.MonitorStats {
 		s.Flows += k.Flows
 		s.EventsLost += k.EventsLost
 		s.ReadErrors += k.ReadErrors
+		ns := m.kids.namespaces()
+		s.NamespacesRead, s.NamespacesSkipped = ns.Read, ns.Skipped
 	}
 	return s
 }

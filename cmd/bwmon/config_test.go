@@ -80,6 +80,7 @@ func TestParseConfigNamespaces(t *testing.T) {
 		{"all, default monitor", "[conntrack]\nnamespaces = \"all\"\n", true, false},
 		{"own, forwarded off", "[conntrack]\nnamespaces = \"own\"\nforwarded = false\n", false, true},
 		{"all, explicit monitor", "[conntrack]\nnamespaces = \"all\"\nforwarded = true\n[[monitor]]\ntype = \"conntrack\"\nexclude = [\"sshd\"]\n", true, false},
+		{"all, user namespaces managed", "[conntrack]\nnamespaces = \"all\"\nmanage_user_namespaces = true\n", true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +93,9 @@ func TestParseConfigNamespaces(t *testing.T) {
 			}
 			if m := cfg.Conntrack[0]; m.AllNamespaces != tt.wantAll || m.IgnoreForwarded != tt.wantNoFwd {
 				t.Errorf("AllNamespaces %v IgnoreForwarded %v, want %v %v", m.AllNamespaces, m.IgnoreForwarded, tt.wantAll, tt.wantNoFwd)
+			}
+			if want := strings.Contains(tt.text, "manage_user_namespaces = true"); cfg.Conntrack[0].ManageUserNamespaces != want {
+				t.Errorf("ManageUserNamespaces %v, want %v", cfg.Conntrack[0].ManageUserNamespaces, want)
 			}
 		})
 	}

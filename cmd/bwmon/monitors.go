@@ -36,8 +36,8 @@ func monitorSpecs(cfg *Config) []monitorSpec {
 		}
 		opts := monitor.Options{Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage}
 		specs = append(specs, monitorSpec{
-			id: fmt.Sprintf("conntrack name=%q netns=%q manage=%v ignore_local=%v ignore_forwarded=%v all_namespaces=%v max_namespaces=%d include=%q exclude=%q",
-				name, mc.NetNS, cfg.Manage, mc.IgnoreLocal, mc.IgnoreForwarded, mc.AllNamespaces, mc.MaxNamespaces, regexStrings(mc.Include), regexStrings(mc.Exclude)),
+			id: fmt.Sprintf("conntrack name=%q netns=%q manage=%v ignore_local=%v ignore_forwarded=%v all_namespaces=%v max_namespaces=%d manage_user_namespaces=%v include=%q exclude=%q",
+				name, mc.NetNS, cfg.Manage, mc.IgnoreLocal, mc.IgnoreForwarded, mc.AllNamespaces, mc.MaxNamespaces, mc.ManageUserNamespaces, regexStrings(mc.Include), regexStrings(mc.Exclude)),
 			start: func(logger *slog.Logger) (aggregator.Monitor, error) {
 				o := opts
 				o.Logger = logger
