@@ -180,6 +180,17 @@ func TestTargetDown(t *testing.T) {
 			}
 
 			up()
+			// A target that was down may take a moment to answer at once
+			// (a SYN dropped by its full queue is retried after 1 s,
+			// past the pipe's 300 ms): wait until it does.
+			waitFor(t, 5*time.Second, "the target to answer", func() bool {
+				tc, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+				if err != nil {
+					return false
+				}
+				tc.Close()
+				return true
+			})
 			c = dial(t, p)
 			c.Write([]byte("still serving"))
 			c.CloseWrite()
