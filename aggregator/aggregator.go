@@ -46,9 +46,11 @@ type Aggregator struct {
 	order     []*appState          // foldLocked's buffer
 	unattr    map[model.Reason]*model.UnattributedSum
 	fwd       *forwarded
-	groups    map[model.Key]string // app of each live entry, "" for unattributed
-	last      time.Time            // end of the previous tick
-	since     time.Time            // what the totals count from (Snapshot.Since)
+	groups    map[model.Key]string    // app of each live entry, "" for unattributed
+	tickBytes map[model.Key][2]uint64 // in and out of each entry in the last tick (processes.go)
+	lastDT    float64                 // the last tick's length in seconds
+	last      time.Time               // end of the previous tick
+	since     time.Time               // what the totals count from (Snapshot.Since)
 
 	durMu sync.Mutex
 	durs  []time.Duration // the last tickHistory tick durations, a ring
@@ -78,6 +80,7 @@ func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logg
 		unattr:    make(map[model.Reason]*model.UnattributedSum),
 		fwd:       newForwarded(cfg.ForwardedPairs),
 		groups:    make(map[model.Key]string),
+		tickBytes: make(map[model.Key][2]uint64),
 		last:      start,
 		since:     start,
 	}
@@ -170,6 +173,8 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		dt = a.cfg.Interval.Seconds()
 	}
 	a.last = now
+	a.lastDT = dt
+	clear(a.tickBytes)
 
 	var uIn, uOut uint64
 	for _, u := range a.entries.Usage(now) {
@@ -204,6 +209,9 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		st.tickIn += u.In
 		st.tickOut += u.Out
 		st.active = now
+		if u.Entry.Info.Process != nil {
+			a.tickBytes[u.Entry.Key] = [2]uint64{u.In, u.Out}
+		}
 	}
 	lim := a.limits()
 	a.foldLocked(now, lim)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/bwmon/bwmon/model"
 	"net/http"
 	"time"
 )
@@ -103,4 +104,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// processesReply is the body of GET /api/v1/processes.
+type processesReply struct {
+	App string `json:"app"`
+	// Time is the end of the tick the rates are over.
+	Time      time.Time            `json:"time"`
+	Processes []model.ProcessUsage `json:"processes"`
+}
+
+// serveProcesses answers GET /api/v1/processes?app=NAME: the app's live
+// processes, busiest first (at most aggregator.MaxProcesses).
+func (s *Server) serveProcesses(w http.ResponseWriter, r *http.Request) {
+	app := r.URL.Query().Get("app")
+	if app == "" {
+		writeError(w, http.StatusBadRequest, "missing app: ask for /api/v1/processes?app=NAME")
+		return
+	}
+	if s.opts.Processes == nil {
+		writeError(w, http.StatusNotFound, "this agent does not list processes")
+		return
+	}
+	ps := s.opts.Processes(app)
+	if ps == nil {
+		writeError(w, http.StatusNotFound, "unknown app %q: /api/v1/apps lists the apps", app)
+		return
+	}
+	rep := processesReply{App: app, Processes: ps}
+	if t := s.latest.Load(); t != nil {
+		rep.Time = t.snap.Time
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -366,3 +366,44 @@ func TestStats(t *testing.T) {
 		t.Error("the stats carry a raw bidi override")
 	}
 }
+
+func TestProcesses(t *testing.T) {
+	procs := []model.ProcessUsage{{PID: 42, Name: "curl", Cmdline: `curl \x1b[2J`, User: model.UserRef{UID: 0, Name: "root"}, RateIn: 10}}
+	s, ts := newTestServer(t, Options{Processes: func(app string) []model.ProcessUsage {
+		if app == "curl" {
+			return procs
+		}
+		return nil
+	}})
+	s.Consume(richSnap(t0))
+	tests := []struct {
+		name, query string
+		status      int
+		want        string
+	}{
+		{"an app", "app=curl", 200, `"pid":42`},
+		{"unknown app", "app=nosuch", 404, `unknown app \"nosuch\"`},
+		{"no app", "", 400, "missing app"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/v1/processes?"+tt.query)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s, want %d with %s", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
+	var rep struct {
+		App       string               `json:"app"`
+		Time      time.Time            `json:"time"`
+		Processes []model.ProcessUsage `json:"processes"`
+	}
+	_, body := get(t, ts.URL+"/api/v1/processes?app=curl")
+	if err := json.Unmarshal(body, &rep); err != nil || rep.App != "curl" || !rep.Time.Equal(t0) || len(rep.Processes) != 1 || rep.Processes[0].Cmdline != procs[0].Cmdline {
+		t.Fatalf("reply %s (%v), want curl's process at the tick's time", body, err)
+	}
+	_, ts2 := newTestServer(t, Options{})
+	if resp, _ := get(t, ts2.URL+"/api/v1/processes?app=curl"); resp.StatusCode != 404 {
+		t.Fatalf("without Processes: %d, want 404", resp.StatusCode)
+	}
+}

@@ -47,6 +47,9 @@ type Options struct {
 	// Usage, when set, serves GET /api/v1/usage (daily and monthly totals
 	// from the state store), behind the same token and host checks.
 	Usage http.Handler
+	// Processes, when set, returns an app's live processes (the
+	// aggregator's Processes) for GET /api/v1/processes.
+	Processes func(app string) []model.ProcessUsage
 	// MaxApps bounds the apps whose history is kept, the largest by
 	// volume (DefaultMaxApps: model.DefaultLimitHistoryApps).
 	MaxApps int
@@ -140,6 +143,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /api/v1/history", g.wrap(http.HandlerFunc(s.serveHistory), false))
 	mux.Handle("GET /api/v1/live", g.wrap(http.HandlerFunc(s.serveLive), false))
 	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
+	mux.Handle("GET /api/v1/processes", g.wrap(http.HandlerFunc(s.serveProcesses), false))
 	if opts.Usage != nil {
 		mux.Handle("GET /api/v1/usage", g.wrap(opts.Usage, false))
 	}
@@ -150,7 +154,7 @@ func New(opts Options) (*Server, error) {
 		ErrorHandling: promhttp.ContinueOnError,
 	}), false))
 	mux.Handle("GET /api/", g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/live, /api/v1/stats")
+		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/processes, /api/v1/live, /api/v1/stats")
 	}), false))
 	mux.Handle("GET /", g.wrap(pageHandler(), true))
 	s.handler = mux

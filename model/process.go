@@ -108,3 +108,27 @@ const (
 	// the privilege, or the namespace went away before it could look).
 	ReasonUnreadableNamespace Reason = "unreadable_namespace"
 )
+
+// ProcessUsage is one live process of an app, as a view that expands the
+// app shows it. Its strings are clean (safename.Clean).
+type ProcessUsage struct {
+	PID int `json:"pid"`
+	// Name is what the process is grouped under without a rule: its
+	// executable's basename (see Process.Name).
+	Name string `json:"name"`
+	// Cmdline is the command line, cut to safename.MaxLen bytes.
+	Cmdline string  `json:"cmdline"`
+	User    UserRef `json:"user"`
+	// Unit, Container (its label) and NetNS say where it runs; "" when
+	// nothing is known or it runs on the host.
+	Unit      string `json:"unit,omitempty"`
+	Container string `json:"container,omitempty"`
+	NetNS     string `json:"netns,omitempty"`
+	// BytesIn and BytesOut are what the process moved since bwmon first
+	// counted bytes for it (within the retention of its entry).
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+	// RateIn and RateOut are bytes per second over the last tick.
+	RateIn  float64 `json:"rate_in"`
+	RateOut float64 `json:"rate_out"`
+}

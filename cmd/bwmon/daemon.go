@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/notify"
 )
@@ -100,7 +101,8 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 	if a.store != nil {
 		usage = state.UsageHandler(a.store)
 	}
-	web, ln, err := listenWeb(cfg.HTTP, opts.YieldListen, cfg.Limits, notifier.Stats, usage, logger)
+	web, ln, err := listenWeb(cfg.HTTP, opts.YieldListen, cfg.Limits,
+		httpapi.Options{NotifyStats: notifier.Stats, Usage: usage, Processes: a.agg.Processes}, logger)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"syscall"
 
 	"github.com/bwmon/bwmon/httpapi"
@@ -16,8 +15,9 @@ import (
 // a port in use stops the agent before it starts; (nil, nil, nil) when HTTP
 // is off. With yield (cfg.Listen is the built-in default), a busy address
 // means serving on another loopback port, said in one warning. It logs the
-// URL to open.
-func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, notify func() model.NotifyStats, usage http.Handler, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+// URL to open. deps holds the server's collaborators (NotifyStats, Usage,
+// Processes); the rest of its Options come from cfg and limits.
+func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, deps httpapi.Options, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if cfg.Listen == "" {
 		return nil, nil, nil
 	}
@@ -37,11 +37,10 @@ func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, notify func() mo
 		logger.Warn("the default listen address is in use (by the bwmon service?): serving on another loopback port; use -listen ADDR to choose one",
 			"component", "http", "busy", cfg.Listen, "url", url)
 	}
-	srv, err := httpapi.New(httpapi.Options{
-		Listen: ln.Addr().String(), Token: cfg.Token, AllowedOrigins: cfg.AllowedOrigins,
-		NotifyStats: notify, Usage: usage, Logger: logger,
-		MaxApps: limits.HistoryApps, MaxClients: limits.WebSocketClients,
-	})
+	opts := deps
+	opts.Listen, opts.Token, opts.AllowedOrigins = ln.Addr().String(), cfg.Token, cfg.AllowedOrigins
+	opts.Logger, opts.MaxApps, opts.MaxClients = logger, limits.HistoryApps, limits.WebSocketClients
+	srv, err := httpapi.New(opts)
 	if err != nil {
 		ln.Close()
 		return nil, nil, err

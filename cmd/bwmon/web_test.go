@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -39,7 +40,7 @@ func TestListenWeb(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log strings.Builder
-			srv, ln, err := listenWeb(tt.cfg, tt.yield, model.Limits{}, nil, nil, slog.New(slog.NewTextHandler(&log, nil)))
+			srv, ln, err := listenWeb(tt.cfg, tt.yield, model.Limits{}, httpapi.Options{}, slog.New(slog.NewTextHandler(&log, nil)))
 			if ln != nil {
 				defer ln.Close()
 			}
