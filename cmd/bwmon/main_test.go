@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,51 +28,6 @@ func TestUsage(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("bwmon -h:\n%s", help)
-	}
-}
-
-// readmeFlags returns the flags of the README's flag table: the rows of
-// the first table after "Flags (`bwmon -h`)".
-func readmeFlags(t *testing.T) map[string]bool {
-	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(b), "Flags (`bwmon -h`)")
-	if !ok {
-		t.Fatal("README.md has no \"Flags (`bwmon -h`)\" table")
-	}
-	flags := map[string]bool{}
-	inTable := false
-	for _, line := range strings.Split(rest, "\n") {
-		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break
-			}
-			continue
-		}
-		inTable = true
-		if m := regexp.MustCompile("^\\| `-([a-z-]+)").FindStringSubmatch(line); m != nil {
-			flags[m[1]] = true
-		}
-	}
-	return flags
-}
-
-// TestREADMEListsEveryFlag keeps the README's flag table and the flag set
-// in step, both ways.
-func TestREADMEListsEveryFlag(t *testing.T) {
-	documented := readmeFlags(t)
-	fs, _ := newFlags(&bytes.Buffer{})
-	fs.VisitAll(func(f *flag.Flag) {
-		if !documented[f.Name] {
-			t.Errorf("flag -%s is missing from the README's flag table", f.Name)
-		}
-		delete(documented, f.Name)
-	})
-	for name := range documented {
-		t.Errorf("the README's flag table lists -%s, which bwmon does not have", name)
 	}
 }
 
