@@ -2,7 +2,7 @@
 # (as root; RUNFLAGS="-state-dir /tmp/bw" adds flags); `make test` runs the
 # whole suite (the end-to-end tests need root and create their own network
 # namespaces); `make install` installs the binary, the configuration and the
-# systemd unit (README: Run as a service).
+# systemd unit (docs/service.md).
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)

@@ -295,7 +295,7 @@ func TestEndToEnd(t *testing.T) {
 		// One process making one short request after another: each
 		// connection lives about 0.2 ms over this link, less than it
 		// takes to read the process's fds after the kernel's event, so
-		// part of it is unattributed (a known gap, see the README). What
+		// part of it is unattributed (a known gap, see docs/design.md, Known limits). What
 		// must hold: no byte is lost.
 		srv, _ := nettest.Generator(t, "srv")
 		nettest.StartServer(t, p.Peer, srv, "tcp-sink", hp(p.PeerIP4, 5030))
