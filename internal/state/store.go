@@ -13,7 +13,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -289,7 +288,7 @@ func (s *Store) Path() string { return s.path }
 
 // Totals returns the cumulative totals as of the last Consume (at Open: as
 // stored), in the form aggregator.Restore takes.
-func (s *Store) Totals() (map[string]aggregator.Totals, map[model.Reason]model.UnattributedSum) {
+func (s *Store) Totals() (map[string]model.Totals, map[model.Reason]model.UnattributedSum) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last.split()
