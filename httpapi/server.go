@@ -46,7 +46,7 @@ type Options struct {
 	NotifyStats func() model.NotifyStats
 	// Usage, when set, serves GET /api/v1/usage (daily and monthly totals
 	// from the state store), behind the same token and host checks.
-	Usage http.Handler
+	Usage UsageSource
 	// MaxApps bounds the apps whose history is kept, the largest by
 	// volume (DefaultMaxApps: model.DefaultLimitHistoryApps).
 	MaxApps int
@@ -141,7 +141,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /api/v1/live", g.wrap(http.HandlerFunc(s.serveLive), false))
 	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
 	if opts.Usage != nil {
-		mux.Handle("GET /api/v1/usage", g.wrap(opts.Usage, false))
+		mux.Handle("GET /api/v1/usage", g.wrap(usageHandler(opts.Usage), false))
 	}
 	mux.Handle("GET /metrics", g.wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/notify"
 )
@@ -66,7 +66,7 @@ type daemon struct {
 	monitors []*runningMonitor
 	parts    []part
 	// store keeps the totals across restarts; nil with [state] dir = "".
-	// GET /api/v1/usage is state.UsageHandler(store).
+	// GET /api/v1/usage reads it.
 	store *state.Store
 }
 
@@ -96,9 +96,9 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 			}
 			return nil
 		}})
-	var usage http.Handler
+	var usage httpapi.UsageSource
 	if a.store != nil {
-		usage = state.UsageHandler(a.store)
+		usage = a.store
 	}
 	web, ln, err := listenWeb(cfg.HTTP, opts.YieldListen, cfg.Limits, notifier.Stats, usage, logger)
 	if err != nil {
