@@ -16,7 +16,7 @@ import (
 // is off. With yield (cfg.Listen is the built-in default), a busy address
 // means serving on another loopback port, said in one warning. It logs the
 // URL to open.
-func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, notify func() model.NotifyStats, usage httpapi.UsageSource, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+func listenWeb(cfg httpapi.Config, yield bool, limits model.Limits, notify func() model.NotifyStats, usage httpapi.UsageSource, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if cfg.Listen == "" {
 		return nil, nil, nil
 	}
