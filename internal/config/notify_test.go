@@ -164,14 +164,12 @@ func TestExampleNotifySection(t *testing.T) {
 			text.WriteString(rest + "\n")
 		}
 	}
-	cfg, err := Parse("example", text.String())
-	if os.Geteuid() != 0 {
-		// command_user = "nobody" asks for a switch only root can make.
-		if err == nil || !strings.Contains(err.Error(), `command_user = "nobody": bwmon runs as`) {
-			t.Fatalf("the notify example, uncommented, not as root: err = %v, want that it cannot switch users", err)
-		}
-		return
+	// command_user = "nobody" asks for a switch only root can make.
+	if _, err := parse("example", text.String(), env{euid: 990, users: fakeUsers}); err == nil ||
+		!strings.Contains(err.Error(), `command_user = "nobody": bwmon runs as`) {
+		t.Fatalf("the notify example, uncommented, not as root: err = %v, want that it cannot switch users", err)
 	}
+	cfg, err := parse("example", text.String(), env{euid: 0, users: fakeUsers})
 	if err != nil {
 		t.Fatalf("the notify example, uncommented: %v\n%s", err, text.String())
 	}
