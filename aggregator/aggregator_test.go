@@ -362,3 +362,9 @@ func FuzzGrouperApp(f *testing.F) {
 		}
 	})
 }
+
+// ConsumerFunc adapts a function to a Consumer.
+type ConsumerFunc func(s *model.Snapshot)
+
+// Consume calls f(s).
+func (f ConsumerFunc) Consume(s *model.Snapshot) { f(s) }

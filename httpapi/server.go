@@ -157,10 +157,6 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the server's HTTP handler, for tests and for serving it
-// from another http.Server.
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Consume records a tick: it keeps the snapshot and its JSON for
 // /api/v1/apps, appends to the history, and queues one prepared WebSocket
 // message for every client. It never waits for a client. The aggregator
@@ -228,17 +224,6 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(s.hub.close)
 	return nil
 }
-
-// Clients returns the number of WebSocket clients connected.
-func (s *Server) Clients() int { return s.hub.count() }
-
-// Dropped returns how many WebSocket clients were dropped for being slow:
-// their queue was full, or a write timed out.
-func (s *Server) Dropped() uint64 { return s.hub.droppedSlow.Load() + s.hub.droppedTimeout.Load() }
-
-// Refused returns how many WebSocket clients were refused for being beyond
-// MaxClients.
-func (s *Server) Refused() uint64 { return s.hub.refused.Load() }
 
 // retryAfterFull is the Retry-After, in seconds, of a WebSocket upgrade
 // refused for MaxClients.

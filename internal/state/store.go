@@ -283,9 +283,6 @@ func withDB(dir *stateDir, readOnly bool, timeout time.Duration, f func(db *bolt
 // Since returns when the store began: the start of its totals.
 func (s *Store) Since() time.Time { return s.created }
 
-// Path returns the store's file.
-func (s *Store) Path() string { return s.path }
-
 // Totals returns the cumulative totals as of the last Consume (at Open: as
 // stored), in the form aggregator.Restore takes.
 func (s *Store) Totals() (map[string]model.Totals, map[model.Reason]model.UnattributedSum) {
