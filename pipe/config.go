@@ -184,18 +184,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.Name = DefaultName(c.Listen, c.Target)
 	}
 	c.Name = safename.Clean(c.Name)
-	switch {
-	case c.MaxConns == 0:
-		c.MaxConns = DefaultMaxConns
-	case c.MaxConns < 0:
-		c.MaxConns = NoLimit
-	}
-	switch {
-	case c.IdleTimeout == 0:
-		c.IdleTimeout = DefaultIdleTimeout
-	case c.IdleTimeout < 0:
-		c.IdleTimeout = NoLimit
-	}
+	c.MaxConns = limitOrDefault(c.MaxConns, DefaultMaxConns)
+	c.IdleTimeout = limitOrDefault(c.IdleTimeout, DefaultIdleTimeout)
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
@@ -203,6 +193,17 @@ func (c Config) withDefaults() (Config, error) {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	return c, nil
+}
+
+// limitOrDefault reads a limit of Config: 0 is def, a negative NoLimit.
+func limitOrDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return NoLimit
+	}
+	return v
 }
 
 // isHost reports whether host may be a host name or an IP address: no
