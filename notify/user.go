@@ -30,8 +30,11 @@ const DefaultCommandUser = "nobody"
 
 // UserDB looks users up: the system's (SystemUsers) or a test's.
 type UserDB struct {
-	Lookup   func(name string) (*user.User, error)
+	// Lookup finds a user by name (user.Lookup).
+	Lookup func(name string) (*user.User, error)
+	// LookupID finds a user by uid (user.LookupId).
 	LookupID func(uid string) (*user.User, error)
+	// GroupIDs lists a user's groups (user.User.GroupIds).
 	GroupIDs func(*user.User) ([]string, error)
 }
 

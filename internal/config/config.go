@@ -74,6 +74,8 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns "FILE:LINE: what is wrong", "FILE: ..." when the line is
+// not known, or the message alone for the built-in defaults.
 func (e *Error) Error() string {
 	if e.Path == "" { // the built-in defaults
 		return e.Msg
