@@ -160,7 +160,7 @@ func TestRestore(t *testing.T) {
 	m.n = 0
 	a = New(Config{Grouper: Grouper{AutoGroup: true}}, []Monitor{m}, nil, nil, t0)
 	a.Restore(
-		map[string]Totals{"curl": {In: 1000, Out: 100}, "gone": {In: 3, Out: 4}},
+		map[string]model.Totals{"curl": {In: 1000, Out: 100}, "gone": {In: 3, Out: 4}},
 		map[model.Reason]model.UnattributedSum{model.ReasonNoSocket: {BytesIn: 1, BytesOut: 2}},
 		since)
 	s := a.Tick(t0.Add(time.Second))
@@ -362,3 +362,9 @@ func FuzzGrouperApp(f *testing.F) {
 		}
 	})
 }
+
+// ConsumerFunc adapts a function to a Consumer.
+type ConsumerFunc func(s *model.Snapshot)
+
+// Consume calls f(s).
+func (f ConsumerFunc) Consume(s *model.Snapshot) { f(s) }

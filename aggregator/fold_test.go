@@ -333,7 +333,7 @@ func TestRestoreOther(t *testing.T) {
 	t0 := time.Unix(2_000_000, 0)
 	m := &fakeMonitor{batches: [][]add{{{proc(10, "/usr/bin/curl", "curl a"), 5, 0}}}}
 	a := New(Config{Grouper: Grouper{AutoGroup: true}, Limits: model.Limits{Apps: 3, TopApps: 1}}, []Monitor{m}, nil, nil, t0)
-	a.Restore(map[string]Totals{
+	a.Restore(map[string]model.Totals{
 		model.OtherApp: {In: 7000, Out: 700},
 		"curl":         {In: 100, Out: 10},
 		"big":          {In: 9000},

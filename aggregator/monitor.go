@@ -28,9 +28,3 @@ type Monitor interface {
 type Consumer interface {
 	Consume(s *model.Snapshot)
 }
-
-// ConsumerFunc adapts a function to a Consumer.
-type ConsumerFunc func(s *model.Snapshot)
-
-// Consume calls f(s).
-func (f ConsumerFunc) Consume(s *model.Snapshot) { f(s) }

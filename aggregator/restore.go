@@ -6,11 +6,6 @@ import (
 	"github.com/bwmon/bwmon/model"
 )
 
-// Totals is the cumulative bytes of one app.
-type Totals struct {
-	In, Out uint64
-}
-
 // Restore seeds the aggregator with the totals a previous run ended with,
 // so that the totals continue where they left off; since is when they
 // began, reported as Snapshot.Since. Call it before the first Tick: it
@@ -20,7 +15,7 @@ type Totals struct {
 // clean as the Grouper's are (names that become the same add up). Restored
 // apps count as active at the restore: those the limits do not keep are
 // folded by the first ticks, the largest by total kept.
-func (a *Aggregator) Restore(apps map[string]Totals, unattributed map[model.Reason]model.UnattributedSum, since time.Time) {
+func (a *Aggregator) Restore(apps map[string]model.Totals, unattributed map[model.Reason]model.UnattributedSum, since time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	clear(a.apps)

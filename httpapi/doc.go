@@ -10,6 +10,8 @@
 //     at most Options.MaxClients clients at once (503 beyond);
 //   - GET /api/v1/stats: the agent's limits and what they folded, refused
 //     or dropped;
+//   - GET /api/v1/usage?period=day|month&since=7d&apps=20: the bytes of
+//     each app per day or month, from the state store (Options.Usage);
 //   - GET /metrics: Prometheus metrics per app and of the agent itself;
 //   - GET /: a page embedded in the binary with a live table and graph.
 //

@@ -46,7 +46,7 @@ type Options struct {
 	NotifyStats func() model.NotifyStats
 	// Usage, when set, serves GET /api/v1/usage (daily and monthly totals
 	// from the state store), behind the same token and host checks.
-	Usage http.Handler
+	Usage UsageSource
 	// Processes, when set, returns an app's live processes (the
 	// aggregator's Processes) for GET /api/v1/processes.
 	Processes func(app string) []model.ProcessUsage
@@ -145,7 +145,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
 	mux.Handle("GET /api/v1/processes", g.wrap(http.HandlerFunc(s.serveProcesses), false))
 	if opts.Usage != nil {
-		mux.Handle("GET /api/v1/usage", g.wrap(opts.Usage, false))
+		mux.Handle("GET /api/v1/usage", g.wrap(usageHandler(opts.Usage), false))
 	}
 	mux.Handle("GET /metrics", g.wrap(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -161,8 +161,9 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the server's HTTP handler, for tests and for serving it
-// from another http.Server.
+// Handler returns the server's HTTP handler, which Serve serves: an
+// *http.ServeMux of the routes above, to serve from another http.Server or
+// to ask which route a path takes.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Consume records a tick: it keeps the snapshot and its JSON for
@@ -196,7 +197,7 @@ func (s *Server) Consume(snap *model.Snapshot) {
 // A Server serves once: after Serve returns it is closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// A reader that stalls a response is cut off; the WebSocket
 		// upgrade clears this deadline and sets its own per write.
@@ -232,17 +233,6 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(s.hub.close)
 	return nil
 }
-
-// Clients returns the number of WebSocket clients connected.
-func (s *Server) Clients() int { return s.hub.count() }
-
-// Dropped returns how many WebSocket clients were dropped for being slow:
-// their queue was full, or a write timed out.
-func (s *Server) Dropped() uint64 { return s.hub.droppedSlow.Load() + s.hub.droppedTimeout.Load() }
-
-// Refused returns how many WebSocket clients were refused for being beyond
-// MaxClients.
-func (s *Server) Refused() uint64 { return s.hub.refused.Load() }
 
 // retryAfterFull is the Retry-After, in seconds, of a WebSocket upgrade
 // refused for MaxClients.

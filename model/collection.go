@@ -109,6 +109,3 @@ func (c *MonitorEntryCollection) Entries() []*MonitorEntry {
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
-
-// Get returns the entry for key, or nil.
-func (c *MonitorEntryCollection) Get(key Key) *MonitorEntry { return c.entries[key] }

@@ -24,3 +24,9 @@ func (c *FlowCounter) Update(orig, reply uint64) (dOrig, dReply uint64) {
 	c.Orig, c.Reply = orig, reply
 	return dOrig, dReply
 }
+
+// Totals is the cumulative bytes of one app: what the aggregator restores
+// at start and the state store keeps.
+type Totals struct {
+	In, Out uint64
+}

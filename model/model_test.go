@@ -133,3 +133,6 @@ func TestProcessName(t *testing.T) {
 		})
 	}
 }
+
+// Get returns the entry for key, or nil.
+func (c *MonitorEntryCollection) Get(key Key) *MonitorEntry { return c.entries[key] }

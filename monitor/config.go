@@ -1,6 +1,10 @@
 package monitor
 
-import "regexp"
+import (
+	"regexp"
+
+	"github.com/bwmon/bwmon/model"
+)
 
 // ConntrackConfig is one [[monitor]] type = "conntrack" section.
 type ConntrackConfig struct {
@@ -32,6 +36,32 @@ type ConntrackConfig struct {
 	// Without it such a namespace's table is read only where conntrack
 	// runs and counts there already.
 	ManageUserNamespaces bool
+}
+
+// Validate reports the first field of c that cannot run, as a
+// *model.FieldError naming its key in a [[monitor]] type = "conntrack"
+// table.
+func (c *ConntrackConfig) Validate() error {
+	for _, f := range []struct {
+		field string
+		res   []*regexp.Regexp
+	}{{"include", c.Include}, {"exclude", c.Exclude}} {
+		for _, re := range f.res {
+			switch {
+			case re == nil:
+				return model.FieldErrorf(f.field, "%s: a regex is missing", f.field)
+			case re.String() == "":
+				return model.FieldErrorf(f.field, "%s: %w", f.field, model.ErrEmptyRegex)
+			}
+		}
+	}
+	switch {
+	case c.AllNamespaces && c.NetNS != "":
+		return model.FieldErrorf("netns", `[conntrack] namespaces = "all" already watches network namespace %q: remove this netns (or this monitor), or set namespaces = "own"`, c.NetNS)
+	case c.MaxNamespaces < 0:
+		return model.FieldErrorf("max_namespaces", "max_namespaces = %d: use 0 (the default) or more", c.MaxNamespaces)
+	}
+	return nil
 }
 
 // wants reports whether the config keeps a process with this command line.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bwmon/bwmon/model"
@@ -44,7 +46,8 @@ type Rule struct {
 	// Command is the program and its arguments, run without a shell for
 	// each event; empty for none.
 	Command []string
-	// CommandTimeout is how long Command may run before it is killed.
+	// CommandTimeout is how long Command may run before it is killed; New
+	// reads 0 as DefaultCommandTimeout.
 	CommandTimeout time.Duration
 	// Cooldown is the least time between two 'firing' events of one app
 	// and direction; 0 sends one each tick the app is over its limit.
@@ -57,46 +60,88 @@ type Rule struct {
 	Webhook string
 }
 
-// Config is what the notifier needs from the configuration file.
+// Config is what the notifier needs from the configuration file: the
+// [[notify]] rules and [notify_settings].
 type Config struct {
 	Rules []Rule
 	// MaxRunning bounds the commands running at once, and apart the
 	// webhook deliveries in progress; events beyond it wait in their
-	// rule's queue (see MaxQueuedPerRule). 0 means DefaultMaxRunning.
+	// rule's queue (see MaxQueuedPerRule). New reads 0 as
+	// DefaultMaxRunning.
 	MaxRunning int
 	// Launcher, when set, is put before each command's argv: a program
 	// that lowers its own privileges, then executes the rest in its own
 	// place (same process, so the timeout still kills it). cmd/bwmon sets
-	// it to its own executable's hidden __alert-exec subcommand, with the
-	// command_user. Empty runs each command directly, with the agent's
-	// privileges and priority.
+	// it to its own executable's hidden __alert-exec subcommand, for User.
+	// Empty runs each command directly, with the agent's privileges and
+	// priority.
 	Launcher []string
-	// CommandUser names the user the commands run as, for the log; ""
-	// when not known.
-	CommandUser string
+	// User is whom the commands run as ([notify_settings] command_user,
+	// see ResolveUser), which the Launcher switches to; its Name is
+	// logged. Zero when no rule has a command.
+	User User
 }
 
-// check validates the rule at position i (0-based).
-func (r *Rule) check(i int) error {
+// withDefaults returns c with the zero values New reads as defaults
+// filled in: MaxRunning, and each rule's CommandTimeout.
+func (c Config) withDefaults() Config {
+	if c.MaxRunning == 0 {
+		c.MaxRunning = DefaultMaxRunning
+	}
+	c.Rules = slices.Clone(c.Rules)
+	for i := range c.Rules {
+		if c.Rules[i].CommandTimeout == 0 {
+			c.Rules[i].CommandTimeout = DefaultCommandTimeout
+		}
+	}
+	return c
+}
+
+// Validate reports the first value of c that cannot run, as a
+// *model.FieldError naming its key in the configuration file
+// ("notify_settings.max_running", "notify.2.window"; "notify.2" for a
+// rule as a whole). It checks c as it runs: a zero MaxRunning or
+// CommandTimeout, which New reads as the default, is refused here.
+func (c Config) Validate() error {
+	if c.MaxRunning < 1 {
+		return model.FieldErrorf("notify_settings.max_running", "max_running = %d: use 1 or more (default %d)", c.MaxRunning, DefaultMaxRunning)
+	}
+	for i := range c.Rules {
+		if err := c.Rules[i].Validate(); err != nil {
+			return model.InField(fmt.Sprintf("notify.%d", i), err)
+		}
+	}
+	if len(c.Launcher) > 0 && c.Launcher[0] == "" {
+		return errors.New("command launcher has an empty program name")
+	}
+	return nil
+}
+
+// Validate reports the first field of r that cannot run, as a
+// *model.FieldError naming its key in the [[notify]] table ("" for the
+// table as a whole).
+func (r *Rule) Validate() error {
 	switch {
-	case r.App == nil:
-		return fmt.Errorf("notify rule %d: no app regex", i+1)
-	case r.In < 0 || r.Out < 0:
-		return fmt.Errorf("notify rule %d: negative threshold", i+1)
+	case r.App == nil || r.App.String() == "":
+		return model.FieldErrorf("", `[[notify]] needs app = "REGEX": the apps it watches (".*" for all)`)
+	case r.In < 0:
+		return model.FieldErrorf("in_threshold", "in_threshold %v must not be negative", float64(r.In))
+	case r.Out < 0:
+		return model.FieldErrorf("out_threshold", "out_threshold %v must not be negative", float64(r.Out))
 	case r.In == 0 && r.Out == 0:
-		return fmt.Errorf("notify rule %d: no in or out threshold: set at least one", i+1)
+		return model.FieldErrorf("", `[[notify]] for %q checks nothing: set in_threshold or out_threshold (e.g. "10MB/s")`, r.App.String())
 	case r.Window < 1 || r.Window > MaxWindow:
-		return fmt.Errorf("notify rule %d: window %d: use 1 to %d ticks", i+1, r.Window, MaxWindow)
+		return model.FieldErrorf("window", "window = %d: use 1 to %d ticks", r.Window, MaxWindow)
 	case r.Cooldown < 0:
-		return fmt.Errorf("notify rule %d: negative cooldown", i+1)
-	case len(r.Command) > 0 && r.Command[0] == "":
-		return fmt.Errorf("notify rule %d: command has an empty program name", i+1)
-	case len(r.Command) > 0 && r.CommandTimeout <= 0:
-		return fmt.Errorf("notify rule %d: command_timeout must be positive", i+1)
+		return model.FieldErrorf("cooldown", `cooldown %s must not be negative: use "0s" for an alert each tick`, r.Cooldown)
+	case r.CommandTimeout <= 0:
+		return model.FieldErrorf("command_timeout", "command_timeout %s must be positive", r.CommandTimeout)
+	case r.Command != nil && (len(r.Command) == 0 || strings.TrimSpace(r.Command[0]) == ""):
+		return model.FieldErrorf("command", `command needs the program first: command = ["/path/to/program", "arg", ...]; remove it for none`)
 	}
 	if r.Webhook != "" {
 		if err := CheckWebhook(r.Webhook); err != nil {
-			return fmt.Errorf("notify rule %d: %w", i+1, err)
+			return &model.FieldError{Field: "webhook", Err: err}
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package notify
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -108,22 +107,12 @@ type delivery struct {
 	ev   Event
 }
 
-// New checks cfg and starts the notifier's dispatcher goroutine. Close
-// stops it.
+// New fills in cfg's defaults, checks it (Config.Validate) and starts the
+// notifier's dispatcher goroutine. Close stops it.
 func New(cfg Config, opts Options) (*Notifier, error) {
-	for i := range cfg.Rules {
-		if err := cfg.Rules[i].check(i); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.MaxRunning < 0 {
-		return nil, fmt.Errorf("max_running %d: use 1 or more", cfg.MaxRunning)
-	}
-	if cfg.MaxRunning == 0 {
-		cfg.MaxRunning = DefaultMaxRunning
-	}
-	if len(cfg.Launcher) > 0 && cfg.Launcher[0] == "" {
-		return nil, fmt.Errorf("command launcher has an empty program name")
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -151,7 +140,7 @@ func New(cfg Config, opts Options) (*Notifier, error) {
 		rules:      cfg.Rules,
 		maxRunning: cfg.MaxRunning,
 		launcher:   cfg.Launcher,
-		user:       cfg.CommandUser,
+		user:       cfg.User.Name,
 		client:     newHTTPClient(),
 		wake:       make(chan struct{}, 1),
 		ctx:        ctx,

@@ -132,26 +132,23 @@ func TestCloseTwiceAndConsumeAfterClose(t *testing.T) {
 	}
 }
 
+// TestNewRefusesBadRules: New refuses what Config.Validate refuses, once
+// it has filled in the defaults of zero MaxRunning and CommandTimeout.
 func TestNewRefusesBadRules(t *testing.T) {
 	good := func() Rule {
-		return Rule{App: regexp.MustCompile(`x`), Out: 1, Window: 1, CommandTimeout: time.Second}
+		return Rule{App: regexp.MustCompile(`x`), Out: 1, Window: 1}
 	}
 	tests := []struct {
 		name   string
 		change func(r *Rule, c *Config)
-		want   string
+		want   string // "" when New accepts it
 	}{
-		{"no threshold", func(r *Rule, c *Config) { r.Out = 0 }, "no in or out threshold"},
-		{"negative threshold", func(r *Rule, c *Config) { r.In = -1 }, "negative threshold"},
-		{"window 0", func(r *Rule, c *Config) { r.Window = 0 }, "window 0: use 1 to 3600"},
-		{"window too long", func(r *Rule, c *Config) { r.Window = MaxWindow + 1 }, "use 1 to 3600"},
-		{"no app", func(r *Rule, c *Config) { r.App = nil }, "no app regex"},
-		{"negative cooldown", func(r *Rule, c *Config) { r.Cooldown = -time.Second }, "negative cooldown"},
-		{"empty program", func(r *Rule, c *Config) { r.Command = []string{"", "x"} }, "empty program name"},
-		{"no command timeout", func(r *Rule, c *Config) { r.Command = []string{"true"}; r.CommandTimeout = 0 }, "command_timeout must be positive"},
-		{"webhook not http", func(r *Rule, c *Config) { r.Webhook = "ftp://h/x" }, "want an http:// or https:// URL"},
-		{"webhook without host", func(r *Rule, c *Config) { r.Webhook = "http:///hook" }, "no host"},
-		{"negative max_running", func(r *Rule, c *Config) { c.MaxRunning = -1 }, "max_running -1"},
+		{"defaults filled in", func(r *Rule, c *Config) { r.Command = []string{"true"} }, ""},
+		{"no threshold", func(r *Rule, c *Config) { r.Out = 0 }, `notify.1: [[notify]] for "x" checks nothing`},
+		{"window 0", func(r *Rule, c *Config) { r.Window = 0 }, "notify.1.window: window = 0: use 1 to 3600"},
+		{"no command timeout", func(r *Rule, c *Config) { r.Command = []string{"true"}; r.CommandTimeout = -time.Second }, "command_timeout -1s must be positive"},
+		{"negative max_running", func(r *Rule, c *Config) { c.MaxRunning = -1 }, "max_running = -1: use 1 or more"},
+		{"empty launcher", func(r *Rule, c *Config) { c.Launcher = []string{""} }, "command launcher has an empty program name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +157,13 @@ func TestNewRefusesBadRules(t *testing.T) {
 			tt.change(&r, &c)
 			c.Rules = []Rule{good(), r}
 			n, err := New(c, Options{})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				n.Close()
+				return
+			}
 			if err == nil {
 				n.Close()
 				t.Fatalf("New accepted %+v", r)

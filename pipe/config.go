@@ -63,6 +63,44 @@ const (
 // NoLimit, as Config.MaxConns or Config.IdleTimeout, turns that limit off.
 const NoLimit = -1
 
+// OrNoLimit maps a limit as bwmon's configuration file and flags write it,
+// where 0 means "no limit", to Config's, where 0 means the default: 0
+// becomes NoLimit.
+func OrNoLimit[T int | time.Duration](v T) T {
+	if v == 0 {
+		return NoLimit
+	}
+	return v
+}
+
+// Validate reports the first field of c that cannot run, as a
+// *model.FieldError naming its key in a [[monitor]] type = "pipe" table
+// ("" for the table as a whole). Zero limits and timeouts are valid: New
+// reads them as the defaults.
+func (c Config) Validate() error {
+	if c.Listen == "" {
+		return model.FieldErrorf("", `pipe needs listen = ":PORT" (every address) or "HOST:PORT": where clients connect`)
+	}
+	if _, err := CheckListen(c.Listen); err != nil {
+		return model.FieldErrorf("listen", "listen: %v", err)
+	}
+	if c.Target == "" {
+		return model.FieldErrorf("", `pipe needs target = "HOST:PORT": where the pipe connects each client`)
+	}
+	if err := CheckTarget(c.Target); err != nil {
+		return model.FieldErrorf("target", "target: %v", err)
+	}
+	switch {
+	case c.RateLimit < 0:
+		return model.FieldErrorf("rate_limit", "rate_limit must not be negative")
+	case c.DialTimeout < 0:
+		return model.FieldErrorf("dial_timeout", "dial_timeout %s must not be negative", c.DialTimeout)
+	case c.DrainTimeout < 0:
+		return model.FieldErrorf("drain_timeout", "drain_timeout %s must not be negative", c.DrainTimeout)
+	}
+	return nil
+}
+
 // CheckListen validates a listen address and returns it normalized: a
 // bare port "8080" becomes ":8080".
 func CheckListen(s string) (string, error) {
@@ -135,37 +173,19 @@ func DefaultName(listen, target string) string {
 	return "pipe-" + strings.TrimPrefix(listen, ":") + ":" + target
 }
 
-// withDefaults validates c and fills in its defaults.
+// withDefaults validates c, normalizes its listen address and fills in
+// its defaults.
 func (c Config) withDefaults() (Config, error) {
-	var err error
-	if c.Listen, err = CheckListen(c.Listen); err != nil {
+	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	if err = CheckTarget(c.Target); err != nil {
-		return c, err
-	}
-	switch {
-	case c.RateLimit < 0:
-		return c, fmt.Errorf("rate limit %v must not be negative", float64(c.RateLimit))
-	case c.DialTimeout < 0 || c.DrainTimeout < 0:
-		return c, errors.New("dial and drain timeouts must not be negative")
-	}
+	c.Listen, _ = CheckListen(c.Listen)
 	if c.Name == "" {
 		c.Name = DefaultName(c.Listen, c.Target)
 	}
 	c.Name = safename.Clean(c.Name)
-	switch {
-	case c.MaxConns == 0:
-		c.MaxConns = DefaultMaxConns
-	case c.MaxConns < 0:
-		c.MaxConns = NoLimit
-	}
-	switch {
-	case c.IdleTimeout == 0:
-		c.IdleTimeout = DefaultIdleTimeout
-	case c.IdleTimeout < 0:
-		c.IdleTimeout = NoLimit
-	}
+	c.MaxConns = limitOrDefault(c.MaxConns, DefaultMaxConns)
+	c.IdleTimeout = limitOrDefault(c.IdleTimeout, DefaultIdleTimeout)
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
 	}
@@ -173,6 +193,17 @@ func (c Config) withDefaults() (Config, error) {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	return c, nil
+}
+
+// limitOrDefault reads a limit of Config: 0 is def, a negative NoLimit.
+func limitOrDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return NoLimit
+	}
+	return v
 }
 
 // isHost reports whether host may be a host name or an IP address: no

@@ -1,6 +1,7 @@
 package pipe
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bwmon/bwmon/internal/safename"
+	"github.com/bwmon/bwmon/model"
 )
 
 func TestCheckListen(t *testing.T) {
@@ -197,4 +199,47 @@ func FuzzShortForm(f *testing.F) {
 			t.Fatalf("default name %q of %q and %q is not clean", name, l, tg)
 		}
 	})
+}
+
+// TestValidate: each value Validate refuses is named by its key in a
+// [[monitor]] type = "pipe" table, with the message the file's author
+// reads.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       Config
+		wantField string
+		want      string // the start of the message; "" when valid
+	}{
+		{"valid", Config{Listen: ":8080", Target: "h:80"}, "", ""},
+		{"bare port, no limits", Config{Listen: "8080", Target: "h:80", MaxConns: NoLimit, IdleTimeout: -time.Second}, "", ""},
+		{"no listen", Config{Target: "h:80"}, "", `pipe needs listen = ":PORT"`},
+		{"bad listen", Config{Listen: "localhost", Target: "h:80"}, "listen", `listen: bad listen address "localhost"`},
+		{"no target", Config{Listen: ":8080"}, "", `pipe needs target = "HOST:PORT"`},
+		{"target without port", Config{Listen: ":8080", Target: "backend"}, "target", `target: bad target "backend": write "HOST:PORT"`},
+		{"negative rate", Config{Listen: ":8080", Target: "h:80", RateLimit: -1}, "rate_limit", "rate_limit must not be negative"},
+		{"negative dial timeout", Config{Listen: ":8080", Target: "h:80", DialTimeout: -time.Second}, "dial_timeout", "dial_timeout -1s must not be negative"},
+		{"negative drain timeout", Config{Listen: ":8080", Target: "h:80", DrainTimeout: -time.Second}, "drain_timeout", "drain_timeout -1s must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var fe *model.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.wantField || !strings.HasPrefix(fe.Err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want field %q and a message starting %q", err, tt.wantField, tt.want)
+			}
+		})
+	}
+}
+
+func TestOrNoLimit(t *testing.T) {
+	if OrNoLimit(0) != NoLimit || OrNoLimit(time.Duration(0)) != NoLimit || OrNoLimit(5) != 5 || OrNoLimit(time.Minute) != time.Minute {
+		t.Fatal("OrNoLimit: want 0 to become NoLimit and the rest to stay")
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bwmon/bwmon/model"
 )
 
 // waitFor polls cond until it holds or timeout passes.
@@ -239,4 +241,14 @@ func (tg *target) open() int {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return len(tg.conns)
+}
+
+// entryOf returns the entry of c under key, or nil.
+func entryOf(c *model.MonitorEntryCollection, key model.Key) *model.MonitorEntry {
+	for _, e := range c.Entries() {
+		if e.Key == key {
+			return e
+		}
+	}
+	return nil
 }

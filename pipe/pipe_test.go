@@ -157,7 +157,7 @@ func TestManyConcurrentClients(t *testing.T) {
 	if tot := p.Totals(); tot.In != wantIn || tot.Out != wantOut || tot.Accepted != clients {
 		t.Fatalf("totals = %+v, want in %d, out %d, %d accepted", tot, wantIn, wantOut, clients)
 	}
-	e := entries.Get(model.KeyApp("many"))
+	e := entryOf(entries, model.KeyApp("many"))
 	if e == nil || e.BytesIn != wantIn || e.BytesOut != wantOut || e.Info.App != "many" {
 		t.Fatalf("collected entry = %+v, want app many with %d in, %d out", e, wantIn, wantOut)
 	}
@@ -194,7 +194,7 @@ func TestCollectCountsOpenConnections(t *testing.T) {
 		if err := p.Collect(entries, now); err != nil {
 			t.Fatal(err)
 		}
-		e = entries.Get(model.KeyApp("open"))
+		e = entryOf(entries, model.KeyApp("open"))
 		if e != nil && e.BytesIn == 1000 && e.BytesOut == 2500 || time.Now().After(deadline) {
 			break
 		}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/notify"
 )
 
 // alertExecCommand is the hidden subcommand the notifier runs each alert
@@ -25,7 +27,7 @@ const alertExecCommand = "__alert-exec"
 
 // alertExecLauncher returns what the notifier puts before each alert
 // command's argv: this executable's __alert-exec subcommand for ru.
-func alertExecLauncher(ru runAs) ([]string, error) {
+func alertExecLauncher(ru notify.User) ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding bwmon's own executable, which runs the alert commands: %w", err)
@@ -34,31 +36,31 @@ func alertExecLauncher(ru runAs) ([]string, error) {
 }
 
 // alertExecArgs is the launcher for the executable exe.
-func alertExecArgs(exe string, ru runAs) []string {
+func alertExecArgs(exe string, ru notify.User) []string {
 	a := []string{exe, alertExecCommand}
-	if ru.switchUser {
-		groups := make([]string, len(ru.groups))
-		for i, g := range ru.groups {
+	if ru.Switch {
+		groups := make([]string, len(ru.Groups))
+		for i, g := range ru.Groups {
 			groups[i] = strconv.Itoa(g)
 		}
-		a = append(a, "-user", ru.name, "-uid", strconv.Itoa(ru.uid), "-gid", strconv.Itoa(ru.gid),
-			"-groups", strings.Join(groups, ","), "-home", ru.home)
+		a = append(a, "-user", ru.Name, "-uid", strconv.Itoa(ru.UID), "-gid", strconv.Itoa(ru.GID),
+			"-groups", strings.Join(groups, ","), "-home", ru.Home)
 	}
 	return append(a, "--")
 }
 
 // parseAlertExec reads the subcommand's arguments back: who to become, and
 // the command.
-func parseAlertExec(args []string) (runAs, []string, error) {
+func parseAlertExec(args []string) (notify.User, []string, error) {
 	fs := flag.NewFlagSet(alertExecCommand, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var ru runAs
+	var ru notify.User
 	var groups string
-	fs.StringVar(&ru.name, "user", "", "user `name` (for HOME, USER and LOGNAME)")
-	fs.IntVar(&ru.uid, "uid", -1, "user id to switch to")
-	fs.IntVar(&ru.gid, "gid", -1, "group id to switch to")
+	fs.StringVar(&ru.Name, "user", "", "user `name` (for HOME, USER and LOGNAME)")
+	fs.IntVar(&ru.UID, "uid", -1, "user id to switch to")
+	fs.IntVar(&ru.GID, "gid", -1, "group id to switch to")
 	fs.StringVar(&groups, "groups", "", "supplementary group ids, comma-separated")
-	fs.StringVar(&ru.home, "home", "", "home directory")
+	fs.StringVar(&ru.Home, "home", "", "home directory")
 	if err := fs.Parse(args); err != nil {
 		return ru, nil, err
 	}
@@ -66,11 +68,11 @@ func parseAlertExec(args []string) (runAs, []string, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return ru, nil, errors.New("no command to run: want -- PROGRAM [ARG...]")
 	}
-	if ru.uid >= 0 || ru.gid >= 0 {
-		if ru.uid < 0 || ru.gid < 0 {
+	if ru.UID >= 0 || ru.GID >= 0 {
+		if ru.UID < 0 || ru.GID < 0 {
 			return ru, nil, errors.New("-uid and -gid go together")
 		}
-		ru.switchUser = true
+		ru.Switch = true
 		for g := range strings.SplitSeq(groups, ",") {
 			if g == "" {
 				continue
@@ -79,7 +81,7 @@ func parseAlertExec(args []string) (runAs, []string, error) {
 			if err != nil || id < 0 {
 				return ru, nil, fmt.Errorf("bad group id %q in -groups", g)
 			}
-			ru.groups = append(ru.groups, id)
+			ru.Groups = append(ru.Groups, id)
 		}
 	}
 	return ru, argv, nil
@@ -110,8 +112,8 @@ func runAlertExec(args []string, stderr io.Writer) int {
 		return 127
 	}
 	env := os.Environ()
-	if ru.switchUser {
-		env = append(env, "HOME="+ru.home, "USER="+ru.name, "LOGNAME="+ru.name)
+	if ru.Switch {
+		env = append(env, "HOME="+ru.Home, "USER="+ru.Name, "LOGNAME="+ru.Name)
 	}
 	err = syscall.Exec(path, argv, env)
 	fmt.Fprintf(stderr, "bwmon %s: running %s: %v\n", alertExecCommand, argv[0], err)
@@ -122,10 +124,10 @@ func runAlertExec(args []string, stderr io.Writer) int {
 // not have: the ambient and inheritable capabilities (so that execve grants
 // none to a command that is not root), the right to gain privileges
 // (no_new_privs: setuid programs and file capabilities do nothing), the
-// agent's raised priority (nice 0 again), and, with ru.switchUser, the
+// agent's raised priority (nice 0 again), and, with ru.Switch, the
 // agent's user and groups (setgroups, setgid, setuid, each checked). It
 // stops at the first step that fails.
-func lowerPrivileges(ru runAs) error {
+func lowerPrivileges(ru notify.User) error {
 	// EINVAL: a kernel before 4.3 has no ambient capabilities to clear.
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("clearing the ambient capabilities: %w", err)
@@ -146,27 +148,27 @@ func lowerPrivileges(ru runAs) error {
 	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 0); err != nil {
 		return fmt.Errorf("resetting the priority to nice 0: %w", err)
 	}
-	if !ru.switchUser {
+	if !ru.Switch {
 		return nil
 	}
-	groups := ru.groups
+	groups := ru.Groups
 	if len(groups) == 0 {
-		groups = []int{ru.gid}
+		groups = []int{ru.GID}
 	}
 	if err := syscall.Setgroups(groups); err != nil {
-		return fmt.Errorf("setting the groups of user %s to %v: %w", ru.name, groups, err)
+		return fmt.Errorf("setting the groups of user %s to %v: %w", ru.Name, groups, err)
 	}
-	if err := syscall.Setgid(ru.gid); err != nil {
-		return fmt.Errorf("switching to group %d of user %s: %w", ru.gid, ru.name, err)
+	if err := syscall.Setgid(ru.GID); err != nil {
+		return fmt.Errorf("switching to group %d of user %s: %w", ru.GID, ru.Name, err)
 	}
-	if err := syscall.Setuid(ru.uid); err != nil {
-		return fmt.Errorf("switching to user %s (uid %d): %w", ru.name, ru.uid, err)
+	if err := syscall.Setuid(ru.UID); err != nil {
+		return fmt.Errorf("switching to user %s (uid %d): %w", ru.Name, ru.UID, err)
 	}
-	if syscall.Getuid() != ru.uid || syscall.Geteuid() != ru.uid || syscall.Getgid() != ru.gid || syscall.Getegid() != ru.gid {
-		return fmt.Errorf("switching to user %s: still uid %d/%d, gid %d/%d", ru.name, syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid())
+	if syscall.Getuid() != ru.UID || syscall.Geteuid() != ru.UID || syscall.Getgid() != ru.GID || syscall.Getegid() != ru.GID {
+		return fmt.Errorf("switching to user %s: still uid %d/%d, gid %d/%d", ru.Name, syscall.Getuid(), syscall.Geteuid(), syscall.Getgid(), syscall.Getegid())
 	}
-	if ru.uid != 0 && syscall.Setuid(0) == nil {
-		return fmt.Errorf("switching to user %s: root could be regained", ru.name)
+	if ru.UID != 0 && syscall.Setuid(0) == nil {
+		return fmt.Errorf("switching to user %s: root could be regained", ru.Name)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/notify"
@@ -25,11 +26,11 @@ import (
 func TestAlertExecArgs(t *testing.T) {
 	tests := []struct {
 		name string
-		ru   runAs
+		ru   notify.User
 		want []string
 	}{
-		{"keep the user", runAs{name: "bwmon"}, []string{"/bin/bwmon", "__alert-exec", "--"}},
-		{"switch", runAs{name: "nobody", switchUser: true, uid: 65534, gid: 65534, groups: []int{65534, 100}, home: "/nonexistent"},
+		{"keep the user", notify.User{Name: "bwmon"}, []string{"/bin/bwmon", "__alert-exec", "--"}},
+		{"switch", notify.User{Name: "nobody", Switch: true, UID: 65534, GID: 65534, Groups: []int{65534, 100}, Home: "/nonexistent"},
 			[]string{"/bin/bwmon", "__alert-exec", "-user", "nobody", "-uid", "65534", "-gid", "65534", "-groups", "65534,100", "-home", "/nonexistent", "--"}},
 	}
 	for _, tt := range tests {
@@ -45,9 +46,9 @@ func TestAlertExecArgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := tt.ru
-			if !want.switchUser {
+			if !want.Switch {
 				// Nothing to say but "keep the user".
-				want = runAs{uid: -1, gid: -1}
+				want = notify.User{UID: -1, GID: -1}
 			}
 			if !reflect.DeepEqual(ru, want) || !reflect.DeepEqual(argv, []string{"/bin/page", "--help", "-uid", "0"}) {
 				t.Fatalf("read back %+v %q, want %+v and the command as given", ru, argv, want)
@@ -164,34 +165,34 @@ func TestAlertExecLowersPrivileges(t *testing.T) {
 	if err := os.WriteFile(script, []byte(statusScript), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	nobody, err := resolveCommandUser(nil, 0, systemUsers)
+	nobody, err := notify.ResolveUser(nil, 0, notify.SystemUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nobody.name != "nobody" || !nobody.switchUser {
+	if nobody.Name != "nobody" || !nobody.Switch {
 		t.Fatalf("as root, command_user defaults to %+v, want nobody", nobody)
 	}
-	uid := strconv.Itoa(nobody.uid)
+	uid := strconv.Itoa(nobody.UID)
 	tests := []struct {
 		name string
 		// agent is the credential the agent runs with, nil for root.
 		agent *syscall.Credential
-		ru    runAs
+		ru    notify.User
 		want  privileges // after __alert-exec
 	}{
 		{
 			name: "root agent, command_user unset: nobody", ru: nobody,
 			want: privileges{"Uid": strings.Repeat(uid+"\t", 3) + uid, "CapInh": "0000000000000000", "CapPrm": "0000000000000000",
 				"CapEff": "0000000000000000", "CapAmb": "0000000000000000", "NoNewPrivs": "1", "Nice": "0", "SigBlk": "0000000000000000",
-				"Home": nobody.home, "User": "nobody", "Groups": joinInts(nobody.groups)},
+				"Home": nobody.Home, "User": "nobody", "Groups": joinInts(nobody.Groups)},
 		},
 		{
-			name: `root agent, command_user = "root": root without ambient capabilities`, ru: runAs{name: "root"},
+			name: `root agent, command_user = "root": root without ambient capabilities`, ru: notify.User{Name: "root"},
 			want: privileges{"Uid": "0\t0\t0\t0", "CapInh": "0000000000000000", "CapAmb": "0000000000000000", "NoNewPrivs": "1", "Nice": "0"},
 		},
 		{
 			name:  "the service's unprivileged user with ambient capabilities keeps its user, loses them",
-			agent: &syscall.Credential{Uid: uint32(nobody.uid), Gid: uint32(nobody.gid)}, ru: runAs{name: "nobody"},
+			agent: &syscall.Credential{Uid: uint32(nobody.UID), Gid: uint32(nobody.GID)}, ru: notify.User{Name: "nobody"},
 			want: privileges{"Uid": strings.Repeat(uid+"\t", 3) + uid, "CapInh": "0000000000000000", "CapPrm": "0000000000000000",
 				"CapEff": "0000000000000000", "CapAmb": "0000000000000000", "NoNewPrivs": "1", "Nice": "0"},
 		},
@@ -242,7 +243,7 @@ func TestAlertExecFailures(t *testing.T) {
 	nettest.RequireRoot(t)
 	dir := publicDir(t)
 	bwmon := publicBwmon(t, dir)
-	nobody, err := resolveCommandUser(nil, 0, systemUsers)
+	nobody, err := notify.ResolveUser(nil, 0, notify.SystemUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestAlertExecFailures(t *testing.T) {
 	tests := []struct {
 		name  string
 		agent *syscall.Credential
-		ru    runAs
+		ru    notify.User
 		argv  []string
 		code  int
 		want  string
@@ -258,8 +259,8 @@ func TestAlertExecFailures(t *testing.T) {
 		{"missing program", nil, nobody, []string{"/nonexistent/bwmon-alert"}, 127, "no such file or directory"},
 		{"not on PATH", nil, nobody, []string{"bwmon-no-such-alert-command"}, 127, "executable file not found"},
 		{"not readable by the user", nil, nobody, []string{filepath.Join(t.TempDir(), "page")}, 127, "permission denied"},
-		{"switch refused", &syscall.Credential{Uid: uint32(nobody.uid), Gid: uint32(nobody.gid)},
-			runAs{name: "root", switchUser: true, uid: 0, gid: 0}, []string{"/usr/bin/touch", ran}, 126, "setting the groups of user root"},
+		{"switch refused", &syscall.Credential{Uid: uint32(nobody.UID), Gid: uint32(nobody.GID)},
+			notify.User{Name: "root", Switch: true, UID: 0, GID: 0}, []string{"/usr/bin/touch", ran}, 126, "setting the groups of user root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,8 +280,8 @@ func TestAlertExecFailures(t *testing.T) {
 }
 
 // TestAlertCommandRunsAsCommandUser runs an alert through the notifier as
-// the agent configures it (ParseConfig sets the launcher from
-// command_user), with a real script.
+// the agent configures it (config.Parse resolves command_user, setLauncher
+// sets the launcher for it), with a real script.
 func TestAlertCommandRunsAsCommandUser(t *testing.T) {
 	nettest.RequireRoot(t)
 	dir := publicDir(t)
@@ -290,14 +291,17 @@ func TestAlertCommandRunsAsCommandUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "status")
-	cfg, err := ParseConfig("c.toml", "[[notify]]\napp = \"^backup$\"\nout_threshold = \"1kB/s\"\nwindow = 1\ncommand = [\"/bin/sh\", "+
+	cfg, err := config.Parse("c.toml", "[[notify]]\napp = \"^backup$\"\nout_threshold = \"1kB/s\"\nwindow = 1\ncommand = [\"/bin/sh\", "+
 		strconv.Quote(script)+", "+strconv.Quote(out)+"]\n")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := setLauncher(cfg); err != nil {
+		t.Fatal(err)
+	}
 	nc := cfg.Notify
-	if len(nc.Launcher) < 2 || nc.Launcher[1] != alertExecCommand || nc.CommandUser != "nobody" {
-		t.Fatalf("launcher %q, user %q: want bwmon %s, nobody", nc.Launcher, nc.CommandUser, alertExecCommand)
+	if len(nc.Launcher) < 2 || nc.Launcher[1] != alertExecCommand || nc.User.Name != "nobody" {
+		t.Fatalf("launcher %q, user %q: want bwmon %s, nobody", nc.Launcher, nc.User.Name, alertExecCommand)
 	}
 	// The test binary has no __alert-exec: run bwmon's.
 	nc.Launcher = append([]string{bwmon}, nc.Launcher[1:]...)
@@ -313,8 +317,8 @@ func TestAlertCommandRunsAsCommandUser(t *testing.T) {
 	}
 	p := readPrivileges(t, out)
 	want := strconv.Itoa(65534)
-	if nobodyUser, err := resolveCommandUser(nil, 0, systemUsers); err == nil {
-		want = strconv.Itoa(nobodyUser.uid)
+	if nobodyUser, err := notify.ResolveUser(nil, 0, notify.SystemUsers); err == nil {
+		want = strconv.Itoa(nobodyUser.UID)
 	}
 	if p["Uid"] != strings.Repeat(want+"\t", 3)+want || p["CapEff"] != "0000000000000000" || p["CapAmb"] != "0000000000000000" ||
 		p["NoNewPrivs"] != "1" || p["Nice"] != "0" || p["App"] != "backup" || !strings.Contains(p["Stdin"], `"app":"backup"`) {

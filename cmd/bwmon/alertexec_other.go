@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+
+	"github.com/bwmon/bwmon/notify"
 )
 
 // alertExecCommand is the hidden subcommand the notifier runs each alert
@@ -19,7 +21,7 @@ var errAlertExecNotSupported = errors.New("running alert commands with lowered p
 
 // alertExecLauncher returns no launcher outside Linux: the commands would
 // run with the agent's privileges, and bwmon refuses that.
-func alertExecLauncher(runAs) ([]string, error) {
+func alertExecLauncher(notify.User) ([]string, error) {
 	return nil, fmt.Errorf("%w on %s", errAlertExecNotSupported, runtime.GOOS)
 }
 

@@ -25,7 +25,7 @@ import (
 
 // openState opens the store of sc. With yield, a directory another agent
 // holds means running without state (nil, nil), said in one warning.
-func openState(sc StateConfig, dayApps int, yield bool, logger *slog.Logger) (*state.Store, error) {
+func openState(sc state.Config, dayApps int, yield bool, logger *slog.Logger) (*state.Store, error) {
 	st, err := state.Open(state.Options{Dir: sc.Dir, Flush: sc.Flush, DayApps: dayApps, Logger: logger})
 	switch {
 	case err == nil:

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/pipe"
@@ -23,10 +24,10 @@ import (
 // monitor (no root needed) instead of conntrack, and the given state
 // directory and listen address in place of /var/lib/bwmon and
 // 127.0.0.1:8000, so that two agents meet as `make run` meets the service.
-func testDefaults(t *testing.T, stateDir, listen string) func() *Config {
+func testDefaults(t *testing.T, stateDir, listen string) func() *config.Config {
 	target := echoServer(t)
-	return func() *Config {
-		cfg := Defaults()
+	return func() *config.Config {
+		cfg := config.Defaults()
 		cfg.Aggregator.Interval = 100 * time.Millisecond
 		cfg.Conntrack = nil
 		cfg.Pipes = []pipe.Config{{Name: "echo", Listen: "127.0.0.1:0", Target: target}}
@@ -44,7 +45,7 @@ type agentRun struct {
 }
 
 // startInProcess runs `bwmon args...` on defaults until stop or the test's end.
-func startInProcess(t *testing.T, defaults func() *Config, args ...string) *agentRun {
+func startInProcess(t *testing.T, defaults func() *config.Config, args ...string) *agentRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &agentRun{stderr: &nettest.SyncBuffer{}, cancel: cancel, exit: make(chan int, 1)}

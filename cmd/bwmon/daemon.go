@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/notify"
 )
@@ -26,11 +26,14 @@ type agentOptions struct {
 	Out aggregator.Consumer
 	// Load re-reads the configuration for a reload, applying the command
 	// line's overrides; nil when there is no file to re-read.
-	Load func() (*Config, error)
+	Load func() (*config.Config, error)
 	// Reload delivers a value for each reload request (SIGHUP).
 	Reload <-chan os.Signal
 	// Alerts receives the notifier's alert lines (stderr).
 	Alerts io.Writer
+	// TickStats, when set (-tick-stats), receives the tick duration
+	// percentiles at exit.
+	TickStats io.Writer
 	// YieldState and YieldListen are set when the state directory and the
 	// listen address are the built-in defaults (no -config, no -state-dir
 	// or -listen): another bwmon holding the directory means running
@@ -52,7 +55,7 @@ type part struct {
 	// reload takes a new, validated configuration. On error the part
 	// keeps its old one; the error is logged and the rest of the reload
 	// stands.
-	reload func(cfg *Config) error
+	reload func(cfg *config.Config) error
 	// close stops the part after the last tick; parts close in the reverse
 	// order of addParts, before the monitors.
 	close func() error
@@ -62,19 +65,19 @@ type part struct {
 // parts fed by it.
 type daemon struct {
 	log      *slog.Logger
-	cfg      *Config
+	cfg      *config.Config
 	agg      *aggregator.Aggregator
 	monitors []*runningMonitor
 	parts    []part
 	// store keeps the totals across restarts; nil with [state] dir = "".
-	// GET /api/v1/usage is state.UsageHandler(store).
+	// GET /api/v1/usage reads it.
 	store *state.Store
 }
 
 // runAgent starts the agent and runs it until ctx is done, reloading the
 // configuration on each opts.Reload; it returns after everything it
 // started has stopped.
-func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.Logger) error {
+func runAgent(ctx context.Context, cfg *config.Config, opts agentOptions, logger *slog.Logger) error {
 	a, err := startDaemon(cfg, opts.YieldState, logger)
 	if err != nil {
 		return err
@@ -91,15 +94,15 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 	// The notifier keeps the rules it started with: a reload logs that
 	// [[notify]] changes need a restart (its cooldowns live in memory).
 	a.addParts(part{name: "notify", consumer: notifier, close: notifier.Close,
-		reload: func(c *Config) error {
+		reload: func(c *config.Config) error {
 			if !reflect.DeepEqual(c.Notify, cfg.Notify) {
 				return errors.New("[[notify]] rules changed: restart bwmon to apply them")
 			}
 			return nil
 		}})
-	var usage http.Handler
+	var usage httpapi.UsageSource
 	if a.store != nil {
-		usage = state.UsageHandler(a.store)
+		usage = a.store
 	}
 	web, ln, err := listenWeb(cfg.HTTP, opts.YieldListen, cfg.Limits,
 		httpapi.Options{NotifyStats: notifier.Stats, Usage: usage, Processes: a.agg.Processes}, logger)
@@ -109,7 +112,7 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 	if web != nil {
 		a.addParts(part{name: "http", consumer: web, close: web.Close,
 			run: func(ctx context.Context) error { return web.Serve(ctx, ln) },
-			reload: func(c *Config) error {
+			reload: func(c *config.Config) error {
 				if !reflect.DeepEqual(c.HTTP, cfg.HTTP) {
 					return errors.New("[http] changed: restart bwmon to apply it")
 				}
@@ -135,8 +138,8 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 		}
 	}
 	err = g.Wait()
-	if cfg.TickStats != nil {
-		printTickStats(cfg.TickStats, a.agg.TickDurations())
+	if opts.TickStats != nil {
+		printTickStats(opts.TickStats, a.agg.TickDurations())
 	}
 	return err
 }
@@ -154,7 +157,7 @@ func printTickStats(w io.Writer, d []time.Duration) {
 // startDaemon opens the state store, starts the monitors and makes the
 // aggregator, seeded with the stored totals. With yieldState, a state
 // directory another agent holds means running without state.
-func startDaemon(cfg *Config, yieldState bool, logger *slog.Logger) (*daemon, error) {
+func startDaemon(cfg *config.Config, yieldState bool, logger *slog.Logger) (*daemon, error) {
 	a := &daemon{log: logger, cfg: cfg}
 	start := time.Now()
 	// Monitors first: what keeps bwmon from counting at all (privileges,

@@ -17,8 +17,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/state"
 )
 
 // docCommands knows what a documented command may name.
@@ -108,7 +110,7 @@ func makeTargets(t *testing.T) map[string]bool {
 // servedPaths asks the HTTP server's own mux which route a path takes.
 func servedPaths(t *testing.T) func(string) bool {
 	t.Helper()
-	s, err := httpapi.New(httpapi.Options{Usage: http.NotFoundHandler()})
+	s, err := httpapi.New(httpapi.Options{Usage: noUsage{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +508,7 @@ func TestDocsShellChecks(t *testing.T) {
 		{name: "benchmarks", line: "go test -run x -bench . ./bench/"},
 		{name: "unknown test", line: "go test -run 'TestUsage|TestNoSuchThing' ./cmd/bwmon", problem: `no test matching "TestNoSuchThing"`},
 		{name: "unknown package", line: "go test ./nowhere", problem: "no package ./nowhere"},
-		{name: "fuzz target", line: "go test -run '^$' -fuzz '^FuzzParseConfig$' -fuzztime 3s ./cmd/bwmon"},
+		{name: "fuzz target", line: "go test -run '^$' -fuzz '^FuzzParseConfig$' -fuzztime 3s ./internal/config"},
 		{name: "unknown fuzz target", line: "go test -run '^$' -fuzz=FuzzNoSuchParser ./cmd/bwmon", problem: `no test matching "FuzzNoSuchParser"`},
 		{name: "go run", line: "go run ./bench/bwbench -root . -only micro"},
 		{name: "other commands", line: "systemctl reload bwmon; journalctl -u bwmon -f > /dev/null"},
@@ -545,3 +547,9 @@ func TestShellLines(t *testing.T) {
 		})
 	}
 }
+
+// noUsage is a usage source with nothing in it: the route exists.
+type noUsage struct{}
+
+func (noUsage) History(time.Time) (*state.History, error) { return nil, errors.New("no store") }
+func (noUsage) Clock() (time.Time, *time.Location)        { return time.Now(), time.UTC }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/bwmon/bwmon/internal/config"
 )
 
 // repoRoot is the repository, seen from this package's directory.
@@ -27,7 +29,7 @@ const readmeMaxLines = 250
 
 // loadDocConfig loads a TOML example with the agent's configuration loader.
 // It is the docs tests' one call of it.
-func loadDocConfig(name, text string) (*Config, error) { return ParseConfig(name, text) }
+func loadDocConfig(name, text string) (*config.Config, error) { return config.Parse(name, text) }
 
 // mdDoc is a Markdown file as far as the tests read it.
 type mdDoc struct {

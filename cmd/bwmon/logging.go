@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/bwmon/bwmon/internal/redact"
 )
 
 // newLogger returns the agent's structured logger: key=value text (format
@@ -30,7 +32,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 }
 
 // redactHandler rewrites every URL in a record (its message, and string,
-// error and other values, in groups too) with redactURL before next sees
+// error and other values, in groups too) with redact.URLs before next sees
 // it: a webhook's credentials or a token in a query stay out of the
 // journal, whichever part logs them.
 type redactHandler struct{ next slog.Handler }
@@ -40,7 +42,7 @@ func (h redactHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h redactHandler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, redactURLs(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, redact.URLs(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -64,7 +66,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, redactURLs(v.String()))
+		return slog.String(a.Key, redact.URLs(v.String()))
 	case slog.KindGroup:
 		g := v.Group()
 		rs := make([]slog.Attr, len(g))
@@ -77,7 +79,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 		// print it (fmt recovers a panicking Error or String method).
 		s := fmt.Sprint(v.Any())
 		if strings.Contains(s, "://") {
-			return slog.String(a.Key, redactURLs(s))
+			return slog.String(a.Key, redact.URLs(s))
 		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}

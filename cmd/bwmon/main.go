@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -20,6 +21,9 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/config"
+	"github.com/bwmon/bwmon/internal/redact"
+	"github.com/bwmon/bwmon/internal/state"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -60,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	c := command{stdout: stdout, stderr: stderr, defaults: Defaults, reload: hup}
+	c := command{stdout: stdout, stderr: stderr, defaults: config.Defaults, reload: hup}
 	return c.run(ctx, args)
 }
 
@@ -68,8 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // it their own defaults.
 type command struct {
 	stdout, stderr io.Writer
-	// defaults is the configuration without -config (Defaults).
-	defaults func() *Config
+	// defaults is the configuration without -config (config.Defaults).
+	defaults func() *config.Config
 	// reload delivers a value for each reload request (SIGHUP).
 	reload <-chan os.Signal
 }
@@ -98,7 +102,7 @@ func newFlags(w io.Writer) (*flag.FlagSet, *agentFlags) {
 	fs.StringVar(&f.config, "config", "", "TOML configuration `file` (default: built-in defaults, see config.example.toml)")
 	fs.StringVar(&f.output, "output", "table", "what to print each tick: table, json (one object per line) or none")
 	fs.DurationVar(&f.interval, "interval", 0, "tick length, overriding the config's interval (e.g. 2s)")
-	fs.StringVar(&f.stateDir, "state-dir", "", "keep the totals in `DIR`; \"\" keeps no state. Overrides [state] dir; default "+DefaultStateDir+
+	fs.StringVar(&f.stateDir, "state-dir", "", "keep the totals in `DIR`; \"\" keeps no state. Overrides [state] dir; default "+state.DefaultDir+
 		",\nor no state when another bwmon holds it and there is no -config")
 	fs.StringVar(&f.listen, "listen", "", "serve the page, API and metrics on `HOST:PORT`; \"\" serves no HTTP. Overrides [http] listen;\ndefault "+
 		httpapi.DefaultListen+", or another free loopback port when that is busy and there is no -config")
@@ -119,17 +123,19 @@ func (f *agentFlags) check(fs *flag.FlagSet) error {
 		f.stateDirSet = f.stateDirSet || fl.Name == "state-dir"
 		f.listenSet = f.listenSet || fl.Name == "listen"
 	})
-	if f.interval != 0 && f.interval < 100*time.Millisecond {
-		return errors.New("-interval must be at least 100ms")
+	if f.interval != 0 && f.interval < aggregator.MinInterval {
+		return fmt.Errorf("-interval must be at least %s", aggregator.MinInterval)
 	}
-	if f.stateDirSet {
-		dir, err := stateDirFlag(f.stateDir)
+	if f.stateDirSet && f.stateDir != "" {
+		// Unlike [state] dir, a relative path is taken from the working
+		// directory, as a shell user expects.
+		dir, err := filepath.Abs(f.stateDir)
 		if err != nil {
-			return fmt.Errorf("-state-dir: %w", err)
+			return fmt.Errorf("-state-dir %q: %w: give an absolute path", f.stateDir, err)
 		}
 		f.stateDir = dir
 	}
-	if err := checkListen(f.listen); f.listenSet && err != nil {
+	if err := httpapi.CheckListen(f.listen); f.listenSet && err != nil {
 		return fmt.Errorf("-listen: %w", err)
 	}
 	switch f.output {
@@ -142,7 +148,7 @@ func (f *agentFlags) check(fs *flag.FlagSet) error {
 
 // apply sets what the flags override in cfg: a flag wins over the file,
 // which wins over the built-in defaults.
-func (f *agentFlags) apply(cfg *Config) {
+func (f *agentFlags) apply(cfg *config.Config) {
 	if f.interval != 0 {
 		cfg.Aggregator.Interval = f.interval
 	}
@@ -164,7 +170,7 @@ func (c command) run(ctx context.Context, args []string) int {
 		return 2 // the flag package printed the error and the usage
 	}
 	if err := f.check(fs); err != nil {
-		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
+		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 2
 	}
 	if f.version {
@@ -173,29 +179,29 @@ func (c command) run(ctx context.Context, args []string) int {
 	}
 	logger, err := newLogger(c.stderr, f.logFormat, f.logLevel)
 	if err != nil {
-		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
+		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 2
 	}
 	// load reads the configuration, at start and on each reload.
-	load := func() (*Config, error) {
+	load := func() (*config.Config, error) {
 		cfg := c.defaults()
 		if f.config != "" {
-			fc, err := LoadConfig(f.config)
+			fc, err := config.Load(f.config)
 			if err != nil {
 				return nil, err
 			}
 			cfg = fc
 		}
 		f.apply(cfg)
+		if err := setLauncher(cfg); err != nil {
+			return nil, err
+		}
 		return cfg, nil
 	}
 	cfg, err := load()
 	if err != nil {
-		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
+		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 2
-	}
-	if f.tickStats {
-		cfg.TickStats = c.stderr
 	}
 	if f.checkConfig {
 		fmt.Fprintln(c.stdout, checkReport(cfg))
@@ -232,8 +238,11 @@ func (c command) run(ctx context.Context, args []string) int {
 	if f.config != "" {
 		opts.Load = load
 	}
+	if f.tickStats {
+		opts.TickStats = c.stderr
+	}
 	if err := runAgent(ctx, cfg, opts, logger); err != nil {
-		fmt.Fprintln(c.stderr, "bwmon:", redactURLs(err.Error()))
+		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 1
 	}
 	return 0
@@ -241,7 +250,7 @@ func (c command) run(ctx context.Context, args []string) int {
 
 // checkReport is what -check-config prints: the file, and where the agent
 // would keep its state and serve, after the flags.
-func checkReport(cfg *Config) string {
+func checkReport(cfg *config.Config) string {
 	name := cfg.Path
 	if name == "" {
 		name = "built-in defaults"

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bwmon/bwmon/internal/config"
 )
 
 // TestUsage: `bwmon -h` exits 0 and names the subcommands, how to get
@@ -44,8 +46,8 @@ func TestFlagPrecedence(t *testing.T) {
 	if err := os.WriteFile(off, []byte("[state]\ndir = \"\"\n[http]\nlisten = \"\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defaults := func() *Config {
-		cfg := Defaults()
+	defaults := func() *config.Config {
+		cfg := config.Defaults()
 		cfg.State.Dir = "/default/state"
 		cfg.HTTP.Listen = "127.0.0.1:9000"
 		return cfg

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
+	"sync/atomic"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/monitor"
 	"github.com/bwmon/bwmon/pipe"
 )
@@ -27,7 +29,7 @@ type runningMonitor struct {
 
 // monitorSpecs lists the monitors of cfg in order: conntrack monitors,
 // then pipes.
-func monitorSpecs(cfg *Config) []monitorSpec {
+func monitorSpecs(cfg *config.Config) []monitorSpec {
 	var specs []monitorSpec
 	for i, mc := range cfg.Conntrack {
 		name := "conntrack"
@@ -36,8 +38,11 @@ func monitorSpecs(cfg *Config) []monitorSpec {
 		}
 		opts := monitor.Options{Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage}
 		specs = append(specs, monitorSpec{
-			id: fmt.Sprintf("conntrack name=%q netns=%q manage=%v ignore_local=%v ignore_forwarded=%v all_namespaces=%v max_namespaces=%d manage_user_namespaces=%v include=%q exclude=%q",
-				name, mc.NetNS, cfg.Manage, mc.IgnoreLocal, mc.IgnoreForwarded, mc.AllNamespaces, mc.MaxNamespaces, mc.ManageUserNamespaces, regexStrings(mc.Include), regexStrings(mc.Exclude)),
+			id: identity("conntrack", struct {
+				Name   string
+				Manage bool
+				Config monitor.ConntrackConfig
+			}{name, cfg.Manage, mc}),
 			start: func(logger *slog.Logger) (aggregator.Monitor, error) {
 				o := opts
 				o.Logger = logger
@@ -47,7 +52,7 @@ func monitorSpecs(cfg *Config) []monitorSpec {
 	}
 	for _, pc := range cfg.Pipes {
 		specs = append(specs, monitorSpec{
-			id: fmt.Sprintf("pipe %+v", pc),
+			id: identity("pipe", pc),
 			start: func(logger *slog.Logger) (aggregator.Monitor, error) {
 				return pipe.New(pc, logger)
 			},
@@ -56,12 +61,22 @@ func monitorSpecs(cfg *Config) []monitorSpec {
 	return specs
 }
 
-func regexStrings(res []*regexp.Regexp) []string {
-	out := make([]string, len(res))
-	for i, re := range res {
-		out[i] = re.String()
+// unencodable numbers the identities of monitors whose configuration
+// cannot be encoded.
+var unencodable atomic.Uint64
+
+// identity is a monitor's reload identity: its kind and the canonical JSON
+// of all it is started from, each regex as its source (Regexp.MarshalText),
+// so that any field a monitor's Config gains takes part with no change
+// here. A configuration JSON cannot encode (a func field) gets an identity
+// no other has: such a monitor restarts on every reload rather than miss
+// a change.
+func identity(kind string, cfg any) string {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Sprintf("%s unencodable-%d: %v", kind, unencodable.Add(1), err)
 	}
-	return out
+	return kind + " " + string(b)
 }
 
 // startMonitors starts specs in order; on a failure it closes the ones it

@@ -78,7 +78,7 @@ func pipeCommand(ctx context.Context, stop func(), args []string, stdout, stderr
 
 	p, err := pipe.New(pipe.Config{
 		Name: *name, Listen: listen, Target: target, RateLimit: limit,
-		MaxConns: orNoLimit(*maxConns), IdleTimeout: orNoLimit(*idle), DrainTimeout: *drain,
+		MaxConns: pipe.OrNoLimit(*maxConns), IdleTimeout: pipe.OrNoLimit(*idle), DrainTimeout: *drain,
 	}, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "bwmon pipe:", err)

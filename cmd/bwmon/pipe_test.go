@@ -19,7 +19,6 @@ import (
 
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
-	"github.com/bwmon/bwmon/pipe"
 )
 
 // waitFor polls cond until it holds or timeout passes.
@@ -186,31 +185,6 @@ func TestPipeCommandLimits(t *testing.T) {
 			}
 			if line := regexp.MustCompile(`msg=listening .*`).FindString(stderr.String()); !strings.Contains(line, tt.want) {
 				t.Fatalf("listening line %q, want %q", line, tt.want)
-			}
-		})
-	}
-}
-
-func TestParsePipeLimits(t *testing.T) {
-	tests := []struct {
-		name     string
-		lines    []string
-		maxConns int
-		idle     time.Duration
-	}{
-		{name: "left out: the defaults", maxConns: 0, idle: 0},
-		{name: "zero: no limit", lines: []string{`max_conns = 0`, `idle_timeout = "0s"`}, maxConns: pipe.NoLimit, idle: pipe.NoLimit},
-		{name: "set", lines: []string{`max_conns = 9`, `idle_timeout = "1h"`}, maxConns: 9, idle: time.Hour},
-		{name: "only one set", lines: []string{`idle_timeout = "0s"`}, maxConns: 0, idle: pipe.NoLimit},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", pipeSection(append([]string{`listen = ":8080"`, `target = "h:80"`}, tt.lines...)...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(cfg.Pipes) != 1 || cfg.Pipes[0].MaxConns != tt.maxConns || cfg.Pipes[0].IdleTimeout != tt.idle {
-				t.Fatalf("pipes = %+v, want max_conns %d and idle timeout %s", cfg.Pipes, tt.maxConns, tt.idle)
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bwmon/bwmon/internal/config"
 )
 
 // reload re-reads the configuration and applies it without losing a count:
@@ -10,7 +12,7 @@ import (
 // keep running, removed ones stop, new ones start. A configuration that
 // does not validate, or whose new monitors fail to start, is rejected with
 // a logged error and the old one keeps running.
-func (a *daemon) reload(load func() (*Config, error)) {
+func (a *daemon) reload(load func() (*config.Config, error)) {
 	if load == nil {
 		a.log.Warn("reload requested, but bwmon started without -config: nothing to re-read")
 		return
@@ -30,7 +32,7 @@ func (a *daemon) reload(load func() (*Config, error)) {
 // changes but keeps its listen address can bind it again; if a new monitor
 // fails to start, the removed ones are started again from the old
 // configuration and the error is returned.
-func (a *daemon) apply(cfg *Config) error {
+func (a *daemon) apply(cfg *config.Config) error {
 	if cfg.State != a.cfg.State {
 		a.log.Warn("reload: [state] changes take effect at the next start", "dir", a.cfg.State.Dir, "flush", a.cfg.State.Flush)
 	}

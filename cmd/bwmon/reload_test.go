@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/pipe"
 )
 
@@ -23,9 +24,9 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-func pipeConfig(t *testing.T, pipes ...pipe.Config) *Config {
+func pipeConfig(t *testing.T, pipes ...pipe.Config) *config.Config {
 	t.Helper()
-	cfg := Defaults()
+	cfg := config.Defaults()
 	cfg.Conntrack = nil
 	cfg.State.Dir = ""
 	cfg.Pipes = pipes

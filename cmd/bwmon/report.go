@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
@@ -54,7 +55,7 @@ func parseReportArgs(args []string, stderr io.Writer, now time.Time, loc *time.L
 		fmt.Fprint(stderr, reportUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.configPath, "config", "", "the agent's configuration `file`, for its [state] dir (default "+installedConfig+" if it exists, else "+DefaultStateDir+")")
+	fs.StringVar(&o.configPath, "config", "", "the agent's configuration `file`, for its [state] dir (default "+installedConfig+" if it exists, else "+state.DefaultDir+")")
 	fs.StringVar(&o.dir, "state-dir", "", "read the store in this `directory`, whatever the configuration says")
 	since := fs.String("since", "7d", "from when: days (\"7d\": today and the 6 before), a duration (\"36h\") or a date (\"2025-06-01\")")
 	fs.StringVar(&o.period, "period", "day", "sum by day or month")
@@ -135,11 +136,11 @@ func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *
 func reportDir(path string) (string, error) {
 	if path == "" {
 		if _, err := os.Stat(installedConfig); err != nil {
-			return DefaultStateDir, nil
+			return state.DefaultDir, nil
 		}
 		path = installedConfig
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return "", err
 	}

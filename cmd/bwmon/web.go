@@ -17,7 +17,7 @@ import (
 // means serving on another loopback port, said in one warning. It logs the
 // URL to open. deps holds the server's collaborators (NotifyStats, Usage,
 // Processes); the rest of its Options come from cfg and limits.
-func listenWeb(cfg HTTPConfig, yield bool, limits model.Limits, deps httpapi.Options, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
+func listenWeb(cfg httpapi.Config, yield bool, limits model.Limits, deps httpapi.Options, logger *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if cfg.Listen == "" {
 		return nil, nil, nil
 	}

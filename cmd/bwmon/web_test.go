@@ -19,22 +19,22 @@ func TestListenWeb(t *testing.T) {
 	free := freePort(t)
 	tests := []struct {
 		name    string
-		cfg     HTTPConfig
+		cfg     httpapi.Config
 		yield   bool
 		wantErr string
 		wantOn  string // the address served on; "moved" for another port of 127.0.0.1
 		wantLog string
 	}{
-		{name: "off", cfg: HTTPConfig{}},
-		{name: "free port", cfg: HTTPConfig{Listen: "127.0.0.1:0"}, wantOn: "127.0.0.1:"},
-		{name: "port in use", cfg: HTTPConfig{Listen: busy.Addr().String()},
+		{name: "off", cfg: httpapi.Config{}},
+		{name: "free port", cfg: httpapi.Config{Listen: "127.0.0.1:0"}, wantOn: "127.0.0.1:"},
+		{name: "port in use", cfg: httpapi.Config{Listen: busy.Addr().String()},
 			wantErr: "another program uses the port: give -listen (or [http] listen) another address"},
-		{name: "not this host's address", cfg: HTTPConfig{Listen: "192.0.2.1:8000"},
+		{name: "not this host's address", cfg: httpapi.Config{Listen: "192.0.2.1:8000"},
 			wantErr: "the host is not an address of this machine"},
-		{name: "not this host's address, yielding", cfg: HTTPConfig{Listen: "192.0.2.1:8000"}, yield: true,
+		{name: "not this host's address, yielding", cfg: httpapi.Config{Listen: "192.0.2.1:8000"}, yield: true,
 			wantErr: "the host is not an address of this machine"},
-		{name: "default free, yielding", cfg: HTTPConfig{Listen: free}, yield: true, wantOn: free},
-		{name: "default in use, yielding", cfg: HTTPConfig{Listen: busy.Addr().String()}, yield: true, wantOn: "moved",
+		{name: "default free, yielding", cfg: httpapi.Config{Listen: free}, yield: true, wantOn: free},
+		{name: "default in use, yielding", cfg: httpapi.Config{Listen: busy.Addr().String()}, yield: true, wantOn: "moved",
 			wantLog: `level=WARN msg="the default listen address is in use (by the bwmon service?): serving on another loopback port; use -listen ADDR to choose one" component=http busy=` + busy.Addr().String()},
 	}
 	for _, tt := range tests {

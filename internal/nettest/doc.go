@@ -5,5 +5,8 @@
 // tb.Cleanup; processes are killed by the PID it started them with.
 //
 // Traffic stays between the namespaces it creates. It needs root; tests
-// call RequireRoot, which skips only when not root.
+// call RequireRoot, which skips only when not root. A test that lacks
+// anything else it needs (a tool, a kernel feature) calls Missing. Under
+// CI=true both fail the test instead: CI runs as root with every tool
+// installed, and a CI run that skips a test has tested nothing.
 package nettest

@@ -23,11 +23,12 @@ import (
 	"github.com/bwmon/bwmon/internal/nftct"
 )
 
-// RequireRoot skips tb unless it runs as root.
+// RequireRoot skips tb unless it runs as root; in CI, which runs as root,
+// it fails tb instead (see Missing).
 func RequireRoot(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
-		tb.Skip("needs root: creates network namespaces and reads conntrack")
+		Missing(tb, "needs root: creates network namespaces and reads conntrack (run the tests as root)")
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -24,7 +23,7 @@ var otherKey = appKey(model.OtherApp)
 
 type dayApp struct {
 	key   string
-	t     aggregator.Totals
+	t     model.Totals
 	first bool
 }
 
@@ -85,7 +84,7 @@ func foldDayBucket(b *bolt.Bucket, keep int) (kept []string, folded int, err err
 	}
 	if len(apps) > keep {
 		rankDayApps(apps)
-		var other aggregator.Totals
+		var other model.Totals
 		if v := b.Get([]byte(otherKey)); v != nil {
 			other, _ = decodeCounts(v)
 		}

@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
 // daySum is the sum of the apps of a day's counts, and how many apps it
 // holds by name (OtherApp aside).
-func daySum(c counts) (sum aggregator.Totals, named int) {
+func daySum(c counts) (sum model.Totals, named int) {
 	for k, t := range c {
 		if !isAppKey(k) {
 			continue
@@ -36,41 +35,41 @@ func TestFoldIsNotBookedTwice(t *testing.T) {
 	tests := []struct {
 		name  string
 		ticks [][]any // apps of each Snapshot: name, in, out, ...
-		want  map[string]aggregator.Totals
+		want  map[string]model.Totals
 		// totals: the apps Totals holds after the last tick
 		totals []string
 	}{
 		{"fold into a new other row",
 			[][]any{{"a", 100, 1, "b", 50, 2}, {"a", 100, 1, other, 50, 2}},
-			map[string]aggregator.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}},
+			map[string]model.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}},
 			[]string{other, "a"}},
 		{"fold into other that grows too",
 			[][]any{{"a", 100, 1, "b", 50, 2, other, 20, 0}, {"a", 100, 1, other, 77, 2}},
-			map[string]aggregator.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/(other)": {In: 27}},
+			map[string]model.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/(other)": {In: 27}},
 			[]string{other, "a"}},
 		{"the folded app's last bytes go to other",
 			[][]any{{"a", 100, 1, "b", 50, 2}, {"a", 100, 1, other, 60, 2}},
-			map[string]aggregator.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/(other)": {In: 10}},
+			map[string]model.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/(other)": {In: 10}},
 			[]string{other, "a"}},
 		{"two apps folded at once",
 			[][]any{{"a", 100, 1, "b", 50, 2, "c", 30, 3}, {"a", 100, 1, other, 80, 5}},
-			map[string]aggregator.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/c": {In: 30, Out: 3}},
+			map[string]model.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 50, Out: 2}, "app/c": {In: 30, Out: 3}},
 			[]string{other, "a"}},
 		{"an app back after its fold starts from zero",
 			[][]any{{"a", 100, 1, "b", 50, 2}, {"a", 100, 1, other, 50, 2}, {"a", 100, 1, other, 50, 2, "b", 5, 0}},
-			map[string]aggregator.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 55, Out: 2}},
+			map[string]model.Totals{"app/a": {In: 100, Out: 1}, "app/b": {In: 55, Out: 2}},
 			[]string{other, "a", "b"}},
 		{"group_by changed: old apps leave, new ones start at zero",
 			[][]any{{"a", 1000, 10, "b", 500, 5, other, 300, 3}, {"root", 10, 1}, {"root", 20, 1, other, 5, 0}},
-			map[string]aggregator.Totals{"app/a": {In: 1000, Out: 10}, "app/b": {In: 500, Out: 5}, "app/(other)": {In: 305, Out: 3}, "app/root": {In: 20, Out: 1}},
+			map[string]model.Totals{"app/a": {In: 1000, Out: 10}, "app/b": {In: 500, Out: 5}, "app/(other)": {In: 305, Out: 3}, "app/root": {In: 20, Out: 1}},
 			[]string{other, "root"}},
 		{"group_by changed, other kept but smaller",
 			[][]any{{"a", 1000, 10, other, 300, 3}, {"root", 10, 1, other, 50, 0}, {"root", 10, 1, other, 60, 0}},
-			map[string]aggregator.Totals{"app/a": {In: 1000, Out: 10}, "app/(other)": {In: 310, Out: 3}, "app/root": {In: 10, Out: 1}},
+			map[string]model.Totals{"app/a": {In: 1000, Out: 10}, "app/(other)": {In: 310, Out: 3}, "app/root": {In: 10, Out: 1}},
 			[]string{other, "root"}},
 		{"group_by changed, other kept and larger: no huge delta",
 			[][]any{{"a", 1000, 10, other, 30, 3}, {"root", 10, 1, other, 500, 0}},
-			map[string]aggregator.Totals{"app/a": {In: 1000, Out: 10}, "app/(other)": {In: 30, Out: 3}, "app/root": {In: 10, Out: 1}},
+			map[string]model.Totals{"app/a": {In: 1000, Out: 10}, "app/(other)": {In: 30, Out: 3}, "app/root": {In: 10, Out: 1}},
 			[]string{other, "root"}},
 	}
 	for _, tt := range tests {
@@ -139,13 +138,13 @@ func TestFoldIsNotBookedTwice(t *testing.T) {
 // folded into OtherApp, their totals added to its own.
 type fakeAgg struct {
 	limit  int
-	apps   map[string]aggregator.Totals
+	apps   map[string]model.Totals
 	active map[string]int // the tick an app last moved bytes
 	tick   int
 }
 
 func newFakeAgg(limit int) *fakeAgg {
-	return &fakeAgg{limit: limit, apps: map[string]aggregator.Totals{}, active: map[string]int{}}
+	return &fakeAgg{limit: limit, apps: map[string]model.Totals{}, active: map[string]int{}}
 }
 
 func (f *fakeAgg) add(name string, in, out uint64) {
@@ -185,7 +184,7 @@ func (f *fakeAgg) snapshot(at time.Time) *model.Snapshot {
 // flood runs a day of n one-shot apps (one a tick, each its own name of
 // about 200 bytes) beside a bulk sender, flushing every 150 ticks, and
 // returns the bytes moved.
-func flood(t *testing.T, s *Store, agg *fakeAgg, clk *clock, day time.Time, n int) (all, bulk aggregator.Totals) {
+func flood(t *testing.T, s *Store, agg *fakeAgg, clk *clock, day time.Time, n int) (all, bulk model.Totals) {
 	t.Helper()
 	pad := strings.Repeat("x", 190)
 	for i := range n {
@@ -322,12 +321,12 @@ func TestDayAppsPrefersNamesTheFileKeeps(t *testing.T) {
 	tests := []struct {
 		name string
 		key  string
-		want aggregator.Totals
+		want model.Totals
 	}{
-		{"sshd keeps its name and bytes", "app/sshd", aggregator.Totals{In: 11}},
-		{"bulk", "app/bulk", aggregator.Totals{In: 2000}},
-		{"the largest newcomer", "app/n3", aggregator.Totals{In: 70}},
-		{"the rest folded", "app/(other)", aggregator.Totals{In: 110}},
+		{"sshd keeps its name and bytes", "app/sshd", model.Totals{In: 11}},
+		{"bulk", "app/bulk", model.Totals{In: 2000}},
+		{"the largest newcomer", "app/n3", model.Totals{In: 70}},
+		{"the rest folded", "app/(other)", model.Totals{In: 110}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

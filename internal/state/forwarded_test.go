@@ -51,7 +51,7 @@ func TestForwardedFlushReopen(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Forwarded() = %+v, want %+v", got, want)
 	}
-	if apps, _ := s.Totals(); len(apps) != 1 || apps["curl"] != (aggregator.Totals{In: 100, Out: 10}) {
+	if apps, _ := s.Totals(); len(apps) != 1 || apps["curl"] != (model.Totals{In: 100, Out: 10}) {
 		t.Fatalf("Totals apps = %v, want curl alone: forwarded bytes are no app", apps)
 	}
 	h, err := s.History(time.Time{})
@@ -122,11 +122,11 @@ func TestStoreBeforeForwarded(t *testing.T) {
 		meta.Put(keyVersion, []byte("1"))
 		meta.Put(keyCreated, []byte(created.Format(time.RFC3339Nano)))
 		tot, _ := tx.CreateBucket(bucketTotals)
-		tot.Put([]byte("app/curl"), encodeCounts(aggregator.Totals{In: 500, Out: 5}))
-		tot.Put([]byte("unattributed/no_socket"), encodeCounts(aggregator.Totals{In: 3}))
+		tot.Put([]byte("app/curl"), encodeCounts(model.Totals{In: 500, Out: 5}))
+		tot.Put([]byte("unattributed/no_socket"), encodeCounts(model.Totals{In: 3}))
 		daily, _ := tx.CreateBucket(bucketDaily)
 		day, _ := daily.CreateBucket([]byte("2025-05-30"))
-		return day.Put([]byte("app/curl"), encodeCounts(aggregator.Totals{In: 500, Out: 5}))
+		return day.Put([]byte("app/curl"), encodeCounts(model.Totals{In: 500, Out: 5}))
 	})
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -138,7 +138,7 @@ func TestStoreBeforeForwarded(t *testing.T) {
 	t1 := created.Add(time.Hour)
 	clk := &clock{t: t1}
 	s := open(t, dir, clk, nil)
-	if apps, _ := s.Totals(); apps["curl"] != (aggregator.Totals{In: 500, Out: 5}) || !s.Since().Equal(created) {
+	if apps, _ := s.Totals(); apps["curl"] != (model.Totals{In: 500, Out: 5}) || !s.Since().Equal(created) {
 		t.Fatalf("old store: apps %v since %v, want curl 500/5 since %v", apps, s.Since(), created)
 	}
 	if f := s.Forwarded(); f == nil || len(f) != 0 {

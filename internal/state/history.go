@@ -82,6 +82,12 @@ func readHistory(tx *bolt.Tx, from string) (*History, error) {
 	return h, nil
 }
 
+// Clock returns the store's time now and the location its days begin in:
+// what a "since" (see ParseSince) is read against.
+func (s *Store) Clock() (time.Time, *time.Location) {
+	return s.opts.Now(), s.opts.Location
+}
+
 // History returns what the store holds from the local day of from on,
 // including what was counted but not yet written: the same answer a flush
 // now would leave on disk.

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
@@ -81,7 +80,7 @@ const (
 )
 
 // decodeRecord reads one record of counts: its clean key and its bytes.
-func decodeRecord(k, v []byte) (string, aggregator.Totals, recordState) {
+func decodeRecord(k, v []byte) (string, model.Totals, recordState) {
 	t, err := decodeCounts(v)
 	if err != nil {
 		return "", t, recordDropped
@@ -112,16 +111,16 @@ func (r *repairs) add(s recordState) {
 	}
 }
 
-func encodeCounts(t aggregator.Totals) []byte {
+func encodeCounts(t model.Totals) []byte {
 	b := make([]byte, 16)
 	binary.BigEndian.PutUint64(b[:8], t.In)
 	binary.BigEndian.PutUint64(b[8:], t.Out)
 	return b
 }
 
-func decodeCounts(b []byte) (aggregator.Totals, error) {
+func decodeCounts(b []byte) (model.Totals, error) {
 	if len(b) != 16 {
-		return aggregator.Totals{}, fmt.Errorf("counts of %d bytes, want 16", len(b))
+		return model.Totals{}, fmt.Errorf("counts of %d bytes, want 16", len(b))
 	}
-	return aggregator.Totals{In: binary.BigEndian.Uint64(b[:8]), Out: binary.BigEndian.Uint64(b[8:])}, nil
+	return model.Totals{In: binary.BigEndian.Uint64(b[:8]), Out: binary.BigEndian.Uint64(b[8:])}, nil
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/internal/safename"
+	"github.com/bwmon/bwmon/model"
 )
 
 func TestCleanKey(t *testing.T) {
@@ -48,14 +48,14 @@ func TestDecodeRecord(t *testing.T) {
 		name  string
 		k, v  []byte
 		key   string
-		t     aggregator.Totals
+		t     model.Totals
 		state recordState
 	}{
-		{"ok", []byte("app/curl"), val(1, 2), "app/curl", aggregator.Totals{In: 1, Out: 2}, recordOK},
-		{"repaired", []byte("app/\xff"), val(3, 4), `app/\xff`, aggregator.Totals{In: 3, Out: 4}, recordRepaired},
-		{"short value", []byte("app/curl"), []byte{1}, "", aggregator.Totals{}, recordDropped},
-		{"nil value", []byte("app/curl"), nil, "", aggregator.Totals{}, recordDropped},
-		{"unknown key", []byte("x"), val(1, 1), "", aggregator.Totals{In: 1, Out: 1}, recordDropped},
+		{"ok", []byte("app/curl"), val(1, 2), "app/curl", model.Totals{In: 1, Out: 2}, recordOK},
+		{"repaired", []byte("app/\xff"), val(3, 4), `app/\xff`, model.Totals{In: 3, Out: 4}, recordRepaired},
+		{"short value", []byte("app/curl"), []byte{1}, "", model.Totals{}, recordDropped},
+		{"nil value", []byte("app/curl"), nil, "", model.Totals{}, recordDropped},
+		{"unknown key", []byte("x"), val(1, 1), "", model.Totals{In: 1, Out: 1}, recordDropped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -43,7 +42,7 @@ func (s *Store) Consume(snap *model.Snapshot) {
 	if s.closed {
 		return
 	}
-	var gone aggregator.Totals
+	var gone model.Totals
 	for k, t := range s.last {
 		if _, ok := apps[k]; ok || !isAppKey(k) {
 			continue
@@ -80,7 +79,7 @@ func (s *Store) record(date, key string, in, out uint64) bool {
 }
 
 // recordOver is record with what they grew beyond base booked.
-func (s *Store) recordOver(date, key string, in, out uint64, base aggregator.Totals) bool {
+func (s *Store) recordOver(date, key string, in, out uint64, base model.Totals) bool {
 	if prev, ok := s.last[key]; !ok || prev.In != in || prev.Out != out {
 		s.last[key] = totalsOf(in, out)
 		s.dirty = true

@@ -11,8 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/internal/safename"
+	"github.com/bwmon/bwmon/model"
 )
 
 // craft writes a store file in dir as an older or damaged bwmon might
@@ -42,7 +42,7 @@ func put(t *testing.T, b *bolt.Bucket, key string, v []byte) {
 	}
 }
 
-func val(in, out uint64) []byte { return encodeCounts(aggregator.Totals{In: in, Out: out}) }
+func val(in, out uint64) []byte { return encodeCounts(model.Totals{In: in, Out: out}) }
 
 // badStore is a store with, in the totals and in a day: names an older
 // bwmon saved raw (invalid UTF-8, an escape sequence, a bidi override, 300
@@ -108,7 +108,7 @@ func TestBadStoreRepairedOnOpen(t *testing.T) {
 	}
 	apps, unatt := s.Totals()
 	long := safename.Clean(strings.Repeat("L", 300))
-	wantApps := map[string]aggregator.Totals{
+	wantApps := map[string]model.Totals{
 		"curl":              {In: 100, Out: 1},
 		`x\xffy`:            {In: 15, Out: 1}, // the raw and the clean name, merged
 		`evil\x1b[2J\u202e`: {In: 7, Out: 7},
@@ -182,7 +182,7 @@ func equalCounts(a, b counts) bool {
 func TestOldStoreDaysFoldedOnOpen(t *testing.T) {
 	// A day saved by a bwmon without the bound: 1,500 apps.
 	dir := t.TempDir()
-	var want aggregator.Totals
+	var want model.Totals
 	craft(t, dir, func(tx *bolt.Tx) error {
 		d, err := tx.Bucket(bucketDaily).CreateBucket([]byte("2025-06-01"))
 		if err != nil {

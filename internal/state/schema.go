@@ -4,7 +4,6 @@ import (
 	"math"
 	"strings"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -43,7 +42,7 @@ const LockName = "bwmon.lock"
 const DefaultKeepDays = 90
 
 // counts is a set of byte counts keyed as in the store.
-type counts map[string]aggregator.Totals
+type counts map[string]model.Totals
 
 // add adds in and out to key's counts, saturating: a damaged file's
 // counts never wrap around to small ones.
@@ -77,12 +76,12 @@ func (c counts) clone() counts {
 	return out
 }
 
-func totalsOf(in, out uint64) aggregator.Totals { return aggregator.Totals{In: in, Out: out} }
+func totalsOf(in, out uint64) model.Totals { return model.Totals{In: in, Out: out} }
 
 // split sorts the keys of c into apps and unattributed reasons; keys of
 // other kinds (forwarded bytes, or from a later schema) are skipped.
-func (c counts) split() (map[string]aggregator.Totals, map[model.Reason]model.UnattributedSum) {
-	apps := make(map[string]aggregator.Totals)
+func (c counts) split() (map[string]model.Totals, map[model.Reason]model.UnattributedSum) {
+	apps := make(map[string]model.Totals)
 	unatt := make(map[model.Reason]model.UnattributedSum)
 	for k, t := range c {
 		switch {

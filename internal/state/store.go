@@ -13,7 +13,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -284,12 +283,9 @@ func withDB(dir *stateDir, readOnly bool, timeout time.Duration, f func(db *bolt
 // Since returns when the store began: the start of its totals.
 func (s *Store) Since() time.Time { return s.created }
 
-// Path returns the store's file.
-func (s *Store) Path() string { return s.path }
-
 // Totals returns the cumulative totals as of the last Consume (at Open: as
 // stored), in the form aggregator.Restore takes.
-func (s *Store) Totals() (map[string]aggregator.Totals, map[model.Reason]model.UnattributedSum) {
+func (s *Store) Totals() (map[string]model.Totals, map[model.Reason]model.UnattributedSum) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last.split()

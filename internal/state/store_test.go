@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
@@ -101,7 +100,7 @@ func TestRecordFlushReopen(t *testing.T) {
 		t.Fatalf("after reopening, Since = %v, want %v", s.Since(), t0)
 	}
 	apps, unatt := s.Totals()
-	wantApps := map[string]aggregator.Totals{"curl": {In: 401, Out: 20}, "ssh": {In: 1, Out: 2}}
+	wantApps := map[string]model.Totals{"curl": {In: 401, Out: 20}, "ssh": {In: 1, Out: 2}}
 	if len(apps) != 2 || apps["curl"] != wantApps["curl"] || apps["ssh"] != wantApps["ssh"] {
 		t.Fatalf("Totals apps = %v, want %v", apps, wantApps)
 	}
@@ -115,13 +114,13 @@ func TestRecordFlushReopen(t *testing.T) {
 	days := dayCounts(h)
 	tests := []struct {
 		name, date, key string
-		want            aggregator.Totals
+		want            model.Totals
 	}{
-		{"first day curl", "2025-06-01", "app/curl", aggregator.Totals{In: 150, Out: 10}},
-		{"first day ssh", "2025-06-01", "app/ssh", aggregator.Totals{In: 1, Out: 2}},
-		{"first day unattributed", "2025-06-01", "unattributed/no_socket", aggregator.Totals{In: 5}},
-		{"second day curl, flushed by Close", "2025-06-02", "app/curl", aggregator.Totals{In: 251, Out: 10}},
-		{"second day unattributed", "2025-06-02", "unattributed/no_socket", aggregator.Totals{In: 4}},
+		{"first day curl", "2025-06-01", "app/curl", model.Totals{In: 150, Out: 10}},
+		{"first day ssh", "2025-06-01", "app/ssh", model.Totals{In: 1, Out: 2}},
+		{"first day unattributed", "2025-06-01", "unattributed/no_socket", model.Totals{In: 5}},
+		{"second day curl, flushed by Close", "2025-06-02", "app/curl", model.Totals{In: 251, Out: 10}},
+		{"second day unattributed", "2025-06-02", "unattributed/no_socket", model.Totals{In: 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,7 +146,7 @@ func TestHistoryIncludesPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dayCounts(h)["2025-06-01"]["app/curl"]; got != (aggregator.Totals{In: 130, Out: 10}) {
+	if got := dayCounts(h)["2025-06-01"]["app/curl"]; got != (model.Totals{In: 130, Out: 10}) {
 		t.Fatalf("curl = %+v, want 130/10 (100 flushed + 30 pending)", got)
 	}
 	if err := s.Flush(); err != nil {
@@ -157,7 +156,7 @@ func TestHistoryIncludesPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := dayCounts(h2)["2025-06-01"]["app/curl"]; got != (aggregator.Totals{In: 130, Out: 10}) {
+	if got := dayCounts(h2)["2025-06-01"]["app/curl"]; got != (model.Totals{In: 130, Out: 10}) {
 		t.Fatalf("after the flush curl = %+v, want the same 130/10", got)
 	}
 }
@@ -285,7 +284,7 @@ func TestOneAgentPerDirReadersWelcome(t *testing.T) {
 	if d := time.Since(begin); d > 500*time.Millisecond {
 		t.Fatalf("ReadHistory took %s: it waited for a lock", d)
 	}
-	if got := dayCounts(h)["2025-06-01"]["app/curl"]; got != (aggregator.Totals{In: 10, Out: 20}) {
+	if got := dayCounts(h)["2025-06-01"]["app/curl"]; got != (model.Totals{In: 10, Out: 20}) {
 		t.Fatalf("read %+v, want 10/20", got)
 	}
 	// And the agent still writes afterwards.
@@ -347,10 +346,10 @@ func TestHugeNameDoesNotStopPersistence(t *testing.T) {
 		t.Fatalf("key of %d bytes", len(key))
 	}
 	day := dayCounts(h)["2025-06-01"]
-	if got := day[key]; got != (aggregator.Totals{In: 25, Out: 1}) {
+	if got := day[key]; got != (model.Totals{In: 25, Out: 1}) {
 		t.Fatalf("the huge name's day = %+v, want 25/1 (both names cleaned to one)", got)
 	}
-	if got := day["app/curl"]; got != (aggregator.Totals{In: 8, Out: 7}) {
+	if got := day["app/curl"]; got != (model.Totals{In: 8, Out: 7}) {
 		t.Fatalf("curl's day = %+v, want 8/7: the other apps were written too", got)
 	}
 }

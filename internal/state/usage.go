@@ -2,10 +2,7 @@ package state
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,80 +162,4 @@ func ParseSince(s string, now time.Time, loc *time.Location) (time.Time, error) 
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("bad since %.64q: write a number of days (\"7d\"), a duration (\"36h\") or a date (\"2025-06-01\")", s)
-}
-
-// UsageQuery is what GET /api/v1/usage asks for.
-type UsageQuery struct {
-	Period string    // "day" or "month"
-	From   time.Time // zero: every day the store keeps
-	Apps   int       // apps listed by name in each period; 0: all
-}
-
-// ParseUsageQuery reads the query of GET /api/v1/usage:
-// period=day|month (default day), since (see ParseSince; default: every
-// day kept), apps=N (default DefaultUsageApps; 0 lists every app the store
-// holds).
-func ParseUsageQuery(q url.Values, now time.Time, loc *time.Location) (UsageQuery, error) {
-	uq := UsageQuery{Period: q.Get("period"), Apps: DefaultUsageApps}
-	if uq.Period == "" {
-		uq.Period = "day"
-	}
-	if uq.Period != "day" && uq.Period != "month" {
-		return uq, fmt.Errorf("bad period %.64q: want day or month", uq.Period)
-	}
-	if v := q.Get("since"); v != "" {
-		t, err := ParseSince(v, now, loc)
-		if err != nil {
-			return uq, err
-		}
-		uq.From = t
-	}
-	if v := q.Get("apps"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return uq, fmt.Errorf("bad apps %.64q: want a number of apps, 0 for all", v)
-		}
-		uq.Apps = n
-	}
-	return uq, nil
-}
-
-// UsageHandler serves GET
-// /api/v1/usage?period=day|month[&since=7d][&apps=20]: the bytes of each
-// app per day (default) or month, from the store, counts not yet flushed
-// included, as a Usage (see ParseUsageQuery). Without since it returns
-// every day the store keeps. Errors are JSON {"error": "..."}: 400 for a
-// bad query, 405 for a method other than GET or HEAD, 503 once the store
-// is closed.
-func UsageHandler(s *Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"})
-			return
-		}
-		uq, err := ParseUsageQuery(r.URL.Query(), s.opts.Now(), s.opts.Location)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		h, err := s.History(uq.From)
-		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
-			return
-		}
-		u, err := h.Usage(uq.Period, uq.Apps)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, u)
-	})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

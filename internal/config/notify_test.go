@@ -1,8 +1,7 @@
-package main
+package config
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/user"
 	"reflect"
@@ -68,16 +67,18 @@ webhook = "https://hooks.example/alert"
 				{".", notify.Rule{Out: 1e6, Window: notify.DefaultWindow, CommandTimeout: notify.DefaultCommandTimeout, Cooldown: notify.DefaultCooldown}},
 				{"db", notify.Rule{In: 1e6, Window: notify.DefaultWindow, CommandTimeout: notify.DefaultCommandTimeout, Cooldown: notify.DefaultCooldown}},
 			},
+			maxRunning: notify.DefaultMaxRunning,
 		},
 		{
-			name: "no cooldown",
-			text: "[[notify]]\napp = \"x\"\nout_threshold = \"1kB/s\"\ncooldown = \"0s\"\n",
-			want: []notifyRule{{"x", notify.Rule{Out: 1000, Window: notify.DefaultWindow, CommandTimeout: notify.DefaultCommandTimeout}}},
+			name:       "no cooldown",
+			text:       "[[notify]]\napp = \"x\"\nout_threshold = \"1kB/s\"\ncooldown = \"0s\"\n",
+			want:       []notifyRule{{"x", notify.Rule{Out: 1000, Window: notify.DefaultWindow, CommandTimeout: notify.DefaultCommandTimeout}}},
+			maxRunning: notify.DefaultMaxRunning,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", tt.text)
+			cfg, err := Parse("c.toml", tt.text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,10 +134,10 @@ func TestParseConfigNotifyErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("c.toml", tt.text)
-			var ce *ConfigError
+			_, err := Parse("c.toml", tt.text)
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a *ConfigError", err)
+				t.Fatalf("err = %v, want a *Error", err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("err = %q, want it to start with %q", err, tt.want)
@@ -163,20 +164,17 @@ func TestExampleNotifySection(t *testing.T) {
 			text.WriteString(rest + "\n")
 		}
 	}
-	cfg, err := ParseConfig("example", text.String())
-	if os.Geteuid() != 0 {
-		// command_user = "nobody" asks for a switch only root can make.
-		if err == nil || !strings.Contains(err.Error(), `command_user = "nobody": bwmon runs as`) {
-			t.Fatalf("the notify example, uncommented, not as root: err = %v, want that it cannot switch users", err)
-		}
-		return
+	// command_user = "nobody" asks for a switch only root can make.
+	if _, err := parse("example", text.String(), env{euid: 990, users: fakeUsers}); err == nil ||
+		!strings.Contains(err.Error(), `command_user = "nobody": bwmon runs as`) {
+		t.Fatalf("the notify example, uncommented, not as root: err = %v, want that it cannot switch users", err)
 	}
+	cfg, err := parse("example", text.String(), env{euid: 0, users: fakeUsers})
 	if err != nil {
 		t.Fatalf("the notify example, uncommented: %v\n%s", err, text.String())
 	}
-	if cfg.Notify.CommandUser != "nobody" || len(cfg.Notify.Launcher) < 2 || cfg.Notify.Launcher[1] != alertExecCommand {
-		t.Fatalf("the notify example runs its command as %q through %q, want nobody through bwmon %s",
-			cfg.Notify.CommandUser, cfg.Notify.Launcher, alertExecCommand)
+	if u := cfg.Notify.User; u.Name != "nobody" || !u.Switch {
+		t.Fatalf("the notify example runs its command as %+v, want nobody", u)
 	}
 	want := []notifyRule{{"^backup$", notify.Rule{
 		In: 500 << 10, Out: model.Rate(80e6 / 8), Window: 5, Command: []string{"/usr/local/bin/page", "--team", "net"},
@@ -187,10 +185,10 @@ func TestExampleNotifySection(t *testing.T) {
 	}
 }
 
-// fakeUsers is a user database of root, alice (uid 1000, also in group
-// 27), the unit's user bwmon (uid 990) and nobody.
-var fakeUsers = userDB{
-	lookup: func(name string) (*user.User, error) {
+// fakeUsers is a user database of root, the unit's user bwmon (uid 990)
+// and nobody.
+var fakeUsers = notify.UserDB{
+	Lookup: func(name string) (*user.User, error) {
 		for _, u := range fakeUserList {
 			if u.Username == name {
 				return u, nil
@@ -198,7 +196,7 @@ var fakeUsers = userDB{
 		}
 		return nil, user.UnknownUserError(name)
 	},
-	lookupID: func(uid string) (*user.User, error) {
+	LookupID: func(uid string) (*user.User, error) {
 		for _, u := range fakeUserList {
 			if u.Uid == uid {
 				return u, nil
@@ -206,97 +204,41 @@ var fakeUsers = userDB{
 		}
 		return nil, user.UnknownUserIdError(0)
 	},
-	groupIDs: func(u *user.User) ([]string, error) {
-		if u.Username == "alice" {
-			return []string{"1000", "27"}, nil
-		}
-		return []string{u.Gid}, nil
-	},
+	GroupIDs: func(u *user.User) ([]string, error) { return []string{u.Gid}, nil },
 }
 
 var fakeUserList = []*user.User{
 	{Uid: "0", Gid: "0", Username: "root", HomeDir: "/root"},
-	{Uid: "1000", Gid: "1000", Username: "alice", HomeDir: "/home/alice"},
 	{Uid: "990", Gid: "990", Username: "bwmon", HomeDir: "/var/lib/bwmon"},
 	{Uid: "65534", Gid: "65534", Username: "nobody", HomeDir: "/nonexistent"},
 }
 
-func TestResolveCommandUser(t *testing.T) {
-	str := func(s string) *string { return &s }
-	noNobody := fakeUsers
-	noNobody.lookup = func(name string) (*user.User, error) { return nil, user.UnknownUserError(name) }
-	tests := []struct {
-		name    string
-		want    *string
-		euid    int
-		db      userDB
-		wantRun runAs
-		wantErr string
-	}{
-		{name: "root, unset: nobody", euid: 0,
-			wantRun: runAs{name: "nobody", switchUser: true, uid: 65534, gid: 65534, groups: []int{65534}, home: "/nonexistent"}},
-		{name: "root, a user with groups", want: str("alice"), euid: 0,
-			wantRun: runAs{name: "alice", switchUser: true, uid: 1000, gid: 1000, groups: []int{1000, 27}, home: "/home/alice"}},
-		{name: `root, "root": keeps root`, want: str("root"), euid: 0, wantRun: runAs{name: "root"}},
-		{name: "service user, unset: keeps its user", euid: 990, wantRun: runAs{name: "bwmon"}},
-		{name: "service user named: keeps it", want: str("bwmon"), euid: 990, wantRun: runAs{name: "bwmon"}},
-		{name: `service user, "root": keeps its own user`, want: str("root"), euid: 990, wantRun: runAs{name: "bwmon"}},
-		{name: "a user without a name keeps its uid", euid: 4242, wantRun: runAs{name: "uid 4242"}},
-		{name: "service user cannot switch", want: str("nobody"), euid: 990,
-			wantErr: `command_user = "nobody": bwmon runs as bwmon, not root, and cannot switch users: remove command_user`},
-		{name: "unknown user", want: str("ghost"), euid: 0, wantErr: `command_user = "ghost": no such user`},
-		{name: "unknown user, not root", want: str("ghost"), euid: 990, wantErr: `command_user = "ghost": no such user`},
-		{name: "empty", want: str(""), euid: 0, wantErr: "command_user is empty"},
-		{name: "root, unset, no nobody", euid: 0, db: noNobody, wantErr: `command_user = "nobody": no such user`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := tt.db
-			if db.lookup == nil {
-				db = fakeUsers
-			}
-			got, err := resolveCommandUser(tt.want, tt.euid, db)
-			if tt.wantErr != "" {
-				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.wantRun) {
-				t.Fatalf("got %+v, want %+v", got, tt.wantRun)
-			}
-		})
-	}
-}
-
+// TestParseConfigCommandUser: command_user is resolved when a rule has a
+// command or when it is set, for the agent's user (fakeUsers here).
 func TestParseConfigCommandUser(t *testing.T) {
 	rule := notifyText(`app = "x"`, `out_threshold = "1kB/s"`, `command = ["/bin/page"]`)
-	self, err := resolveCommandUser(nil, os.Geteuid(), systemUsers)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nobody := notify.User{Name: "nobody", Switch: true, UID: 65534, GID: 65534, Groups: []int{65534}, Home: "/nonexistent"}
 	tests := []struct {
-		name, text   string
-		wantLauncher bool
-		wantUser     string
-		wantErr      string
+		name, text string
+		euid       int
+		wantUser   notify.User
+		wantErr    string
 	}{
-		{name: "a command runs through __alert-exec", text: rule, wantLauncher: true, wantUser: self.name},
-		{name: "no command, no launcher", text: notifyText(`app = "x"`, `out_threshold = "1kB/s"`)},
-		{name: "root keeps the user", text: "[notify_settings]\ncommand_user = \"root\"\n" + rule, wantLauncher: true,
-			wantUser: map[bool]string{true: "root", false: self.name}[os.Geteuid() == 0]},
+		{name: "root: a command runs as nobody", text: rule, euid: 0, wantUser: nobody},
+		{name: "the service's user: a command keeps it", text: rule, euid: 990, wantUser: notify.User{Name: "bwmon"}},
+		{name: "no command, no user", text: notifyText(`app = "x"`, `out_threshold = "1kB/s"`), euid: 0},
+		{name: "root keeps the user", text: "[notify_settings]\ncommand_user = \"root\"\n" + rule, euid: 0, wantUser: notify.User{Name: "root"}},
 		{name: "unknown user", text: "[notify_settings]\ncommand_user = \"bwmon-no-such-user\"\n" + rule,
 			wantErr: `c.toml:2: command_user = "bwmon-no-such-user": no such user`},
 		{name: "unknown user without commands", text: "[notify_settings]\ncommand_user = \"bwmon-no-such-user\"\n",
 			wantErr: `c.toml:2: command_user = "bwmon-no-such-user": no such user`},
+		{name: "not root cannot switch", text: "[notify_settings]\ncommand_user = \"nobody\"\n" + rule, euid: 990,
+			wantErr: `c.toml:2: command_user = "nobody": bwmon runs as bwmon, not root, and cannot switch users`},
 		{name: "empty", text: "\n[notify_settings]\ncommand_user = \"\"\n", wantErr: `c.toml:3: command_user is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", tt.text)
+			cfg, err := parse("c.toml", tt.text, env{euid: tt.euid, users: fakeUsers})
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -306,26 +248,18 @@ func TestParseConfigCommandUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := cfg.Notify.Launcher
-			if !tt.wantLauncher {
-				if l != nil {
-					t.Fatalf("launcher %q without a command", l)
-				}
-				return
-			}
-			exe, _ := os.Executable()
-			if len(l) < 3 || l[0] != exe || l[1] != alertExecCommand || l[len(l)-1] != "--" || cfg.Notify.CommandUser != tt.wantUser {
-				t.Fatalf("launcher %q, user %q; want %s %s ... -- and %q", l, cfg.Notify.CommandUser, exe, alertExecCommand, tt.wantUser)
+			if !reflect.DeepEqual(cfg.Notify.User, tt.wantUser) || cfg.Notify.Launcher != nil {
+				t.Fatalf("user %+v, launcher %q; want %+v and no launcher (cmd/bwmon sets it)", cfg.Notify.User, cfg.Notify.Launcher, tt.wantUser)
 			}
 		})
 	}
 }
 
 // FuzzParseNotify builds a [notify_settings] table and a [[notify]] rule
-// from fuzzed values, encoded as TOML, decodes it as ParseConfig does and
-// validates it (for an agent running as root or as the service's user,
-// with fakeUsers): the parser never panics, and a configuration it accepts
-// the notifier accepts too.
+// from fuzzed values, encoded as TOML, and parses it as Parse does (for an
+// agent running as root or as the service's user, with fakeUsers): the
+// parser never panics, every error is an *Error, and a configuration it
+// accepts the notifier accepts too.
 func FuzzParseNotify(f *testing.F) {
 	f.Add("^backup$", "500KiB/s", "80Mbit/s", int64(5), "/usr/local/bin/page\x00--team\x00net", "30s", "5m", true,
 		"https://hooks.example/alert", int64(4), "", true)
@@ -348,24 +282,25 @@ func FuzzParseNotify(f *testing.F) {
 		if err := toml.NewEncoder(&text).Encode(map[string]any{"notify_settings": settings, "notify": []map[string]any{rule}}); err != nil {
 			return // not TOML (invalid UTF-8, say), which no file holds either
 		}
-		var nf notifyFile
-		if _, err := toml.Decode(text.String(), &nf); err != nil {
-			return // refused while decoding: a bad rate, duration or command
-		}
 		euid := 990
 		if asRoot {
 			euid = 0
 		}
-		errAt := func(key, format string, args ...any) error {
-			return &ConfigError{Path: "c.toml", Msg: key + ": " + fmt.Sprintf(format, args...)}
-		}
-		nc, err := parseNotifyAs(nf, errAt, euid, fakeUsers)
+		cfg, err := parse("c.toml", text.String(), env{euid: euid, users: fakeUsers})
 		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("parse: %v (%T), want an *Error", err, err)
+			}
 			return
+		}
+		nc := cfg.Notify
+		if len(nc.Rules) > 0 && len(nc.Rules[0].Command) > 0 {
+			nc.Launcher = []string{"/bin/true", "--"} // what cmd/bwmon sets
 		}
 		n, err := notify.New(nc, notify.Options{})
 		if err != nil {
-			t.Fatalf("parseNotify accepted what notify.New refuses: %v\n%s", err, text.String())
+			t.Fatalf("parse accepted what notify.New refuses: %v\n%s", err, text.String())
 		}
 		n.Close()
 	})

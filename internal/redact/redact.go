@@ -1,16 +1,16 @@
-package main
+package redact
 
 import (
 	"strconv"
 	"strings"
 )
 
-// redactURL returns what may be shown of a URL in an error or a log line:
+// URL returns what may be shown of a URL in an error or a log line:
 // its scheme and host, and "/..." where a path, query or fragment follows;
 // never its userinfo. A host that does not look like one (a password with
 // a "/" in it cut the authority short) is hidden too, and a string without
 // "scheme://" shows nothing of itself.
-func redactURL(u string) string {
+func URL(u string) string {
 	i := strings.Index(u, "://")
 	if i < 0 || !isScheme(u[:i]) {
 		return "(URL hidden)"
@@ -32,7 +32,7 @@ func redactURL(u string) string {
 	return u[:i] + "://" + host + tail
 }
 
-// hiddenHost stands for a host redactURL does not show.
+// hiddenHost stands for a host URL does not show.
 const hiddenHost = "(hidden)"
 
 func isScheme(s string) bool {
@@ -77,11 +77,10 @@ func isHost(s string) bool {
 	return true
 }
 
-// redactURLs rewrites every URL in s, a message or an error's text, with
-// redactURL. A URL runs from its scheme to the next space or quote; one
+// URLs rewrites every URL in s, a message or an error's text, with URL. A URL runs from its scheme to the next space or quote; one
 // that a quote opens (Go's %q) runs to the closing quote, escapes and
 // spaces included.
-func redactURLs(s string) string {
+func URLs(s string) string {
 	if !strings.Contains(s, "://") {
 		return s
 	}
@@ -112,19 +111,19 @@ func redactURLs(s string) string {
 			}
 		}
 		b.WriteString(s[done:start])
-		b.WriteString(redactURL(s[start:end]))
+		b.WriteString(URL(s[start:end]))
 		done = end
 	}
 	b.WriteString(s[done:])
 	return b.String()
 }
 
-// redactValues hides values (webhook URLs) in s, a message that may quote
+// Values hides values (webhook URLs) in s, a message that may quote
 // them whole or in part as %q does ("invalid port \":t0ken\" after
-// host"): a quoted string that is one of values becomes its redactURL
+// host"): a quoted string that is one of values becomes its URL
 // form, one that is a part of one becomes "(hidden)". It catches what
-// redactURLs cannot recognise, a URL written without "scheme://".
-func redactValues(s string, values []string) string {
+// URLs cannot recognise, a URL written without "scheme://".
+func Values(s string, values []string) string {
 	var b strings.Builder
 	done := 0
 	for i := 0; i < len(s); i++ {
@@ -153,7 +152,7 @@ func hiddenValue(q string, values []string) (string, bool) {
 	}
 	for _, v := range values {
 		if v == q {
-			return redactURL(v), true
+			return URL(v), true
 		}
 	}
 	for _, v := range values {

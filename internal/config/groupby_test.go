@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -26,11 +26,11 @@ func TestParseConfigGroupBy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", tt.text)
+			cfg, err := Parse("c.toml", tt.text)
 			if tt.wantErr != "" {
-				var ce *ConfigError
+				var ce *Error
 				if err == nil || !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want a ConfigError starting %q", err, tt.wantErr)
+					t.Fatalf("err = %v, want an *Error starting %q", err, tt.wantErr)
 				}
 				return
 			}

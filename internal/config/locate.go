@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"slices"
@@ -142,13 +142,7 @@ func parseKey(s string) (parts []string, rest string, ok bool) {
 		var part string
 		switch s[0] {
 		case '"':
-			end := 1
-			for end < len(s) && s[end] != '"' {
-				if s[end] == '\\' {
-					end++
-				}
-				end++
-			}
+			end := basicStringEnd(s, 1)
 			if end >= len(s) {
 				return nil, s, false
 			}
@@ -248,14 +242,7 @@ func (v *valueScan) scan(s string) {
 			v.ml = s[i : i+3]
 			i += 3
 		case c == '"':
-			i++
-			for i < len(s) && s[i] != '"' {
-				if s[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			i++
+			i = basicStringEnd(s, i+1) + 1
 		case c == '\'':
 			i++
 			for i < len(s) && s[i] != '\'' {
@@ -274,6 +261,19 @@ func (v *valueScan) scan(s string) {
 			i++
 		}
 	}
+}
+
+// basicStringEnd returns where the "basic" string whose content starts at
+// s[i] ends: the index of its closing quote, its escapes skipped; len(s)
+// or more when it does not close on this line.
+func basicStringEnd(s string, i int) int {
+	for i < len(s) && s[i] != '"' {
+		if s[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	return i
 }
 
 // closeML returns where delim closes a multi-line string in s (a basic

@@ -1,29 +1,31 @@
-package main
+package config
 
 import (
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bwmon/bwmon/httpapi"
 )
 
 func TestParseHTTP(t *testing.T) {
 	tests := []struct {
 		name string
 		text string
-		want HTTPConfig
+		want httpapi.Config
 	}{
-		{"default", "", HTTPConfig{Listen: "127.0.0.1:8000"}},
-		{"every interface with a token", "[http]\nlisten = \":9000\"\ntoken = \"s3cret\"\n", HTTPConfig{Listen: ":9000", Token: "s3cret"}},
-		{"off", "[http]\nlisten = \"\"\n", HTTPConfig{}},
-		{"ipv6 loopback", "[http]\nlisten = \"[::1]:8000\"\n", HTTPConfig{Listen: "[::1]:8000"}},
-		{"any free port", "[http]\nlisten = \"127.0.0.1:0\"\n", HTTPConfig{Listen: "127.0.0.1:0"}},
+		{"default", "", httpapi.Config{Listen: "127.0.0.1:8000"}},
+		{"every interface with a token", "[http]\nlisten = \":9000\"\ntoken = \"s3cret\"\n", httpapi.Config{Listen: ":9000", Token: "s3cret"}},
+		{"off", "[http]\nlisten = \"\"\n", httpapi.Config{}},
+		{"ipv6 loopback", "[http]\nlisten = \"[::1]:8000\"\n", httpapi.Config{Listen: "[::1]:8000"}},
+		{"any free port", "[http]\nlisten = \"127.0.0.1:0\"\n", httpapi.Config{Listen: "127.0.0.1:0"}},
 		{"origins normalised", "[http]\nallowed_origins = [\"https://Dash.Example:3000\", \"http://grafana.lan\"]\n",
-			HTTPConfig{Listen: "127.0.0.1:8000", AllowedOrigins: []string{"https://dash.example:3000", "http://grafana.lan"}}},
+			httpapi.Config{Listen: "127.0.0.1:8000", AllowedOrigins: []string{"https://dash.example:3000", "http://grafana.lan"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig("c.toml", tt.text)
+			cfg, err := Parse("c.toml", tt.text)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,10 +53,10 @@ func TestParseHTTPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig("c.toml", tt.text)
-			var ce *ConfigError
+			_, err := Parse("c.toml", tt.text)
+			var ce *Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %v (%T), want a *ConfigError", err, err)
+				t.Fatalf("error %v (%T), want a *Error", err, err)
 			}
 			if !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("error %q, want it to start with %q", err, tt.want)
