@@ -85,6 +85,15 @@ var (
 		nil, nil)
 )
 
+// knownReasons are the unattributed reasons exported from the first tick
+// on, at 0 until bytes come: a series that appears with its first bytes
+// hides them from rate() and increase(), which see only what a series
+// gains. A reason the model adds later is exported once it holds bytes.
+var knownReasons = []model.Reason{
+	model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal,
+	model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace,
+}
+
 var allDescs = []*prometheus.Desc{
 	descAppBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
 	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
@@ -159,9 +168,11 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesOut), app, "out")
 		e.emit(descAppProcesses, prometheus.GaugeValue, float64(max(a.Processes, len(a.PIDs))), app)
 	}
-	reasons := make([]model.Reason, 0, len(snap.Unattributed.Reasons))
+	reasons := slices.Clone(knownReasons)
 	for r := range snap.Unattributed.Reasons {
-		reasons = append(reasons, r)
+		if !slices.Contains(knownReasons, r) {
+			reasons = append(reasons, r)
+		}
 	}
 	slices.Sort(reasons)
 	clear(seen)

@@ -361,6 +361,42 @@ func TestMetricsHygiene(t *testing.T) {
 	}
 }
 
+// TestMetricsUnattributedFromZero: every known reason is exported from the
+// first tick, at 0 until it holds bytes, so that rate() and increase() see
+// its first bytes; an unknown reason is exported once it holds some.
+func TestMetricsUnattributedFromZero(t *testing.T) {
+	tests := []struct {
+		name    string
+		reasons map[model.Reason]model.UnattributedSum
+		want    map[string]float64 // reason=direction → value
+		series  int
+	}{
+		{"no bytes yet", nil, map[string]float64{"no_socket/in": 0, "unreadable_namespace/out": 0}, 14},
+		{"one reason", map[model.Reason]model.UnattributedSum{model.ReasonKernel: {BytesIn: 5, BytesOut: 7}},
+			map[string]float64{"kernel/in": 5, "kernel/out": 7, "process_gone/in": 0}, 14},
+		{"a reason the list does not know", map[model.Reason]model.UnattributedSum{"new_reason": {BytesIn: 3}},
+			map[string]float64{"new_reason/in": 3, "new_reason/out": 0, "no_process/out": 0}, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newTestServer(t, Options{})
+			sn := richSnap(t0)
+			sn.Unattributed.Reasons = tt.reasons
+			s.Consume(sn)
+			fams := scrape(t, ts.URL)
+			if n := len(fams["bwmon_unattributed_bytes_total"].GetMetric()); n != tt.series {
+				t.Errorf("%d unattributed series, want %d", n, tt.series)
+			}
+			for k, want := range tt.want {
+				reason, dir, _ := strings.Cut(k, "/")
+				if got := value(t, fams, "bwmon_unattributed_bytes_total", "direction="+dir, "reason="+reason); got != want {
+					t.Errorf("%s: %v, want %v", k, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestMetricsTotalsStart: the start of the totals is exported once a tick
 // says it, and not before.
 func TestMetricsTotalsStart(t *testing.T) {
