@@ -13,7 +13,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 DESTDIR    ?=
 
-.PHONY: all build run test vet fuzz bench clean install uninstall
+.PHONY: all build run test vet fuzz rules bench clean install uninstall
 
 all: build
 
@@ -31,9 +31,18 @@ vet:
 # Unit tests, then the end-to-end tests against the real kernel. -p 1: the
 # end-to-end tests of different packages share the host's conntrack and
 # process tables, so packages run one at a time.
-test: vet
+test: vet rules
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 	$(MAKE) fuzz
+
+# The shipped Prometheus rules (contrib/prometheus): promtool checks them
+# and runs their unit tests. promtool is in Debian's prometheus package;
+# without it this is a skip, and under CI a failure.
+PROMTOOL ?= promtool
+rules:
+	@command -v $(PROMTOOL) >/dev/null || { echo "rules: $(PROMTOOL) not found: apt-get install prometheus"; [ -z "$$CI" ] || [ "$$CI" = false ]; exit $$?; }; \
+	$(PROMTOOL) check rules contrib/prometheus/*.rules.yml && \
+	$(PROMTOOL) test rules contrib/prometheus/*_test.yml
 
 # Every Fuzz target of every package, FUZZTIME each (go test runs one fuzz
 # target at a time). The seed corpora also run in the plain tests above.

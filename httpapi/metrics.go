@@ -17,24 +17,32 @@ import (
 
 // Metric descriptions. Apps are labelled by name, never by PID: a PID is a
 // new time series every time a process restarts.
+//
+// The bytes counters (apps, unattributed, forwarded) count since the
+// totals began, bwmon_totals_start_time_seconds: with a state store they
+// continue across restarts, so a restart is no counter reset. The agent's
+// own counters (events lost, read errors, folds, WebSocket, notifications)
+// count since the process started and reset with it, as process_* do.
+// There is no per-app rate gauge: rate() over the counter is the rate, at
+// whatever resolution the query asks for (see docs/metrics.md).
 var (
 	descAppBytes = prometheus.NewDesc("bwmon_app_bytes_total",
-		"Bytes an app moved since the agent started, at the layer its monitor counts (IP layer for conntrack, payload for pipes).",
-		[]string{"app", "direction"}, nil)
-	descAppRate = prometheus.NewDesc("bwmon_app_rate_bytes",
-		"An app's rate in bytes per second, averaged over the latest tick.",
+		"Bytes an app moved since the totals began (bwmon_totals_start_time_seconds; they continue across restarts when the agent keeps state), at the layer its monitor counts (IP layer for conntrack, payload for pipes).",
 		[]string{"app", "direction"}, nil)
 	descAppProcesses = prometheus.NewDesc("bwmon_app_processes",
 		"Processes of an app that moved bytes within the retention time.",
 		[]string{"app"}, nil)
 	descUnattributed = prometheus.NewDesc("bwmon_unattributed_bytes_total",
-		"Bytes seen but not tied to any process, by reason, since the agent started.",
+		"Bytes seen but not tied to any process, by reason, since the totals began (bwmon_totals_start_time_seconds).",
 		[]string{"direction", "reason"}, nil)
 	descForwardedBytes = prometheus.NewDesc("bwmon_forwarded_bytes_total",
-		"Bytes the host routed between other hosts since the agent started, seen from the inside hosts (in: what they received). Not labelled by host: a gateway talks to too many.",
+		"Bytes the host routed between other hosts since the totals began (bwmon_totals_start_time_seconds), seen from the inside hosts (in: what they received). Not labelled by host: a gateway talks to too many.",
 		[]string{"direction"}, nil)
 	descForwardedPairs = prometheus.NewDesc("bwmon_forwarded_pairs",
 		"Pairs of hosts the forwarded section lists, folded ones included; it stops growing at the aggregator's bound.",
+		nil, nil)
+	descTotalsStart = prometheus.NewDesc("bwmon_totals_start_time_seconds",
+		"When the bytes counters began, as a Unix time: the creation of the agent's state store, whose totals continue across restarts, or the agent's start when it keeps no state.",
 		nil, nil)
 	descLastTick = prometheus.NewDesc("bwmon_last_tick_timestamp_seconds",
 		"When the latest tick closed, as a Unix time.", nil, nil)
@@ -45,13 +53,13 @@ var (
 	descProcesses = prometheus.NewDesc("bwmon_monitor_processes",
 		"Processes a monitor knows now.", []string{"monitor"}, nil)
 	descEventsLost = prometheus.NewDesc("bwmon_monitor_events_lost_total",
-		"Kernel conntrack events a monitor lost (its socket buffer overflowed) since start; it then resynchronises with a full dump.",
+		"Kernel conntrack events a monitor lost since the agent started: its netlink socket's receive buffer overflowed, or a flow vanished from the table without its DESTROY event. Each loss is followed by a full read of the table.",
 		[]string{"monitor"}, nil)
 	descNamespaces = prometheus.NewDesc("bwmon_monitor_namespaces",
 		"Other network namespaces a conntrack monitor with namespaces = \"all\" reads now (state=\"read\"), and those it left to its own table at the last look because [limits] namespaces were read already (state=\"skipped\").",
 		[]string{"monitor", "state"}, nil)
 	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
-		"Failures of a monitor's kernel readers other than lost events since start; each reader is restarted after a backoff.",
+		"Failures of a monitor's kernel readers other than lost events since the agent started; each reader is restarted after a backoff.",
 		[]string{"monitor"}, nil)
 	descLimit = prometheus.NewDesc("bwmon_limit",
 		"A bound the agent runs with (the [limits] table): apps, top_apps, active_window_seconds, history_apps, day_apps, websocket_clients, namespaces.",
@@ -61,24 +69,33 @@ var (
 	descHistoryApps = prometheus.NewDesc("bwmon_history_apps",
 		"Apps whose history the HTTP API keeps.", nil, nil)
 	descHistoryEvicted = prometheus.NewDesc("bwmon_history_apps_evicted_total",
-		"Apps whose history was dropped, idle for a day or to make room for a bigger one.", nil, nil)
+		"Apps whose history was dropped since the agent started, idle for a day or to make room for a bigger one.", nil, nil)
 	descWSClients = prometheus.NewDesc("bwmon_websocket_clients",
 		"WebSocket clients connected to /api/v1/live.", nil, nil)
 	descWSDropped = prometheus.NewDesc("bwmon_websocket_dropped_total",
-		"WebSocket clients disconnected for falling behind: slow (their queue of ticks was full) or write_timeout (a write took more than 10 s).",
+		"WebSocket clients disconnected since the agent started for falling behind: slow (their queue of ticks was full) or write_timeout (a write took more than 10 s).",
 		[]string{"reason"}, nil)
 	descWSRefused = prometheus.NewDesc("bwmon_websocket_refused_total",
-		"WebSocket upgrades refused (503) because [limits] websocket_clients were connected.", nil, nil)
+		"WebSocket upgrades refused (503) since the agent started because [limits] websocket_clients were connected.", nil, nil)
 	descNotify = prometheus.NewDesc("bwmon_notifications_total",
-		"Alert events of the notifier by outcome: fired, resolved, dropped (too many commands running) or failed (a command or webhook failed or timed out).",
+		"Alert events of the notifier since the agent started, by outcome: fired, resolved, dropped (too many commands running) or failed (a command or webhook failed or timed out).",
 		[]string{"outcome"}, nil)
 	descSkipped = prometheus.NewDesc("bwmon_metrics_skipped_total",
-		"Samples /metrics left out since start because their labels could not be served (a duplicate or invalid label value); each name is logged once.",
+		"Samples /metrics left out since the agent started because their labels could not be served (a duplicate or invalid label value); each name is logged once.",
 		nil, nil)
 )
 
+// knownReasons are the unattributed reasons exported from the first tick
+// on, at 0 until bytes come: a series that appears with its first bytes
+// hides them from rate() and increase(), which see only what a series
+// gains. A reason the model adds later is exported once it holds bytes.
+var knownReasons = []model.Reason{
+	model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal,
+	model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace,
+}
+
 var allDescs = []*prometheus.Desc{
-	descAppBytes, descAppRate, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descLastTick, descEntries,
+	descAppBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
 	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
 }
@@ -149,13 +166,13 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		seen[app] = true
 		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesIn), app, "in")
 		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesOut), app, "out")
-		e.emit(descAppRate, prometheus.GaugeValue, a.RateIn, app, "in")
-		e.emit(descAppRate, prometheus.GaugeValue, a.RateOut, app, "out")
 		e.emit(descAppProcesses, prometheus.GaugeValue, float64(max(a.Processes, len(a.PIDs))), app)
 	}
-	reasons := make([]model.Reason, 0, len(snap.Unattributed.Reasons))
+	reasons := slices.Clone(knownReasons)
 	for r := range snap.Unattributed.Reasons {
-		reasons = append(reasons, r)
+		if !slices.Contains(knownReasons, r) {
+			reasons = append(reasons, r)
+		}
 	}
 	slices.Sort(reasons)
 	clear(seen)
@@ -174,6 +191,9 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 	e.emit(descForwardedBytes, prometheus.CounterValue, float64(f.BytesIn), "in")
 	e.emit(descForwardedBytes, prometheus.CounterValue, float64(f.BytesOut), "out")
 	e.emit(descForwardedPairs, prometheus.GaugeValue, float64(len(f.Hosts)))
+	if !snap.Since.IsZero() {
+		e.emit(descTotalsStart, prometheus.GaugeValue, float64(snap.Since.UnixNano())/1e9)
+	}
 	e.emit(descLastTick, prometheus.GaugeValue, float64(snap.Time.UnixNano())/1e9)
 	e.emit(descEntries, prometheus.GaugeValue, float64(snap.Agent.Entries))
 	e.emit(descFolded, prometheus.CounterValue, float64(snap.Agent.FoldedApps))

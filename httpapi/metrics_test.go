@@ -77,6 +77,7 @@ func TestMetrics(t *testing.T) {
 	second.Agent.FoldedApps = 1412
 	second.Agent.Limits = model.Limits{Apps: 50, TopApps: 10, ActiveWindow: 5 * time.Minute, HistoryApps: 99, WebSocketClients: 99}
 	second.Agent.TickDuration = 2 * time.Second
+	second.Since = t0.Add(-48 * time.Hour)
 	s.Consume(second)
 
 	fams := scrape(t, ts.URL)
@@ -91,8 +92,6 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_app_bytes_total", []string{"app=curl", "direction=in"}, float64(sn.Apps[0].BytesIn)},
 		{"bwmon_app_bytes_total", []string{"app=curl", "direction=out"}, float64(sn.Apps[0].BytesOut)},
 		{"bwmon_app_bytes_total", []string{"app=" + sn.Apps[1].App, "direction=out"}, float64(sn.Apps[1].BytesOut)},
-		{"bwmon_app_rate_bytes", []string{"app=curl", "direction=in"}, sn.Apps[0].RateIn},
-		{"bwmon_app_rate_bytes", []string{"app=curl", "direction=out"}, sn.Apps[0].RateOut},
 		{"bwmon_app_processes", []string{"app=curl"}, 2},
 		{"bwmon_unattributed_bytes_total", []string{"direction=in", "reason=" + string(model.ReasonNoSocket)}, 200},
 		{"bwmon_unattributed_bytes_total", []string{"direction=out", "reason=" + string(model.ReasonProcessGone)}, 40},
@@ -100,6 +99,7 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_forwarded_bytes_total", []string{"direction=out"}, float64(sn.Forwarded.BytesOut)},
 		{"bwmon_forwarded_pairs", nil, float64(len(sn.Forwarded.Hosts))},
 		{"bwmon_last_tick_timestamp_seconds", nil, float64(t0.Add(time.Second).Unix())},
+		{"bwmon_totals_start_time_seconds", nil, float64(t0.Add(-48 * time.Hour).Unix())},
 		{"bwmon_entries", nil, 7},
 		{"bwmon_monitor_flows", []string{"monitor=conntrack"}, 12},
 		{"bwmon_monitor_flows", []string{"monitor=pipe-web"}, 1},
@@ -249,20 +249,25 @@ func TestMetricsHostileNames(t *testing.T) {
 }
 
 // TestMetricsSeriesBound: at the bound of apps, every unattributed reason,
-// two monitors and a notifier, /metrics exports 5 series an app and a fixed
-// number besides.
+// one or two monitors and a notifier, /metrics exports 3 series an app and
+// a fixed number besides: the figures docs/metrics.md gives.
 func TestMetricsSeriesBound(t *testing.T) {
 	tests := []struct {
-		name string
-		snap func() *model.Snapshot
+		name     string
+		monitors map[string]model.MonitorStats
+		// want is the bwmon_* series beside the apps' (the histogram's
+		// buckets, _sum and _count each one).
+		want int
 	}{
-		{"at the bound", func() *model.Snapshot { return realisticSnap(t0) }},
+		{"one conntrack monitor", map[string]model.MonitorStats{"conntrack": {}}, seriesFixed + seriesPerMonitor},
+		{"conntrack with namespaces = all, and a pipe", map[string]model.MonitorStats{
+			"conntrack": {NamespacesRead: 3}, "pipe-web": {}}, seriesFixed + 2*seriesPerMonitor + 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, ts := newTestServer(t, Options{NotifyStats: func() model.NotifyStats { return model.NotifyStats{} }})
-			sn := tt.snap()
-			sn.Agent.Monitors = map[string]model.MonitorStats{"conntrack": {}, "pipe-web": {}}
+			sn := realisticSnap(t0)
+			sn.Agent.Monitors = tt.monitors
 			s.Consume(sn)
 			s.Consume(sn) // a tick duration observed
 			resp, body := get(t, ts.URL+"/metrics", "Accept", "text/plain")
@@ -276,7 +281,7 @@ func TestMetricsSeriesBound(t *testing.T) {
 				if f.GetType() == dto.MetricType_HISTOGRAM || f.GetType() == dto.MetricType_SUMMARY {
 					n = 0
 					for _, m := range f.Metric {
-						n += 2 + len(m.Histogram.GetBucket()) + len(m.Summary.GetQuantile()) // _sum, _count and buckets
+						n += 2 + len(m.Histogram.GetBucket()) + len(m.Summary.GetQuantile()) // _sum, _count and buckets (+Inf among them)
 					}
 				}
 				samples += n
@@ -286,14 +291,139 @@ func TestMetricsSeriesBound(t *testing.T) {
 					bwmon += n
 				}
 			}
-			if want := 5 * (model.DefaultLimitApps + 1); apps != want {
-				t.Errorf("%d app series, want %d (5 for each of %d apps)", apps, want, model.DefaultLimitApps+1)
+			if want := seriesPerApp * (model.DefaultLimitApps + 1); apps != want {
+				t.Errorf("%d app series, want %d (%d for each of %d apps)", apps, want, seriesPerApp, model.DefaultLimitApps+1)
 			}
-			t.Logf("app series %d, other bwmon samples %d, all samples %d (%d bytes)", apps, bwmon, samples, len(body))
+			if bwmon != tt.want {
+				t.Errorf("%d other bwmon_* series, want %d", bwmon, tt.want)
+			}
+			t.Logf("app series %d, other bwmon series %d, all samples %d (%d bytes)", apps, bwmon, samples, len(body))
 			if samples > 3000 {
 				t.Errorf("%d samples, want at most 3,000", samples)
 			}
 			promtool(t, body)
+		})
+	}
+}
+
+// The series of one agent, as docs/metrics.md counts them: per app
+// (bytes in and out, processes); per monitor (flows, processes, events
+// lost, read errors; 2 more with namespaces = "all"); and the fixed ones.
+const (
+	seriesPerApp     = 3
+	seriesPerMonitor = 4
+	seriesFixed      = 14 + // unattributed bytes: 7 reasons, 2 directions
+		2 + 1 + // forwarded bytes in and out, pairs
+		1 + 1 + 1 + 1 + // totals start, last tick, entries, apps folded
+		7 + // limits
+		1 + 1 + // history apps, evicted
+		1 + 2 + 1 + // WebSocket clients, dropped (2 reasons), refused
+		4 + // notifications (4 outcomes)
+		1 + // metrics skipped
+		20 // tick duration: 17 buckets, +Inf, _sum, _count
+)
+
+// TestMetricsHygiene: node_exporter's conventions. Counters end in _total
+// and nothing else does; there is no rate gauge (rate() over the counter
+// is the rate); and the HELP of each counter says since when it counts:
+// the bytes counters since the totals began (they continue across restarts
+// from the state store), the agent's own since the agent started.
+func TestMetricsHygiene(t *testing.T) {
+	s, ts := newTestServer(t, Options{NotifyStats: func() model.NotifyStats { return model.NotifyStats{} }})
+	sn := richSnap(t0)
+	sn.Since = t0.Add(-time.Hour)
+	s.Consume(sn)
+	s.Consume(sn)
+	fams := scrape(t, ts.URL)
+	restored := map[string]bool{"bwmon_app_bytes_total": true, "bwmon_unattributed_bytes_total": true, "bwmon_forwarded_bytes_total": true}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "bwmon_") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			help := f.GetHelp()
+			switch counter := f.GetType() == dto.MetricType_COUNTER; {
+			case counter != strings.HasSuffix(name, "_total"):
+				t.Errorf("a %s named %s: counters, and only they, end in _total", f.GetType(), name)
+			case strings.Contains(name, "rate") || strings.HasSuffix(name, "_per_second"):
+				t.Errorf("%s: a rate gauge; rate() over a counter does it", name)
+			case restored[name] && (!strings.Contains(help, "since the totals began") || strings.Contains(help, "agent started")):
+				t.Errorf("%s continues across restarts; its HELP should count since the totals began: %q", name, help)
+			case counter && !restored[name] && !strings.Contains(help, "since the agent started"):
+				t.Errorf("%s resets with the agent; its HELP should say since the agent started: %q", name, help)
+			}
+		})
+	}
+	for _, gone := range []string{"bwmon_app_rate_bytes", "bwmon_app_bytes_per_second"} {
+		if _, ok := fams[gone]; ok {
+			t.Errorf("%s is exported", gone)
+		}
+	}
+}
+
+// TestMetricsUnattributedFromZero: every known reason is exported from the
+// first tick, at 0 until it holds bytes, so that rate() and increase() see
+// its first bytes; an unknown reason is exported once it holds some.
+func TestMetricsUnattributedFromZero(t *testing.T) {
+	tests := []struct {
+		name    string
+		reasons map[model.Reason]model.UnattributedSum
+		want    map[string]float64 // reason=direction → value
+		series  int
+	}{
+		{"no bytes yet", nil, map[string]float64{"no_socket/in": 0, "unreadable_namespace/out": 0}, 14},
+		{"one reason", map[model.Reason]model.UnattributedSum{model.ReasonKernel: {BytesIn: 5, BytesOut: 7}},
+			map[string]float64{"kernel/in": 5, "kernel/out": 7, "process_gone/in": 0}, 14},
+		{"a reason the list does not know", map[model.Reason]model.UnattributedSum{"new_reason": {BytesIn: 3}},
+			map[string]float64{"new_reason/in": 3, "new_reason/out": 0, "no_process/out": 0}, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newTestServer(t, Options{})
+			sn := richSnap(t0)
+			sn.Unattributed.Reasons = tt.reasons
+			s.Consume(sn)
+			fams := scrape(t, ts.URL)
+			if n := len(fams["bwmon_unattributed_bytes_total"].GetMetric()); n != tt.series {
+				t.Errorf("%d unattributed series, want %d", n, tt.series)
+			}
+			for k, want := range tt.want {
+				reason, dir, _ := strings.Cut(k, "/")
+				if got := value(t, fams, "bwmon_unattributed_bytes_total", "direction="+dir, "reason="+reason); got != want {
+					t.Errorf("%s: %v, want %v", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestMetricsTotalsStart: the start of the totals is exported once a tick
+// says it, and not before.
+func TestMetricsTotalsStart(t *testing.T) {
+	tests := []struct {
+		name  string
+		since time.Time
+		want  bool
+	}{
+		{"state store since two days", t0.Add(-48 * time.Hour), true},
+		{"unknown", time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ts := newTestServer(t, Options{})
+			sn := richSnap(t0)
+			sn.Since = tt.since
+			s.Consume(sn)
+			fams := scrape(t, ts.URL)
+			_, ok := fams["bwmon_totals_start_time_seconds"]
+			if ok != tt.want {
+				t.Fatalf("bwmon_totals_start_time_seconds exported: %v, want %v", ok, tt.want)
+			}
+			if ok {
+				if got := value(t, fams, "bwmon_totals_start_time_seconds"); got != float64(tt.since.Unix()) {
+					t.Errorf("got %v, want %v", got, tt.since.Unix())
+				}
+			}
 		})
 	}
 }
