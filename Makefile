@@ -2,7 +2,8 @@
 # (as root; RUNFLAGS="-state-dir /tmp/bw" adds flags); `make test` runs the
 # whole suite (the end-to-end tests need root and create their own network
 # namespaces); `make install` installs the binary, the configuration and the
-# systemd unit (docs/service.md).
+# systemd unit (docs/service.md); `make deb` builds a Debian package of the
+# same (docs/package.md).
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
@@ -13,7 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 DESTDIR    ?=
 
-.PHONY: all build run test vet fuzz rules bench clean install uninstall
+.PHONY: all build run test vet fuzz rules bench clean install uninstall deb
 
 all: build
 
@@ -86,6 +87,15 @@ install: build
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/bwmon $(DESTDIR)$(UNITDIR)/bwmon.service
 	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# The Debian package bin/bwmon_VERSION_ARCH.deb (docs/package.md), built
+# with dpkg-deb by packaging/deb/mkdeb.sh. Its version is VERSION made
+# Debian-valid (v1.2.3-5-gabc1234 is 1.2.3+git5.gabc1234); DEB_VERSION,
+# DEB_OUTDIR, DEB_CONFIG, DEB_MAINTAINER, DEB_COMPRESS and DEB_UNITDIR,
+# given to make or in the environment, reach the script, whose top says
+# what each does.
+deb:
+	@GO="$(GO)" VERSION="$(VERSION)" packaging/deb/mkdeb.sh
 
 clean:
 	rm -rf bin
