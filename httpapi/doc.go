@@ -6,6 +6,8 @@
 //   - GET /api/v1/history?app=NAME&since=15m: an app's rates from rings in
 //     memory, 1-second points for 15 minutes and 1-minute points (average
 //     and peak) for 24 hours;
+//   - GET /api/v1/histories?app=A&app=B&since=15m: the same for up to
+//     MaxHistoryApps apps in one request;
 //   - GET /api/v1/live: a WebSocket that pushes each tick as it is made, to
 //     at most Options.MaxClients clients at once (503 beyond);
 //   - GET /api/v1/stats: the agent's limits and what they folded, refused
