@@ -13,7 +13,8 @@
 //   - GET /api/v1/stats: the agent's limits and what they folded, refused
 //     or dropped;
 //   - GET /metrics: Prometheus metrics per app and of the agent itself;
-//   - GET /: a page embedded in the binary with a live table and graph.
+//   - GET /: a page embedded in the binary with a live table and graphs, an
+//     app's processes and the usage per day or month.
 //
 // A Server is an aggregator.Consumer: Consume keeps the tick, appends to
 // the history and queues one prepared message per WebSocket client, and
