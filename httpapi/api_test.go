@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -328,12 +329,36 @@ func TestPage(t *testing.T) {
 			}
 		})
 	}
-	// The page uses textContent only: no HTML built from strings.
-	_, js := get(t, ts.URL+"/static/app.js")
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
-		if strings.Contains(string(js), bad) {
-			t.Errorf("app.js uses %s: app names are untrusted", bad)
+	// The page loads its scripts from the agent only, and they use
+	// textContent only: no HTML built from strings.
+	_, html := get(t, ts.URL+"/")
+	srcs := regexp.MustCompile(`<(?:script|link)[^>]+(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(html), -1)
+	scripts := 0
+	for _, m := range srcs {
+		src := m[1]
+		if src == "data:," { // the empty favicon
+			continue
 		}
+		if !strings.HasPrefix(src, "/static/") {
+			t.Errorf("the page loads %s, not from /static/", src)
+			continue
+		}
+		if !strings.HasSuffix(src, ".js") || strings.Contains(src, "/vendor/") {
+			continue
+		}
+		scripts++
+		resp, js := get(t, ts.URL+src)
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", src, resp.StatusCode)
+		}
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
+			if strings.Contains(string(js), bad) {
+				t.Errorf("%s uses %s: app names are untrusted", src, bad)
+			}
+		}
+	}
+	if scripts < 2 {
+		t.Errorf("found %d scripts of the page's own in %s", scripts, html)
 	}
 }
 
