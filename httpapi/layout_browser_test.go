@@ -203,8 +203,15 @@ func TestBrowserLayout(t *testing.T) {
 		t.Errorf("at 700 px the 24-hour view's axis labels overlap: %q", overlaps)
 	}
 	shot(t, b.ctx, "narrow-700-day.png")
-	// Phones get the totals under each name, where their columns are gone.
+	// Phones get the totals under each name, where their columns are gone;
+	// rates in bits/s, the longer unit, fit too.
 	b.viewport(360, 900)
+	b.click("bits/s", `document.getElementById('unit-bits')`)
+	var cut []string
+	b.eval(`[...document.querySelectorAll('#rows tr.row td:not(.app)')].filter(e => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)`, &cut)
+	if len(cut) > 0 {
+		t.Errorf("at 360 px in bits/s these cells are cut: %q", cut)
+	}
 	var sub string
 	b.eval(`getComputedStyle(document.querySelector('#rows tr.row .sub')).display + ' ' + document.querySelector('#rows tr.row .sub').textContent`, &sub)
 	if !strings.HasPrefix(sub, "block total ") {
