@@ -3,9 +3,12 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/bwmon/bwmon/model"
 	"net/http"
+	"net/url"
 	"time"
+
+	"github.com/bwmon/bwmon/internal/safename"
+	"github.com/bwmon/bwmon/model"
 )
 
 // serveApps answers GET /api/v1/apps with the latest tick, the JSON object
@@ -52,6 +55,69 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, historyReply{App: app, SinceS: since.Seconds(), ResolutionS: res.Seconds(), Points: points})
+}
+
+// MaxHistoryApps bounds the apps of one GET /api/v1/histories: the page
+// draws at most seven at once and asks for at most thirteen when it
+// (re)connects.
+const MaxHistoryApps = 16
+
+// historiesReply is the body of GET /api/v1/histories.
+type historiesReply struct {
+	SinceS      float64 `json:"since_s"`
+	ResolutionS float64 `json:"resolution_s"`
+	// Apps holds the apps asked for that the agent knows, in the order
+	// asked, each once.
+	Apps []AppHistory `json:"apps"`
+	// Unknown lists the apps asked for that it does not know.
+	Unknown []string `json:"unknown"`
+}
+
+// serveHistories answers GET /api/v1/histories?app=A&app=B&since=15m: the
+// history of up to MaxHistoryApps apps in one request. An app the agent
+// does not know (it went away since the page asked) is listed in unknown
+// rather than failing the others.
+func (s *Server) serveHistories(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	apps, err := parseHistoryApps(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	since, err := ParseSince(q.Get("since"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	hs, unknown, res := s.history.QueryMany(apps, since)
+	writeJSON(w, http.StatusOK, historiesReply{SinceS: since.Seconds(), ResolutionS: res.Seconds(), Apps: hs, Unknown: unknown})
+}
+
+// parseHistoryApps reads the app parameters of GET /api/v1/histories: at
+// least one, at most MaxHistoryApps different ones, none empty or longer
+// than a name can be (safename.MaxLen); a repeated app counts once.
+func parseHistoryApps(q url.Values) ([]string, error) {
+	vs := q["app"]
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("missing app: ask for /api/v1/histories?app=NAME&app=OTHER&since=15m")
+	}
+	apps := make([]string, 0, min(len(vs), MaxHistoryApps))
+	seen := make(map[string]bool, len(apps))
+	for _, a := range vs {
+		switch {
+		case a == "":
+			return nil, fmt.Errorf("empty app: give each app=NAME a name from /api/v1/apps")
+		case len(a) > safename.MaxLen:
+			return nil, fmt.Errorf("app name of %d bytes: no app has a name longer than %d bytes", len(a), safename.MaxLen)
+		case seen[a]:
+			continue
+		case len(apps) == MaxHistoryApps:
+			return nil, fmt.Errorf("too many apps: at most %d a request, ask again for the others", MaxHistoryApps)
+		}
+		seen[a] = true
+		apps = append(apps, a)
+	}
+	return apps, nil
 }
 
 // ParseSince reads the since parameter: a Go duration ("90s", "15m", "6h")

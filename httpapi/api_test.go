@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,97 @@ func TestHistoryEndpoint(t *testing.T) {
 	}
 }
 
+// TestHistoriesEndpoint: GET /api/v1/histories answers for several apps
+// at once, each as /api/v1/history would, in the order asked, lists the
+// apps it does not know apart, and refuses more than MaxHistoryApps.
+func TestHistoriesEndpoint(t *testing.T) {
+	s, ts := newTestServer(t, Options{})
+	for i := 1; i <= 120; i++ {
+		s.Consume(snap(t0.Add(time.Duration(i)*time.Second), map[string][2]float64{"curl": {float64(i), 0}, "my app/2": {5, 5}, "idle": {0, 0}}))
+	}
+	// others is n apps besides curl, as a query.
+	others := func(n int) string {
+		q := ""
+		for i := range n {
+			q += fmt.Sprintf("&app=a%d", i)
+		}
+		return q
+	}
+	type app struct {
+		name   string
+		points int
+	}
+	tests := []struct {
+		name        string
+		query       string
+		wantStatus  int
+		wantApps    []app
+		wantUnknown []string
+		wantRes     float64
+		wantError   string
+	}{
+		{"two apps", "app=curl&app=my+app%2F2&since=30s", 200, []app{{"curl", 30}, {"my app/2", 30}}, []string{}, 1, ""},
+		{"order kept", "app=my+app%2F2&app=curl&since=30s", 200, []app{{"my app/2", 30}, {"curl", 30}}, []string{}, 1, ""},
+		{"one app, default since", "app=curl", 200, []app{{"curl", 120}}, []string{}, 1, ""},
+		{"minutes", "app=curl&app=my+app%2F2&since=1d", 200, []app{{"curl", 3}, {"my app/2", 3}}, []string{}, 60, ""},
+		{"repeated app once", "app=curl&app=curl&since=10s", 200, []app{{"curl", 10}}, []string{}, 1, ""},
+		{"idle app has no points", "app=idle&app=curl&since=10s", 200, []app{{"idle", 0}, {"curl", 10}}, []string{}, 1, ""},
+		{"unknown apart", "app=gone&app=curl&since=10s", 200, []app{{"curl", 10}}, []string{"gone"}, 1, ""},
+		{"sixteen, repeats aside", "app=curl" + strings.Repeat("&app=curl", 40) + others(MaxHistoryApps-1), 200, nil, nil, 1, ""},
+		{"too many", "app=curl" + others(MaxHistoryApps), 400, nil, nil, 0, "too many apps: at most 16"},
+		{"no app", "since=1m", 400, nil, nil, 0, "missing app"},
+		{"empty app", "app=curl&app=", 400, nil, nil, 0, "empty app"},
+		{"name too long", "app=" + strings.Repeat("x", 300), 400, nil, nil, 0, "no app has a name longer than 256 bytes"},
+		{"bad since", "app=curl&since=yesterday", 400, nil, nil, 0, `bad since "yesterday"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts.URL+"/api/v1/histories?"+tt.query)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d (%.300s), want %d", resp.StatusCode, body, tt.wantStatus)
+			}
+			if tt.wantError != "" {
+				var e errorReply
+				if err := json.Unmarshal(body, &e); err != nil || !strings.Contains(e.Error, tt.wantError) {
+					t.Fatalf("body %s, want a JSON error containing %q", body, tt.wantError)
+				}
+				return
+			}
+			var h historiesReply
+			if err := json.Unmarshal(body, &h); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantApps == nil { // only the count matters
+				if n := len(h.Apps) + len(h.Unknown); n != MaxHistoryApps {
+					t.Fatalf("%d apps answered, want %d", n, MaxHistoryApps)
+				}
+				return
+			}
+			var got []app
+			for _, a := range h.Apps {
+				got = append(got, app{a.App, len(a.Points)})
+			}
+			if !reflect.DeepEqual(got, tt.wantApps) || !reflect.DeepEqual(h.Unknown, tt.wantUnknown) || h.ResolutionS != tt.wantRes {
+				t.Fatalf("apps %v, unknown %q at %v s; want %v, %q at %v s", got, h.Unknown, h.ResolutionS, tt.wantApps, tt.wantUnknown, tt.wantRes)
+			}
+		})
+	}
+	// Each app's points are those of /api/v1/history.
+	_, one := get(t, ts.URL+"/api/v1/history?app=curl&since=1m")
+	_, both := get(t, ts.URL+"/api/v1/histories?app=my+app%2F2&app=curl&since=1m")
+	var h1 historyReply
+	var h2 historiesReply
+	if err := json.Unmarshal(one, &h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(both, &h2); err != nil {
+		t.Fatal(err)
+	}
+	if len(h2.Apps) != 2 || !reflect.DeepEqual(h2.Apps[1].Points, h1.Points) || h2.SinceS != h1.SinceS {
+		t.Fatalf("curl's points differ between /history and /histories:\n%s\n%s", one, both)
+	}
+}
+
 // TestTokenEveryEndpoint: with a token, every data endpoint refuses a
 // request without it or with a wrong one (401 and nothing else), and the
 // page's files refuse a wrong one.
@@ -151,6 +243,9 @@ func TestTokenEveryEndpoint(t *testing.T) {
 		{"history without", "/api/v1/history?app=curl", nil, 401},
 		{"history wrong", "/api/v1/history?app=curl", bearer("x"), 401},
 		{"history right", "/api/v1/history?app=curl", bearer(token), 200},
+		{"histories without", "/api/v1/histories?app=curl&app=x", nil, 401},
+		{"histories wrong", "/api/v1/histories?app=curl", bearer("x"), 401},
+		{"histories right", "/api/v1/histories?app=curl", bearer(token), 200},
 		{"unknown api path without", "/api/v2/apps", nil, 401},
 		{"live without", "/api/v1/live", nil, 401},
 		{"live wrong", "/api/v1/live", bearer("nope"), 401},
@@ -234,12 +329,36 @@ func TestPage(t *testing.T) {
 			}
 		})
 	}
-	// The page uses textContent only: no HTML built from strings.
-	_, js := get(t, ts.URL+"/static/app.js")
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"} {
-		if strings.Contains(string(js), bad) {
-			t.Errorf("app.js uses %s: app names are untrusted", bad)
+	// The page loads its scripts from the agent only, and they use
+	// textContent only: no HTML built from strings.
+	_, html := get(t, ts.URL+"/")
+	srcs := regexp.MustCompile(`<(?:script|link)[^>]+(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(html), -1)
+	scripts := 0
+	for _, m := range srcs {
+		src := m[1]
+		if src == "data:," { // the empty favicon
+			continue
 		}
+		if !strings.HasPrefix(src, "/static/") {
+			t.Errorf("the page loads %s, not from /static/", src)
+			continue
+		}
+		if !strings.HasSuffix(src, ".js") || strings.Contains(src, "/vendor/") {
+			continue
+		}
+		scripts++
+		resp, js := get(t, ts.URL+src)
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", src, resp.StatusCode)
+		}
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("} {
+			if strings.Contains(string(js), bad) {
+				t.Errorf("%s uses %s: app names are untrusted", src, bad)
+			}
+		}
+	}
+	if scripts < 2 {
+		t.Errorf("found %d scripts of the page's own in %s", scripts, html)
 	}
 }
 

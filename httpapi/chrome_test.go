@@ -51,6 +51,14 @@ func newBrowser(t *testing.T, chrome string) *browser {
 		chromedp.NoFirstRun, chromedp.Flag("disable-sync", true), chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1100))
 	bctx, cancelBrowser := chromedp.NewContext(actx)
+	// Start it here, and stop at a failure: a second start on the same
+	// context (the next action's) would make chromedp panic.
+	if err := chromedp.Do(bctx); err != nil {
+		cancelBrowser()
+		cancelAlloc()
+		cancel()
+		t.Fatalf("starting chromium: %v", err)
+	}
 	b := &browser{t: t, ctx: bctx}
 	console := chromedp.Console(bctx)
 	done := make(chan struct{})

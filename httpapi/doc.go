@@ -6,6 +6,8 @@
 //   - GET /api/v1/history?app=NAME&since=15m: an app's rates from rings in
 //     memory, 1-second points for 15 minutes and 1-minute points (average
 //     and peak) for 24 hours;
+//   - GET /api/v1/histories?app=A&app=B&since=15m: the same for up to
+//     MaxHistoryApps apps in one request;
 //   - GET /api/v1/live: a WebSocket that pushes each tick as it is made, to
 //     at most Options.MaxClients clients at once (503 beyond);
 //   - GET /api/v1/stats: the agent's limits and what they folded, refused
@@ -13,7 +15,8 @@
 //   - GET /api/v1/usage?period=day|month&since=7d&apps=20: the bytes of
 //     each app per day or month, from the state store (Options.Usage);
 //   - GET /metrics: Prometheus metrics per app and of the agent itself;
-//   - GET /: a page embedded in the binary with a live table and graph.
+//   - GET /: a page embedded in the binary with a live table and graphs, an
+//     app's processes and the usage per day or month.
 //
 // A Server is an aggregator.Consumer: Consume keeps the tick, appends to
 // the history and queues one prepared message per WebSocket client, and

@@ -50,7 +50,7 @@ func TestBrowserForwarded(t *testing.T) {
 		t.Errorf("nginx runs in %q, want %q", where, want)
 	}
 	var curlWhere bool
-	b.eval(`!!document.querySelector('#rows tr[data-app="curl"] .where')`, &curlWhere)
+	b.eval(`(e => !!e && e.getClientRects().length > 0)(document.querySelector('#rows tr[data-app="curl"] .where'))`, &curlWhere)
 	if curlWhere {
 		t.Error("curl, on the host, has a where line")
 	}

@@ -5,14 +5,18 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bwmon/bwmon/internal/safename"
 )
 
-// The parsers of what comes from outside: the since parameter, origins
+// The parsers of what comes from outside: the since parameter, the apps of
+// a batch history request, origins
 // from the configuration, the Host header against the listen address, and
 // the token in a header or a WebSocket subprotocol. Their table tests are
-// TestParseSince, TestNormalizeOrigin, TestHostCheck and TestLiveHandshake.
+// TestParseSince, TestHistoriesEndpoint, TestNormalizeOrigin, TestHostCheck and TestLiveHandshake.
 
 func FuzzParseSince(f *testing.F) {
 	for _, s := range []string{"", "90s", "15m", "1d", "24h", "25h", "2d", "0s", "-5m", "1001d", "99999999999999999999d", "1.5h", "d", "5µs"} {
@@ -28,6 +32,35 @@ func FuzzParseSince(f *testing.F) {
 		}
 		if d <= 0 || d > CoarseWindow {
 			t.Fatalf("ParseSince(%q) = %s: outside (0, %s]", v, d, CoarseWindow)
+		}
+	})
+}
+
+func FuzzHistoryApps(f *testing.F) {
+	for _, s := range []string{"app=a&app=b", "app=a&app=a", "app=", "since=1m", "app=%ff%00&app=x", "app=a&app=b&app=c&app=d&app=e&app=f&app=g&app=h&app=i&app=j&app=k&app=l&app=m&app=n&app=o&app=p&app=q"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		apps, err := parseHistoryApps(q)
+		if err != nil {
+			if apps != nil {
+				t.Fatalf("parseHistoryApps(%q) = %q with error %v", raw, apps, err)
+			}
+			return
+		}
+		if len(apps) == 0 || len(apps) > MaxHistoryApps {
+			t.Fatalf("parseHistoryApps(%q): %d apps, want 1 to %d", raw, len(apps), MaxHistoryApps)
+		}
+		seen := map[string]bool{}
+		for _, a := range apps {
+			if a == "" || len(a) > safename.MaxLen || seen[a] || !slices.Contains(q["app"], a) {
+				t.Fatalf("parseHistoryApps(%q) = %q: empty, too long, repeated or not asked for", raw, apps)
+			}
+			seen[a] = true
 		}
 	})
 }

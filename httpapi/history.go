@@ -391,19 +391,54 @@ func (h *History) wait(app string, vol float64, since, now time.Time) {
 func (h *History) Query(app string, since time.Duration) (points []Point, resolution time.Duration, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	from := h.last.Add(-since)
-	resolution = fineStep
+	from, resolution := h.span(since)
+	points, ok = h.pointsLocked(app, from, resolution)
+	return points, resolution, ok
+}
+
+// span returns where a query of since begins and its resolution.
+func (h *History) span(since time.Duration) (from time.Time, resolution time.Duration) {
 	if since > FineWindow {
-		resolution = time.Minute
+		return h.last.Add(-since), time.Minute
 	}
+	return h.last.Add(-since), fineStep
+}
+
+// pointsLocked is Query's answer for app from from on.
+func (h *History) pointsLocked(app string, from time.Time, resolution time.Duration) ([]Point, bool) {
 	sr := h.apps[app]
-	if sr == nil {
-		return []Point{}, resolution, h.known[app]
+	switch {
+	case sr == nil:
+		return []Point{}, h.known[app]
+	case resolution == fineStep:
+		return sr.finePoints(from), true
+	default:
+		return sr.coarsePoints(from), true
 	}
-	if resolution == fineStep {
-		return sr.finePoints(from), resolution, true
+}
+
+// AppHistory is one app's points, as QueryMany returns them.
+type AppHistory struct {
+	App    string  `json:"app"`
+	Points []Point `json:"points"`
+}
+
+// QueryMany is Query for several apps at once, under one lock: the
+// histories of the apps it knows, in the order given, and the apps it does
+// not know.
+func (h *History) QueryMany(apps []string, since time.Duration) (hs []AppHistory, unknown []string, resolution time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	from, resolution := h.span(since)
+	hs, unknown = make([]AppHistory, 0, len(apps)), []string{}
+	for _, app := range apps {
+		if points, ok := h.pointsLocked(app, from, resolution); ok {
+			hs = append(hs, AppHistory{App: app, Points: points})
+		} else {
+			unknown = append(unknown, app)
+		}
 	}
-	return sr.coarsePoints(from), resolution, true
+	return hs, unknown, resolution
 }
 
 // Len returns how many apps are tracked, and how many were forgotten since

@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
+	"github.com/bwmon/bwmon/internal/safename"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -21,7 +22,8 @@ func TestBrowserBounds(t *testing.T) {
 	const evil = `<img src=x onerror="document.title='owned'">`
 	otherRate := 0.0
 	tick := func(now time.Time) *model.Snapshot {
-		sn := snap(now, map[string][2]float64{"nginx": {2048, 100}, "x\xffy": {10, 10}, "\u009b/\u202e": {5, 5}, evil: {1, 1}})
+		// The aggregator hands the server clean names (safename.Clean).
+		sn := snap(now, map[string][2]float64{"nginx": {2048, 100}, safename.Clean("x\xffy"): {10, 10}, safename.Clean("\u009b/\u202e"): {5, 5}, evil: {1, 1}})
 		sn.Apps = append(sn.Apps, model.AppUsage{App: model.OtherApp, BytesIn: 1 << 40, RateIn: otherRate, Folded: 1412, Processes: 40})
 		sn.Agent.Limits = model.Limits{Apps: 100, TopApps: 20, ActiveWindow: 15 * time.Minute}
 		sn.Agent.FoldedApps = 1412

@@ -6,9 +6,10 @@ import (
 	"net/http"
 )
 
-// static holds the page: index.html, app.js, style.css and the vendored
-// uPlot chart library (static/vendor/README.md gives its version and
-// licence). Nothing is loaded from outside the agent.
+// static holds the page: index.html, its scripts (core.js, then table.js,
+// procs.js, graph.js, usage.js and app.js: plain scripts sharing
+// window.bwmon, no build step), style.css and the vendored uPlot chart
+// library (static/vendor/README.md gives its version and licence). Nothing is loaded from outside the agent.
 //
 //go:embed static
 var static embed.FS

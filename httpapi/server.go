@@ -141,6 +141,7 @@ func New(opts Options) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/v1/apps", g.wrap(http.HandlerFunc(s.serveApps), false))
 	mux.Handle("GET /api/v1/history", g.wrap(http.HandlerFunc(s.serveHistory), false))
+	mux.Handle("GET /api/v1/histories", g.wrap(http.HandlerFunc(s.serveHistories), false))
 	mux.Handle("GET /api/v1/live", g.wrap(http.HandlerFunc(s.serveLive), false))
 	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
 	mux.Handle("GET /api/v1/processes", g.wrap(http.HandlerFunc(s.serveProcesses), false))
@@ -154,7 +155,7 @@ func New(opts Options) (*Server, error) {
 		ErrorHandling: promhttp.ContinueOnError,
 	}), false))
 	mux.Handle("GET /api/", g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/processes, /api/v1/live, /api/v1/stats")
+		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/histories, /api/v1/processes, /api/v1/live, /api/v1/stats")
 	}), false))
 	mux.Handle("GET /", g.wrap(pageHandler(), true))
 	s.handler = mux

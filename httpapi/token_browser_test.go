@@ -36,7 +36,7 @@ func TestBrowserToken(t *testing.T) {
 	}
 	// The name is shown as text, not markup.
 	b.waitJS(10*time.Second, "the app in the table",
-		`[...document.querySelectorAll('#rows td.app')].some(td => td.textContent === '<b>curl</b>') && !document.querySelector('#rows b')`)
+		`[...document.querySelectorAll('#rows td.app .name')].some(e => e.textContent === '<b>curl</b>') && !document.querySelector('#rows b')`)
 	b.waitJS(10*time.Second, "the live status", `document.getElementById('status').classList.contains('live')`)
 	eventually(t, 5*time.Second, "the page's WebSocket", func() bool { return s.Clients() == 1 })
 	var stored string
