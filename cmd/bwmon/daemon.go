@@ -17,6 +17,7 @@ import (
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/internal/state"
+	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/notify"
 )
 
@@ -31,6 +32,10 @@ type agentOptions struct {
 	Reload <-chan os.Signal
 	// Alerts receives the notifier's alert lines (stderr).
 	Alerts io.Writer
+	// UI, when set, runs the terminal UI once the agent has started, with
+	// the aggregator's Processes, until ctx is done; when it returns (q),
+	// the agent stops.
+	UI func(ctx context.Context, processes func(app string) []model.ProcessUsage) error
 	// YieldState and YieldListen are set when the state directory and the
 	// listen address are the built-in defaults (no -config, no -state-dir
 	// or -listen): another bwmon holding the directory means running
@@ -117,8 +122,16 @@ func runAgent(ctx context.Context, cfg *Config, opts agentOptions, logger *slog.
 			}})
 	}
 
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.agg.Run(ctx) })
+	if opts.UI != nil {
+		g.Go(func() error {
+			defer stop()
+			return opts.UI(ctx, a.agg.Processes)
+		})
+	}
 	g.Go(func() error {
 		for {
 			select {
