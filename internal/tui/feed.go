@@ -12,8 +12,8 @@ type Status struct {
 	// Down is set while the source delivers no ticks: the agent `bwmon
 	// top` follows went away, or does not answer.
 	Down bool
-	// Text says what happened and what is being done about it
-	// ("connection refused"); it is shown cleaned and cut to the header.
+	// Text says what happened ("agent gone: connection refused"); it is
+	// shown cleaned and cut to the header, with a countdown to Retry.
 	Text string
 	// Retry, when not zero, is when the next attempt is due: the header
 	// counts down to it.

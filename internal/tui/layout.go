@@ -55,9 +55,9 @@ func (m *Model) segments() []segment {
 	}
 	switch {
 	case m.status.Down:
-		t := "agent gone"
-		if m.status.Text != "" {
-			t += ": " + m.status.Text
+		t := m.status.Text
+		if t == "" {
+			t = "no ticks"
 		}
 		if !m.status.Retry.IsZero() {
 			t += fmt.Sprintf(", retrying in %s", max(0, m.status.Retry.Sub(m.now)).Round(time.Second))
@@ -133,25 +133,23 @@ func (m *Model) stale() time.Duration {
 
 // pack lays segments out in at most n lines of w columns, two spaces
 // apart, in order; a segment that does not fit where it comes is left
-// out (a later, shorter one may still fit). The first is always there,
-// cut if it must be.
+// out (a later, shorter one may still fit). Each is cleaned, and cut to w
+// (some come from the network: an agent's error message); the first is
+// always there.
 func pack(segs []segment, w, n int) [][]segment {
 	var lines [][]segment
 	used := 0
 	for i, s := range segs {
+		s.text = clip(s.text, w)
 		sw := width(s.text)
 		switch {
 		case i == 0:
-			if sw > w {
-				s.text = clip(s.text, w)
-				sw = width(s.text)
-			}
 			lines = append(lines, []segment{s})
 			used = sw
 		case used+2+sw <= w:
 			lines[len(lines)-1] = append(lines[len(lines)-1], s)
 			used += 2 + sw
-		case len(lines) < n && sw <= w:
+		case len(lines) < n:
 			lines = append(lines, []segment{s})
 			used = sw
 		}

@@ -151,6 +151,23 @@ func (m *Model) key(k tea.KeyMsg) tea.Cmd {
 		m.editKey(k)
 		return nil
 	}
+	if k.Paste {
+		return nil // text pasted outside the filter means nothing
+	}
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 {
+		// Keys typed faster than they are read come as one: each
+		// counts, and "/" turns the rest into the filter.
+		for i, r := range k.Runes {
+			if m.editing {
+				m.editKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: k.Runes[i:]})
+				return nil
+			}
+			if cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}); cmd != nil {
+				return cmd
+			}
+		}
+		return nil
+	}
 	if m.help {
 		m.help = false
 		if k.String() == "q" {

@@ -369,7 +369,7 @@ func TestBits(t *testing.T) {
 func TestStatus(t *testing.T) {
 	hs := newHarness(t, 80, 24)
 	hs.tick(fakeSnapshot(t0, 3))
-	hs.send(statusMsg{Down: true, Text: "dial tcp 127.0.0.1:8000: connection refused", Retry: hs.now.Add(4 * time.Second)})
+	hs.send(statusMsg{Down: true, Text: "agent gone: dial tcp 127.0.0.1:8000: connection refused", Retry: hs.now.Add(4 * time.Second)})
 	hs.send(clockMsg(hs.now.Add(time.Second)))
 	head := strings.Join(hs.screen()[:2], "\n")
 	if !strings.Contains(head, "agent gone: dial tcp 127.0.0.1:8000: connection refused, retrying in 3s") {
@@ -391,13 +391,33 @@ func TestLogArea(t *testing.T) {
 	hs.send(logMsg{"old line", `time=2026-11-22T10:00:00.000+01:00 level=INFO msg="serving the web page, API and metrics" component=http ` + url + ` token=false`})
 	lines := hs.screen()
 	area := strings.Join(lines[len(lines)-5:len(lines)-1], "")
-	if !strings.Contains(area, url) || !strings.Contains(strings.Join(lines, "\n"), "─ log") {
+	stamp := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC).Local().Format("15:04:05") // 10:00 at +01:00
+	if !strings.Contains(area, url) || !strings.Contains(area, stamp+" level=INFO") || !strings.Contains(strings.Join(lines, "\n"), "─ log") {
 		t.Fatalf("the URL is not whole in the log area:\n%s", strings.Join(lines, "\n"))
 	}
 	small := hs.m.layout().logRows
 	hs.keys("l")
 	if big := hs.m.layout().logRows; big <= small {
 		t.Fatalf("l: %d log rows, was %d", big, small)
+	}
+}
+
+// TestKeysTogether: keys read together come as one message of runes; each
+// counts, and after "/" the rest is the filter.
+func TestKeysTogether(t *testing.T) {
+	hs := newHarness(t, 80, 24)
+	hs.tick(fakeSnapshot(t0, 30))
+	hs.keys("jj")
+	if got := hs.selected(); !strings.HasSuffix(got, " app-01") {
+		t.Fatalf("jj: cursor on %q, want app-01", got)
+	}
+	hs.keys("6/pyq")
+	if got := hs.names(); len(got) != 0 || !hs.m.editing || hs.m.filter != "pyq" {
+		t.Fatalf("6/pyq: rows %q, filter %q (editing %v), want the filter pyq", got, hs.m.filter, hs.m.editing)
+	}
+	hs.keys("esc")
+	if !hs.keys("xq") {
+		t.Fatal("xq does not quit")
 	}
 }
 

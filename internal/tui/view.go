@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
@@ -259,7 +260,7 @@ func (m *Model) logLines(rows int) []string {
 	out := []string{m.st.dim.Render(pad(clip(rule, m.w)+strings.Repeat("─", max(0, m.w-width(rule))), m.w))}
 	var wrapped []string
 	for i := len(m.log) - 1; i >= 0 && len(wrapped) < rows; i-- {
-		line := m.log[i]
+		line := shortLog(m.log[i])
 		parts := strings.Split(ansi.Hardwrap(line, m.w, true), "\n")
 		if len(parts) > 3 {
 			parts = append(parts[:2], clip(parts[2]+"…", m.w))
@@ -273,6 +274,21 @@ func (m *Model) logLines(rows int) []string {
 		out = append(out, wrapped[i])
 	}
 	return out
+}
+
+// shortLog shortens the time of a text log line to the time of day: the
+// header has the date, and the area is narrow.
+func shortLog(line string) string {
+	rest, ok := strings.CutPrefix(line, "time=")
+	if !ok {
+		return line
+	}
+	stamp, rest, _ := strings.Cut(rest, " ")
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		return line
+	}
+	return t.Local().Format("15:04:05") + " " + rest
 }
 
 // logStyle picks the look of a log line by its level; alert lines stand
