@@ -44,7 +44,7 @@ func fakeSnapshot(at time.Time, n int) *model.Snapshot {
 // fakeProcesses are python3's processes.
 func fakeProcesses() []model.ProcessUsage {
 	return []model.ProcessUsage{
-		{PID: 4242, Name: "python3", Cmdline: "python3 -m http.server 8080", User: model.UserRef{UID: 1000, Name: "alice"},
+		{PID: 4242, Name: "python3", Cmdline: "/usr/local/lib/python3.13/bin/python3 -m http.server 8080", User: model.UserRef{UID: 1000, Name: "alice"},
 			Unit: "session-3.scope", RateIn: 11 << 20, RateOut: 90 << 10, BytesIn: 30 << 20, BytesOut: 1 << 20},
 		{PID: 4243, Name: "python3", Cmdline: "python3 fetch.py", User: model.UserRef{UID: 1000, Name: "alice"},
 			Container: "fetcher", RateIn: 1 << 20, RateOut: 10 << 10, BytesIn: 10 << 20},

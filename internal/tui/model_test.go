@@ -230,6 +230,9 @@ func TestExpand(t *testing.T) {
 			hs.send(processesMsg{app: "python3", procs: fakeProcesses()})
 			screen := strings.Join(hs.screen(), "\n")
 			want := []string{"▸ python3  3 processes", "PID", "USER", "COMMAND", " 4242 alice", " 4243 alice", "python3 -m http.server", "   99 ?", "[python3]"}
+			if sz[0] >= 200 {
+				want = append(want, "/usr/local/lib/python3.13/bin/python3 -m http.server 8080")
+			}
 			if sz[0] >= 80 {
 				want = append(want, "WHERE", "session-3", "fetcher", "blue")
 			}

@@ -224,10 +224,7 @@ func (m *Model) procLines(l layout) []string {
 			case "WHERE":
 				vals[j] = where(*r)
 			case "COMMAND":
-				vals[j] = r.Cmdline
-				if vals[j] == "" {
-					vals[j] = "[" + r.Name + "]"
-				}
+				vals[j] = command(r, c.w)
 			}
 		}
 		line := pad(cells(i == p.selIdx, cs, vals), m.w)
@@ -244,6 +241,27 @@ func (m *Model) procLines(l layout) []string {
 		out = append(out, clip(msg, m.w))
 	}
 	return out
+}
+
+// command is a process's command line for a column w wide: whole when it
+// fits, else with its program's directory left out, which keeps the
+// arguments in view (which python3 it is); its name in brackets when it
+// has none (a kernel thread, or a process that cleared it).
+func command(p *model.ProcessUsage, w int) string {
+	if p.Cmdline == "" {
+		return "[" + p.Name + "]"
+	}
+	if width(p.Cmdline) <= w {
+		return p.Cmdline
+	}
+	prog, args, _ := strings.Cut(p.Cmdline, " ")
+	if i := strings.LastIndexByte(prog, '/'); i >= 0 && i < len(prog)-1 {
+		prog = prog[i+1:]
+	}
+	if args == "" {
+		return prog
+	}
+	return prog + " " + args
 }
 
 // maxShownProcs is how many processes the sources return at most
@@ -265,8 +283,12 @@ func (m *Model) logLines(rows int) []string {
 		if len(parts) > 3 {
 			parts = append(parts[:2], clip(parts[2]+"…", m.w))
 		}
+		if room := rows - len(wrapped); len(parts) > room {
+			// The oldest line shown, its start.
+			parts = append(parts[:room-1], clip(parts[room-1]+"…", m.w))
+		}
 		st := m.logStyle(line)
-		for j := len(parts) - 1; j >= 0 && len(wrapped) < rows; j-- {
+		for j := len(parts) - 1; j >= 0; j-- {
 			wrapped = append(wrapped, m.paint(st, clip(parts[j], m.w)))
 		}
 	}
