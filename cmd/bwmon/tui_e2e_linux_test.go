@@ -296,6 +296,16 @@ func TestTerminalUI(t *testing.T) {
 			p.keys("Escape")
 			p.waitScreen("esc does not go back to the apps", func(sc string) bool { return strings.Contains(sc, "APP") })
 
+			// It follows the terminal's size.
+			w, h := sz[0]+50, sz[1]+6
+			if out, err := p.tmux("resize-window", "-t", "t", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h)); err != nil {
+				t.Fatalf("tmux resize-window: %v: %s", err, out)
+			}
+			p.waitScreen("the screen does not follow the new size", func(sc string) bool {
+				lines := strings.Split(strings.TrimSuffix(sc, "\n"), "\n")
+				return len(lines) == h && strings.HasPrefix(lines[h-1], "q quit") && strings.Contains(sc, "USERS")
+			})
+
 			p.keys("q")
 			if code := p.exitCode(15 * time.Second); code != 0 {
 				t.Fatalf("exit %d after q, want 0; the screen:\n%s", code, p.screen())

@@ -74,6 +74,10 @@ func TestHeader(t *testing.T) {
 			if len(lines) != sz[1] {
 				t.Errorf("%d lines, want the whole screen, %d", len(lines), sz[1])
 			}
+			hs.send(logMsg{"one line"}) // fewer than the log area holds
+			if lines := hs.screen(); len(lines) != sz[1] || !strings.HasPrefix(lines[sz[1]-1], "q quit") || lines[sz[1]-2] != "one line" {
+				t.Errorf("with one log line, the bottom of the screen is %q, want it, then the keys", lines[len(lines)-2:])
+			}
 			if last := lines[len(lines)-1]; !strings.HasPrefix(last, "q quit") {
 				t.Errorf("the last line is %q, want the keys", last)
 			}

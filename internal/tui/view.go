@@ -292,6 +292,9 @@ func (m *Model) logLines(rows int) []string {
 			wrapped = append(wrapped, m.paint(st, clip(parts[j], m.w)))
 		}
 	}
+	for len(wrapped) < rows {
+		wrapped = append(wrapped, "") // the newest at the bottom, always
+	}
 	for i := len(wrapped) - 1; i >= 0; i-- {
 		out = append(out, wrapped[i])
 	}
