@@ -247,7 +247,7 @@ func TestTerminalUI(t *testing.T) {
 			})
 			lines := strings.Split(sc, "\n")
 			head := strings.Join(lines[:2], "\n")
-			for _, want := range []string{"bwmon " + time.Now().Format("15:"), "in ", "out ", "total in", "interval "} {
+			for _, want := range []string{"bwmon " + time.Now().Format("15:"), "in ", "out ", "total in", "unattributed ", "interval "} {
 				if !strings.Contains(head, want) {
 					t.Errorf("the header lacks %q:\n%s", want, head)
 				}

@@ -87,9 +87,9 @@ func (m *Model) segments() []segment {
 	segs = append(segs,
 		segment{"in " + formatRate(all.rateIn, m.bits) + "  out " + formatRate(all.rateOut, m.bits), nil},
 		segment{"total in " + formatBytes(float64(all.totalIn)) + "  out " + formatBytes(float64(all.totalOut)), nil})
-	if un := u.BytesIn + u.BytesOut; un > 0 {
-		segs = append(segs, segment{"unattributed " + share(un, un+attributed), nil})
-	}
+	// The honest bucket, said even when empty.
+	un := u.BytesIn + u.BytesOut
+	segs = append(segs, segment{"unattributed " + share(un, un+attributed), nil})
 	for i := range s.Apps {
 		if a := &s.Apps[i]; a.App == model.OtherApp && a.Folded > 0 {
 			segs = append(segs, segment{fmt.Sprintf("(other): %d apps folded", a.Folded), nil})
@@ -229,9 +229,10 @@ const (
 )
 
 // appColumns are the columns of the apps table at the screen's width: all
-// of them when they fit, then without users and where they run, then
-// without the processes' count, then only the rates (or the totals, in
-// totals mode). The last, the app's name, takes the rest.
+// of them from about 120 columns, then without users and where they run,
+// then without the processes' count (below about 70), then only the rates
+// (or the totals, in totals mode; below about 65). The last, the app's
+// name, takes the rest.
 func (m *Model) appColumns() []column {
 	ri := column{"RATE IN", rateW, true, sortRateIn}
 	ro := column{"RATE OUT", rateW, true, sortRateOut}
@@ -242,17 +243,21 @@ func (m *Model) appColumns() []column {
 	if m.ord.totals {
 		pair = []column{ti, to}
 	}
-	for _, c := range [][]column{
-		{ri, ro, ti, to, pc, {"USERS", usersW, false, noKey}, {"WHERE", whereW, false, noKey}},
-		{ri, ro, ti, to, pc},
-		{ri, ro, ti, to},
-		pair,
+	for _, c := range []struct {
+		cols    []column
+		minName int
+	}{
+		// Users and where they run only when the name keeps room.
+		{[]column{ri, ro, ti, to, pc, {"USERS", usersW, false, noKey}, {"WHERE", whereW, false, noKey}}, 2 * minNameW},
+		{[]column{ri, ro, ti, to, pc}, minNameW},
+		{[]column{ri, ro, ti, to}, minNameW},
+		{pair, 0},
 	} {
-		if name := m.w - 1 - fixed(c) - 1; name >= minNameW || len(c) == 2 {
-			return append(c, column{"APP", max(1, name), false, sortName})
+		if name := m.w - 1 - fixed(c.cols) - 1; name >= c.minName {
+			return append(c.cols, column{"APP", max(1, name), false, sortName})
 		}
 	}
-	panic("unreachable")
+	return append(pair, column{"APP", 1, false, sortName}) // narrower than the rates
 }
 
 // procColumns are the columns of the processes view: PID, user, rates,
