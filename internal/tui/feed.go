@@ -95,11 +95,3 @@ func (f *Feed) take() update {
 	f.newSnap, f.newStatus, f.newLog = false, false, false
 	return u
 }
-
-// Latest returns the latest snapshot given to Consume, nil before the
-// first.
-func (f *Feed) Latest() *model.Snapshot {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.snap
-}
