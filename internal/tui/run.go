@@ -78,7 +78,9 @@ func Run(ctx context.Context, feed *Feed, opts Options) error {
 	}
 	m := newModel(modelOptions{title: opts.Title, source: opts.Source, request: request,
 		renderer: lipgloss.NewRenderer(out), now: now()})
-	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithoutSignalHandler(), tea.WithOutput(out)}
+	// 20 frames a second at most: keys answer within 50 ms, and an idle
+	// screen costs little.
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithoutSignalHandler(), tea.WithOutput(out), tea.WithFPS(20)}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
