@@ -193,8 +193,9 @@ func newUIScene(t *testing.T) *uiScene {
 	nettest.RequireRoot(t)
 	s := &uiScene{pair: nettest.NewPair(t)}
 	s.cfg = filepath.Join(t.TempDir(), "bwmon.toml")
-	text := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n[state]\ndir = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
-		s.pair.Watched, t.TempDir())
+	// An alert on the busy app, for the log area.
+	text := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n[state]\ndir = %q\n[http]\nlisten = \"127.0.0.1:0\"\n"+
+		"[[notify]]\napp = \"^tbusy-\"\nout_threshold = \"100KiB/s\"\nwindow = 2\n", s.pair.Watched, t.TempDir())
 	if err := os.WriteFile(s.cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -230,8 +231,9 @@ func (s *uiScene) tablesLeft(t *testing.T) []string {
 
 // TestTerminalUI drives bwmon on a terminal at 80×24 and 200×50: the
 // header and the busiest app are on screen, redrawn in place (the
-// scrollback does not grow), keys sort and filter, enter shows the PIDs
-// of the busy app's processes, and q ends the run with its nftables table
+// scrollback does not grow) while an alert line stays in the log area,
+// keys sort and filter, enter shows the PIDs of the busy app's processes,
+// the screen follows a resize, and q ends the run with its nftables table
 // removed and its log written out.
 func TestTerminalUI(t *testing.T) {
 	for _, sz := range [][2]int{{80, 24}, {200, 50}} {
@@ -260,10 +262,15 @@ func TestTerminalUI(t *testing.T) {
 			}
 			t.Logf("the screen at %dx%d:\n%s", sz[0], sz[1], sc)
 
+			alert := s.busy + " exceeding 'out' bandwidth limit"
+			p.waitScreen("the alert line is not in the log area", func(sc string) bool { return strings.Contains(sc, alert) })
 			before := p.historySize()
 			time.Sleep(10 * time.Second)
 			if after := p.historySize(); after != before {
 				t.Errorf("the scrollback grew from %d to %d lines in 10 s", before, after)
+			}
+			if sc := p.screen(); !strings.Contains(sc, alert) {
+				t.Errorf("10 s later, the alert line is gone:\n%s", sc)
 			}
 
 			p.keys("6") // by name: aidle before tbusy
