@@ -62,7 +62,7 @@ func topCommand(ctx context.Context, args []string, stdout, stderr io.Writer, te
 	fset.StringVar(&f.token, "token", "", "the agent's [http] `token` (visible to other users in ps: prefer -token-file)")
 	fset.StringVar(&f.tokenFile, "token-file", "", "read the agent's [http] token from `FILE`")
 	fset.StringVar(&f.config, "config", "", "the agent's configuration `file`, for its [http] listen and token (default "+installedConfig+" if it exists)")
-	fset.StringVar(&f.output, "output", "", "on a terminal the live UI; else what to print each tick: table or json")
+	fset.StringVar(&f.output, "output", "", "print each tick as a table or json instead of showing the live UI\n(default: the UI on a terminal, else table)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
