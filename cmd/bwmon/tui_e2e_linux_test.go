@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 )
 
 // These tests drive bwmon on a terminal: a tmux pane of its own server
-// (tmux -L), read back with capture-pane. They need root (the agent),
+// (tmux -S, a socket in the test's directory), read back with capture-pane. They need root (the agent),
 // and tmux (Debian's tmux).
 
 // tmuxPane is a command running in a detached tmux session.
@@ -28,8 +27,6 @@ type tmuxPane struct {
 	exitFile string
 }
 
-var tmuxSeq atomic.Int64
-
 // startTmux runs argv in a new tmux session of w×h; when it exits, its
 // status is written to a file and the pane stays, to be read. The tmux
 // server is killed at cleanup.
@@ -38,8 +35,8 @@ func startTmux(t *testing.T, w, h int, argv ...string) *tmuxPane {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed: apt-get install tmux")
 	}
-	p := &tmuxPane{t: t, sock: fmt.Sprintf("bwmon-test-%d-%d", os.Getpid(), tmuxSeq.Add(1)),
-		exitFile: filepath.Join(t.TempDir(), "exit")}
+	dir := t.TempDir()
+	p := &tmuxPane{t: t, sock: filepath.Join(dir, "tmux"), exitFile: filepath.Join(dir, "exit")}
 	quoted := make([]string, len(argv))
 	for i, a := range argv {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
@@ -53,7 +50,7 @@ func startTmux(t *testing.T, w, h int, argv ...string) *tmuxPane {
 }
 
 func (p *tmuxPane) tmux(args ...string) (string, error) {
-	cmd := exec.Command("tmux", append([]string{"-u", "-L", p.sock}, args...)...)
+	cmd := exec.Command("tmux", append([]string{"-u", "-S", p.sock}, args...)...)
 	cmd.Env = append(os.Environ(), "LANG=C.UTF-8", "TERM=xterm-256color")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
