@@ -167,6 +167,9 @@ func New(opts Options) (*Server, error) {
 // to ask which route a path takes.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// Clients returns the number of WebSocket clients connected now.
+func (s *Server) Clients() int { return s.hub.count() }
+
 // Consume records a tick: it keeps the snapshot and its JSON for
 // /api/v1/apps, appends to the history, and queues one prepared WebSocket
 // message for every client. It never waits for a client. The aggregator

@@ -3,9 +3,6 @@ package httpapi
 // Accessors the tests read a Server by; the agent serves through Serve and
 // reads these counters through /metrics and /api/v1/stats.
 
-// Clients returns the number of WebSocket clients connected.
-func (s *Server) Clients() int { return s.hub.count() }
-
 // Dropped returns how many WebSocket clients were dropped for being slow:
 // their queue was full, or a write timed out.
 func (s *Server) Dropped() uint64 { return s.hub.droppedSlow.Load() + s.hub.droppedTimeout.Load() }

@@ -75,7 +75,7 @@ func (s *Server) stats() statsReply {
 		MetricsSkipped: s.skip.count.Load(),
 	}
 	rep.History.Apps, rep.History.Evicted = s.history.Len()
-	rep.WebSocket.Clients = s.hub.count()
+	rep.WebSocket.Clients = s.Clients()
 	rep.WebSocket.Refused = s.hub.refused.Load()
 	rep.WebSocket.DroppedSlow = s.hub.droppedSlow.Load()
 	rep.WebSocket.DroppedWriteTimeout = s.hub.droppedTimeout.Load()

@@ -31,7 +31,7 @@ func openState(sc state.Config, dayApps int, yield bool, logger *slog.Logger) (*
 	case err == nil:
 		return st, nil
 	case yield && errors.Is(err, state.ErrLocked):
-		logger.Warn("the state directory is in use by another bwmon (the service?): running without state, totals start at zero; use -state-dir DIR to keep state elsewhere",
+		logger.Warn("the state directory is in use by another bwmon (the service?): running without state, totals start at zero; use -state-dir DIR to keep state elsewhere, or `bwmon top` to look at the running one (no root, no second agent)",
 			"dir", sc.Dir, "holder", lockHolder(sc.Dir))
 		return nil, nil
 	default:

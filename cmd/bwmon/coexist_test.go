@@ -129,7 +129,7 @@ func TestSecondAgentOnDefaultsStepsAside(t *testing.T) {
 				lines = append(lines, l)
 			}
 		}
-		want := []string{"level=WARN", "running without state", "use -state-dir DIR", "dir=" + dir, "pid " + strconv.Itoa(os.Getpid())}
+		want := []string{"level=WARN", "running without state", "use -state-dir DIR", "`bwmon top`", "dir=" + dir, "pid " + strconv.Itoa(os.Getpid())}
 		if len(lines) != 1 || !containsAll(lines[0], want...) {
 			t.Fatalf("log lines about the state directory: %q, want one with %q; log:\n%s", lines, want, log)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/bwmon/bwmon/httpapi"
 	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/state"
+	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/notify"
 )
 
@@ -34,6 +35,10 @@ type agentOptions struct {
 	// TickStats, when set (-tick-stats), receives the tick duration
 	// percentiles at exit.
 	TickStats io.Writer
+	// UI, when set, runs the terminal UI once the agent has started, with
+	// the aggregator's Processes, until ctx is done; when it returns (q),
+	// the agent stops.
+	UI func(ctx context.Context, processes func(app string) []model.ProcessUsage) error
 	// YieldState and YieldListen are set when the state directory and the
 	// listen address are the built-in defaults (no -config, no -state-dir
 	// or -listen): another bwmon holding the directory means running
@@ -120,8 +125,16 @@ func runAgent(ctx context.Context, cfg *config.Config, opts agentOptions, logger
 			}})
 	}
 
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.agg.Run(ctx) })
+	if opts.UI != nil {
+		g.Go(func() error {
+			defer stop()
+			return opts.UI(ctx, a.agg.Processes)
+		})
+	}
 	g.Go(func() error {
 		for {
 			select {

@@ -24,6 +24,8 @@ import (
 	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/internal/redact"
 	"github.com/bwmon/bwmon/internal/state"
+	"github.com/bwmon/bwmon/internal/tui"
+	"github.com/bwmon/bwmon/model"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,10 +36,13 @@ func main() {
 }
 
 const usage = `usage: bwmon [flags]                     run the agent (as root)
+       bwmon top [flags]                 look at a running agent (the service) live (bwmon top -h)
        bwmon report [flags]              what each app moved per day or month (bwmon report -h)
        bwmon pipe [flags] LISTEN TARGET  a TCP forwarder that counts its bytes (bwmon pipe -h)
 
-The agent prints a table each tick, serves its page, API and metrics on
+On a terminal the agent shows a live table that answers keys (? lists
+them; docs/terminal.md); to a pipe or a file it prints a table each tick
+(or JSON with -output json). It serves its page, API and metrics on
 127.0.0.1:8000 and keeps its totals in /var/lib/bwmon. A flag overrides the
 -config file, which overrides the built-in defaults (config.example.toml).
 Without -config, beside a running bwmon (the service) it steps aside: if the
@@ -59,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return runReport(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "top" {
+		return runTop(args[1:], stdout, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -74,7 +82,8 @@ type command struct {
 	stdout, stderr io.Writer
 	// defaults is the configuration without -config (config.Defaults).
 	defaults func() *config.Config
-	// reload delivers a value for each reload request (SIGHUP).
+	// reload delivers a value for each reload request (SIGHUP); with the
+	// terminal UI, each hangup.
 	reload <-chan os.Signal
 }
 
@@ -117,7 +126,7 @@ func newFlags(w io.Writer) (*flag.FlagSet, *agentFlags) {
 // check checks what fs parsed into f, the values that need no file.
 func (f *agentFlags) check(fs *flag.FlagSet) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (subcommands: report, pipe; see bwmon -h)", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q (subcommands: top, report, pipe; see bwmon -h)", fs.Arg(0))
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		f.stateDirSet = f.stateDirSet || fl.Name == "state-dir"
@@ -177,7 +186,16 @@ func (c command) run(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stdout, "bwmon", version)
 		return 0
 	}
-	logger, err := newLogger(c.stderr, f.logFormat, f.logLevel)
+	// On a terminal, the live table is the terminal UI, and what the agent
+	// logs goes to its log area while it is on screen (tui.LogSink).
+	interactive := f.output == "table" && isTerminal(c.stdout)
+	logOut := c.stderr
+	var sink *tui.LogSink
+	if interactive {
+		sink = tui.NewLogSink(c.stderr)
+		logOut = sink
+	}
+	logger, err := newLogger(logOut, f.logFormat, f.logLevel)
 	if err != nil {
 		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 2
@@ -209,11 +227,14 @@ func (c command) run(ctx context.Context, args []string) int {
 	}
 
 	var out aggregator.Consumer
-	switch f.output {
-	case "table":
-		file, ok := c.stdout.(*os.File)
-		out = &tableOutput{w: c.stdout, terminal: ok && term.IsTerminal(int(file.Fd()))}
-	case "json":
+	var feed *tui.Feed
+	switch {
+	case interactive:
+		feed = tui.NewFeed()
+		out = feed
+	case f.output == "table":
+		out = &tableOutput{w: c.stdout}
+	case f.output == "json":
 		out = newJSONOutput(c.stdout)
 	}
 
@@ -229,7 +250,7 @@ func (c command) run(ctx context.Context, args []string) int {
 	if path := os.Getenv("BWMON_MEMPROFILE"); path != "" {
 		defer startMemProfile(path)()
 	}
-	opts := agentOptions{Out: out, Alerts: c.stderr, Reload: c.reload,
+	opts := agentOptions{Out: out, Alerts: logOut, Reload: c.reload,
 		// Built-in defaults step aside for another bwmon; what a file or a
 		// flag names must work or fail.
 		YieldState:  f.config == "" && !f.stateDirSet,
@@ -241,11 +262,53 @@ func (c command) run(ctx context.Context, args []string) int {
 	if f.tickStats {
 		opts.TickStats = c.stderr
 	}
+	if interactive {
+		// An interactive run ends with its terminal: a hangup (the
+		// terminal closed) stops it as SIGTERM does, and the agent
+		// removes what it installed. The daemon forms keep SIGHUP for
+		// reloading.
+		var stop func()
+		ctx, stop = cancelOn(ctx, c.reload)
+		defer stop()
+		opts.Reload = nil
+		opts.UI = func(ctx context.Context, processes func(string) []model.ProcessUsage) error {
+			return tui.Run(ctx, feed, tui.Options{Title: "bwmon", Log: sink,
+				Processes: func(_ context.Context, app string) ([]model.ProcessUsage, error) {
+					return processes(app), nil
+				}})
+		}
+	}
 	if err := runAgent(ctx, cfg, opts, logger); err != nil {
 		fmt.Fprintln(c.stderr, "bwmon:", redact.URLs(err.Error()))
 		return 1
 	}
 	return 0
+}
+
+// isTerminal reports whether w is a terminal (not TERM=dumb, which draws no
+// screen).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+}
+
+// cancelOn returns a context that ends with ctx or at the first value from
+// sig; stop ends it and waits for the goroutine that watches sig.
+func cancelOn(ctx context.Context, sig <-chan os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-sig:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		cancel()
+		<-done
+	}
 }
 
 // checkReport is what -check-config prints: the file, and where the agent

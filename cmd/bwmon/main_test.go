@@ -73,7 +73,7 @@ func TestFlagPrecedence(t *testing.T) {
 		{"-listen host name", []string{"-listen", "bwmon.lan:80"}, 2, "the host must be an IP address or localhost"},
 		{"-listen with a sign", []string{"-listen", "127.0.0.1:+80"}, 2, "bad listen address"},
 		{"bad -output", []string{"-output", "xml"}, 2, `bad -output "xml"`},
-		{"stray argument", []string{"-listen", "", "x"}, 2, `unexpected argument "x" (subcommands: report, pipe; see bwmon -h)`},
+		{"stray argument", []string{"-listen", "", "x"}, 2, `unexpected argument "x" (subcommands: top, report, pipe; see bwmon -h)`},
 		{"short -interval", []string{"-interval", "10ms"}, 2, "-interval must be at least 100ms"},
 	}
 	for _, tt := range tests {

@@ -30,21 +30,18 @@ func (o *jsonOutput) Consume(s *model.Snapshot) {
 	_ = o.enc.Encode(s)
 }
 
-// tableOutput redraws the live table each tick: rate in, rate out, total
+// tableOutput prints the table each tick, for a pipe or a file (on a
+// terminal, the agent shows internal/tui instead): rate in, rate out, total
 // in, total out in binary units, busiest app first, then the apps folded
 // into model.OtherApp, then the unattributed bucket, then the pairs of
 // hosts the host forwarded. Names are shown clean and cut to maxAppWidth
-// runes (see cut). On a terminal it clears the screen first.
+// runes (see cut). It writes no escape code.
 type tableOutput struct {
-	w        io.Writer
-	terminal bool
+	w io.Writer
 }
 
 func (o *tableOutput) Consume(s *model.Snapshot) {
 	var b strings.Builder
-	if o.terminal {
-		b.WriteString("\x1b[H\x1b[2J")
-	}
 	writeTable(&b, s)
 	bw := bufio.NewWriter(o.w)
 	bw.WriteString(b.String())
