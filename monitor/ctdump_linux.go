@@ -2,11 +2,12 @@ package monitor
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/nlconn"
 )
 
 // ctRec is what bwmon keeps of one conntrack entry: its ID, protocol, both
@@ -34,18 +35,18 @@ type ctTuple struct {
 // ti-mo/conntrack's Dump, which decodes every attribute into a new Flow).
 // Events still go through ti-mo/conntrack's decoder.
 type ctDumper struct {
-	*nlConn
+	*nlconn.Conn
 	seq  uint32
 	recs []ctRec
 }
 
 func dialDumper(netnsFD int) (*ctDumper, error) {
 	// Room for a batch of GET answers and a dump's bursts.
-	c, err := dialNL(unix.NETLINK_NETFILTER, netnsFD, 8<<20, 256<<10)
+	c, err := nlconn.Dial(unix.NETLINK_NETFILTER, netnsFD, 8<<20, 256<<10)
 	if err != nil {
 		return nil, fmt.Errorf("opening conntrack netlink socket: %w", err)
 	}
-	return &ctDumper{nlConn: c}, nil
+	return &ctDumper{Conn: c}, nil
 }
 
 const (
@@ -95,11 +96,11 @@ func (d *ctDumper) dumpEach(f func([]ctRec)) error {
 	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:], d.seq)
 	req[16] = unix.AF_UNSPEC // both IPv4 and IPv6
-	if err := d.send(req); err != nil {
+	if err := d.Send(req); err != nil {
 		return fmt.Errorf("requesting conntrack dump: %w", err)
 	}
 	for {
-		b, err := d.recv()
+		b, err := d.Recv()
 		if err != nil {
 			return fmt.Errorf("reading conntrack dump: %w", err)
 		}
@@ -116,39 +117,39 @@ func (d *ctDumper) dumpEach(f func([]ctRec)) error {
 
 // parse decodes one datagram of the dump; done is true at NLMSG_DONE.
 func (d *ctDumper) parse(b []byte) (done bool, err error) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return false, errors.New("malformed netlink message in conntrack dump")
-		}
-		typ := binary.NativeEndian.Uint16(b[4:])
-		seq := binary.NativeEndian.Uint32(b[8:])
-		msg := b[unix.NLMSG_HDRLEN:l]
-		b = b[min(len(b), (l+3)&^3):]
+	merr := nlconn.Messages(b, func(typ uint16, seq uint32, msg []byte) bool {
 		if seq != d.seq {
-			continue // a late answer to an earlier request
+			return true // a late answer to an earlier request
 		}
 		switch typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(msg) >= 4 {
-				if code := int32(binary.NativeEndian.Uint32(msg)); code != 0 {
-					return true, fmt.Errorf("conntrack dump: %w", unix.Errno(-code))
-				}
+		case nlconn.TypeDone:
+			done = true
+		case nlconn.TypeError:
+			done = true
+			if code := nlconn.ErrorCode(msg); code != 0 {
+				err = fmt.Errorf("conntrack dump: %w", unix.Errno(code))
 			}
-			return true, nil
 		case ctnlMsgGet &^ 1: // IPCTNL_MSG_CT_NEW: one entry
-			if len(msg) < 4 {
-				continue
-			}
-			var r ctRec
-			if decodeCT(msg[4:], &r) {
-				d.recs = append(d.recs, r)
-			}
+			d.appendEntry(msg)
 		}
+		return !done
+	})
+	if merr != nil {
+		return false, fmt.Errorf("reading conntrack dump: %w", merr)
 	}
-	return false, nil
+	return done, err
+}
+
+// appendEntry decodes the entry of an IPCTNL_MSG_CT_NEW payload into
+// d.recs; a malformed one is left out.
+func (d *ctDumper) appendEntry(msg []byte) {
+	if len(msg) < 4 {
+		return
+	}
+	var r ctRec
+	if decodeCT(msg[4:], &r) {
+		d.recs = append(d.recs, r)
+	}
 }
 
 // attrs iterates netlink attributes: f gets each type (nested flag
@@ -280,12 +281,12 @@ func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
 			d.seq++
 			req = appendGet(req, &batch[i], d.seq)
 		}
-		if err := d.send(req); err != nil {
+		if err := d.Send(req); err != nil {
 			return nil, fmt.Errorf("requesting conntrack entries: %w", err)
 		}
 		// One answer per request: the entry, or an error (ENOENT).
 		for got := 0; got < len(batch); {
-			b, err := d.recv()
+			b, err := d.Recv()
 			if err != nil {
 				return nil, fmt.Errorf("reading conntrack entries: %w", err)
 			}
@@ -303,25 +304,18 @@ func (d *ctDumper) get(keys []flowKey) ([]ctRec, error) {
 // first to d.seq, appending the entries to d.recs; n is how many requests
 // it answers (an entry, or an error such as ENOENT).
 func (d *ctDumper) parseGet(b []byte, first uint32) (n int, err error) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return n, errors.New("malformed netlink message in conntrack answer")
-		}
-		typ := binary.NativeEndian.Uint16(b[4:])
-		seq := binary.NativeEndian.Uint32(b[8:])
-		msg := b[unix.NLMSG_HDRLEN:l]
-		b = b[min(len(b), (l+3)&^3):]
+	err = nlconn.Messages(b, func(typ uint16, seq uint32, msg []byte) bool {
 		if seq < first || seq > d.seq {
-			continue
+			return true
 		}
 		n++
-		if typ == ctnlMsgGet&^1 && len(msg) >= 4 {
-			var r ctRec
-			if decodeCT(msg[4:], &r) {
-				d.recs = append(d.recs, r)
-			}
+		if typ == ctnlMsgGet&^1 {
+			d.appendEntry(msg)
 		}
+		return true
+	})
+	if err != nil {
+		return n, fmt.Errorf("reading conntrack answers: %w", err)
 	}
 	return n, nil
 }

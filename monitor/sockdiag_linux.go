@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/nlconn"
 )
 
 // sockDiag looks up one socket by its exact tuple over NETLINK_SOCK_DIAG,
@@ -17,20 +19,20 @@ import (
 // makes the kernel ignore the tuple and dump everything, so bwmon builds the
 // 56-byte inet_diag_req_v2 itself.
 //
-// It speaks through an nlConn: a lookup allocates nothing, which matters at
+// It speaks through an nlconn.Conn: a lookup allocates nothing, which matters at
 // start, when every flow of a large table is looked up.
 type sockDiag struct {
-	*nlConn
+	*nlconn.Conn
 	seq uint32
 	req []byte
 }
 
 func dialSockDiag(netnsFD int) (*sockDiag, error) {
-	c, err := dialNL(unix.NETLINK_SOCK_DIAG, netnsFD, 0, 8<<10)
+	c, err := nlconn.Dial(unix.NETLINK_SOCK_DIAG, netnsFD, 0, 8<<10)
 	if err != nil {
 		return nil, fmt.Errorf("opening sock_diag netlink socket: %w", err)
 	}
-	return &sockDiag{nlConn: c, req: make([]byte, unix.NLMSG_HDRLEN+sizeofDiagReq)}, nil
+	return &sockDiag{Conn: c, req: make([]byte, unix.NLMSG_HDRLEN+sizeofDiagReq)}, nil
 }
 
 // diagSocket is what bwmon needs of an inet_diag_msg.
@@ -82,13 +84,13 @@ func (s *sockDiag) lookup(proto uint8, local, remote netip.AddrPort) (diagSocket
 	binary.LittleEndian.PutUint32(req[48:], 0xffffffff)
 	binary.LittleEndian.PutUint32(req[52:], 0xffffffff)
 
-	if err := s.send(s.req); err != nil {
+	if err := s.Send(s.req); err != nil {
 		return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
 	}
 	// One answer: the socket, or an error message (ENOENT: none). Answers
 	// to an earlier request whose reader gave up are skipped by sequence.
 	for {
-		b, err := s.recv()
+		b, err := s.Recv()
 		if err != nil {
 			return diagSocket{}, false, fmt.Errorf("looking up socket %s -> %s: %w", local, remote, err)
 		}
@@ -107,43 +109,33 @@ func (s *sockDiag) lookup(proto uint8, local, remote netip.AddrPort) (diagSocket
 // requests are skipped); found says whether the answer is a socket. It
 // allocates nothing.
 func parseDiagAnswer(b []byte, seq uint32) (d diagSocket, found, done bool, err error) {
-	for len(b) >= unix.NLMSG_HDRLEN {
-		l := int(binary.NativeEndian.Uint32(b))
-		if l < unix.NLMSG_HDRLEN || l > len(b) {
-			return diagSocket{}, false, true, errMalformedDiag
-		}
-		typ := binary.NativeEndian.Uint16(b[4:])
-		msgSeq := binary.NativeEndian.Uint32(b[8:])
-		m := b[unix.NLMSG_HDRLEN:l]
-		b = b[min(len(b), (l+3)&^3):]
+	merr := nlconn.Messages(b, func(typ uint16, msgSeq uint32, m []byte) bool {
 		if msgSeq != seq {
-			continue
+			return true
 		}
+		done = true
 		switch typ {
-		case unix.NLMSG_ERROR:
-			code := int32(0)
-			if len(m) >= 4 {
-				code = int32(binary.NativeEndian.Uint32(m))
+		case nlconn.TypeError:
+			if errno := unix.Errno(nlconn.ErrorCode(m)); errno != 0 && errno != unix.ENOENT {
+				err = errno
 			}
-			switch errno := unix.Errno(-code); {
-			case code == 0, errno == unix.ENOENT:
-				return diagSocket{}, false, true, nil
-			default:
-				return diagSocket{}, false, true, errno
+		case nlconn.TypeDone:
+		default:
+			if len(m) >= sizeofDiagMsg {
+				d = diagSocket{
+					state: m[1],
+					uid:   binary.NativeEndian.Uint32(m[64:]),
+					inode: uint64(binary.NativeEndian.Uint32(m[68:])),
+				}
+				found = true
 			}
-		case unix.NLMSG_DONE:
-			return diagSocket{}, false, true, nil
 		}
-		if len(m) < sizeofDiagMsg {
-			return diagSocket{}, false, true, nil
-		}
-		return diagSocket{
-			state: m[1],
-			uid:   binary.NativeEndian.Uint32(m[64:]),
-			inode: uint64(binary.NativeEndian.Uint32(m[68:])),
-		}, true, true, nil
+		return false
+	})
+	if merr != nil {
+		return diagSocket{}, false, true, errMalformedDiag
 	}
-	return diagSocket{}, false, false, nil
+	return d, found, done, err
 }
 
 var errMalformedDiag = errors.New("malformed netlink message in sock_diag answer")

@@ -1,4 +1,4 @@
-package monitor
+package nlconn
 
 import (
 	"errors"
@@ -8,12 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nlConn is a netlink socket read and written through raw syscalls into
-// one buffer it reuses: mdlayher/netlink's Execute and Receive allocate a
-// page and a message slice for every answer, which for hundreds of
-// thousands of socket lookups at start is over a gigabyte of garbage. A
-// send or a receive allocates nothing. It serves one goroutine at a time.
-type nlConn struct {
+// Conn is a netlink socket read and written through raw syscalls into
+// one buffer it reuses. It serves one goroutine at a time.
+type Conn struct {
 	c   *netlink.Conn // opens the socket in a network namespace
 	rc  syscall.RawConn
 	fd  int
@@ -27,10 +24,11 @@ type nlConn struct {
 	err             error
 }
 
-// dialNL opens a netlink socket of family proto in the network namespace
-// netnsFD, with a receive buffer of rcvbuf bytes when rcvbuf > 0 (root may
-// go past net.core.rmem_max) and a reused read buffer of bufSize.
-func dialNL(proto, netnsFD, rcvbuf, bufSize int) (*nlConn, error) {
+// Dial opens a netlink socket of family proto in the network namespace
+// netnsFD (0: the caller's), with a receive buffer of rcvbuf bytes when
+// rcvbuf > 0 (root may go past net.core.rmem_max) and a reused read
+// buffer of bufSize.
+func Dial(proto, netnsFD, rcvbuf, bufSize int) (*Conn, error) {
 	c, err := netlink.Dial(proto, &netlink.Config{NetNS: netnsFD})
 	if err != nil {
 		return nil, err
@@ -40,7 +38,7 @@ func dialNL(proto, netnsFD, rcvbuf, bufSize int) (*nlConn, error) {
 		c.Close()
 		return nil, err
 	}
-	n := &nlConn{c: c, rc: rc, buf: make([]byte, bufSize)}
+	n := &Conn{c: c, rc: rc, buf: make([]byte, bufSize)}
 	if err := rc.Control(func(fd uintptr) {
 		n.fd = int(fd)
 		if rcvbuf > 0 && unix.SetsockoptInt(n.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
@@ -63,11 +61,12 @@ func dialNL(proto, netnsFD, rcvbuf, bufSize int) (*nlConn, error) {
 	return n, nil
 }
 
-func (n *nlConn) Close() error { return n.c.Close() }
+// Close closes the socket. It does not block.
+func (n *Conn) Close() error { return n.c.Close() }
 
-// send writes one datagram of requests to the kernel, waiting while the
+// Send writes one datagram of requests to the kernel, waiting while the
 // socket is not writable.
-func (n *nlConn) send(req []byte) error {
+func (n *Conn) Send(req []byte) error {
 	n.req = req
 	err := n.rc.Write(n.writeFn)
 	n.req = nil
@@ -77,9 +76,9 @@ func (n *nlConn) send(req []byte) error {
 	return n.err
 }
 
-// recv reads one datagram of answers into the reused buffer; the slice is
-// valid until the next recv.
-func (n *nlConn) recv() ([]byte, error) {
+// Recv reads one datagram of answers into the reused buffer; the slice is
+// valid until the next Recv.
+func (n *Conn) Recv() ([]byte, error) {
 	if err := n.rc.Read(n.readFn); err != nil {
 		return nil, err
 	}
