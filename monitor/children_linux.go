@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
 // children are the conntrack tables of the host's other network namespaces,
@@ -167,7 +168,7 @@ func (k *children) sync(stop <-chan struct{}) {
 	k.stopAll(displaced, "stopped reading a network namespace to read a better-ranked one ([limits] namespaces)")
 
 	for _, p := range ranked {
-		if isClosed(stop) {
+		if subscription.Stopped(stop) {
 			return
 		}
 		k.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
 // Options configure a conntrack monitor.
@@ -61,7 +62,7 @@ type Conntrack struct {
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
 	dump   *ctDumper
-	events *restartingReader // conntrack NEW and DESTROY events
+	events *subscription.Reader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see resolver.noteEarly).
 	early *sockDiag
@@ -206,12 +207,12 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	m.table.leaveOldOuter = m.child
 
 	// Subscribe before the first dump, so no flow falls between them.
-	m.events = newRestartingReader("conntrack events", m.log, m.now)
+	m.events = subscription.New(subscription.Options{What: "conntrack events", Log: m.log, Now: m.now})
 	src, err := m.openEvents()
 	if err != nil {
 		return err
 	}
-	m.events.set(src)
+	m.events.Set(src)
 	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
 		return err
 	}
@@ -265,7 +266,7 @@ func dialEvents(netnsFD int) (*netlink.Conn, error) {
 }
 
 // openEvents subscribes to the watched namespace's conntrack events.
-func (m *Conntrack) openEvents() (msgSource, error) {
+func (m *Conntrack) openEvents() (subscription.Source, error) {
 	ev, err := dialEvents(m.ns.fd())
 	if err != nil {
 		return nil, err
@@ -281,9 +282,9 @@ func (m *Conntrack) openEvents() (msgSource, error) {
 // receive reads events until the monitor closes and hands each to a
 // worker chosen by its flow, so the events of one flow stay in order; then
 // it closes the workers' channels. A reader that fails is opened again
-// with open after a pause (restartingReader); the events missed meanwhile
+// with open after a pause (subscription.Reader); the events missed meanwhile
 // make the next tick read the whole table (see gaps).
-func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)) {
+func (m *Conntrack) receive(workers []chan event, open func() (subscription.Source, error)) {
 	defer m.wg.Done()
 	// The reader's blocking reads keep their thread (see eventReader),
 	// named for `top -H`. It is never unlocked: the runtime then ends the
@@ -302,7 +303,7 @@ func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)
 			close(w)
 		}
 	}()
-	m.events.run(m.stop, open, func(msgs []netlink.Message) { m.dispatch(msgs, workers) }, func(err error) {
+	m.events.Run(m.stop, open, func(msgs []netlink.Message) { m.dispatch(msgs, workers) }, func(err error) {
 		if errors.Is(err, unix.ENOBUFS) {
 			// The kernel dropped events: DESTROYs among them lose
 			// the bytes since the last dump; the next dumps tidy
@@ -320,7 +321,7 @@ const eventThread = "bwmon-ctevents"
 // the reader was reopened after a failure. A change makes the next tick
 // read the whole table.
 func (m *Conntrack) gaps() uint64 {
-	return m.eventsLost.Load() + m.events.failures.Load()
+	return m.eventsLost.Load() + m.events.Failures()
 }
 
 // dispatch hands the NEW and DESTROY events among msgs to the workers.
@@ -373,11 +374,6 @@ func (m *Conntrack) newInline(rec *ctRec) (event, bool) {
 	m.table.insertNew(k, fl)
 	m.mu.Unlock()
 	return event{}, true
-}
-
-func isClosedErr(err error) bool {
-	var op *netlink.OpError
-	return errors.As(err, &op) && op.Err != nil && op.Err.Error() == "use of closed file"
 }
 
 // eventWorkers is how many goroutines resolve the owners of new flows in
@@ -686,7 +682,7 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 func (m *Conntrack) Stats() model.MonitorStats {
 	s := model.MonitorStats{EventsLost: m.eventsLost.Load()}
 	if m.events != nil {
-		s.ReadErrors = m.events.failures.Load()
+		s.ReadErrors = m.events.Failures()
 	}
 	if m.pc != nil && !m.child {
 		s.ReadErrors += m.pc.failures()
@@ -732,7 +728,7 @@ func (m *Conntrack) Close() error {
 			m.kids.close()
 		}
 		if m.events != nil {
-			errs = append(errs, m.events.close())
+			errs = append(errs, m.events.Close())
 		}
 		if m.pc != nil && !m.child {
 			errs = append(errs, m.pc.Close())

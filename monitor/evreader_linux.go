@@ -69,7 +69,7 @@ func newEventReader(c *netlink.Conn) (*eventReader, error) {
 // called from one goroutine only. Any other error but ENOBUFS (events
 // dropped; reading goes on) closes the reader's socket too: the reader is
 // done, and close releases the rest.
-func (e *eventReader) read() ([]netlink.Message, error) {
+func (e *eventReader) Read() ([]netlink.Message, error) {
 	if !e.reading {
 		e.mu.Lock()
 		e.reading = e.fd >= 0
@@ -135,7 +135,7 @@ func parseDatagram(b []byte) ([]netlink.Message, error) {
 
 // close makes read return net.ErrClosed within readerPoll and closes the
 // subscribed socket. It is safe more than once, from any goroutine.
-func (e *eventReader) close() error {
+func (e *eventReader) Close() error {
 	e.mu.Lock()
 	e.closing.Store(true)
 	if !e.reading && e.fd >= 0 { // no reader: nobody else will close it

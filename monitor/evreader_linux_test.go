@@ -31,7 +31,7 @@ func TestEventReader(t *testing.T) {
 	go func() {
 		var r result
 		for {
-			msgs, err := e.read()
+			msgs, err := e.Read()
 			if err != nil {
 				r.err = err
 				done <- r
@@ -65,7 +65,7 @@ func TestEventReader(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 
 	start := time.Now()
-	if err := e.close(); err != nil {
+	if err := e.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	var r result
@@ -93,13 +93,13 @@ func TestEventReader(t *testing.T) {
 func TestEventReaderClosedUnread(t *testing.T) {
 	e := openEventReader(t, 0)
 	fd := e.fd
-	if err := e.close(); err != nil {
+	if err := e.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	if e.fd != -1 {
 		t.Errorf("close left the reader's socket (fd %d) open", fd)
 	}
-	if _, err := e.read(); !errors.Is(err, net.ErrClosed) {
+	if _, err := e.Read(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("read after close: %v, want net.ErrClosed", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
 // procEvent is the part of a kernel proc connector event bwmon uses.
@@ -34,9 +36,9 @@ const (
 // kernel's proc connector (CONFIG_PROC_EVENTS), so bwmon learns of a new
 // process, and reads its command line, before the process can exit. It
 // works only from the initial network and PID namespace. A subscription
-// that fails is opened again after a pause (restartingReader).
+// that fails is opened again after a pause (subscription.Reader).
 type procConnector struct {
-	r    *restartingReader
+	r    *subscription.Reader
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
@@ -51,17 +53,17 @@ func dialProcConnector(handle func(procEvent), lost func(error), log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	return runProcConnector(src, openProcConnector, handle, lost, newRestartingReader("proc connector", log, now)), nil
+	return runProcConnector(src, openProcConnector, handle, lost, subscription.New(subscription.Options{What: "proc connector", Log: log, Now: now})), nil
 }
 
 // runProcConnector reads src, then what open opens after a failure, with r.
-func runProcConnector(src msgSource, open func() (msgSource, error), handle func(procEvent), lost func(error), r *restartingReader) *procConnector {
+func runProcConnector(src subscription.Source, open func() (subscription.Source, error), handle func(procEvent), lost func(error), r *subscription.Reader) *procConnector {
 	p := &procConnector{r: r, stop: make(chan struct{})}
-	r.set(src)
+	r.Set(src)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		r.run(p.stop, open, func(msgs []netlink.Message) {
+		r.Run(p.stop, open, func(msgs []netlink.Message) {
 			for _, m := range msgs {
 				if ev, ok := parseProcEvent(m.Data); ok {
 					handle(ev)
@@ -73,7 +75,7 @@ func runProcConnector(src msgSource, open func() (msgSource, error), handle func
 }
 
 // openProcConnector opens a socket on the proc connector and subscribes.
-func openProcConnector() (msgSource, error) {
+func openProcConnector() (subscription.Source, error) {
 	c, err := netlink.Dial(unix.NETLINK_CONNECTOR, &netlink.Config{Groups: cnIdxProc})
 	if err != nil {
 		return nil, fmt.Errorf("opening proc connector (kernel needs CONFIG_PROC_EVENTS, bwmon must run as root in the host's namespaces): %w", err)
@@ -98,9 +100,9 @@ type nlSource struct {
 	closeErr error
 }
 
-func (s *nlSource) read() ([]netlink.Message, error) { return s.c.Receive() }
+func (s *nlSource) Read() ([]netlink.Message, error) { return s.c.Receive() }
 
-func (s *nlSource) close() error {
+func (s *nlSource) Close() error {
 	s.once.Do(func() { s.closeErr = s.c.Close() })
 	return s.closeErr
 }
@@ -130,14 +132,14 @@ func parseProcEvent(b []byte) (procEvent, bool) {
 }
 
 // failures counts the subscription's failures since start.
-func (p *procConnector) failures() uint64 { return p.r.failures.Load() }
+func (p *procConnector) failures() uint64 { return p.r.Failures() }
 
 // Close stops receiving and blocks until the goroutine has exited. It is
 // safe to call more than once.
 func (p *procConnector) Close() error {
 	var err error
 	p.once.Do(func() {
-		err = p.r.close()
+		err = p.r.Close()
 		close(p.stop)
 		p.wg.Wait()
 	})

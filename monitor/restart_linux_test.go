@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,211 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/monitor/internal/subscription"
+	"github.com/bwmon/bwmon/monitor/internal/subscription/subtest"
 )
 
-// fakeRead is one answer of a fake source's read.
-type fakeRead struct {
-	msgs []netlink.Message
-	err  error
-	took time.Duration // advances the fake clock before answering
-}
-
-// fakeSource answers reads from a script; past its end it reads as
-// closed. It stands for a netlink subscription at the lowest level.
-type fakeSource struct {
-	clock  *fakeClock
-	reads  []fakeRead
-	mu     sync.Mutex
-	closed bool
-}
-
-func (f *fakeSource) read() ([]netlink.Message, error) {
-	if len(f.reads) == 0 {
-		return nil, net.ErrClosed
-	}
-	r := f.reads[0]
-	f.reads = f.reads[1:]
-	f.clock.advance(r.took)
-	return r.msgs, r.err
-}
-
-func (f *fakeSource) close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
-	return nil
-}
-
-func (f *fakeSource) isClosed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closed
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// msg is a netlink message carrying a marker, to follow it through.
-func msg(n byte) []netlink.Message { return []netlink.Message{{Data: []byte{n}}} }
-
 var errEIO = fmt.Errorf("recvmsg: %w", unix.EIO)
-
-// TestRestartingReader: a reader whose read fails is closed, counted,
-// and opened again after a pause that doubles from 100 ms to 30 s and
-// starts over after a healthy minute; ENOBUFS is reported without a
-// restart; a close while paused or reopening ends it.
-func TestRestartingReader(t *testing.T) {
-	ms := time.Millisecond
-	tests := []struct {
-		name string
-		// first is the source set before run; opens are what open
-		// returns, in turn (a nil source: open fails).
-		first       []fakeRead
-		opens       [][]fakeRead
-		stopAt      int // wait returns "stopped" at this pause (1-based; 0: never)
-		closeAtOpen int // close is called during this opening (1-based; 0: never)
-		wantMsgs    []byte
-		wantWaits   []time.Duration
-		wantFails   uint64
-		wantMissed  []error
-	}{
-		{
-			name:       "fails once, then reads again",
-			first:      []fakeRead{{msgs: msg(1)}, {err: errEIO}},
-			opens:      [][]fakeRead{{{msgs: msg(2)}}},
-			wantMsgs:   []byte{1, 2},
-			wantWaits:  []time.Duration{100 * ms},
-			wantFails:  1,
-			wantMissed: []error{errEIO},
-		},
-		{
-			name:       "ENOBUFS goes on reading",
-			first:      []fakeRead{{err: unix.ENOBUFS}, {msgs: msg(1)}},
-			wantMsgs:   []byte{1},
-			wantMissed: []error{unix.ENOBUFS},
-		},
-		{
-			name:  "pauses double up to 30 s",
-			first: []fakeRead{{err: errEIO}},
-			opens: [][]fakeRead{{{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}},
-				{{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}}, {{err: errEIO}}, {{msgs: msg(9)}}},
-			wantMsgs: []byte{9},
-			wantWaits: []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 6400 * ms, 12800 * ms,
-				25600 * ms, 30 * time.Second, 30 * time.Second},
-			wantFails:  11,
-			wantMissed: slices.Repeat([]error{errEIO}, 11),
-		},
-		{
-			name:       "a healthy minute starts the pauses over",
-			first:      []fakeRead{{err: errEIO}},
-			opens:      [][]fakeRead{{{err: errEIO}}, {{msgs: msg(1), took: 2 * time.Minute}, {err: errEIO}}, {{msgs: msg(2)}}},
-			wantMsgs:   []byte{1, 2},
-			wantWaits:  []time.Duration{100 * ms, 200 * ms, 100 * ms},
-			wantFails:  3,
-			wantMissed: []error{errEIO, errEIO, errEIO},
-		},
-		{
-			name:       "a failed opening counts and pauses too",
-			first:      []fakeRead{{err: errEIO}},
-			opens:      [][]fakeRead{nil, {{msgs: msg(3)}}},
-			wantMsgs:   []byte{3},
-			wantWaits:  []time.Duration{100 * ms, 200 * ms},
-			wantFails:  2,
-			wantMissed: []error{errOpen},
-		},
-		{
-			name:      "stopped during a pause",
-			first:     []fakeRead{{err: errEIO}},
-			opens:     [][]fakeRead{{{msgs: msg(1)}}},
-			stopAt:    1,
-			wantWaits: []time.Duration{100 * ms},
-			wantFails: 1,
-		},
-		{
-			name:        "closed while reopening",
-			first:       []fakeRead{{err: errEIO}},
-			opens:       [][]fakeRead{{{msgs: msg(1)}}},
-			closeAtOpen: 1,
-			wantWaits:   []time.Duration{100 * ms},
-			wantFails:   1,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1000, 0)}
-			r := newRestartingReader("test", slog.New(slog.DiscardHandler), clock.now)
-			var waits []time.Duration
-			r.wait = func(d time.Duration, stop <-chan struct{}) bool {
-				waits = append(waits, d)
-				clock.advance(d)
-				return len(waits) == tt.stopAt
-			}
-			first := &fakeSource{clock: clock, reads: tt.first}
-			sources := []*fakeSource{first}
-			r.set(first)
-			opened := 0
-			open := func() (msgSource, error) {
-				opened++
-				if opened > len(tt.opens) {
-					t.Fatalf("opened %d times, want %d", opened, len(tt.opens))
-				}
-				if opened == tt.closeAtOpen {
-					r.close()
-				}
-				if tt.opens[opened-1] == nil {
-					return nil, errOpen
-				}
-				s := &fakeSource{clock: clock, reads: tt.opens[opened-1]}
-				sources = append(sources, s)
-				return s, nil
-			}
-			var got []byte
-			var missed []error
-			r.run(make(chan struct{}), open, func(msgs []netlink.Message) {
-				for _, m := range msgs {
-					got = append(got, m.Data...)
-				}
-			}, func(err error) { missed = append(missed, err) })
-
-			if !slices.Equal(got, tt.wantMsgs) {
-				t.Errorf("handled %v, want %v", got, tt.wantMsgs)
-			}
-			if !slices.Equal(waits, tt.wantWaits) {
-				t.Errorf("paused %v, want %v", waits, tt.wantWaits)
-			}
-			if n := r.failures.Load(); n != tt.wantFails {
-				t.Errorf("counted %d failures, want %d", n, tt.wantFails)
-			}
-			if !slices.EqualFunc(missed, tt.wantMissed, func(a, b error) bool { return errors.Is(a, b) }) {
-				t.Errorf("missed %v, want %v", missed, tt.wantMissed)
-			}
-			for i, s := range sources {
-				if failed := len(s.reads) == 0 && i < len(sources)-1; failed && !s.isClosed() {
-					t.Errorf("source %d failed and was not closed", i)
-				}
-			}
-			if tt.closeAtOpen > 0 && !sources[len(sources)-1].isClosed() {
-				t.Errorf("the source opened while closing was not closed")
-			}
-		})
-	}
-}
-
-var errOpen = errors.New("opening: no such protocol")
 
 // ctEvent encodes a conntrack event about rec, as the kernel sends it.
 func ctEvent(rec ctRec, destroy bool) netlink.Message {
@@ -240,19 +38,19 @@ func ctEvent(rec ctRec, destroy bool) netlink.Message {
 // reader is opened again, events flow again, the failure is counted in
 // ReadErrors, and the next tick reads the whole table (gaps).
 func TestConntrackEventsRestart(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1000, 0)}
+	clock := nettest.NewClock(time.Unix(1000, 0))
 	var logs nettest.SyncBuffer
-	m := &Conntrack{log: slog.New(slog.NewTextHandler(&logs, nil)), now: clock.now, stop: make(chan struct{})}
-	m.events = newRestartingReader("conntrack events", m.log, clock.now)
+	m := &Conntrack{log: slog.New(slog.NewTextHandler(&logs, nil)), now: clock.Now, stop: make(chan struct{})}
 	paused := make(chan time.Duration, 10)
-	m.events.wait = func(d time.Duration, stop <-chan struct{}) bool { paused <- d; return false }
-	m.events.set(&fakeSource{clock: clock, reads: []fakeRead{{err: errEIO}}})
+	m.events = subscription.New(subscription.Options{What: "conntrack events", Log: m.log, Now: clock.Now,
+		Wait: func(d time.Duration, stop <-chan struct{}) bool { paused <- d; return false }})
+	m.events.Set(&subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Err: errEIO}}})
 	rec := ctRec{id: 7, proto: unix.IPPROTO_UDP,
 		orig: ctTuple{src: netip.MustParseAddr("10.0.0.1"), dst: netip.MustParseAddr("10.0.0.2"), sport: 4000, dport: 53}}
 	opens := 0
-	open := func() (msgSource, error) {
+	open := func() (subscription.Source, error) {
 		opens++
-		return &fakeSource{clock: clock, reads: []fakeRead{{msgs: []netlink.Message{ctEvent(rec, true)}}}}, nil
+		return &subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Msgs: []netlink.Message{ctEvent(rec, true)}}}}, nil
 	}
 	workers := []chan event{make(chan event, 4)}
 	m.wg.Add(1)
@@ -269,8 +67,8 @@ func TestConntrackEventsRestart(t *testing.T) {
 	m.wg.Wait() // the second source reads as closed at its end
 	select {
 	case d := <-paused:
-		if d != restartMin {
-			t.Errorf("paused %s before reopening, want %s", d, restartMin)
+		if d != subscription.RestartMin {
+			t.Errorf("paused %s before reopening, want %s", d, subscription.RestartMin)
 		}
 	default:
 		t.Errorf("no pause before reopening")
@@ -295,21 +93,21 @@ func TestConntrackEventsRestart(t *testing.T) {
 // TestProcConnectorRestart: the same for the proc connector; the
 // processes are rescanned after the restart (lost).
 func TestProcConnectorRestart(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	r := newRestartingReader("proc connector", slog.New(slog.DiscardHandler), clock.now)
-	r.wait = func(time.Duration, <-chan struct{}) bool { return false }
+	clock := nettest.NewClock(time.Unix(1000, 0))
+	r := subscription.New(subscription.Options{What: "proc connector", Now: clock.Now,
+		Wait: func(time.Duration, <-chan struct{}) bool { return false }})
 	fork := make([]byte, sizeofCnMsg+32)
 	binary.NativeEndian.PutUint32(fork[sizeofCnMsg:], procEventFork)
 	for i, v := range []uint32{100, 100, 4242, 4242} { // parent pid, tgid; child pid, tgid
 		binary.NativeEndian.PutUint32(fork[sizeofCnMsg+16+4*i:], v)
 	}
-	open := func() (msgSource, error) {
-		return &fakeSource{clock: clock, reads: []fakeRead{{msgs: []netlink.Message{{Data: fork}}}}}, nil
+	open := func() (subscription.Source, error) {
+		return &subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Msgs: []netlink.Message{{Data: fork}}}}}, nil
 	}
 	var mu sync.Mutex
 	var events []procEvent
 	var lost []error
-	p := runProcConnector(&fakeSource{clock: clock, reads: []fakeRead{{err: errEIO}}}, open,
+	p := runProcConnector(&subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Err: errEIO}}}, open,
 		func(ev procEvent) { mu.Lock(); events = append(events, ev); mu.Unlock() },
 		func(err error) { mu.Lock(); lost = append(lost, err); mu.Unlock() }, r)
 	p.wg.Wait()

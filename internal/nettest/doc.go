@@ -5,5 +5,6 @@
 // tb.Cleanup; processes are killed by the PID it started them with.
 //
 // Traffic stays between the namespaces it creates. It needs root; tests
-// call RequireRoot, which skips only when not root.
+// call RequireRoot, which skips only when not root. Clock (a fake clock
+// that moves when told) and SyncBuffer need nothing and serve any test.
 package nettest
