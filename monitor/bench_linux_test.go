@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 )
 
 // benchFlows makes n UDP flows from the host to many peers, each local
 // end owned by one of 1,000 processes, and a resolver that knows them.
-func benchFlows(n int) ([]ctRec, *fakeResolver) {
+func benchFlows(n int) ([]ctnetlink.Rec, *fakeResolver) {
 	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{}}
-	recs := make([]ctRec, n)
+	recs := make([]ctnetlink.Rec, n)
 	procs := make([]*model.Process, 1000)
 	for i := range procs {
 		procs[i] = &model.Process{PID: 1000 + i, StartTime: 1, Exe: "/usr/bin/app"}
@@ -22,8 +23,8 @@ func benchFlows(n int) ([]ctRec, *fakeResolver) {
 		local := netip.AddrPortFrom(hostIP, uint16(1024+i%60000))
 		peer := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 16), byte(i >> 8)}), uint16(i))
 		r.owners[local] = procs[i%len(procs)]
-		recs[i] = ctRec{id: uint32(i), proto: 17, orig: ctTuple{src: local.Addr(), dst: peer.Addr(), sport: local.Port(), dport: peer.Port()},
-			reply: ctTuple{src: peer.Addr(), dst: local.Addr(), sport: peer.Port(), dport: local.Port()}}
+		recs[i] = ctnetlink.Rec{ID: uint32(i), Proto: 17, Orig: ctnetlink.Tuple{Src: local.Addr(), Dst: peer.Addr(), SPort: local.Port(), DPort: peer.Port()},
+			Reply: ctnetlink.Tuple{Src: peer.Addr(), Dst: local.Addr(), SPort: peer.Port(), DPort: local.Port()}}
 	}
 	return recs, r
 }
@@ -79,8 +80,8 @@ func BenchmarkApplyDump(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		for j := range recs {
-			recs[j].origBytes += 100
-			recs[j].replyBytes += 10
+			recs[j].OrigBytes += 100
+			recs[j].ReplyBytes += 10
 		}
 		ft.applyDump(recs, r)
 		ft.drain(c, time.Unix(int64(i), 0))

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/conntrack"
-	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
@@ -61,7 +60,7 @@ type Conntrack struct {
 	procs  *procTable
 	pc     *procConnector // nil when the proc connector is unavailable
 	res    *resolver
-	dump   *ctDumper
+	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see resolver.noteEarly).
@@ -85,7 +84,7 @@ type Conntrack struct {
 	// events lost by then, keys the flows to read (reused).
 	sinceFull  int
 	lostAtFull uint64
-	keys       []flowKey
+	keys       []ctnetlink.Key
 
 	eventsLost atomic.Uint64
 	stop       chan struct{} // closed by Close: stops watchNewborns
@@ -216,7 +215,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
 		return err
 	}
-	if m.dump, err = dialDumper(m.ns.fd()); err != nil {
+	if m.dump, err = ctnetlink.DialDumper(m.ns.fd()); err != nil {
 		return err
 	}
 	m.wg.Add(1 + eventWorkers)
@@ -241,42 +240,9 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	return nil
 }
 
-// dialEvents subscribes to conntrack NEW and DESTROY events, with a large
-// receive buffer (forced past net.core.rmem_max, as root may) so bursts of
-// new connections do not overflow it.
-func dialEvents(netnsFD int) (*netlink.Conn, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
-	if err != nil {
-		return nil, fmt.Errorf("opening conntrack event socket: %w", err)
-	}
-	for _, g := range []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy} {
-		if err := c.JoinGroup(uint32(g)); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("subscribing to conntrack events (kernel needs CONFIG_NF_CONNTRACK_EVENTS and net.netfilter.nf_conntrack_events=1): %w", err)
-		}
-	}
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) != nil {
-				_ = c.SetReadBuffer(32 << 20)
-			}
-		})
-	}
-	return c, nil
-}
-
 // openEvents subscribes to the watched namespace's conntrack events.
 func (m *Conntrack) openEvents() (subscription.Source, error) {
-	ev, err := dialEvents(m.ns.fd())
-	if err != nil {
-		return nil, err
-	}
-	r, err := newEventReader(ev)
-	if err != nil {
-		ev.Close()
-		return nil, err
-	}
-	return r, nil
+	return ctnetlink.OpenEvents(m.ns.fd())
 }
 
 // receive reads events until the monitor closes and hands each to a
@@ -327,37 +293,24 @@ func (m *Conntrack) gaps() uint64 {
 // dispatch hands the NEW and DESTROY events among msgs to the workers.
 func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
 	for _, msg := range msgs {
-		rec, destroy, ok := decodeEvent(msg)
+		rec, destroy, ok := ctnetlink.DecodeEvent(msg)
 		if !ok {
 			continue
 		}
-		if o := &rec.orig; !destroy && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
-			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
-			if known && !m.res.isLocal(rec.reply.src) {
+		k := ctnetlink.KeyOf(&rec)
+		w := workers[k.Hash()%uint32(len(workers))]
+		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && m.res.isLocal(o.Src) {
+			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
+			if known && !m.res.isLocal(rec.Reply.Src) {
 				// Settled here (see newInline), or prepared for a worker.
 				if e, done := m.newInline(&rec); !done {
-					k := keyOf(&rec)
-					workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
+					w <- e
 				}
 				continue
 			}
 		}
-		k := keyOf(&rec)
-		workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: destroy, rec: rec}
+		w <- event{destroy: destroy, rec: rec}
 	}
-}
-
-// decodeEvent decodes a conntrack NEW or DESTROY event (ti-mo/conntrack's
-// decoder); ok is false for anything else.
-func decodeEvent(msg netlink.Message) (rec ctRec, destroy, ok bool) {
-	var ev conntrack.Event
-	if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
-		return ctRec{}, false, false
-	}
-	if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
-		return ctRec{}, false, false
-	}
-	return recOf(ev.Flow), ev.Type == conntrack.EventDestroy, true
 }
 
 // newInline settles, on the reader's thread, a new outgoing connection
@@ -366,7 +319,7 @@ func decodeEvent(msg netlink.Message) (rec ctRec, destroy, ok bool) {
 // larger part of bwmon's CPU). When a tick or a dump holds the table it
 // returns the flow prepared, for a worker to insert: the reader must not
 // wait.
-func (m *Conntrack) newInline(rec *ctRec) (event, bool) {
+func (m *Conntrack) newInline(rec *ctnetlink.Rec) (event, bool) {
 	k, fl := m.table.prepareNew(rec, m.res)
 	if !m.mu.TryLock() {
 		return event{rec: *rec, fl: &fl}, false
@@ -385,7 +338,7 @@ const eventWorkers = 4
 // event's flow made already (newInline).
 type event struct {
 	destroy bool
-	rec     ctRec
+	rec     ctnetlink.Rec
 	fl      *flow
 }
 
@@ -400,10 +353,10 @@ func (m *Conntrack) handle(evs <-chan event) {
 			m.mu.Unlock()
 			continue
 		}
-		var k flowKey
+		var k ctnetlink.Key
 		var fl flow
 		if ev.fl != nil {
-			k, fl = keyOf(&ev.rec), *ev.fl
+			k, fl = ctnetlink.KeyOf(&ev.rec), *ev.fl
 		} else {
 			k, fl = m.table.prepareNew(&ev.rec, m.res)
 		}
@@ -434,7 +387,7 @@ func (m *Conntrack) dumpLocked() ([]*flow, error) {
 	m.table.beginDump()
 	m.mu.Unlock()
 	n := 0
-	err := m.dump.dumpEach(func(batch []ctRec) {
+	err := m.dump.DumpEach(func(batch []ctnetlink.Rec) {
 		n += len(batch)
 		m.mu.Lock()
 		m.table.dumpBatch(batch, m.res)
@@ -518,7 +471,7 @@ func (m *Conntrack) getAndApply() (bool, error) {
 		return true, nil // a dump or its lookups under way: read next tick
 	}
 	defer m.dumpMu.Unlock()
-	recs, err := m.dump.get(m.keys)
+	recs, err := m.dump.Get(m.keys)
 	if err != nil {
 		// Answers lost (the socket's buffer overflowed): read the table
 		// by a full dump instead, so that no tick goes uncounted.

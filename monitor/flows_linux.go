@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ti-mo/conntrack"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 
 	"github.com/bwmon/bwmon/model"
 )
@@ -51,22 +51,6 @@ const (
 // socket is accepted a moment after the flow's NEW event) before it is
 // settled with a reason.
 const tickAttempts = 2
-
-// recOf turns a flow decoded by ti-mo/conntrack (events) into a ctRec.
-func recOf(f *conntrack.Flow) ctRec {
-	tuple := func(t conntrack.Tuple) ctTuple {
-		if t.Proto.ICMPv4 || t.Proto.ICMPv6 {
-			return ctTuple{src: t.IP.SourceAddress, dst: t.IP.DestinationAddress, sport: t.Proto.ICMPID, dport: uint16(t.Proto.ICMPType)<<8 | uint16(t.Proto.ICMPCode)}
-		}
-		return ctTuple{src: t.IP.SourceAddress, dst: t.IP.DestinationAddress, sport: t.Proto.SourcePort, dport: t.Proto.DestinationPort}
-	}
-	return ctRec{
-		id: f.ID, proto: f.TupleOrig.Proto.Protocol,
-		icmp: f.TupleOrig.Proto.ICMPv4 || f.TupleOrig.Proto.ICMPv6,
-		orig: tuple(f.TupleOrig), reply: tuple(f.TupleReply),
-		origBytes: f.CountersOrig.Bytes, replyBytes: f.CountersReply.Bytes,
-	}
-}
 
 // side is one local end of a flow. The initiator's end (orig) sent the
 // original-direction bytes; the responder's end (reply) sent the reply ones.
@@ -125,11 +109,11 @@ func (fl *flow) add(s side) {
 type flowTable struct {
 	cfg *ConntrackConfig
 	// flows maps each flow's key to its slot in slab.
-	flows map[flowKey]uint32
+	flows map[ctnetlink.Key]uint32
 	slab  flowSlab
 	// tomb holds flows destroyed recently (key -> dump generation), so a
 	// dump fetched before the DESTROY event does not bring them back.
-	tomb map[flowKey]uint32
+	tomb map[ctnetlink.Key]uint32
 	gen  uint32
 	// ready is set once the first dump is applied; before it, DESTROY
 	// events are of flows older than bwmon and not counted.
@@ -217,17 +201,17 @@ type accum struct {
 }
 
 func newFlowTable(cfg *ConntrackConfig) *flowTable {
-	return &flowTable{cfg: cfg, flows: map[flowKey]uint32{}, tomb: map[flowKey]uint32{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
+	return &flowTable{cfg: cfg, flows: map[ctnetlink.Key]uint32{}, tomb: map[ctnetlink.Key]uint32{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
 }
 
 // endpoint returns the local end and the peer of one direction's tuple, in
 // the form sockets are looked up: for ICMP the "port" is the echo ID.
-func endpoint(t *ctTuple, icmp bool) (local, remote netip.AddrPort) {
-	dp := t.dport
+func endpoint(t *ctnetlink.Tuple, icmp bool) (local, remote netip.AddrPort) {
+	dp := t.DPort
 	if icmp {
 		dp = 0
 	}
-	return netip.AddrPortFrom(t.src, t.sport), netip.AddrPortFrom(t.dst, dp)
+	return netip.AddrPortFrom(t.Src, t.SPort), netip.AddrPortFrom(t.Dst, dp)
 }
 
 // newFlow makes the table's record of f with counters at base: the
@@ -235,10 +219,10 @@ func endpoint(t *ctTuple, icmp bool) (local, remote netip.AddrPort) {
 // the source of the reply tuple (after DNAT that is the real local
 // address). Ends that are not local addresses get no side; a flow with no
 // local end at all is counted as not local.
-func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64) flow {
-	fl := flow{proto: f.proto, orig: baseOrig, reply: baseReply}
-	ol, or := endpoint(&f.orig, f.icmp)
-	rl, rr := endpoint(&f.reply, f.icmp)
+func (t *flowTable) newFlow(f *ctnetlink.Rec, r sideResolver, baseOrig, baseReply uint64) flow {
+	fl := flow{proto: f.Proto, orig: baseOrig, reply: baseReply}
+	ol, or := endpoint(&f.Orig, f.ICMP)
+	rl, rr := endpoint(&f.Reply, f.ICMP)
 	oLocal, rLocal := r.isLocal(ol.Addr()), r.isLocal(rl.Addr())
 	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
 	if oLocal {
@@ -263,20 +247,20 @@ func (t *flowTable) newFlow(f *ctRec, r sideResolver, baseOrig, baseReply uint64
 // host) the responder, the source of the reply tuple; otherwise the
 // initiator (a container or a LAN host behind masquerade, or a host whose
 // connection is routed). Its ends are seen as the inside socket sees them.
-func outerSide(f *ctRec, base model.FlowCounter) side {
-	dnat := f.orig.dst != f.reply.src
-	snat := f.orig.src != f.reply.dst
-	if f.icmp { // the "ports" are the echo ID and the type and code
-		snat = snat || f.orig.sport != f.reply.sport
+func outerSide(f *ctnetlink.Rec, base model.FlowCounter) side {
+	dnat := f.Orig.Dst != f.Reply.Src
+	snat := f.Orig.Src != f.Reply.Dst
+	if f.ICMP { // the "ports" are the echo ID and the type and code
+		snat = snat || f.Orig.SPort != f.Reply.SPort
 	} else {
-		dnat = dnat || f.orig.dport != f.reply.sport
-		snat = snat || f.orig.sport != f.reply.dport
+		dnat = dnat || f.Orig.DPort != f.Reply.SPort
+		snat = snat || f.Orig.SPort != f.Reply.DPort
 	}
-	t := &f.orig
+	t := &f.Orig
 	if dnat {
-		t = &f.reply
+		t = &f.Reply
 	}
-	local, remote := endpoint(t, f.icmp)
+	local, remote := endpoint(t, f.ICMP)
 	return side{isOrig: !dnat, ctr: base, ep: &ends{local: local, remote: remote, outer: true, nat: dnat || snat}}
 }
 
@@ -352,15 +336,15 @@ func (t *flowTable) account(fl *flow) {
 // resolves its owners while their sockets are still open. It reads only the
 // table's configuration, so event workers call it without the table's lock;
 // insertNew then adds the result.
-func (t *flowTable) prepareNew(f *ctRec, r sideResolver) (flowKey, flow) {
+func (t *flowTable) prepareNew(f *ctnetlink.Rec, r sideResolver) (ctnetlink.Key, flow) {
 	fl := t.newFlow(f, r, 0, 0)
 	t.resolveSides(&fl, r, levelQuick)
-	return keyOf(f), fl
+	return ctnetlink.KeyOf(f), fl
 }
 
 // insertNew adds a flow made by prepareNew. When a dump listed the flow
 // first, the owners found on the event path are kept on that record.
-func (t *flowTable) insertNew(k flowKey, fl flow) {
+func (t *flowTable) insertNew(k ctnetlink.Key, fl flow) {
 	delete(t.tomb, k)
 	oi, ok := t.flows[k]
 	if !ok {
@@ -382,12 +366,12 @@ func (t *flowTable) insertNew(k flowKey, fl flow) {
 
 // onNew records a flow announced by a NEW event (prepareNew and insertNew
 // in one, for callers that hold the lock anyway).
-func (t *flowTable) onNew(f *ctRec, r sideResolver) {
+func (t *flowTable) onNew(f *ctnetlink.Rec, r sideResolver) {
 	t.insertNew(t.prepareNew(f, r))
 }
 
 // insert stores fl under k in a free slot of the slab.
-func (t *flowTable) insert(k flowKey, fl flow) *flow {
+func (t *flowTable) insert(k ctnetlink.Key, fl flow) *flow {
 	i, p := t.slab.alloc()
 	*p = fl
 	t.flows[k] = i
@@ -395,18 +379,18 @@ func (t *flowTable) insert(k flowKey, fl flow) *flow {
 }
 
 // remove forgets the flow k in slot i and leaves a tombstone.
-func (t *flowTable) remove(k flowKey, i uint32) {
+func (t *flowTable) remove(k ctnetlink.Key, i uint32) {
 	delete(t.flows, k)
 	t.slab.release(i)
 	t.tomb[k] = t.gen
 }
 
 // onDestroy books a flow's final counters, carried by its DESTROY event.
-func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
+func (t *flowTable) onDestroy(f *ctnetlink.Rec, r sideResolver) {
 	if !t.ready {
 		return
 	}
-	k := keyOf(f)
+	k := ctnetlink.KeyOf(f)
 	i, ok := t.flows[k]
 	if !ok {
 		if _, dead := t.tomb[k]; dead {
@@ -414,14 +398,14 @@ func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
 		}
 		// Born and gone between two dumps, with its NEW event lost.
 		fl := t.newFlow(f, r, 0, 0)
-		fl.orig, fl.reply = f.origBytes, f.replyBytes
+		fl.orig, fl.reply = f.OrigBytes, f.ReplyBytes
 		t.resolveSides(&fl, r, levelFinal)
 		t.account(&fl)
 		t.tomb[k] = t.gen
 		return
 	}
 	fl := t.slab.at(i)
-	fl.orig, fl.reply = f.origBytes, f.replyBytes
+	fl.orig, fl.reply = f.OrigBytes, f.ReplyBytes
 	t.resolveSides(fl, r, levelFinal)
 	t.account(fl)
 	t.remove(k, i)
@@ -430,7 +414,7 @@ func (t *flowTable) onDestroy(f *ctRec, r sideResolver) {
 // applyDump books the counters of a full dump. The first dump only sets the
 // baseline: bytes moved before bwmon started are not counted. It is
 // beginDump, dumpBatch and endDump in one.
-func (t *flowTable) applyDump(flows []ctRec, r sideResolver) {
+func (t *flowTable) applyDump(flows []ctnetlink.Rec, r sideResolver) {
 	t.beginDump()
 	t.dumpBatch(flows, r)
 	t.endDump(r)
@@ -445,14 +429,14 @@ func (t *flowTable) beginDump() {
 // dumpBatch records the counters of part of a dump; the flows of the
 // table may change between batches (events), as between a dump and its
 // application.
-func (t *flowTable) dumpBatch(flows []ctRec, r sideResolver) {
+func (t *flowTable) dumpBatch(flows []ctnetlink.Rec, r sideResolver) {
 	for i := range flows {
 		f := &flows[i]
-		k := keyOf(f)
+		k := ctnetlink.KeyOf(f)
 		if _, dead := t.tomb[k]; dead {
 			continue
 		}
-		o, rp := f.origBytes, f.replyBytes
+		o, rp := f.OrigBytes, f.ReplyBytes
 		var fl *flow
 		if i, ok := t.flows[k]; ok {
 			fl = t.slab.at(i)
@@ -555,22 +539,22 @@ func (t *flowTable) pruneOwners() {
 // applyCounters books counters read for known flows (ctDumper.get). Unlike
 // applyDump it takes no flow as gone for being absent: an entry missing
 // from the answers has ended, and its DESTROY event brings its last bytes.
-func (t *flowTable) applyCounters(recs []ctRec, r sideResolver) {
+func (t *flowTable) applyCounters(recs []ctnetlink.Rec, r sideResolver) {
 	for i := range recs {
 		f := &recs[i]
-		j, ok := t.flows[keyOf(f)]
+		j, ok := t.flows[ctnetlink.KeyOf(f)]
 		if !ok {
 			continue
 		}
 		fl := t.slab.at(j)
-		fl.orig, fl.reply = f.origBytes, f.replyBytes
+		fl.orig, fl.reply = f.OrigBytes, f.ReplyBytes
 		t.resolveSides(fl, r, levelTick)
 		t.account(fl)
 	}
 }
 
 // keys appends the keys of every flow in the table to dst.
-func (t *flowTable) keys(dst []flowKey) []flowKey {
+func (t *flowTable) keys(dst []ctnetlink.Key) []ctnetlink.Key {
 	for k := range t.flows {
 		dst = append(dst, k)
 	}

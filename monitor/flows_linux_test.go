@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ti-mo/conntrack"
-
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 )
 
 // fakeResolver answers from tables: local addresses, and owners by local
@@ -50,11 +49,11 @@ func (f *fakeResolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (m
 }
 
 // natFlow makes a TCP flow whose reply tuple is reply (NAT).
-func natFlow(id uint32, src, dst, replySrc, replyDst netip.AddrPort, orig, reply uint64) ctRec {
-	return ctRec{id: id, proto: 6,
-		orig:      ctTuple{src: src.Addr(), dst: dst.Addr(), sport: src.Port(), dport: dst.Port()},
-		reply:     ctTuple{src: replySrc.Addr(), dst: replyDst.Addr(), sport: replySrc.Port(), dport: replyDst.Port()},
-		origBytes: orig, replyBytes: reply}
+func natFlow(id uint32, src, dst, replySrc, replyDst netip.AddrPort, orig, reply uint64) ctnetlink.Rec {
+	return ctnetlink.Rec{ID: id, Proto: 6,
+		Orig:      ctnetlink.Tuple{Src: src.Addr(), Dst: dst.Addr(), SPort: src.Port(), DPort: dst.Port()},
+		Reply:     ctnetlink.Tuple{Src: replySrc.Addr(), Dst: replyDst.Addr(), SPort: replySrc.Port(), DPort: replyDst.Port()},
+		OrigBytes: orig, ReplyBytes: reply}
 }
 
 var (
@@ -65,11 +64,8 @@ var (
 )
 
 // tcpFlow makes a TCP flow from src to dst with no NAT.
-func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) ctRec {
-	f := conntrack.NewFlow(6, 0, src.Addr(), dst.Addr(), src.Port(), dst.Port(), 0, 0)
-	f.ID = id
-	f.CountersOrig.Bytes, f.CountersReply.Bytes = orig, reply
-	return recOf(&f)
+func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) ctnetlink.Rec {
+	return natFlow(id, src, dst, dst, src, orig, reply)
 }
 
 func drainTable(t *flowTable) map[model.Key][2]uint64 {
@@ -98,13 +94,13 @@ func TestFlowTable(t *testing.T) {
 	kc, kn := model.KeyProcess(curl), model.KeyProcess(nginx)
 
 	type step func(ft *flowTable, r *fakeResolver)
-	dump := func(fs ...ctRec) step {
+	dump := func(fs ...ctnetlink.Rec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.applyDump(fs, r) }
 	}
-	newEv := func(f ctRec) step {
+	newEv := func(f ctnetlink.Rec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.onNew(&f, r) }
 	}
-	destroy := func(f ctRec) step {
+	destroy := func(f ctnetlink.Rec) step {
 		return func(ft *flowTable, r *fakeResolver) { ft.onDestroy(&f, r) }
 	}
 	tests := []struct {
@@ -250,7 +246,7 @@ func TestDeferredResolution(t *testing.T) {
 	ft := newFlowTable(&ConntrackConfig{})
 	ft.deferResolve = true
 	ft.applyDump(nil, r)
-	ft.applyDump([]ctRec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	ft.applyDump([]ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r)
 	if len(ft.pending) != 1 {
 		t.Fatalf("pending = %d flows, want 1", len(ft.pending))
 	}
@@ -285,15 +281,15 @@ func TestPendingSlotsNotReused(t *testing.T) {
 	ft := newFlowTable(&ConntrackConfig{})
 	ft.deferResolve = true
 	ft.applyDump(nil, r)
-	ft.applyDump([]ctRec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	ft.applyDump([]ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r)
 	pending := ft.pending
 	ft.pending = nil
 	if len(pending) != 1 {
 		t.Fatalf("pending = %d flows, want 1", len(pending))
 	}
 	// The flow ends, and another begins, before the lookup runs.
-	ft.onDestroy(&[]ctRec{tcpFlow(1, cli, srv, 150, 1500)}[0], r)
-	ft.onNew(&[]ctRec{tcpFlow(2, cli2, srv, 0, 0)}[0], r)
+	ft.onDestroy(&[]ctnetlink.Rec{tcpFlow(1, cli, srv, 150, 1500)}[0], r)
+	ft.onNew(&[]ctnetlink.Rec{tcpFlow(2, cli2, srv, 0, 0)}[0], r)
 	for i := range pending[0].sides {
 		if _, _, ok := ft.beginResolve(pending[0], i); ok {
 			t.Fatalf("side %d of an ended flow is still to resolve", i)
@@ -306,8 +302,8 @@ func TestPendingSlotsNotReused(t *testing.T) {
 	// Once done, freed slots serve new flows again.
 	pages := len(ft.slab.pages)
 	for id := range uint32(slabPage) {
-		ft.onNew(&[]ctRec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
-		ft.onDestroy(&[]ctRec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+		ft.onNew(&[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+		ft.onDestroy(&[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
 	}
 	if len(ft.slab.pages) != pages {
 		t.Errorf("slab grew from %d to %d pages for flows that each ended before the next", pages, len(ft.slab.pages))

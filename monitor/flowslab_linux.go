@@ -1,22 +1,5 @@
 package monitor
 
-// flowKey identifies a conntrack entry: its ID and original tuple, so that a
-// reused ID on another tuple is another flow. It holds no pointer (netip.Addr
-// has one): the table's map of 100,000 keys is then 48-byte slots the
-// garbage collector never scans.
-type flowKey struct {
-	src, dst     [16]byte // IPv4 addresses in IPv4-mapped form when v4
-	id           uint32
-	sport, dport uint16
-	proto        uint8
-	v4           bool
-}
-
-func keyOf(r *ctRec) flowKey {
-	o := &r.orig
-	return flowKey{id: r.id, proto: r.proto, src: o.src.As16(), dst: o.dst.As16(), v4: o.src.Is4(), sport: o.sport, dport: o.dport}
-}
-
 // slabPage is how many flows a page of the slab holds (about 100 KB).
 const slabPage = 1024
 

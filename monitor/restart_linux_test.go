@@ -15,23 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink/cttest"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 	"github.com/bwmon/bwmon/monitor/internal/subscription/subtest"
 )
 
 var errEIO = fmt.Errorf("recvmsg: %w", unix.EIO)
-
-// ctEvent encodes a conntrack event about rec, as the kernel sends it.
-func ctEvent(rec ctRec, destroy bool) netlink.Message {
-	k := keyOf(&rec)
-	b := appendGet(nil, &k, 0)
-	typ := uint16(ctnlMsgGet &^ 1) // IPCTNL_MSG_CT_NEW
-	if destroy {
-		typ = ctnlMsgGet&^1 | 2 // IPCTNL_MSG_CT_DELETE
-	}
-	h := netlink.Header{Length: uint32(len(b)), Type: netlink.HeaderType(typ), Flags: netlink.HeaderFlags(unix.NLM_F_CREATE)}
-	return netlink.Message{Header: h, Data: b[unix.NLMSG_HDRLEN:]}
-}
 
 // TestConntrackEventsRestart reproduces finding 7 for conntrack: a receive
 // error other than ENOBUFS stopped the event reader for good. Now the
@@ -45,12 +35,13 @@ func TestConntrackEventsRestart(t *testing.T) {
 	m.events = subscription.New(subscription.Options{What: "conntrack events", Log: m.log, Now: clock.Now,
 		Wait: func(d time.Duration, stop <-chan struct{}) bool { paused <- d; return false }})
 	m.events.Set(&subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Err: errEIO}}})
-	rec := ctRec{id: 7, proto: unix.IPPROTO_UDP,
-		orig: ctTuple{src: netip.MustParseAddr("10.0.0.1"), dst: netip.MustParseAddr("10.0.0.2"), sport: 4000, dport: 53}}
+	rec := ctnetlink.Rec{ID: 7, Proto: unix.IPPROTO_UDP,
+		Orig:  ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SPort: 4000, DPort: 53},
+		Reply: ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.2"), Dst: netip.MustParseAddr("10.0.0.1"), SPort: 53, DPort: 4000}}
 	opens := 0
 	open := func() (subscription.Source, error) {
 		opens++
-		return &subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Msgs: []netlink.Message{ctEvent(rec, true)}}}}, nil
+		return &subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Msgs: []netlink.Message{cttest.Event(rec, true)}}}}, nil
 	}
 	workers := []chan event{make(chan event, 4)}
 	m.wg.Add(1)
@@ -58,8 +49,8 @@ func TestConntrackEventsRestart(t *testing.T) {
 
 	select {
 	case ev := <-workers[0]:
-		if !ev.destroy || ev.rec.id != rec.id || ev.rec.orig != rec.orig {
-			t.Errorf("event after the restart %+v, want the DESTROY of flow %d", ev, rec.id)
+		if !ev.destroy || ev.rec.ID != rec.ID || ev.rec.Orig != rec.Orig {
+			t.Errorf("event after the restart %+v, want the DESTROY of flow %d", ev, rec.ID)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event after the reader failed: it was not restarted")

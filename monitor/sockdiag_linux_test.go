@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/nlconn/nltest"
 )
 
 // inodeOf returns the socket inode behind c.
@@ -216,7 +218,7 @@ func diagMsg(seq uint32, state uint8, uid, inode uint32) []byte {
 	p[0], p[1] = unix.AF_INET, state
 	binary.NativeEndian.PutUint32(p[64:], uid)
 	binary.NativeEndian.PutUint32(p[68:], inode)
-	return nlmsg(20, seq, p) // SOCK_DIAG_BY_FAMILY
+	return nltest.Msg(20, seq, p) // SOCK_DIAG_BY_FAMILY
 }
 
 // TestParseDiagAnswer reads the kernel's answers to a socket lookup: the
@@ -232,12 +234,12 @@ func TestParseDiagAnswer(t *testing.T) {
 		wantErr   error
 	}{
 		{"socket", diagMsg(7, tcpEstab, 1000, 4242), diagSocket{state: tcpEstab, uid: 1000, inode: 4242}, true, true, nil},
-		{"none", nlErr(unix.ENOENT, 7), diagSocket{}, false, true, nil},
-		{"error", nlErr(unix.EPERM, 7), diagSocket{}, false, true, unix.EPERM},
+		{"none", nltest.Err(unix.ENOENT, 7), diagSocket{}, false, true, nil},
+		{"error", nltest.Err(unix.EPERM, 7), diagSocket{}, false, true, unix.EPERM},
 		{"an earlier answer, then this one", slices.Concat(diagMsg(6, tcpListen, 0, 1), diagMsg(7, tcpEstab, 0, 2)), diagSocket{state: tcpEstab, inode: 2}, true, true, nil},
 		{"only an earlier answer", diagMsg(6, tcpListen, 0, 1), diagSocket{}, false, false, nil},
-		{"short message", nlmsg(20, 7, []byte{2, 1}), diagSocket{}, false, true, nil},
-		{"done", nlmsg(unix.NLMSG_DONE, 7, nil), diagSocket{}, false, true, nil},
+		{"short message", nltest.Msg(20, 7, []byte{2, 1}), diagSocket{}, false, true, nil},
+		{"done", nltest.Msg(unix.NLMSG_DONE, 7, nil), diagSocket{}, false, true, nil},
 		{"length past the end", diagMsg(7, tcpEstab, 0, 2)[:40], diagSocket{}, false, true, errMalformedDiag},
 	}
 	for _, tt := range tests {
@@ -254,7 +256,7 @@ func TestParseDiagAnswer(t *testing.T) {
 // a socket is only reported in a finished answer.
 func FuzzParseDiagAnswer(f *testing.F) {
 	f.Add(diagMsg(7, tcpEstab, 1000, 4242), uint32(7))
-	f.Add(slices.Concat(diagMsg(6, tcpListen, 0, 1), nlErr(unix.ENOENT, 7)), uint32(7))
+	f.Add(slices.Concat(diagMsg(6, tcpListen, 0, 1), nltest.Err(unix.ENOENT, 7)), uint32(7))
 	f.Add(diagMsg(7, tcpEstab, 0, 2)[:40], uint32(7))
 	f.Fuzz(func(t *testing.T, b []byte, seq uint32) {
 		if _, found, done, err := parseDiagAnswer(b, seq); found && (!done || err != nil) {

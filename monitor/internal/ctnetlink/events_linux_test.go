@@ -1,8 +1,9 @@
-package monitor
+package ctnetlink_test
 
 import (
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -12,16 +13,23 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink/cttest"
+	"github.com/bwmon/bwmon/monitor/internal/nlconn/nltest"
 )
 
 // TestEventReader reads the NEW and DESTROY events of UDP flows in a
 // namespace through the blocking reader, decodes them with ti-mo's decoder,
-// and stops within readerPoll of close.
+// and stops within ReaderPoll of Close, its socket closed.
 func TestEventReader(t *testing.T) {
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Watched)
 	fd := nettest.NetNSFD(t, p.Watched)
-	e := openEventReader(t, fd)
+	fds := openFiles(t)
+	e, err := ctnetlink.OpenEvents(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	type result struct {
 		news, destroys int
 		err            error
@@ -58,30 +66,30 @@ func TestEventReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ct.Close()
 	if err := ct.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	ct.Close()
 	time.Sleep(200 * time.Millisecond)
 
 	start := time.Now()
 	if err := e.Close(); err != nil {
-		t.Fatalf("close: %v", err)
+		t.Fatalf("Close: %v", err)
 	}
 	var r result
 	select {
 	case r = <-done:
-	case <-time.After(5 * readerPoll):
-		t.Fatalf("read still blocked %s after close", 5*readerPoll)
+	case <-time.After(5 * ctnetlink.ReaderPoll):
+		t.Fatalf("Read still blocked %s after Close", 5*ctnetlink.ReaderPoll)
 	}
-	if took := time.Since(start); took > 3*readerPoll {
-		t.Errorf("read returned %s after close, want within about %s", took, readerPoll)
+	if took := time.Since(start); took > 3*ctnetlink.ReaderPoll {
+		t.Errorf("Read returned %s after Close, want within about %s", took, ctnetlink.ReaderPoll)
 	}
 	if !errors.Is(r.err, net.ErrClosed) {
-		t.Errorf("read after close: %v, want net.ErrClosed", r.err)
+		t.Errorf("Read after Close: %v, want net.ErrClosed", r.err)
 	}
-	if e.fd != -1 {
-		t.Errorf("the reader's socket (fd %d) is still open after read returned", e.fd)
+	if n := openFiles(t); n != fds {
+		t.Errorf("%d files open after Read returned, %d before the reader was opened", n, fds)
 	}
 	if r.news != flows || r.destroys != flows {
 		t.Errorf("read %d NEW and %d DESTROY events of the %d flows, want all", r.news, r.destroys, flows)
@@ -91,62 +99,68 @@ func TestEventReader(t *testing.T) {
 // TestEventReaderClosedUnread: a monitor that fails to start after its
 // reader was made closes it without ever reading: no socket is left open.
 func TestEventReaderClosedUnread(t *testing.T) {
-	e := openEventReader(t, 0)
-	fd := e.fd
-	if err := e.Close(); err != nil {
-		t.Fatalf("close: %v", err)
+	nettest.RequireRoot(t)
+	var fds int
+	for round := range 2 { // the first opens what the runtime keeps (its poller)
+		fds = openFiles(t)
+		e, err := ctnetlink.OpenEvents(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatalf("Close (round %d): %v", round, err)
+		}
 	}
-	if e.fd != -1 {
-		t.Errorf("close left the reader's socket (fd %d) open", fd)
+	if n := openFiles(t); n != fds {
+		t.Errorf("%d files open after Close, %d before the reader was opened", n, fds)
 	}
+	e, err := ctnetlink.OpenEvents(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
 	if _, err := e.Read(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("read after close: %v, want net.ErrClosed", err)
+		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
 	}
 }
 
-// openEventReader subscribes to the conntrack events of namespace netnsFD
-// (0: this one) and makes a reader of them; the test closes it.
-func openEventReader(t *testing.T, netnsFD int) *eventReader {
+// openFiles counts this process's open files.
+func openFiles(t *testing.T) int {
 	t.Helper()
-	c, err := dialEvents(netnsFD)
+	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := newEventReader(c)
-	if err != nil {
-		c.Close()
-		t.Fatal(err)
-	}
-	return e
+	return len(ents)
 }
 
 // TestDecodeEvent: the event decoder keeps NEW and DESTROY events of
 // flows, nothing else.
 func TestDecodeEvent(t *testing.T) {
-	const ctDelete = ctNewMsg | 2 // IPCTNL_MSG_CT_DELETE
+	const ctDelete = cttest.TypeDelete
 	tests := []struct {
 		name        string
 		datagram    []byte
 		wantOK      []bool
 		wantDestroy []bool
-		want        ctRec // of the events kept
+		want        ctnetlink.Rec // of the events kept
 	}{
-		{"new", encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE|unix.NLM_F_EXCL, 0), []bool{true}, []bool{false}, tcpRec},
-		{"destroy", encodeCT(pingRec, ctDelete, 0, 0), []bool{true}, []bool{true}, pingRec},
-		{"update", encodeCT(tcpRec, ctNewMsg, 0, 0), []bool{false}, []bool{false}, ctRec{}},
-		{"new and destroy in one datagram", slices.Concat(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0), encodeCT(tcpRec, ctDelete, 0, 0)),
+		{"new", cttest.Encode(tcpRec, cttest.TypeNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL, 0), []bool{true}, []bool{false}, tcpRec},
+		{"destroy", cttest.Encode(pingRec, ctDelete, 0, 0), []bool{true}, []bool{true}, pingRec},
+		{"update", cttest.Encode(tcpRec, cttest.TypeNew, 0, 0), []bool{false}, []bool{false}, ctnetlink.Rec{}},
+		{"new and destroy in one datagram", slices.Concat(cttest.Encode(tcpRec, cttest.TypeNew, unix.NLM_F_CREATE, 0), cttest.Encode(tcpRec, ctDelete, 0, 0)),
 			[]bool{true, true}, []bool{false, true}, tcpRec},
-		{"another subsystem", nlmsg(2<<8|1, 0, []byte{2, 0, 0, 0}), []bool{false}, []bool{false}, ctRec{}},
-		{"no payload", nlmsg(ctDelete, 0, nil), []bool{false}, []bool{false}, ctRec{}},
+		{"another subsystem", nltest.Msg(2<<8|1, 0, []byte{2, 0, 0, 0}), []bool{false}, []bool{false}, ctnetlink.Rec{}},
+		{"no payload", nltest.Msg(ctDelete, 0, nil), []bool{false}, []bool{false}, ctnetlink.Rec{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msgs, err := parseDatagram(tt.datagram)
+			msgs, err := ctnetlink.ParseDatagram(tt.datagram)
 			if err != nil || len(msgs) != len(tt.wantOK) {
-				t.Fatalf("parseDatagram = %d messages, %v; want %d", len(msgs), err, len(tt.wantOK))
+				t.Fatalf("ParseDatagram = %d messages, %v; want %d", len(msgs), err, len(tt.wantOK))
 			}
 			for i, m := range msgs {
-				rec, destroy, ok := decodeEvent(m)
+				rec, destroy, ok := ctnetlink.DecodeEvent(m)
 				if ok != tt.wantOK[i] || destroy != tt.wantDestroy[i] {
 					t.Errorf("message %d: ok %v destroy %v, want %v %v", i, ok, destroy, tt.wantOK[i], tt.wantDestroy[i])
 				}
@@ -160,17 +174,18 @@ func TestDecodeEvent(t *testing.T) {
 
 // FuzzDecodeEvents: no datagram makes the event path's decoding panic.
 func FuzzDecodeEvents(f *testing.F) {
-	f.Add(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0))
-	f.Add(slices.Concat(encodeCT(pingRec, ctNewMsg|2, 0, 0), nlmsg(unix.NLMSG_DONE, 0, nil)))
-	f.Add(encodeCT(tcpRec, ctNewMsg, unix.NLM_F_CREATE, 0)[:50])
+	f.Add(cttest.Encode(tcpRec, cttest.TypeNew, unix.NLM_F_CREATE, 0))
+	f.Add(slices.Concat(cttest.Encode(pingRec, cttest.TypeDelete, 0, 0), nltest.Msg(unix.NLMSG_DONE, 0, nil)))
+	f.Add(cttest.Encode(tcpRec, cttest.TypeNew, unix.NLM_F_CREATE, 0)[:50])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		msgs, err := parseDatagram(b)
+		msgs, err := ctnetlink.ParseDatagram(b)
 		if err != nil {
 			return
 		}
 		for _, m := range msgs {
-			if rec, _, ok := decodeEvent(m); ok {
-				_ = keyOf(&rec)
+			if rec, _, ok := ctnetlink.DecodeEvent(m); ok {
+				k := ctnetlink.KeyOf(&rec)
+				_ = k.Hash()
 			}
 		}
 	})
