@@ -16,6 +16,7 @@ import (
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
@@ -68,7 +69,7 @@ type Conntrack struct {
 
 	cfg   ConntrackConfig
 	mu    sync.Mutex // guards table
-	table *flowTable
+	table *flows.Table
 
 	// Full dumps: dumpMu serialises them; the rest is guarded by mu.
 	dumpMu    sync.Mutex
@@ -202,8 +203,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		return err
 	}
 	m.res.peers, m.res.elsewhere, m.res.log = m.res0.peers, m.res0.elsewhere, m.log
-	m.table = newFlowTable(&m.cfg)
-	m.table.leaveOldOuter = m.child
+	m.table = flows.New(flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, LeaveOldOuter: m.child})
 
 	// Subscribe before the first dump, so no flow falls between them.
 	m.events = subscription.New(subscription.Options{What: "conntrack events", Log: m.log, Now: m.now})
@@ -299,9 +299,9 @@ func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
 		}
 		k := ctnetlink.KeyOf(&rec)
 		w := workers[k.Hash()%uint32(len(workers))]
-		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && m.res.isLocal(o.Src) {
+		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && m.res.IsLocal(o.Src) {
 			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
-			if known && !m.res.isLocal(rec.Reply.Src) {
+			if known && !m.res.IsLocal(rec.Reply.Src) {
 				// Settled here (see newInline), or prepared for a worker.
 				if e, done := m.newInline(&rec); !done {
 					w <- e
@@ -320,11 +320,11 @@ func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
 // returns the flow prepared, for a worker to insert: the reader must not
 // wait.
 func (m *Conntrack) newInline(rec *ctnetlink.Rec) (event, bool) {
-	k, fl := m.table.prepareNew(rec, m.res)
+	p := m.table.PrepareNew(rec, m.res)
 	if !m.mu.TryLock() {
-		return event{rec: *rec, fl: &fl}, false
+		return event{rec: *rec, p: &p}, false
 	}
-	m.table.insertNew(k, fl)
+	m.table.InsertNew(&p)
 	m.mu.Unlock()
 	return event{}, true
 }
@@ -334,12 +334,12 @@ func (m *Conntrack) newInline(rec *ctnetlink.Rec) (event, bool) {
 // live only a few milliseconds.
 const eventWorkers = 4
 
-// event is a conntrack NEW or DESTROY event; fl, when set, is a NEW
+// event is a conntrack NEW or DESTROY event; p, when set, is a NEW
 // event's flow made already (newInline).
 type event struct {
 	destroy bool
 	rec     ctnetlink.Rec
-	fl      *flow
+	p       *flows.Prepared
 }
 
 // handle applies one worker's events: owners are resolved before the
@@ -349,19 +349,17 @@ func (m *Conntrack) handle(evs <-chan event) {
 	for ev := range evs {
 		if ev.destroy {
 			m.mu.Lock()
-			m.table.onDestroy(&ev.rec, m.res)
+			m.table.OnDestroy(&ev.rec, m.res)
 			m.mu.Unlock()
 			continue
 		}
-		var k ctnetlink.Key
-		var fl flow
-		if ev.fl != nil {
-			k, fl = ctnetlink.KeyOf(&ev.rec), *ev.fl
-		} else {
-			k, fl = m.table.prepareNew(&ev.rec, m.res)
+		p := ev.p
+		if p == nil {
+			np := m.table.PrepareNew(&ev.rec, m.res)
+			p = &np
 		}
 		m.mu.Lock()
-		m.table.insertNew(k, fl)
+		m.table.InsertNew(p)
 		m.mu.Unlock()
 	}
 }
@@ -371,77 +369,42 @@ func (m *Conntrack) handle(evs <-chan event) {
 func (m *Conntrack) dumpAndApply() error {
 	m.dumpMu.Lock()
 	defer m.dumpMu.Unlock()
-	pending, err := m.dumpLocked()
-	if err != nil {
+	if err := m.dumpLocked(); err != nil {
 		return err
 	}
-	m.resolvePending(pending)
+	m.table.ResolvePending(m.res, &m.mu, m.stopping)
 	return nil
 }
 
-// dumpLocked reads the whole table into the flow table, with dumpMu held,
-// and returns the flows whose owners are to be looked up (resolvePending).
-func (m *Conntrack) dumpLocked() ([]*flow, error) {
+// dumpLocked reads the whole table into the flow table, with dumpMu held;
+// a large dump leaves the owners to look up to the table's
+// ResolvePending.
+func (m *Conntrack) dumpLocked() error {
 	start := time.Now()
 	m.mu.Lock()
-	m.table.beginDump()
+	m.table.BeginDump()
 	m.mu.Unlock()
 	n := 0
 	err := m.dump.DumpEach(func(batch []ctnetlink.Rec) {
 		n += len(batch)
 		m.mu.Lock()
-		m.table.dumpBatch(batch, m.res)
+		m.table.DumpBatch(batch, m.res)
 		m.mu.Unlock()
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.table.deferResolve = n > deferAbove
-	m.table.endDump(m.res)
-	pending := m.table.pending
-	m.table.pending = nil
+	m.table.EndDump(m.res, n > deferAbove)
 	m.dumpCost = time.Since(start)
 	m.sinceFull, m.lostAtFull = 0, m.gaps()
-	return pending, nil
+	return nil
 }
 
 // deferAbove is the dump size above which unresolved flows are resolved
-// outside the table's lock (resolvePending).
+// outside the table's lock (flows.Table.ResolvePending).
 const deferAbove = 256
-
-// resolvePending looks up the owners of flows a dump left unresolved,
-// holding the table's lock only to read a side and to store the answer, so
-// that ticks go on meanwhile; then it hands the list back to the table. It
-// gives up when the monitor is closing.
-func (m *Conntrack) resolvePending(flows []*flow) {
-	if len(flows) == 0 {
-		return
-	}
-	defer func() {
-		m.mu.Lock()
-		m.table.donePending(flows)
-		m.mu.Unlock()
-	}()
-	for n, fl := range flows {
-		if n%256 == 0 && m.stopping() {
-			return
-		}
-		for i := range fl.sides {
-			m.mu.Lock()
-			e, level, ok := m.table.beginResolve(fl, i)
-			m.mu.Unlock()
-			if !ok {
-				continue
-			}
-			info, found := resolveEnds(m.res, fl.proto, e, level)
-			m.mu.Lock()
-			m.table.endResolve(fl, i, info, found)
-			m.mu.Unlock()
-		}
-	}
-}
 
 const (
 	// getMax is the number of flows up to which a tick reads counters by
@@ -459,9 +422,9 @@ const (
 func (m *Conntrack) getAndApply() (bool, error) {
 	m.mu.Lock()
 	m.sinceFull++
-	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.gaps() == m.lostAtFull
+	ok := m.table.Len() <= getMax && m.sinceFull < fullEvery && m.gaps() == m.lostAtFull
 	if ok {
-		m.keys = m.table.keys(m.keys[:0])
+		m.keys = m.table.Keys(m.keys[:0])
 	}
 	m.mu.Unlock()
 	if !ok {
@@ -482,7 +445,7 @@ func (m *Conntrack) getAndApply() (bool, error) {
 		return true, err
 	}
 	m.mu.Lock()
-	m.table.applyCounters(recs, m.res)
+	m.table.ApplyCounters(recs, m.res)
 	m.mu.Unlock()
 	return true, nil
 }
@@ -505,7 +468,7 @@ func (m *Conntrack) dumpLoop() {
 	defer m.wg.Done()
 	for range m.dumpReq {
 		m.dumpMu.Lock()
-		pending, err := m.dumpLocked()
+		err := m.dumpLocked()
 		if err != nil {
 			m.mu.Lock()
 			m.dumpErr = err
@@ -515,7 +478,7 @@ func (m *Conntrack) dumpLoop() {
 		case m.dumpDone <- struct{}{}:
 		default:
 		}
-		m.resolvePending(pending)
+		m.table.ResolvePending(m.res, &m.mu, m.stopping)
 		m.dumpMu.Unlock()
 	}
 }
@@ -620,7 +583,7 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 		}
 	}
 	m.mu.Lock()
-	m.table.drain(c, now)
+	m.table.Drain(c, now)
 	if err == nil {
 		err, m.dumpErr = m.dumpErr, nil
 	}
@@ -645,8 +608,8 @@ func (m *Conntrack) Stats() model.MonitorStats {
 	}
 	if m.table != nil {
 		m.mu.Lock()
-		s.Flows = len(m.table.flows)
-		s.EventsLost += m.table.lost
+		s.Flows = m.table.Len()
+		s.EventsLost += m.table.Lost()
 		m.mu.Unlock()
 	}
 	if m.kids != nil {

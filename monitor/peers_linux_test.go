@@ -13,6 +13,7 @@ import (
 
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
 )
 
 // TestPeerSocket finds a connected socket of another namespace by its
@@ -115,23 +116,23 @@ func TestResolveOuterReasons(t *testing.T) {
 	unreadable := &peerNS{ino: 1, label: "net:[1]", path: "/nonexistent/ns"}
 	tr.byAddr[inside] = []*peerNS{unreadable}
 	r := &resolver{peers: tr, now: time.Now}
-	e := &ends{local: netip.AddrPortFrom(inside, 40000), remote: netip.MustParseAddrPort("192.0.2.1:443"), outer: true, nat: true}
+	e := &flows.Ends{Local: netip.AddrPortFrom(inside, 40000), Remote: netip.MustParseAddrPort("192.0.2.1:443"), Outer: true, NAT: true}
 
-	if _, ok := r.resolveOuter(unix.IPPROTO_TCP, e, levelTick); ok {
+	if _, ok := r.ResolveOuter(unix.IPPROTO_TCP, e, flows.Tick); ok {
 		t.Errorf("answered before the last attempt")
 	}
-	info, ok := r.resolveOuter(unix.IPPROTO_TCP, e, levelFinal)
+	info, ok := r.ResolveOuter(unix.IPPROTO_TCP, e, flows.Final)
 	if !ok || info.Unattributed != model.ReasonUnreadableNamespace {
 		t.Errorf("unreadable namespace: %+v %v, want reason %s", info, ok, model.ReasonUnreadableNamespace)
 	}
 
-	lan := &ends{local: netip.MustParseAddrPort("192.168.1.20:5000"), remote: e.remote, outer: true, nat: true}
-	info, ok = r.resolveOuter(unix.IPPROTO_TCP, lan, levelFinal)
-	if !ok || info.Forwarded == nil || info.Forwarded.Inside != lan.local.Addr() || info.Forwarded.Remote != lan.remote.Addr() {
-		t.Errorf("masqueraded LAN host: %+v %v, want forwarded %s -> %s", info, ok, lan.local.Addr(), lan.remote.Addr())
+	lan := &flows.Ends{Local: netip.MustParseAddrPort("192.168.1.20:5000"), Remote: e.Remote, Outer: true, NAT: true}
+	info, ok = r.ResolveOuter(unix.IPPROTO_TCP, lan, flows.Final)
+	if !ok || info.Forwarded == nil || info.Forwarded.Inside != lan.Local.Addr() || info.Forwarded.Remote != lan.Remote.Addr() {
+		t.Errorf("masqueraded LAN host: %+v %v, want forwarded %s -> %s", info, ok, lan.Local.Addr(), lan.Remote.Addr())
 	}
-	routed := &ends{local: netip.AddrPortFrom(inside, 1), remote: e.remote, outer: true}
-	info, ok = r.resolveOuter(unix.IPPROTO_TCP, routed, levelQuick)
+	routed := &flows.Ends{Local: netip.AddrPortFrom(inside, 1), Remote: e.Remote, Outer: true}
+	info, ok = r.ResolveOuter(unix.IPPROTO_TCP, routed, flows.Quick)
 	if !ok || info.Forwarded == nil {
 		t.Errorf("routed flow: %+v %v, want forwarded at once", info, ok)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
 )
 
 // resolver ties the local end of a flow to a process: socket (sock_diag for
@@ -81,8 +82,8 @@ type procNetCache struct {
 // triggers a scan of every process's fds (milliseconds on most hosts).
 const fullScanEvery = 2 * time.Second
 
-// isLocal reports whether a is an address of the watched namespace.
-func (r *resolver) isLocal(a netip.Addr) bool {
+// IsLocal reports whether a is an address of the watched namespace.
+func (r *resolver) IsLocal(a netip.Addr) bool {
 	a = a.Unmap()
 	if a.IsLoopback() {
 		return true
@@ -114,9 +115,9 @@ func (r *resolver) refreshLocal() error {
 	return nil
 }
 
-func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+func (r *resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flows.Level) (model.Info, bool) {
 	var early uint64
-	if level == levelQuick && proto == unix.IPPROTO_TCP {
+	if level == flows.Quick && proto == unix.IPPROTO_TCP {
 		// The event reader found the socket already, most often with its
 		// owner: no second lookup, no reads of /proc.
 		if early = r.takeEarly(local, remote); early != 0 {
@@ -126,7 +127,7 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 		}
 	}
 	var prefetched chan struct{}
-	if level == levelQuick {
+	if level == flows.Quick {
 		// While the kernel looks up the socket, read the newborns' fds:
 		// the owner of a brand-new flow is most often one of them, and
 		// it may live for less than a millisecond more.
@@ -153,25 +154,25 @@ func (r *resolver) resolve(proto uint8, local, remote netip.AddrPort, level reso
 	if p := r.holder(inode, level); p != nil {
 		return model.Info{Process: p}, true
 	}
-	if level == levelQuick && proto == unix.IPPROTO_TCP {
+	if level == flows.Quick && proto == unix.IPPROTO_TCP {
 		if p := r.acceptedBy(r.listener, local, inode); p != nil {
 			return model.Info{Process: p}, true
 		}
 	}
-	if level != levelFinal {
+	if level != flows.Final {
 		return model.Info{}, false
 	}
 	// The socket was found but no process holds it now: if it is gone
 	// too, its process most likely exited.
-	if in, rs, _ := r.socket(proto, local, remote, levelFinal); rs == "" && in == inode {
+	if in, rs, _ := r.socket(proto, local, remote, flows.Final); rs == "" && in == inode {
 		return model.Info{Unattributed: model.ReasonNoProcess}, true
 	}
 	return model.Info{Unattributed: model.ReasonProcessGone}, true
 }
 
 // holder returns the process that holds socket inode, or nil.
-func (r *resolver) holder(inode uint64, level resolveLevel) *model.Process {
-	if level == levelQuick {
+func (r *resolver) holder(inode uint64, level flows.Level) *model.Process {
+	if level == flows.Quick {
 		return r.procs.ownerQuick(inode)
 	}
 	p := r.procs.ownerRefresh(inode)
@@ -190,26 +191,26 @@ func (r *resolver) holder(inode uint64, level resolveLevel) *model.Process {
 // container behind masquerade, or one a port is forwarded to): it is looked
 // up in the namespaces that hold the inside address. Anything else was
 // routed by the host, and is answered with its pair of hosts.
-func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
-	pair := model.HostPair{Inside: e.local.Addr().Unmap(), Remote: e.remote.Addr().Unmap()}
+func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (model.Info, bool) {
+	pair := model.HostPair{Inside: e.Local.Addr().Unmap(), Remote: e.Remote.Addr().Unmap()}
 	if r.peers == nil {
 		return model.Info{Forwarded: &pair}, true
 	}
 	if r.elsewhere != nil && (r.elsewhere(pair.Inside) || r.elsewhere(pair.Remote)) {
-		return model.Info{Unattributed: reasonElsewhere}, true
+		return model.Info{Unattributed: flows.ReasonElsewhere}, true
 	}
-	if !e.nat {
-		if r.elsewhere != nil && level != levelFinal {
+	if !e.NAT {
+		if r.elsewhere != nil && level != flows.Final {
 			// Maybe a namespace bwmon has not found yet.
 			r.peers.kick()
 			return model.Info{}, false
 		}
 		return model.Info{Forwarded: &pair}, true
 	}
-	peers := r.peers.find(pair.Inside, level == levelQuick) // a container that just started?
+	peers := r.peers.find(pair.Inside, level == flows.Quick) // a container that just started?
 	var readErr error
 	for _, p := range peers {
-		inode, found, err := p.socket(proto, e.local, e.remote, level == levelQuick)
+		inode, found, err := p.socket(proto, e.Local, e.Remote, level == flows.Quick)
 		if err != nil {
 			readErr = err
 			continue
@@ -220,18 +221,18 @@ func (r *resolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model
 		if proc := r.holder(inode, level); proc != nil {
 			return model.Info{Process: proc}, true
 		}
-		if level == levelQuick && proto == unix.IPPROTO_TCP {
-			if proc := r.acceptedBy(p.listener, e.local, inode); proc != nil {
+		if level == flows.Quick && proto == unix.IPPROTO_TCP {
+			if proc := r.acceptedBy(p.listener, e.Local, inode); proc != nil {
 				return model.Info{Process: proc}, true
 			}
 		}
-		if level == levelFinal {
+		if level == flows.Final {
 			return model.Info{Unattributed: model.ReasonNoProcess}, true
 		}
 		return model.Info{}, false
 	}
 	switch {
-	case level != levelFinal:
+	case level != flows.Final:
 		return model.Info{}, false
 	case readErr != nil:
 		r.warnUnreadable(readErr)
@@ -268,25 +269,25 @@ func (r *resolver) fullScanDue() bool {
 // socket finds the inode of the socket at the local end. It returns a
 // reason instead when the flow's end is known to have no socket, and ok
 // false when it is worth asking again later.
-func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resolveLevel) (inode uint64, reason model.Reason, ok bool) {
+func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level flows.Level) (inode uint64, reason model.Reason, ok bool) {
 	switch proto {
 	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
 		d := <-r.diags
 		lookup := d.lookup
-		if level == levelQuick {
+		if level == flows.Quick {
 			lookup = d.lookupAccepted
 		}
 		s, found, err := lookup(proto, local, remote)
 		r.diags <- d
 		switch {
 		case err != nil || !found:
-			if level == levelFinal {
+			if level == flows.Final {
 				return 0, model.ReasonNoSocket, true
 			}
 			return 0, "", false
 		case s.inode == 0:
 			// Time-wait, orphaned, or accepted by no process yet.
-			if level == levelFinal {
+			if level == flows.Final {
 				return 0, model.ReasonNoProcess, true
 			}
 			return 0, "", false
@@ -304,7 +305,7 @@ func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resol
 		if ino := r.matchProcNet(raw, local, remote, uint16(proto), level); ino != 0 {
 			return ino, "", true
 		}
-		if level == levelFinal {
+		if level == flows.Final {
 			// Echo requests to this host are answered by the kernel.
 			return 0, model.ReasonKernel, true
 		}
@@ -317,7 +318,7 @@ func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resol
 		if ino := r.matchProcNet(name, local, remote, uint16(proto), level); ino != 0 {
 			return ino, "", true
 		}
-		if level == levelFinal {
+		if level == flows.Final {
 			return 0, model.ReasonNoSocket, true
 		}
 		return 0, "", false
@@ -327,7 +328,7 @@ func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level resol
 // matchProcNet finds in /proc/net/NAME a socket bound to local's address
 // (or the wildcard) with the given port, preferring one connected to
 // remote.
-func (r *resolver) matchProcNet(name string, local, remote netip.AddrPort, port uint16, level resolveLevel) uint64 {
+func (r *resolver) matchProcNet(name string, local, remote netip.AddrPort, port uint16, level flows.Level) uint64 {
 	rows := r.readProcNet(name, level)
 	var best uint64
 	for _, s := range rows {
@@ -354,11 +355,11 @@ func (r *resolver) matchProcNet(name string, local, remote netip.AddrPort, port 
 
 // readProcNet reads /proc/net/NAME of the watched namespace, cached briefly:
 // these tables are read only for ICMP and raw flows.
-func (r *resolver) readProcNet(name string, level resolveLevel) []procNetSocket {
+func (r *resolver) readProcNet(name string, level flows.Level) []procNetSocket {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ttl := time.Second
-	if level == levelQuick {
+	if level == flows.Quick {
 		ttl = 50 * time.Millisecond
 	}
 	if c, ok := r.procNet[name]; ok && r.now().Sub(c.at) < ttl {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/nlconn/nltest"
 )
 
@@ -177,11 +178,11 @@ func TestEarlyInode(t *testing.T) {
 		t.Fatalf("after close: lookup = %+v found %v, want a socket with no inode (time-wait)", s, found)
 	}
 
-	info, ok := r.resolve(unix.IPPROTO_TCP, local, remote, levelQuick)
+	info, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Quick)
 	if !ok || info.Process == nil || info.Process.PID != os.Getpid() {
 		t.Fatalf("resolve = %+v %v, want this process (%d)", info, ok, os.Getpid())
 	}
-	if _, ok := r.resolve(unix.IPPROTO_TCP, local, remote, levelQuick); ok {
+	if _, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Quick); ok {
 		t.Errorf("the early inode answered twice, want it taken once")
 	}
 }

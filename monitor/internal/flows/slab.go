@@ -1,4 +1,4 @@
-package monitor
+package flows
 
 // slabPage is how many flows a page of the slab holds (about 100 KB).
 const slabPage = 1024
@@ -11,7 +11,7 @@ type flowSlab struct {
 	pages []*[slabPage]flow
 	free  []uint32
 	// While hold is set, released slots wait in held instead of free: a
-	// resolution under way outside the table's lock (resolvePending) may
+	// resolution under way outside the table's lock (ResolvePending) may
 	// still point at them, and must not find another flow there.
 	hold bool
 	held []uint32

@@ -1,8 +1,9 @@
-package monitor
+package flows
 
 import (
 	"net/netip"
-	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,25 +12,28 @@ import (
 )
 
 // fakeResolver answers from tables: local addresses, and owners by local
-// endpoint. An endpoint in pending stays unresolved until levelFinal.
+// endpoint. An endpoint in pending stays unresolved until Final.
 type fakeResolver struct {
 	local   map[netip.Addr]bool
 	owners  map[netip.AddrPort]*model.Process
 	pending map[netip.AddrPort]bool
-	calls   int
+	// elsewhere holds inside addresses whose namespace's own table
+	// counts their flows.
+	elsewhere map[netip.Addr]bool
+	calls     int
 }
 
-func (f *fakeResolver) isLocal(a netip.Addr) bool { return a.IsLoopback() || f.local[a] }
+func (f *fakeResolver) IsLocal(a netip.Addr) bool { return a.IsLoopback() || f.local[a] }
 
-func (f *fakeResolver) resolve(proto uint8, local, remote netip.AddrPort, level resolveLevel) (model.Info, bool) {
+func (f *fakeResolver) Resolve(proto uint8, local, remote netip.AddrPort, level Level) (model.Info, bool) {
 	f.calls++
-	if f.pending[local] && level != levelFinal {
+	if f.pending[local] && level != Final {
 		return model.Info{}, false
 	}
 	if p, ok := f.owners[local]; ok {
 		return model.Info{Process: p}, true
 	}
-	if level != levelFinal {
+	if level != Final {
 		return model.Info{}, false
 	}
 	return model.Info{Unattributed: model.ReasonNoSocket}, true
@@ -37,15 +41,18 @@ func (f *fakeResolver) resolve(proto uint8, local, remote netip.AddrPort, level 
 
 // resolveOuter answers a NATed end from owners, like a socket found in
 // another namespace, and anything else with its pair of hosts.
-func (f *fakeResolver) resolveOuter(proto uint8, e *ends, level resolveLevel) (model.Info, bool) {
+func (f *fakeResolver) ResolveOuter(proto uint8, e *Ends, level Level) (model.Info, bool) {
 	f.calls++
-	if p, ok := f.owners[e.local]; ok && e.nat {
+	if f.elsewhere[e.Local.Addr()] {
+		return model.Info{Unattributed: ReasonElsewhere}, true
+	}
+	if p, ok := f.owners[e.Local]; ok && e.NAT {
 		return model.Info{Process: p}, true
 	}
-	if e.nat && level != levelFinal {
+	if e.NAT && level != Final {
 		return model.Info{}, false
 	}
-	return model.Info{Forwarded: &model.HostPair{Inside: e.local.Addr(), Remote: e.remote.Addr()}}, true
+	return model.Info{Forwarded: &model.HostPair{Inside: e.Local.Addr(), Remote: e.Remote.Addr()}}, true
 }
 
 // natFlow makes a TCP flow whose reply tuple is reply (NAT).
@@ -68,10 +75,10 @@ func tcpFlow(id uint32, src, dst netip.AddrPort, orig, reply uint64) ctnetlink.R
 	return natFlow(id, src, dst, dst, src, orig, reply)
 }
 
-func drainTable(t *flowTable) map[model.Key][2]uint64 {
+func drainTable(t *Table) map[model.Key][2]uint64 {
 	c := model.NewMonitorEntryCollection(time.Hour)
 	now := time.Unix(100, 0)
-	t.drain(c, now)
+	t.Drain(c, now)
 	out := map[model.Key][2]uint64{}
 	for _, u := range c.Usage(now) {
 		out[u.Entry.Key] = [2]uint64{u.In, u.Out}
@@ -93,21 +100,37 @@ func TestFlowTable(t *testing.T) {
 	fwd := netip.AddrPortFrom(hostIP, 8080)
 	kc, kn := model.KeyProcess(curl), model.KeyProcess(nginx)
 
-	type step func(ft *flowTable, r *fakeResolver)
+	type step func(ft *Table, r *fakeResolver)
 	dump := func(fs ...ctnetlink.Rec) step {
-		return func(ft *flowTable, r *fakeResolver) { ft.applyDump(fs, r) }
+		return func(ft *Table, r *fakeResolver) { applyDump(ft, fs, r) }
 	}
 	newEv := func(f ctnetlink.Rec) step {
-		return func(ft *flowTable, r *fakeResolver) { ft.onNew(&f, r) }
+		return func(ft *Table, r *fakeResolver) { onNew(ft, &f, r) }
 	}
 	destroy := func(f ctnetlink.Rec) step {
-		return func(ft *flowTable, r *fakeResolver) { ft.onDestroy(&f, r) }
+		return func(ft *Table, r *fakeResolver) { ft.OnDestroy(&f, r) }
+	}
+	get := func(fs ...ctnetlink.Rec) step {
+		return func(ft *Table, r *fakeResolver) { ft.ApplyCounters(fs, r) }
+	}
+	// dumpFirst lists f in a dump before its NEW event is handled.
+	dumpFirst := func(f ctnetlink.Rec) step {
+		return func(ft *Table, r *fakeResolver) {
+			pending := r.pending
+			r.pending = map[netip.AddrPort]bool{}
+			for a := range r.owners {
+				r.pending[a] = true // the dump's lookups find nothing yet
+			}
+			applyDump(ft, []ctnetlink.Rec{f}, r)
+			r.pending = pending
+		}
 	}
 	tests := []struct {
 		name    string
-		cfg     ConntrackConfig
+		opts    Options
 		owners  map[netip.AddrPort]*model.Process
 		pending map[netip.AddrPort]bool
+		outside map[netip.Addr]bool // fakeResolver.elsewhere
 		steps   []step
 		want    map[model.Key][2]uint64 // in, out
 	}{
@@ -151,7 +174,7 @@ func TestFlowTable(t *testing.T) {
 		},
 		{
 			name:   "ignore_local drops loopback",
-			cfg:    ConntrackConfig{IgnoreLocal: true},
+			opts:   Options{IgnoreLocal: true},
 			owners: map[netip.AddrPort]*model.Process{lcli: curl, lsrv: nginx},
 			steps:  []step{dump(), newEv(tcpFlow(7, lcli, lsrv, 0, 0)), dump(tcpFlow(7, lcli, lsrv, 5000, 300))},
 			want:   map[model.Key][2]uint64{},
@@ -163,7 +186,7 @@ func TestFlowTable(t *testing.T) {
 		},
 		{
 			name:  "forwarded = false drops routed flows",
-			cfg:   ConntrackConfig{IgnoreForwarded: true},
+			opts:  Options{IgnoreForwarded: true},
 			steps: []step{dump(), dump(tcpFlow(8, ext1, ext2, 40, 60))},
 			want:  map[model.Key][2]uint64{},
 		},
@@ -202,10 +225,40 @@ func TestFlowTable(t *testing.T) {
 		},
 		{
 			name:   "exclude drops the process's bytes",
-			cfg:    ConntrackConfig{Exclude: []*regexp.Regexp{regexp.MustCompile(`^curl`)}},
+			opts:   Options{Keep: func(cmdline string) bool { return !strings.HasPrefix(cmdline, "curl") }},
 			owners: map[netip.AddrPort]*model.Process{cli: curl},
 			steps:  []step{dump(), newEv(tcpFlow(11, cli, srv, 0, 0)), dump(tcpFlow(11, cli, srv, 10, 10))},
 			want:   map[model.Key][2]uint64{},
+		},
+		{
+			name:   "counters read by GET between dumps",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps: []step{dump(), newEv(tcpFlow(15, cli, srv, 0, 0)), get(tcpFlow(15, cli, srv, 100, 1000)),
+				get(tcpFlow(15, cli, srv, 150, 3000), tcpFlow(99, cli, srv, 5, 5)), dump(tcpFlow(15, cli, srv, 160, 3100))},
+			want: map[model.Key][2]uint64{kc: {3100, 160}},
+		},
+		{
+			name:   "a flow a dump listed first keeps the owner its NEW event found",
+			owners: map[netip.AddrPort]*model.Process{cli: curl},
+			steps: []step{dump(), dumpFirst(tcpFlow(16, cli, srv, 10, 100)), newEv(tcpFlow(16, cli, srv, 0, 0)),
+				dump(tcpFlow(16, cli, srv, 20, 300))},
+			want: map[model.Key][2]uint64{kc: {300, 20}},
+		},
+		{
+			name:    "a flow another namespace's table counts is skipped",
+			owners:  map[netip.AddrPort]*model.Process{ctr: curl},
+			outside: map[netip.Addr]bool{ctr.Addr(): true},
+			steps: []step{dump(), newEv(natFlow(17, ctr, ext2, ext2, masq, 0, 0)),
+				dump(natFlow(17, ctr, ext2, ext2, masq, 700, 9000))},
+			want: map[model.Key][2]uint64{},
+		},
+		{
+			name:   "leave_old_outer: a flow leaving the namespace found in the first dump is skipped, its own loopback is not",
+			opts:   Options{LeaveOldOuter: true},
+			owners: map[netip.AddrPort]*model.Process{cli: curl, lcli: curl, lsrv: nginx},
+			steps: []step{dump(tcpFlow(18, cli, srv, 10, 10), tcpFlow(19, lcli, lsrv, 10, 10)),
+				dump(tcpFlow(18, cli, srv, 50, 500), tcpFlow(19, lcli, lsrv, 40, 30))},
+			want: map[model.Key][2]uint64{kc: {20, 30}, kn: {30, 20}},
 		},
 		{
 			name:   "a flow that vanished without DESTROY is dropped after three dumps",
@@ -216,8 +269,8 @@ func TestFlowTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, pending: tt.pending}
-			ft := newFlowTable(&tt.cfg)
+			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, pending: tt.pending, elsewhere: tt.outside}
+			ft := New(tt.opts)
 			got := map[model.Key][2]uint64{}
 			for _, s := range tt.steps {
 				s(ft, r)
@@ -237,31 +290,41 @@ func TestFlowTable(t *testing.T) {
 	}
 }
 
+// applyDump applies a whole dump at once, resolving in line (deferred:
+// leaving the owners to ResolvePending).
+func applyDump(ft *Table, recs []ctnetlink.Rec, r Resolver) { applyDumpDeferred(ft, recs, r, false) }
+
+func applyDumpDeferred(ft *Table, recs []ctnetlink.Rec, r Resolver, deferred bool) {
+	ft.BeginDump()
+	ft.DumpBatch(recs, r)
+	ft.EndDump(r, deferred)
+}
+
+// onNew handles a NEW event as the monitor's workers do.
+func onNew(ft *Table, f *ctnetlink.Rec, r Resolver) {
+	p := ft.PrepareNew(f, r)
+	ft.InsertNew(&p)
+}
+
 // TestDeferredResolution checks that sides left to resolvePending (large
 // dumps) get the same bytes as sides resolved in line.
 func TestDeferredResolution(t *testing.T) {
 	cli := netip.AddrPortFrom(hostIP, 40000)
 	srv := netip.AddrPortFrom(peerIP, 443)
 	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
-	ft := newFlowTable(&ConntrackConfig{})
-	ft.deferResolve = true
-	ft.applyDump(nil, r)
-	ft.applyDump([]ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	ft := New(Options{})
+	applyDumpDeferred(ft, nil, r, true)
+	applyDumpDeferred(ft, []ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r, true)
 	if len(ft.pending) != 1 {
 		t.Fatalf("pending = %d flows, want 1", len(ft.pending))
 	}
 	if got := drainTable(ft); len(got) != 0 {
 		t.Fatalf("bytes booked before the owner is known: %v", got)
 	}
-	fl := ft.pending[0]
-	ft.pending = nil
-	for i := range fl.list() {
-		e, level, ok := ft.beginResolve(fl, i)
-		if !ok {
-			t.Fatal("nothing to resolve")
-		}
-		info, found := r.resolve(fl.proto, e.local, e.remote, level)
-		ft.endResolve(fl, i, info, found)
+	var mu sync.Mutex
+	ft.ResolvePending(r, &mu, func() bool { return false })
+	if len(ft.pending) != 0 || ft.slab.hold {
+		t.Errorf("after ResolvePending: %d flows pending, slots held %v; want none", len(ft.pending), ft.slab.hold)
 	}
 	got := drainTable(ft)
 	if want := [2]uint64{1000, 100}; got[model.KeyProcess(curl)] != want {
@@ -278,18 +341,17 @@ func TestPendingSlotsNotReused(t *testing.T) {
 	srv := netip.AddrPortFrom(peerIP, 443)
 	// cli2's owner is not known yet: the newer flow has a side to resolve.
 	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
-	ft := newFlowTable(&ConntrackConfig{})
-	ft.deferResolve = true
-	ft.applyDump(nil, r)
-	ft.applyDump([]ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r)
+	ft := New(Options{})
+	applyDumpDeferred(ft, nil, r, true)
+	applyDumpDeferred(ft, []ctnetlink.Rec{tcpFlow(1, cli, srv, 100, 1000)}, r, true)
 	pending := ft.pending
 	ft.pending = nil
 	if len(pending) != 1 {
 		t.Fatalf("pending = %d flows, want 1", len(pending))
 	}
 	// The flow ends, and another begins, before the lookup runs.
-	ft.onDestroy(&[]ctnetlink.Rec{tcpFlow(1, cli, srv, 150, 1500)}[0], r)
-	ft.onNew(&[]ctnetlink.Rec{tcpFlow(2, cli2, srv, 0, 0)}[0], r)
+	ft.OnDestroy(&[]ctnetlink.Rec{tcpFlow(1, cli, srv, 150, 1500)}[0], r)
+	onNew(ft, &[]ctnetlink.Rec{tcpFlow(2, cli2, srv, 0, 0)}[0], r)
 	for i := range pending[0].sides {
 		if _, _, ok := ft.beginResolve(pending[0], i); ok {
 			t.Fatalf("side %d of an ended flow is still to resolve", i)
@@ -302,8 +364,8 @@ func TestPendingSlotsNotReused(t *testing.T) {
 	// Once done, freed slots serve new flows again.
 	pages := len(ft.slab.pages)
 	for id := range uint32(slabPage) {
-		ft.onNew(&[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
-		ft.onDestroy(&[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+		onNew(ft, &[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
+		ft.OnDestroy(&[]ctnetlink.Rec{tcpFlow(100+id, netip.AddrPortFrom(hostIP, uint16(20000+id)), srv, 0, 0)}[0], r)
 	}
 	if len(ft.slab.pages) != pages {
 		t.Errorf("slab grew from %d to %d pages for flows that each ended before the next", pages, len(ft.slab.pages))
