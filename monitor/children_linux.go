@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
@@ -243,7 +244,7 @@ func (k *children) start(p *peerNS, userOwned bool) (_ *Conntrack, err error) {
 	cfg.AllNamespaces, cfg.IgnoreForwarded = false, true
 	manage := m.manage && (!userOwned || cfg.ManageUserNamespaces)
 	c := &Conntrack{name: m.name + "/" + p.label, log: m.log.With("netns", p.label), now: m.now,
-		cfg: cfg, procs: m.procs, manage: manage, child: true, stop: make(chan struct{})}
+		cfg: cfg, procs: m.procs, cache: m.cache, manage: manage, child: true, stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			k.setWatched(p.ino, false)
@@ -255,7 +256,7 @@ func (k *children) start(p *peerNS, userOwned bool) (_ *Conntrack, err error) {
 	}
 	c.ns.name = p.label
 	if ino, err := c.ns.inode(); err != nil || ino != p.ino {
-		return nil, errPeerGone // the process that led to it exited
+		return nil, sockets.ErrGone // the process that led to it exited
 	}
 	if !manage {
 		if on, err := conntrackEngaged(c.ns); err == nil && !on {

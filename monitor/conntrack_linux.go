@@ -17,6 +17,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
@@ -65,7 +66,9 @@ type Conntrack struct {
 	events *subscription.Reader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see resolver.noteEarly).
-	early *sockDiag
+	early *sockets.Diag
+	// cache keeps the /proc/net tables every namespace's lookups read.
+	cache *sockets.Cache
 
 	cfg   ConntrackConfig
 	mu    sync.Mutex // guards table
@@ -111,7 +114,8 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
-	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config}
+	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config,
+		cache: sockets.NewCache(o.Now)}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -125,7 +129,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
 	}
-	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now)
+	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now, m.cache)
 	m.peers.scan(0, true)
 	if m.procs, err = newProcTable(o.ProcRoot, o.Now, newIdentityResolver(m.log)); err != nil {
 		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
@@ -199,7 +203,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
 		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
 	}
-	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1); err != nil {
+	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1, m.cache); err != nil {
 		return err
 	}
 	m.res.peers, m.res.elsewhere, m.res.log = m.res0.peers, m.res0.elsewhere, m.log
@@ -212,7 +216,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		return err
 	}
 	m.events.Set(src)
-	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
+	if m.early, err = sockets.DialDiag(m.ns.fd()); err != nil {
 		return err
 	}
 	if m.dump, err = ctnetlink.DialDumper(m.ns.fd()); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 const (
@@ -111,7 +112,7 @@ func TestHostNetNSLabels(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs nettest.SyncBuffer
-			tr := newPeerTracker(root, 0, slog.New(slog.NewTextHandler(&logs, nil)), time.Now)
+			tr := newPeerTracker(root, 0, slog.New(slog.NewTextHandler(&logs, nil)), time.Now, sockets.NewCache(time.Now))
 			defer tr.close()
 			if got := tr.label(own); got != tt.wantLabel {
 				t.Errorf("label of the host's namespace %q, want %q", got, tt.wantLabel)

@@ -10,6 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // netNS is the network namespace a monitor watches: the agent's own, or one
@@ -83,6 +85,25 @@ func (n *netNS) do(f func() error) error {
 		errc <- err
 	}()
 	return <-errc
+}
+
+// DialDiag opens a sock_diag socket in the namespace (sockets.Source).
+func (n *netNS) DialDiag() (*sockets.Diag, error) { return sockets.DialDiag(n.fd()) }
+
+// ReadTable reads /proc/net/NAME as the namespace sees it, from a thread
+// that entered it (sockets.Source).
+func (n *netNS) ReadTable(name string) ([]sockets.Socket, error) {
+	var rows []sockets.Socket
+	err := n.do(func() error {
+		f, err := os.Open("/proc/thread-self/net/" + name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rows, err = sockets.ParseProcNet(f)
+		return err
+	})
+	return rows, err
 }
 
 // addresses lists the addresses of the namespace's interfaces.

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -14,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // peerNS is a network namespace of this host other than the watched one:
@@ -29,149 +30,50 @@ type peerNS struct {
 	addrs []netip.Addr
 	found time.Time // when bwmon first saw it
 
-	// mu guards the socket lookup state below; a peer's lookups are
-	// serialised (a namespace's traffic is the share of one container).
-	mu      sync.Mutex
-	diag    *sockDiag // nil until first needed, or when it cannot be had
-	noDiag  bool      // dialing sock_diag there failed: read /proc/PID/net
-	procNet map[string]procNetCache
-	closed  bool
+	// sk looks up its sockets: by sock_diag when bwmon may enter the
+	// namespace (CAP_SYS_ADMIN), else from /proc/PID/net/{tcp,udp}{,6}
+	// (CAP_SYS_PTRACE is enough). One lookup at a time: a namespace's
+	// traffic is the share of one container.
+	sk *sockets.Namespace
+
+	mu sync.Mutex // guards label, path and pid once the peer is shared
 }
 
 // close releases the sockets held in the namespace: a socket keeps its
 // namespace alive, so a namespace that went away must not keep one.
-func (p *peerNS) close() {
+func (p *peerNS) close() { p.sk.Close() }
+
+// DialDiag opens a sock_diag socket in the namespace (sockets.Source).
+func (p *peerNS) DialDiag() (*sockets.Diag, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed = true
-	if p.diag != nil {
-		p.diag.Close()
-		p.diag = nil
-	}
-}
-
-// listener returns the inode of the TCP socket listening where local is,
-// in the namespace; false when there is none or sock_diag cannot be used
-// there.
-func (p *peerNS) listener(local netip.AddrPort) (uint64, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.diag == nil {
-		return 0, false
-	}
-	return p.diag.listener(local)
-}
-
-// errPeerGone is a lookup in a namespace that went away.
-var errPeerGone = errors.New("network namespace is gone")
-
-// socket finds the inode of the TCP or UDP socket local -> remote in the
-// namespace: by sock_diag when bwmon may enter the namespace
-// (CAP_SYS_ADMIN), else from /proc/PID/net/{tcp,udp}{,6} (CAP_SYS_PTRACE is
-// enough). found is false when there is no such socket; err says the
-// namespace could not be read at all.
-func (p *peerNS) socket(proto uint8, local, remote netip.AddrPort, fresh bool) (inode uint64, found bool, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return 0, false, errPeerGone
-	}
-	tcpUDP := proto == unix.IPPROTO_TCP || proto == unix.IPPROTO_UDP
-	if tcpUDP && p.diag == nil && !p.noDiag {
-		if p.diag, err = p.dialDiag(); err != nil {
-			p.noDiag = true
-		}
-	}
-	if tcpUDP && p.diag != nil {
-		lookup := p.diag.lookup
-		if fresh {
-			lookup = p.diag.lookupAccepted
-		}
-		s, ok, err := lookup(proto, local, remote)
-		if err == nil {
-			return s.inode, ok && s.inode != 0, nil
-		}
-	}
-	if p.pid == 0 {
-		return 0, false, fmt.Errorf("reading sockets of network namespace %s: no process of it to read /proc/PID/net from, and sock_diag there failed", p.label)
-	}
-	name := procNetName(proto)
-	if name == "" {
-		return 0, false, nil
-	}
-	if !local.Addr().Unmap().Is4() {
-		name += "6"
-	}
-	rows, err := p.readProcNet(name, fresh)
-	if err != nil {
-		return 0, false, err
-	}
-	var best uint64
-	for _, s := range rows {
-		if s.local.Port() != local.Port() || s.inode == 0 {
-			continue
-		}
-		if la := s.local.Addr().Unmap(); !la.IsUnspecified() && la != local.Addr().Unmap() {
-			continue
-		}
-		if ra := s.remote.Addr().Unmap(); !ra.IsUnspecified() {
-			if ra == remote.Addr().Unmap() && s.remote.Port() == remote.Port() {
-				return s.inode, true, nil
-			}
-			continue
-		}
-		best = s.inode // a listening or unconnected socket
-	}
-	return best, best != 0, nil
-}
-
-// procNetName is the /proc/net table of protocol proto's sockets (IPv4;
-// IPv6 adds "6"), or "" for protocols whose sockets are not looked up
-// in other namespaces.
-func procNetName(proto uint8) string {
-	switch proto {
-	case unix.IPPROTO_TCP:
-		return "tcp"
-	case unix.IPPROTO_UDP:
-		return "udp"
-	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
-		return "icmp"
-	}
-	return ""
-}
-
-func (p *peerNS) dialDiag() (*sockDiag, error) {
-	h, err := netns.GetFromPath(p.path)
+	path := p.path
+	p.mu.Unlock()
+	h, err := netns.GetFromPath(path)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	return dialSockDiag(int(h))
+	return sockets.DialDiag(int(h))
 }
 
-// readProcNet reads /proc/PID/net/NAME, which shows PID's network
-// namespace, cached for a moment (fresh: for the event path).
-func (p *peerNS) readProcNet(name string, fresh bool) ([]procNetSocket, error) {
-	ttl := time.Second
-	if fresh {
-		ttl = 20 * time.Millisecond
+// ReadTable reads /proc/PID/net/NAME of a process of the namespace
+// (sockets.Source).
+func (p *peerNS) ReadTable(name string) ([]sockets.Socket, error) {
+	p.mu.Lock()
+	pid, label := p.pid, p.label
+	p.mu.Unlock()
+	if pid == 0 {
+		return nil, fmt.Errorf("reading sockets of network namespace %s: no process of it to read /proc/PID/net from, and sock_diag there failed", label)
 	}
-	if c, ok := p.procNet[name]; ok && time.Since(c.at) < ttl {
-		return c.rows, nil
-	}
-	f, err := os.Open("/proc/" + strconv.Itoa(p.pid) + "/net/" + name)
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/net/" + name)
 	if err != nil {
-		return nil, fmt.Errorf("reading sockets of network namespace %s: %w (bwmon needs CAP_SYS_ADMIN or CAP_SYS_PTRACE)", p.label, err)
+		return nil, fmt.Errorf("reading sockets of network namespace %s: %w (bwmon needs CAP_SYS_ADMIN or CAP_SYS_PTRACE)", label, err)
 	}
 	defer f.Close()
-	rows, err := parseProcNet(f)
+	rows, err := sockets.ParseProcNet(f)
 	if err != nil {
-		return nil, fmt.Errorf("reading sockets of network namespace %s: %w", p.label, err)
+		return nil, fmt.Errorf("reading sockets of network namespace %s: %w", label, err)
 	}
-	if p.procNet == nil {
-		p.procNet = map[string]procNetCache{}
-	}
-	p.procNet[name] = procNetCache{at: time.Now(), rows: rows}
 	return rows, nil
 }
 
@@ -186,6 +88,7 @@ type peerTracker struct {
 	host     hostNetNS // the host's namespace (0: unknown)
 	log      *slog.Logger
 	now      func() time.Time
+	cache    *sockets.Cache // the /proc/net tables the peers read
 
 	scanMu   sync.Mutex // serialises scans
 	lastScan time.Time
@@ -218,13 +121,13 @@ const (
 
 // newPeerTracker makes the tracker of the namespaces other than self; it
 // logs once when the host's namespace cannot be read (findHostNetNS).
-func newPeerTracker(procRoot string, self uint64, log *slog.Logger, now func() time.Time) *peerTracker {
+func newPeerTracker(procRoot string, self uint64, log *slog.Logger, now func() time.Time, cache *sockets.Cache) *peerTracker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	host := findHostNetNS(procRoot, nsInode)
 	host.report(log)
-	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now, kicks: make(chan struct{}, 1), unknown: map[netip.Addr]bool{},
+	return &peerTracker{procRoot: procRoot, self: self, host: host, log: log, now: now, cache: cache, kicks: make(chan struct{}, 1), unknown: map[netip.Addr]bool{},
 		peers: map[uint64]*peerNS{}, byAddr: map[netip.Addr][]*peerNS{}, names: map[uint64]string{}}
 }
 
@@ -301,7 +204,7 @@ func (t *peerTracker) addYoung() {
 		if known {
 			continue
 		}
-		p := &peerNS{ino: ino, path: path, pid: pid, found: t.now(), label: "net:[" + strconv.FormatUint(ino, 10) + "]"}
+		p := t.adopt(&peerNS{ino: ino, path: path, pid: pid, found: t.now(), label: "net:[" + strconv.FormatUint(ino, 10) + "]"})
 		name := netnsName(ino)
 		if name != "" {
 			p.label = name
@@ -317,6 +220,12 @@ func (t *peerTracker) addYoung() {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// adopt gives p, a namespace just found, its socket lookups.
+func (t *peerTracker) adopt(p *peerNS) *peerNS {
+	p.sk = sockets.NewNamespace(p.ino, p, 1, t.cache)
+	return p
 }
 
 // netnsName returns the name under /run/netns of namespace ino, or "".
@@ -401,7 +310,7 @@ func (t *peerTracker) scan(min time.Duration, full bool) {
 	for ino, f := range found {
 		p := old[ino]
 		if p == nil {
-			p = f
+			p = t.adopt(f)
 			if p.label == "" {
 				p.label = "net:[" + strconv.FormatUint(ino, 10) + "]"
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // TestPeerSocket finds a connected socket of another namespace by its
@@ -26,7 +27,7 @@ func TestPeerSocket(t *testing.T) {
 	nettest.StartServer(t, p.Peer, gen, "tcp-sink", fmt.Sprintf("%s:6101", p.PeerIP4))
 	cli := nettest.Start(t, p.Watched, gen, "-rate", "1000", "tcp-send", fmt.Sprintf("%s:6101", p.PeerIP4), "100000")
 
-	tr := newPeerTracker("/proc", 0, nil, time.Now)
+	tr := newPeerTracker("/proc", 0, nil, time.Now, sockets.NewCache(time.Now))
 	defer tr.close()
 	var peer *peerNS
 	var local netip.AddrPort
@@ -47,13 +48,13 @@ func TestPeerSocket(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		rows, err := parseProcNet(strings.NewReader(string(b)))
+		rows, err := sockets.ParseProcNet(strings.NewReader(string(b)))
 		if err != nil {
 			return err
 		}
 		for _, r := range rows {
-			if r.remote.Port() == 6101 {
-				local = r.local
+			if r.Remote.Port() == 6101 {
+				local = r.Local
 				return nil
 			}
 		}
@@ -61,24 +62,24 @@ func TestPeerSocket(t *testing.T) {
 	})
 	remote := netip.AddrPortFrom(p.PeerIP4, 6101)
 
-	ino, found, err := peer.socket(unix.IPPROTO_TCP, local, remote, true)
-	if err != nil || !found || ino == 0 {
-		t.Fatalf("sock_diag in %s: inode %d found %v err %v", p.Watched, ino, found, err)
+	s, found, err := peer.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
+	if err != nil || !found || s.Inode == 0 {
+		t.Fatalf("sock_diag in %s: %+v found %v err %v", p.Watched, s, found, err)
 	}
-	// The same through /proc/PID/net.
+	// The same through /proc/PID/net: the namespace cannot be entered.
 	peer.close()
-	byProc := &peerNS{ino: peer.ino, label: peer.label, path: peer.path, pid: cli.Process.Pid, noDiag: true}
-	ino2, found, err := byProc.socket(unix.IPPROTO_TCP, local, remote, true)
-	if err != nil || !found || ino2 != ino {
-		t.Errorf("/proc/PID/net in %s: inode %d found %v err %v, want %d", p.Watched, ino2, found, err, ino)
+	byProc := tr.adopt(&peerNS{ino: peer.ino, label: peer.label, path: "/nonexistent", pid: cli.Process.Pid})
+	s2, found, err := byProc.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
+	if err != nil || !found || s2.Inode != s.Inode {
+		t.Errorf("/proc/PID/net in %s: %+v found %v err %v, want inode %d", p.Watched, s2, found, err, s.Inode)
 	}
 	// Another peer's socket is not found.
-	if _, found, _ := byProc.socket(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
+	if _, found, _ := byProc.sk.Lookup(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
 		t.Errorf("found a socket on a port nothing uses")
 	}
 	// A namespace with no process and no sock_diag is unreadable.
-	gone := &peerNS{label: "gone", path: "/nonexistent"}
-	if _, _, err := gone.socket(unix.IPPROTO_TCP, local, remote, true); err == nil {
+	gone := tr.adopt(&peerNS{label: "gone", path: "/nonexistent"})
+	if _, _, err := gone.sk.Lookup(unix.IPPROTO_TCP, local, remote, true); err == nil {
 		t.Errorf("a namespace that cannot be read gave no error")
 	}
 }
@@ -112,8 +113,8 @@ func TestProcNetAddrs(t *testing.T) {
 // inside address no namespace holds is forwarded.
 func TestResolveOuterReasons(t *testing.T) {
 	inside := netip.MustParseAddr("172.31.9.9")
-	tr := newPeerTracker("/nonexistent", 0, nil, time.Now)
-	unreadable := &peerNS{ino: 1, label: "net:[1]", path: "/nonexistent/ns"}
+	tr := newPeerTracker("/nonexistent", 0, nil, time.Now, sockets.NewCache(time.Now))
+	unreadable := tr.adopt(&peerNS{ino: 1, label: "net:[1]", path: "/nonexistent/ns"})
 	tr.byAddr[inside] = []*peerNS{unreadable}
 	r := &resolver{peers: tr, now: time.Now}
 	e := &flows.Ends{Local: netip.AddrPortFrom(inside, 40000), Remote: netip.MustParseAddrPort("192.0.2.1:443"), Outer: true, NAT: true}

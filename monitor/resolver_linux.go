@@ -1,9 +1,9 @@
 package monitor
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,10 +12,10 @@ import (
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
-// resolver ties the local end of a flow to a process: socket (sock_diag for
-// TCP and UDP, /proc/net/icmp* for ping sockets, /proc/net/raw* for raw
+// resolver ties the local end of a flow to a process: socket (package
 // sockets), then inode, then process (procTable).
 type resolver struct {
 	ns    *netNS
@@ -25,8 +25,8 @@ type resolver struct {
 	local     atomic.Pointer[map[netip.Addr]bool]
 	localRead time.Time // when local was last read (tick goroutine only)
 
-	// diags is a pool of sock_diag sockets, one per concurrent lookup.
-	diags chan *sockDiag
+	// sk looks up the watched namespace's sockets.
+	sk *sockets.Namespace
 
 	// peers knows the host's other network namespaces (nil: flows with
 	// no local end are forwarded ones); elsewhere, when set, reports the
@@ -41,42 +41,24 @@ type resolver struct {
 	earlyMu sync.Mutex
 	early   map[[2]netip.AddrPort]uint64
 
-	mu       sync.Mutex // guards the /proc/net cache, lastFull, lastWarn
-	procNet  map[string]procNetCache
+	mu       sync.Mutex // guards lastFull and lastWarn
 	lastFull time.Time
 	lastWarn time.Time
 }
 
-// newResolver opens n sock_diag sockets in ns for n concurrent lookups.
-func newResolver(ns *netNS, procs *procTable, now func() time.Time, n int) (*resolver, error) {
-	r := &resolver{ns: ns, procs: procs, now: now, diags: make(chan *sockDiag, n)}
-	for range n {
-		d, err := dialSockDiag(ns.fd())
-		if err != nil {
-			r.Close()
-			return nil, err
-		}
-		r.diags <- d
+// newResolver looks sockets up in ns with up to n sock_diag sockets for n
+// concurrent lookups, and its /proc/net tables through cache.
+func newResolver(ns *netNS, procs *procTable, now func() time.Time, n int, cache *sockets.Cache) (*resolver, error) {
+	ino, err := ns.inode()
+	if err != nil {
+		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", ns.name, err)
 	}
+	r := &resolver{ns: ns, procs: procs, now: now, sk: sockets.NewNamespace(ino, ns, n, cache)}
 	return r, r.refreshLocal()
 }
 
 // Close closes the sock_diag sockets; no lookup may be running.
-func (r *resolver) Close() error {
-	for {
-		select {
-		case d := <-r.diags:
-			d.Close()
-		default:
-			return nil
-		}
-	}
-}
-
-type procNetCache struct {
-	at   time.Time
-	rows []procNetSocket
-}
+func (r *resolver) Close() error { return r.sk.Close() }
 
 // fullScanEvery bounds how often a socket that nothing else explains
 // triggers a scan of every process's fds (milliseconds on most hosts).
@@ -155,7 +137,7 @@ func (r *resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flow
 		return model.Info{Process: p}, true
 	}
 	if level == flows.Quick && proto == unix.IPPROTO_TCP {
-		if p := r.acceptedBy(r.listener, local, inode); p != nil {
+		if p := r.acceptedBy(r.sk.Listener, local, inode); p != nil {
 			return model.Info{Process: p}, true
 		}
 	}
@@ -210,19 +192,20 @@ func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 	peers := r.peers.find(pair.Inside, level == flows.Quick) // a container that just started?
 	var readErr error
 	for _, p := range peers {
-		inode, found, err := p.socket(proto, e.Local, e.Remote, level == flows.Quick)
+		s, found, err := p.sk.Lookup(proto, e.Local, e.Remote, level == flows.Quick)
 		if err != nil {
 			readErr = err
 			continue
 		}
-		if !found {
+		if !found || s.Inode == 0 {
 			continue
 		}
+		inode := s.Inode
 		if proc := r.holder(inode, level); proc != nil {
 			return model.Info{Process: proc}, true
 		}
 		if level == flows.Quick && proto == unix.IPPROTO_TCP {
-			if proc := r.acceptedBy(p.listener, e.Local, inode); proc != nil {
+			if proc := r.acceptedBy(p.sk.Listener, e.Local, inode); proc != nil {
 				return model.Info{Process: proc}, true
 			}
 		}
@@ -270,119 +253,20 @@ func (r *resolver) fullScanDue() bool {
 // reason instead when the flow's end is known to have no socket, and ok
 // false when it is worth asking again later.
 func (r *resolver) socket(proto uint8, local, remote netip.AddrPort, level flows.Level) (inode uint64, reason model.Reason, ok bool) {
-	switch proto {
-	case unix.IPPROTO_TCP, unix.IPPROTO_UDP:
-		d := <-r.diags
-		lookup := d.lookup
-		if level == flows.Quick {
-			lookup = d.lookupAccepted
-		}
-		s, found, err := lookup(proto, local, remote)
-		r.diags <- d
-		switch {
-		case err != nil || !found:
-			if level == flows.Final {
-				return 0, model.ReasonNoSocket, true
-			}
-			return 0, "", false
-		case s.inode == 0:
-			// Time-wait, orphaned, or accepted by no process yet.
-			if level == flows.Final {
-				return 0, model.ReasonNoProcess, true
-			}
-			return 0, "", false
-		}
-		return s.inode, "", true
-	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
-		v6 := proto == unix.IPPROTO_ICMPV6
-		ping, raw := "icmp", "raw"
-		if v6 {
-			ping, raw = "icmp6", "raw6"
-		}
-		if ino := r.matchProcNet(ping, local, remote, local.Port(), level); ino != 0 {
-			return ino, "", true
-		}
-		if ino := r.matchProcNet(raw, local, remote, uint16(proto), level); ino != 0 {
-			return ino, "", true
-		}
-		if level == flows.Final {
-			// Echo requests to this host are answered by the kernel.
-			return 0, model.ReasonKernel, true
-		}
+	s, found, _ := r.sk.Lookup(proto, local, remote, level == flows.Quick)
+	switch {
+	case found && s.Inode != 0:
+		return s.Inode, "", true
+	case level != flows.Final:
 		return 0, "", false
-	default:
-		name := "raw"
-		if !local.Addr().Unmap().Is4() {
-			name = "raw6"
-		}
-		if ino := r.matchProcNet(name, local, remote, uint16(proto), level); ino != 0 {
-			return ino, "", true
-		}
-		if level == flows.Final {
-			return 0, model.ReasonNoSocket, true
-		}
-		return 0, "", false
+	case found:
+		// Time-wait, orphaned, or accepted by no process yet.
+		return 0, model.ReasonNoProcess, true
+	case proto == unix.IPPROTO_ICMP || proto == unix.IPPROTO_ICMPV6:
+		// Echo requests to this host are answered by the kernel.
+		return 0, model.ReasonKernel, true
 	}
-}
-
-// matchProcNet finds in /proc/net/NAME a socket bound to local's address
-// (or the wildcard) with the given port, preferring one connected to
-// remote.
-func (r *resolver) matchProcNet(name string, local, remote netip.AddrPort, port uint16, level flows.Level) uint64 {
-	rows := r.readProcNet(name, level)
-	var best uint64
-	for _, s := range rows {
-		if s.local.Port() != port || s.inode == 0 {
-			continue
-		}
-		la := s.local.Addr().Unmap()
-		if !la.IsUnspecified() && la != local.Addr().Unmap() {
-			continue
-		}
-		ra := s.remote.Addr().Unmap()
-		if !ra.IsUnspecified() {
-			if ra != remote.Addr().Unmap() {
-				continue
-			}
-			return s.inode // connected to this very peer
-		}
-		if best == 0 {
-			best = s.inode
-		}
-	}
-	return best
-}
-
-// readProcNet reads /proc/net/NAME of the watched namespace, cached briefly:
-// these tables are read only for ICMP and raw flows.
-func (r *resolver) readProcNet(name string, level flows.Level) []procNetSocket {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ttl := time.Second
-	if level == flows.Quick {
-		ttl = 50 * time.Millisecond
-	}
-	if c, ok := r.procNet[name]; ok && r.now().Sub(c.at) < ttl {
-		return c.rows
-	}
-	var rows []procNetSocket
-	err := r.ns.do(func() error {
-		f, err := os.Open("/proc/thread-self/net/" + name)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		rows, err = parseProcNet(f)
-		return err
-	})
-	if err != nil {
-		rows = nil
-	}
-	if r.procNet == nil {
-		r.procNet = map[string]procNetCache{}
-	}
-	r.procNet[name] = procNetCache{at: r.now(), rows: rows}
-	return rows
+	return 0, model.ReasonNoSocket, true
 }
 
 // earlyMax bounds the inodes noteEarly keeps; those the event path never
@@ -400,21 +284,21 @@ const earlyMax = 4096
 // the probe's readlinks when the socket is not known yet.
 //
 // It reports whether the socket's owner is known.
-func (r *resolver) noteEarly(d *sockDiag, local, remote netip.AddrPort) bool {
-	s, found, err := d.lookup(unix.IPPROTO_TCP, local, remote)
-	if err != nil || !found || s.inode == 0 || s.state == tcpListen {
+func (r *resolver) noteEarly(d *sockets.Diag, local, remote netip.AddrPort) bool {
+	s, found, err := d.Lookup(unix.IPPROTO_TCP, local, remote)
+	if err != nil || !found || s.Inode == 0 || s.State == sockets.TCPListen {
 		return false
 	}
-	known := r.procs.known(s.inode)
+	known := r.procs.known(s.Inode)
 	if !known {
 		r.procs.probeRecent()
-		known = r.procs.known(s.inode)
+		known = r.procs.known(s.Inode)
 	}
 	r.earlyMu.Lock()
 	if r.early == nil || len(r.early) >= earlyMax {
 		r.early = make(map[[2]netip.AddrPort]uint64)
 	}
-	r.early[[2]netip.AddrPort{local, remote}] = s.inode
+	r.early[[2]netip.AddrPort{local, remote}] = s.Inode
 	r.earlyMu.Unlock()
 	return known
 }
@@ -430,14 +314,6 @@ func (r *resolver) takeEarly(local, remote netip.AddrPort) uint64 {
 		delete(r.early, k)
 	}
 	return ino
-}
-
-// listener returns the inode of the TCP socket listening where local is,
-// in the watched namespace.
-func (r *resolver) listener(local netip.AddrPort) (uint64, bool) {
-	d := <-r.diags
-	defer func() { r.diags <- d }()
-	return d.listener(local)
 }
 
 // acceptedBy finds the holder of a server's socket inode whose holder is

@@ -1,4 +1,4 @@
-package monitor
+package sockets
 
 import (
 	"bufio"
@@ -11,20 +11,39 @@ import (
 	"strings"
 )
 
-// procNetSocket is one row of /proc/net/{raw,raw6,icmp,icmp6}. For raw
-// sockets the "port" is the IP protocol; for ping sockets the ICMP echo
-// identifier.
-type procNetSocket struct {
-	local, remote netip.AddrPort
-	uid           uint32
-	inode         uint64
+// Protocol numbers (the same on every OS).
+const (
+	protoICMP   = 1
+	protoTCP    = 6
+	protoUDP    = 17
+	protoICMPv6 = 58
+)
+
+// TableName is the /proc/net table listing sockets of protocol proto
+// ("tcp", "udp", "icmp", else "raw"), with "6" for IPv6.
+func TableName(proto uint8, v6 bool) string {
+	name := "raw"
+	switch proto {
+	case protoTCP:
+		name = "tcp"
+	case protoUDP:
+		name = "udp"
+	case protoICMP, protoICMPv6:
+		name = "icmp"
+	}
+	if v6 {
+		name += "6"
+	}
+	return name
 }
 
-// parseProcNet parses the socket table format of /proc/net/udp and its
-// siblings. Addresses are the kernel's %08X of each 32-bit word as the host
-// stores it, so they are decoded with the host's byte order.
-func parseProcNet(r io.Reader) ([]procNetSocket, error) {
-	var out []procNetSocket
+// ParseProcNet parses the socket table format of /proc/net/tcp and its
+// siblings (udp, raw, icmp; IPv4 or IPv6). Addresses are the kernel's %08X
+// of each 32-bit word as the host stores it, so they are decoded with the
+// host's byte order. For raw sockets the local "port" is the IP protocol;
+// for ping sockets the ICMP echo identifier.
+func ParseProcNet(r io.Reader) ([]Socket, error) {
+	var out []Socket
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	first := true
@@ -45,6 +64,10 @@ func parseProcNet(r io.Reader) ([]procNetSocket, error) {
 		if err != nil {
 			return nil, err
 		}
+		state, err := strconv.ParseUint(f[3], 16, 8)
+		if err != nil {
+			return nil, fmt.Errorf("bad state %q: %w", f[3], err)
+		}
 		uid, err := strconv.ParseUint(f[7], 10, 32)
 		if err != nil {
 			return nil, fmt.Errorf("bad uid %q: %w", f[7], err)
@@ -53,7 +76,7 @@ func parseProcNet(r io.Reader) ([]procNetSocket, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bad inode %q: %w", f[9], err)
 		}
-		out = append(out, procNetSocket{local: local, remote: remote, uid: uint32(uid), inode: inode})
+		out = append(out, Socket{Local: local, Remote: remote, State: uint8(state), UID: uint32(uid), Inode: inode})
 	}
 	return out, sc.Err()
 }

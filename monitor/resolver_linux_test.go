@@ -1,0 +1,131 @@
+package monitor
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
+)
+
+// inodeOf returns the socket inode behind c.
+func inodeOf(t *testing.T, c syscall.Conn) uint64 {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := rc.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// TestAcceptedLater: the listener a server's socket came from names the
+// server that holds it, when no other rule would find it (a long-running
+// server, neither young nor a recent owner).
+func TestAcceptedLater(t *testing.T) {
+	ln, procs, d := lookupFixture(t) // the server started long ago
+
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The server's end, seen from the server.
+	local := netip.MustParseAddrPort(c.RemoteAddr().String())
+	l, ok := d.Listener(local)
+	if !ok {
+		t.Fatalf("no listener found at %s", local)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	want := inodeOf(t, sc.(*net.TCPConn))
+	p := procs.ownerByListener(want, l)
+	if p == nil || p.PID != os.Getpid() {
+		t.Fatalf("ownerByListener = %+v, want this process (%d)", p, os.Getpid())
+	}
+	if p := procs.ownerByListener(want+1<<40, l); p != nil {
+		t.Errorf("ownerByListener of a socket nobody holds = PID %d, want none", p.PID)
+	}
+}
+
+// TestEarlyInode: a client's socket closed (time-wait, no inode) by the time
+// the event path looks it up is still tied to its process by the inode the
+// event reader found while it was open.
+func TestEarlyInode(t *testing.T) {
+	ln, procs, d := lookupFixture(t)
+	ns, _ := openNetNS("")
+	r, err := newResolver(ns, procs, time.Now, 1, sockets.NewCache(time.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	local, remote := netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())
+	if err := procs.fullScan(); err != nil { // its sockets known, as a recent owner's are
+		t.Fatal(err)
+	}
+	r.noteEarly(d, local, remote)
+	c.Close() // the client closes first: time-wait
+	time.Sleep(50 * time.Millisecond)
+	if s, found, _ := d.Lookup(unix.IPPROTO_TCP, local, remote); !found || s.Inode != 0 {
+		t.Fatalf("after close: lookup = %+v found %v, want a socket with no inode (time-wait)", s, found)
+	}
+
+	info, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Quick)
+	if !ok || info.Process == nil || info.Process.PID != os.Getpid() {
+		t.Fatalf("resolve = %+v %v, want this process (%d)", info, ok, os.Getpid())
+	}
+	if _, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Quick); ok {
+		t.Errorf("the early inode answered twice, want it taken once")
+	}
+}
+
+// lookupFixture is a TCP listener on loopback, a process table that has
+// read every process once, and a sock_diag socket, closed at the end of
+// the test.
+func lookupFixture(t *testing.T) (net.Listener, *procTable, *sockets.Diag) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	procs, err := newProcTable("/proc", time.Now, newIdentityResolver(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := procs.fullScan(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(procs.wait)
+	d, err := sockets.DialDiag(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return ln, procs, d
+}
