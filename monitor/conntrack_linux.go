@@ -17,6 +17,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
@@ -59,8 +60,7 @@ type Conntrack struct {
 	manage bool
 	child  bool // reads another namespace's table for a parent; shares its procs
 	kernel *kernelSetup
-	procs  *procTable
-	pc     *procConnector // nil when the proc connector is unavailable
+	procs  *procs.Table
 	res    *resolver
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
@@ -131,30 +131,10 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now, m.cache)
 	m.peers.scan(0, true)
-	if m.procs, err = newProcTable(o.ProcRoot, o.Now, newIdentityResolver(m.log)); err != nil {
-		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
-	}
-	m.procs.netnsLabel = m.peers.label
-	m.peers.young = m.procs.youngList
-	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
-		m.procs.lostEvents()
-		if errors.Is(err, unix.ENOBUFS) {
-			m.log.Warn("proc connector events lost; rescanning processes", "err", err)
-		}
-	}, m.log, o.Now)
-	if err != nil {
-		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
-		err = nil
+	if m.procs, err = procs.Open(procs.Options{Root: o.ProcRoot, Now: o.Now, Log: m.log, NetNS: m.peers.labelPID}); err != nil {
+		return nil, fmt.Errorf("reading the processes in %s: %w", o.ProcRoot, err)
 	}
 	m.stop = make(chan struct{})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.procs.watchNewborns(m.stop)
-	}()
-	if err = m.procs.fullScan(); err != nil {
-		return nil, fmt.Errorf("scanning processes in %s: %w", o.ProcRoot, err)
-	}
 	if !raisePriority() {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
@@ -179,7 +159,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if m.kids != nil {
 		m.kids.sync(m.stop)
 	}
-	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
+	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
 	return m, nil
 }
 
@@ -604,11 +584,9 @@ func (m *Conntrack) Stats() model.MonitorStats {
 	if m.events != nil {
 		s.ReadErrors = m.events.Failures()
 	}
-	if m.pc != nil && !m.child {
-		s.ReadErrors += m.pc.failures()
-	}
-	if m.procs != nil {
-		s.Processes = m.procs.count()
+	if m.procs != nil && !m.child {
+		s.ReadErrors += m.procs.Failures()
+		s.Processes = m.procs.Count()
 	}
 	if m.table != nil {
 		m.mu.Lock()
@@ -650,15 +628,12 @@ func (m *Conntrack) Close() error {
 		if m.events != nil {
 			errs = append(errs, m.events.Close())
 		}
-		if m.pc != nil && !m.child {
-			errs = append(errs, m.pc.Close())
-		}
 		if m.dumpReq != nil {
 			close(m.dumpReq)
 		}
 		m.wg.Wait()
 		if m.procs != nil && !m.child {
-			m.procs.wait()
+			errs = append(errs, m.procs.Close())
 		}
 		if m.dump != nil {
 			errs = append(errs, m.dump.Close())

@@ -93,9 +93,6 @@ type peerTracker struct {
 	scanMu   sync.Mutex // serialises scans
 	lastScan time.Time
 	kicks    chan struct{} // asks the scanning goroutine for a scan
-	// young, when set, lists the processes created recently: the first
-	// place to look for a namespace that just appeared.
-	young func() []int
 
 	mu     sync.RWMutex
 	peers  map[uint64]*peerNS
@@ -157,9 +154,9 @@ func (t *peerTracker) lookup(a netip.Addr) []*peerNS {
 
 // find is lookup, but an address not seen before makes it list the
 // namespaces again first (quickly: the addresses of the namespaces that
-// are not young are not read again); quick, on the event path, it looks
-// only at the namespaces of young processes.
-func (t *peerTracker) find(a netip.Addr, quick bool) []*peerNS {
+// are not young are not read again); on the event path, with young (the
+// processes created recently), it looks only at their namespaces.
+func (t *peerTracker) find(a netip.Addr, young func() []int) []*peerNS {
 	a = a.Unmap()
 	t.mu.RLock()
 	peers, unknown := t.byAddr[a], t.unknown[a]
@@ -167,11 +164,11 @@ func (t *peerTracker) find(a netip.Addr, quick bool) []*peerNS {
 	if len(peers) > 0 || unknown {
 		return peers
 	}
-	if quick {
+	if young != nil {
 		// The socket may live for a millisecond more: look only at the
 		// namespaces of new processes, and leave the full listing to the
 		// scanning goroutine.
-		t.addYoung()
+		t.addYoung(young)
 		t.kick()
 		return t.lookup(a)
 	}
@@ -185,14 +182,14 @@ func (t *peerTracker) find(a netip.Addr, quick bool) []*peerNS {
 	return peers
 }
 
-// addYoung adds the namespaces of young processes not known yet. It gives
-// way to a scan under way, which finds them too.
-func (t *peerTracker) addYoung() {
-	if t.young == nil || !t.scanMu.TryLock() {
+// addYoung adds the namespaces of the processes young lists not known
+// yet. It gives way to a scan under way, which finds them too.
+func (t *peerTracker) addYoung(young func() []int) {
+	if !t.scanMu.TryLock() {
 		return
 	}
 	defer t.scanMu.Unlock()
-	for _, pid := range t.young() {
+	for _, pid := range young() {
 		path := t.procRoot + "/" + strconv.Itoa(pid) + "/ns/net"
 		ino, err := nsInode(path)
 		if err != nil || ino == t.self {
@@ -254,6 +251,15 @@ func (t *peerTracker) label(ino uint64) string {
 		return name
 	}
 	return "net:[" + strconv.FormatUint(ino, 10) + "]"
+}
+
+// labelPID is label for the namespace of process pid.
+func (t *peerTracker) labelPID(pid int) string {
+	ino, err := nsInode(t.procRoot + "/" + strconv.Itoa(pid) + "/ns/net")
+	if err != nil {
+		return ""
+	}
+	return t.label(ino)
 }
 
 // scan lists the namespaces again, unless one did less than min ago, and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
@@ -19,7 +20,7 @@ import (
 // sockets), then inode, then process (procTable).
 type resolver struct {
 	ns    *netNS
-	procs *procTable
+	procs *procs.Table
 	now   func() time.Time
 
 	local     atomic.Pointer[map[netip.Addr]bool]
@@ -48,12 +49,12 @@ type resolver struct {
 
 // newResolver looks sockets up in ns with up to n sock_diag sockets for n
 // concurrent lookups, and its /proc/net tables through cache.
-func newResolver(ns *netNS, procs *procTable, now func() time.Time, n int, cache *sockets.Cache) (*resolver, error) {
+func newResolver(ns *netNS, pt *procs.Table, now func() time.Time, n int, cache *sockets.Cache) (*resolver, error) {
 	ino, err := ns.inode()
 	if err != nil {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", ns.name, err)
 	}
-	r := &resolver{ns: ns, procs: procs, now: now, sk: sockets.NewNamespace(ino, ns, n, cache)}
+	r := &resolver{ns: ns, procs: pt, now: now, sk: sockets.NewNamespace(ino, ns, n, cache)}
 	return r, r.refreshLocal()
 }
 
@@ -103,7 +104,7 @@ func (r *resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flow
 		// The event reader found the socket already, most often with its
 		// owner: no second lookup, no reads of /proc.
 		if early = r.takeEarly(local, remote); early != 0 {
-			if p := r.procs.knownOwner(early); p != nil {
+			if p := r.procs.Holder(early); p != nil {
 				return model.Info{Process: p}, true
 			}
 		}
@@ -116,8 +117,8 @@ func (r *resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flow
 		prefetched = make(chan struct{})
 		go func() {
 			defer close(prefetched)
-			r.procs.probeRecent()
-			r.procs.scanNewborns()
+			r.procs.ProbeRecent()
+			r.procs.ScanNewborns()
 		}()
 	}
 	inode, reason, ok := r.socket(proto, local, remote, level)
@@ -155,15 +156,15 @@ func (r *resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flow
 // holder returns the process that holds socket inode, or nil.
 func (r *resolver) holder(inode uint64, level flows.Level) *model.Process {
 	if level == flows.Quick {
-		return r.procs.ownerQuick(inode)
+		return r.procs.OwnerQuick(inode)
 	}
-	p := r.procs.ownerRefresh(inode)
+	p := r.procs.OwnerRefresh(inode)
 	// The socket is open and no process we know of holds it: read every
 	// process's fds (rate-limited). It is the one search that does not
 	// rely on open-file counts having changed.
 	if p == nil && r.fullScanDue() {
-		_ = r.procs.fullScan()
-		p = r.procs.ownerQuick(inode)
+		_ = r.procs.FullScan()
+		p = r.procs.OwnerQuick(inode)
 	}
 	return p
 }
@@ -189,7 +190,11 @@ func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 		}
 		return model.Info{Forwarded: &pair}, true
 	}
-	peers := r.peers.find(pair.Inside, level == flows.Quick) // a container that just started?
+	var young func() []int
+	if level == flows.Quick {
+		young = r.procs.Young
+	}
+	peers := r.peers.find(pair.Inside, young) // a container that just started?
 	var readErr error
 	for _, p := range peers {
 		s, found, err := p.sk.Lookup(proto, e.Local, e.Remote, level == flows.Quick)
@@ -289,10 +294,10 @@ func (r *resolver) noteEarly(d *sockets.Diag, local, remote netip.AddrPort) bool
 	if err != nil || !found || s.Inode == 0 || s.State == sockets.TCPListen {
 		return false
 	}
-	known := r.procs.known(s.Inode)
+	known := r.procs.Known(s.Inode)
 	if !known {
-		r.procs.probeRecent()
-		known = r.procs.known(s.Inode)
+		r.procs.ProbeRecent()
+		known = r.procs.Known(s.Inode)
 	}
 	r.earlyMu.Lock()
 	if r.early == nil || len(r.early) >= earlyMax {
@@ -324,5 +329,5 @@ func (r *resolver) acceptedBy(listener func(netip.AddrPort) (uint64, bool), loca
 	if !ok || l == inode {
 		return nil
 	}
-	return r.procs.ownerByListener(inode, l)
+	return r.procs.OwnerByListener(inode, l)
 }

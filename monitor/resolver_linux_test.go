@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
@@ -35,7 +36,7 @@ func inodeOf(t *testing.T, c syscall.Conn) uint64 {
 // server that holds it, when no other rule would find it (a long-running
 // server, neither young nor a recent owner).
 func TestAcceptedLater(t *testing.T) {
-	ln, procs, d := lookupFixture(t) // the server started long ago
+	ln, pt, d := lookupFixture(t) // the server started long ago
 
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -54,12 +55,12 @@ func TestAcceptedLater(t *testing.T) {
 	}
 	defer sc.Close()
 	want := inodeOf(t, sc.(*net.TCPConn))
-	p := procs.ownerByListener(want, l)
+	p := pt.OwnerByListener(want, l)
 	if p == nil || p.PID != os.Getpid() {
-		t.Fatalf("ownerByListener = %+v, want this process (%d)", p, os.Getpid())
+		t.Fatalf("OwnerByListener = %+v, want this process (%d)", p, os.Getpid())
 	}
-	if p := procs.ownerByListener(want+1<<40, l); p != nil {
-		t.Errorf("ownerByListener of a socket nobody holds = PID %d, want none", p.PID)
+	if p := pt.OwnerByListener(want+1<<40, l); p != nil {
+		t.Errorf("OwnerByListener of a socket nobody holds = PID %d, want none", p.PID)
 	}
 }
 
@@ -67,9 +68,9 @@ func TestAcceptedLater(t *testing.T) {
 // the event path looks it up is still tied to its process by the inode the
 // event reader found while it was open.
 func TestEarlyInode(t *testing.T) {
-	ln, procs, d := lookupFixture(t)
+	ln, pt, d := lookupFixture(t)
 	ns, _ := openNetNS("")
-	r, err := newResolver(ns, procs, time.Now, 1, sockets.NewCache(time.Now))
+	r, err := newResolver(ns, pt, time.Now, 1, sockets.NewCache(time.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestEarlyInode(t *testing.T) {
 	}
 	defer sc.Close()
 	local, remote := netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())
-	if err := procs.fullScan(); err != nil { // its sockets known, as a recent owner's are
+	if err := pt.FullScan(); err != nil { // its sockets known, as a recent owner's are
 		t.Fatal(err)
 	}
 	r.noteEarly(d, local, remote)
@@ -107,25 +108,22 @@ func TestEarlyInode(t *testing.T) {
 // lookupFixture is a TCP listener on loopback, a process table that has
 // read every process once, and a sock_diag socket, closed at the end of
 // the test.
-func lookupFixture(t *testing.T) (net.Listener, *procTable, *sockets.Diag) {
+func lookupFixture(t *testing.T) (net.Listener, *procs.Table, *sockets.Diag) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	procs, err := newProcTable("/proc", time.Now, newIdentityResolver(nil))
+	pt, err := procs.Open(procs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := procs.fullScan(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(procs.wait)
+	t.Cleanup(func() { pt.Close() })
 	d, err := sockets.DialDiag(0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return ln, procs, d
+	return ln, pt, d
 }

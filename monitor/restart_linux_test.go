@@ -1,13 +1,10 @@
 package monitor
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,40 +75,6 @@ func TestConntrackEventsRestart(t *testing.T) {
 	}
 	if out := logs.String(); !contains(out, "level=WARN", "reader=\"conntrack events\"", "retry_in=100ms") {
 		t.Errorf("want a warning naming the reader and the pause; logged:\n%s", out)
-	}
-}
-
-// TestProcConnectorRestart: the same for the proc connector; the
-// processes are rescanned after the restart (lost).
-func TestProcConnectorRestart(t *testing.T) {
-	clock := nettest.NewClock(time.Unix(1000, 0))
-	r := subscription.New(subscription.Options{What: "proc connector", Now: clock.Now,
-		Wait: func(time.Duration, <-chan struct{}) bool { return false }})
-	fork := make([]byte, sizeofCnMsg+32)
-	binary.NativeEndian.PutUint32(fork[sizeofCnMsg:], procEventFork)
-	for i, v := range []uint32{100, 100, 4242, 4242} { // parent pid, tgid; child pid, tgid
-		binary.NativeEndian.PutUint32(fork[sizeofCnMsg+16+4*i:], v)
-	}
-	open := func() (subscription.Source, error) {
-		return &subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Msgs: []netlink.Message{{Data: fork}}}}}, nil
-	}
-	var mu sync.Mutex
-	var events []procEvent
-	var lost []error
-	p := runProcConnector(&subtest.Source{Advance: clock.Advance, Reads: []subtest.Read{{Err: errEIO}}}, open,
-		func(ev procEvent) { mu.Lock(); events = append(events, ev); mu.Unlock() },
-		func(err error) { mu.Lock(); lost = append(lost, err); mu.Unlock() }, r)
-	p.wg.Wait()
-	p.Close()
-	want := procEvent{what: procEventFork, pid: 4242, tid: 4242, ppid: 100}
-	if len(events) != 1 || events[0] != want {
-		t.Errorf("events %+v after the restart, want [%+v]", events, want)
-	}
-	if len(lost) != 1 || !errors.Is(lost[0], unix.EIO) {
-		t.Errorf("lost %v, want the failure once (processes rescanned)", lost)
-	}
-	if p.failures() != 1 {
-		t.Errorf("failures %d, want 1", p.failures())
 	}
 }
 
