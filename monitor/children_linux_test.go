@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	vnetns "github.com/vishvananda/netns"
 
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/internal/nftct"
+	"github.com/bwmon/bwmon/monitor/internal/netns"
 )
 
 // userNetNS starts a process as user nobody in a network namespace of its
@@ -37,12 +38,12 @@ func userNetNS(t *testing.T) (pid int, ino uint64, stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	host, err := nsInode("/proc/self/ns/net")
+	host, err := netns.Inode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
 	nettest.Eventually(t, 5*time.Second, func() error {
-		if ino, err = nsInode(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil || ino == host {
+		if ino, err = netns.Inode(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil || ino == host {
 			return fmt.Errorf("process %d not in a namespace of its own yet (%v)", pid, err)
 		}
 		return nil
@@ -54,7 +55,7 @@ func userNetNS(t *testing.T) (pid int, ino uint64, stop func()) {
 // process pid.
 func bwmonTables(t *testing.T, pid int) []string {
 	t.Helper()
-	h, err := netns.GetFromPath(fmt.Sprintf("/proc/%d/ns/net", pid))
+	h, err := vnetns.GetFromPath(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,15 +71,15 @@ func bwmonTables(t *testing.T, pid int) []string {
 // its user could (a rule of their own: not bwmon's).
 func engageIn(t *testing.T, pid int) {
 	t.Helper()
-	ns, err := openNetNS(fmt.Sprintf("/proc/%d/ns/net", pid))
+	ns, err := netns.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	if err := nftct.Engage(ns.fd(), "usertest"); err != nil {
+	if err := nftct.Engage(ns.FD(), "usertest"); err != nil {
 		t.Fatalf("engaging conntrack in process %d's namespace: %v", pid, err)
 	}
-	if err := ns.writeSysctl("net.netfilter.nf_conntrack_acct", "1"); err != nil {
+	if err := ns.WriteSysctl("net.netfilter.nf_conntrack_acct", "1"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,7 +134,7 @@ func waitNamespaces(t *testing.T, m *Conntrack, what string, want func(Namespace
 	t.Helper()
 	var s NamespaceStats
 	nettest.Eventually(t, 20*time.Second, func() error {
-		m.peers.kick() // a scan now rather than in up to 5 s
+		m.peers.Kick() // a scan now rather than in up to 5 s
 		if s = m.Namespaces(); !want(s) {
 			return fmt.Errorf("namespaces %+v, want %s", s, what)
 		}
@@ -182,13 +183,11 @@ func TestNamespacesCapped(t *testing.T) {
 	if read := 3 - pre.Read; peakFDs < baseFDs+5*read {
 		t.Errorf("open files %d -> %d: reading %d more namespaces costs nothing?", baseFDs, peakFDs, read)
 	}
-	m.kids.mu.Lock()
-	for ino := range m.kids.kids {
-		if m.kids.owned[ino] {
+	for _, ino := range []uint64{bareIno, engagedIno} {
+		if read, _ := m.kids.Reading(ino); read {
 			t.Errorf("a user's namespace (%d) is read while root's wait", ino)
 		}
 	}
-	m.kids.mu.Unlock()
 	for _, pid := range []int{bare, engaged} {
 		if tables := bwmonTables(t, pid); len(tables) > 0 {
 			t.Errorf("bwmon's tables %v in a user's namespace", tables)
@@ -206,10 +205,8 @@ func TestNamespacesCapped(t *testing.T) {
 		}
 		return s.Read == 2 && s.Skipped == 0 && s.Unread == 1
 	})
-	m.kids.mu.Lock()
-	_, readEngaged := m.kids.kids[engagedIno]
-	_, readBare := m.kids.kids[bareIno]
-	m.kids.mu.Unlock()
+	readEngaged, _ := m.kids.Reading(engagedIno)
+	readBare, _ := m.kids.Reading(bareIno)
 	if pre.Read+pre.Skipped > 0 {
 		t.Logf("%d other namespaces on this host take slots first: the user's are not read", pre.Read+pre.Skipped)
 	} else if !readEngaged || readBare {
@@ -258,20 +255,19 @@ func TestUserNamespaceTables(t *testing.T) {
 			pid, ino, _ := userNetNS(t)
 			m := startAll(t, ConntrackConfig{ManageUserNamespaces: tt.manageUser})
 			waitNamespaces(t, m, "the user's namespace looked at", func(NamespaceStats) bool {
-				m.kids.mu.Lock()
-				defer m.kids.mu.Unlock()
-				return m.kids.kids[ino] != nil || m.kids.failed[ino]
+				read, unread := m.kids.Reading(ino)
+				return read || unread
 			})
 			tables := bwmonTables(t, pid)
 			if got := len(tables) > 0; got != tt.wantTable {
 				t.Errorf("bwmon's tables in the user's namespace: %v; want one: %v", tables, tt.wantTable)
 			}
-			ns, err := openNetNS("/proc/" + strconv.Itoa(pid) + "/ns/net")
+			ns, err := netns.Open("/proc/" + strconv.Itoa(pid) + "/ns/net")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ns.Close()
-			if acct, err := ns.readSysctl("net.netfilter.nf_conntrack_acct"); err != nil || (acct == "1") != tt.wantTable {
+			if acct, err := ns.ReadSysctl("net.netfilter.nf_conntrack_acct"); err != nil || (acct == "1") != tt.wantTable {
 				t.Errorf("accounting in the user's namespace %q (%v); want it switched on: %v", acct, err, tt.wantTable)
 			}
 			m.Close()

@@ -17,6 +17,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/netns"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
@@ -53,9 +54,9 @@ type Conntrack struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	ns     *netNS
-	peers  *peerTracker // the host's other network namespaces; nil in a child
-	kids   *children    // namespaces = "all": the other namespaces' tables
+	ns     *netns.NS
+	peers  *netns.Tracker             // the host's other network namespaces; nil in a child
+	kids   *netns.Readers[*Conntrack] // namespaces = "all": the other namespaces' tables
 	res0   resolverHooks
 	manage bool
 	child  bool // reads another namespace's table for a parent; shares its procs
@@ -122,16 +123,15 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 	}()
 
-	if m.ns, err = openNetNS(o.NetNS); err != nil {
+	if m.ns, err = netns.Open(o.NetNS); err != nil {
 		return nil, err
 	}
-	self, err := m.ns.inode()
+	self, err := m.ns.Inode()
 	if err != nil {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
 	}
-	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now, m.cache)
-	m.peers.scan(0, true)
-	if m.procs, err = procs.Open(procs.Options{Root: o.ProcRoot, Now: o.Now, Log: m.log, NetNS: m.peers.labelPID}); err != nil {
+	m.peers = netns.NewTracker(netns.Options{ProcRoot: o.ProcRoot, Self: self, Log: m.log, Now: o.Now, Cache: m.cache})
+	if m.procs, err = procs.Open(procs.Options{Root: o.ProcRoot, Now: o.Now, Log: m.log, NetNS: m.peers.LabelPID}); err != nil {
 		return nil, fmt.Errorf("reading the processes in %s: %w", o.ProcRoot, err)
 	}
 	m.stop = make(chan struct{})
@@ -140,14 +140,18 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	m.manage = o.Manage
 	if m.manage && !o.Config.ManageUserNamespaces {
-		if owned, err := m.ns.userOwned(); err == nil && owned {
+		if owned, err := m.ns.UserOwned(); err == nil && owned {
 			m.manage = false
 			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.NetNS)
 		}
 	}
 	if o.Config.AllNamespaces {
-		m.kids = newChildren(m)
-		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.watches}
+		limit := o.Config.MaxNamespaces
+		if limit <= 0 {
+			limit = model.DefaultLimitNamespaces
+		}
+		m.kids = netns.NewReaders(netns.ReadersOptions[*Conntrack]{Tracker: m.peers, Max: limit, Start: m.startOther, Log: m.log})
+		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.Watches}
 	} else {
 		m.res0 = resolverHooks{peers: m.peers}
 	}
@@ -157,7 +161,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	m.wg.Add(1)
 	go m.scanPeers()
 	if m.kids != nil {
-		m.kids.sync(m.stop)
+		m.kids.Sync(m.stop)
 	}
 	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
 	return m, nil
@@ -165,7 +169,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 
 // resolverHooks are what a table's resolver knows of other namespaces.
 type resolverHooks struct {
-	peers     *peerTracker
+	peers     peerSockets
 	elsewhere func(netip.Addr) bool
 }
 
@@ -180,7 +184,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		if m.kernel, err = setupKernel(m.ns, m.log); err != nil {
 			return err
 		}
-	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
+	} else if v, _ := m.ns.ReadSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
 		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
 	}
 	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1, m.cache); err != nil {
@@ -196,10 +200,10 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 		return err
 	}
 	m.events.Set(src)
-	if m.early, err = sockets.DialDiag(m.ns.fd()); err != nil {
+	if m.early, err = sockets.DialDiag(m.ns.FD()); err != nil {
 		return err
 	}
-	if m.dump, err = ctnetlink.DialDumper(m.ns.fd()); err != nil {
+	if m.dump, err = ctnetlink.DialDumper(m.ns.FD()); err != nil {
 		return err
 	}
 	m.wg.Add(1 + eventWorkers)
@@ -226,7 +230,7 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 
 // openEvents subscribes to the watched namespace's conntrack events.
 func (m *Conntrack) openEvents() (subscription.Source, error) {
-	return ctnetlink.OpenEvents(m.ns.fd())
+	return ctnetlink.OpenEvents(m.ns.FD())
 }
 
 // receive reads events until the monitor closes and hands each to a
@@ -516,24 +520,15 @@ func (m *Conntrack) planDump(dt time.Duration) (due, wait bool) {
 }
 
 // scanPeers lists the host's network namespaces again every
-// peerScanEvery, until Close.
+// netns.ScanEvery, and starts and stops the other namespaces' readers
+// accordingly, until Close.
 func (m *Conntrack) scanPeers() {
 	defer m.wg.Done()
-	tk := time.NewTicker(peerScanEvery)
-	defer tk.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tk.C:
-			m.peers.scan(peerScanEvery/2, true)
-		case <-m.peers.kicks:
-			m.peers.scan(peerRescanMin, false)
-		}
+	m.peers.Run(m.stop, func() {
 		if m.kids != nil {
-			m.kids.sync(m.stop)
+			m.kids.Sync(m.stop)
 		}
-	}
+	})
 }
 
 // stopping reports whether Close has begun.
@@ -573,7 +568,11 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	}
 	m.mu.Unlock()
 	if m.kids != nil {
-		m.kids.collect(c, now)
+		m.kids.Each(func(kid *Conntrack) {
+			if err := kid.Collect(c, now); err != nil {
+				kid.log.Debug("collecting from a network namespace", "err", err)
+			}
+		})
 	}
 	return err
 }
@@ -595,11 +594,13 @@ func (m *Conntrack) Stats() model.MonitorStats {
 		m.mu.Unlock()
 	}
 	if m.kids != nil {
-		k := m.kids.stats()
-		s.Flows += k.Flows
-		s.EventsLost += k.EventsLost
-		s.ReadErrors += k.ReadErrors
-		ns := m.kids.namespaces()
+		m.kids.Each(func(kid *Conntrack) {
+			k := kid.Stats()
+			s.Flows += k.Flows
+			s.EventsLost += k.EventsLost
+			s.ReadErrors += k.ReadErrors
+		})
+		ns := m.kids.Counts()
 		s.NamespacesRead, s.NamespacesSkipped = ns.Read, ns.Skipped
 	}
 	return s
@@ -611,7 +612,8 @@ func (m *Conntrack) Namespaces() NamespaceStats {
 	if m.kids == nil {
 		return NamespaceStats{}
 	}
-	return m.kids.namespaces()
+	c := m.kids.Counts()
+	return NamespaceStats{Read: c.Read, Skipped: c.Skipped, Unread: c.Unread, Limit: c.Limit}
 }
 
 // Close stops the monitor, blocks until its goroutines have exited, and
@@ -623,7 +625,7 @@ func (m *Conntrack) Close() error {
 			close(m.stop) // first: no namespace is started meanwhile
 		}
 		if m.kids != nil {
-			m.kids.close()
+			m.kids.Close()
 		}
 		if m.events != nil {
 			errs = append(errs, m.events.Close())
@@ -645,7 +647,7 @@ func (m *Conntrack) Close() error {
 			errs = append(errs, m.res.Close())
 		}
 		if m.peers != nil {
-			m.peers.close()
+			m.peers.Close()
 		}
 		if m.kernel != nil {
 			m.kernel.undo()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/netns"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
@@ -19,7 +20,7 @@ import (
 // resolver ties the local end of a flow to a process: socket (package
 // sockets), then inode, then process (procTable).
 type resolver struct {
-	ns    *netNS
+	ns    *netns.NS
 	procs *procs.Table
 	now   func() time.Time
 
@@ -32,7 +33,7 @@ type resolver struct {
 	// peers knows the host's other network namespaces (nil: flows with
 	// no local end are forwarded ones); elsewhere, when set, reports the
 	// addresses whose namespace's own table counts their flows.
-	peers     *peerTracker
+	peers     peerSockets
 	elsewhere func(netip.Addr) bool
 	log       *slog.Logger
 
@@ -47,12 +48,22 @@ type resolver struct {
 	lastWarn time.Time
 }
 
+// peerSockets are the socket lookups of the host's other namespaces.
+type peerSockets interface {
+	// FindSockets returns the lookups of the namespaces holding address
+	// a; with young, on the event path, looking only at the namespaces of
+	// the processes it lists when a is not known.
+	FindSockets(a netip.Addr, young func() []int) []*sockets.Namespace
+	// Kick asks for the namespaces to be listed again soon.
+	Kick()
+}
+
 // newResolver looks sockets up in ns with up to n sock_diag sockets for n
 // concurrent lookups, and its /proc/net tables through cache.
-func newResolver(ns *netNS, pt *procs.Table, now func() time.Time, n int, cache *sockets.Cache) (*resolver, error) {
-	ino, err := ns.inode()
+func newResolver(ns *netns.NS, pt *procs.Table, now func() time.Time, n int, cache *sockets.Cache) (*resolver, error) {
+	ino, err := ns.Inode()
 	if err != nil {
-		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", ns.name, err)
+		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", ns.Name(), err)
 	}
 	r := &resolver{ns: ns, procs: pt, now: now, sk: sockets.NewNamespace(ino, ns, n, cache)}
 	return r, r.refreshLocal()
@@ -86,7 +97,7 @@ func (r *resolver) refreshLocal() error {
 		return nil
 	}
 	r.localRead = now
-	addrs, err := r.ns.addresses()
+	addrs, err := r.ns.Addresses()
 	if err != nil {
 		return err
 	}
@@ -185,7 +196,7 @@ func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 	if !e.NAT {
 		if r.elsewhere != nil && level != flows.Final {
 			// Maybe a namespace bwmon has not found yet.
-			r.peers.kick()
+			r.peers.Kick()
 			return model.Info{}, false
 		}
 		return model.Info{Forwarded: &pair}, true
@@ -194,10 +205,10 @@ func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 	if level == flows.Quick {
 		young = r.procs.Young
 	}
-	peers := r.peers.find(pair.Inside, young) // a container that just started?
+	peers := r.peers.FindSockets(pair.Inside, young) // a container that just started?
 	var readErr error
 	for _, p := range peers {
-		s, found, err := p.sk.Lookup(proto, e.Local, e.Remote, level == flows.Quick)
+		s, found, err := p.Lookup(proto, e.Local, e.Remote, level == flows.Quick)
 		if err != nil {
 			readErr = err
 			continue
@@ -210,7 +221,7 @@ func (r *resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 			return model.Info{Process: proc}, true
 		}
 		if level == flows.Quick && proto == unix.IPPROTO_TCP {
-			if proc := r.acceptedBy(p.sk.Listener, e.Local, inode); proc != nil {
+			if proc := r.acceptedBy(p.Listener, e.Local, inode); proc != nil {
 				return model.Info{Process: proc}, true
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/netns"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
@@ -69,7 +70,7 @@ func TestAcceptedLater(t *testing.T) {
 // event reader found while it was open.
 func TestEarlyInode(t *testing.T) {
 	ln, pt, d := lookupFixture(t)
-	ns, _ := openNetNS("")
+	ns, _ := netns.Open("")
 	r, err := newResolver(ns, pt, time.Now, 1, sockets.NewCache(time.Now))
 	if err != nil {
 		t.Fatal(err)

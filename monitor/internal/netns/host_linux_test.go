@@ -1,4 +1,4 @@
-package monitor
+package netns
 
 import (
 	"errors"
@@ -8,10 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bwmon/bwmon/internal/nettest"
-	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 const (
@@ -67,7 +65,7 @@ func TestFindHostNetNS(t *testing.T) {
 				}
 				return 0, refused
 			}
-			h := findHostNetNS(root, stat)
+			h := FindHost(root, stat)
 			if h.ino != tt.want {
 				t.Errorf("host namespace %d, want %d", h.ino, tt.want)
 			}
@@ -87,7 +85,7 @@ func TestFindHostNetNS(t *testing.T) {
 // cannot be read at all, no process carries one. Each case logs once, with
 // how to fix it.
 func TestHostNetNSLabels(t *testing.T) {
-	own, err := nsInode("/proc/self/ns/net")
+	own, err := Inode("/proc/self/ns/net")
 	if err != nil {
 		t.Skipf("cannot read this process's network namespace: %v", err)
 	}
@@ -112,12 +110,12 @@ func TestHostNetNSLabels(t *testing.T) {
 				t.Fatal(err)
 			}
 			var logs nettest.SyncBuffer
-			tr := newPeerTracker(root, 0, slog.New(slog.NewTextHandler(&logs, nil)), time.Now, sockets.NewCache(time.Now))
-			defer tr.close()
-			if got := tr.label(own); got != tt.wantLabel {
+			tr := NewTracker(Options{ProcRoot: root, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+			defer tr.Close()
+			if got := tr.Label(own); got != tt.wantLabel {
 				t.Errorf("label of the host's namespace %q, want %q", got, tt.wantLabel)
 			}
-			if got := tr.label(own + 1); tt.stat2 == shellStat && got != "" {
+			if got := tr.Label(own + 1); tt.stat2 == shellStat && got != "" {
 				t.Errorf("label of another namespace %q with the host's unknown, want none", got)
 			}
 			out := logs.String()
@@ -132,11 +130,11 @@ func TestHostNetNSLabels(t *testing.T) {
 // found, and it is the test's own (tests run in the host's).
 func TestHostNetNSHere(t *testing.T) {
 	nettest.RequireRoot(t)
-	own, err := nsInode("/proc/self/ns/net")
+	own, err := Inode("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := findHostNetNS("/proc", nsInode)
+	h := FindHost("/proc", Inode)
 	if h.ino != own {
 		t.Fatalf("host namespace %d (from %q, PID 1: %v), want this process's %d", h.ino, h.from, h.err, own)
 	}

@@ -1,4 +1,4 @@
-package monitor
+package netns
 
 import (
 	"fmt"
@@ -12,8 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
-	"github.com/bwmon/bwmon/model"
-	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
@@ -27,16 +25,16 @@ func TestPeerSocket(t *testing.T) {
 	nettest.StartServer(t, p.Peer, gen, "tcp-sink", fmt.Sprintf("%s:6101", p.PeerIP4))
 	cli := nettest.Start(t, p.Watched, gen, "-rate", "1000", "tcp-send", fmt.Sprintf("%s:6101", p.PeerIP4), "100000")
 
-	tr := newPeerTracker("/proc", 0, nil, time.Now, sockets.NewCache(time.Now))
-	defer tr.close()
-	var peer *peerNS
+	tr := NewTracker(Options{})
+	defer tr.Close()
+	var peer *Peer
 	var local netip.AddrPort
 	nettest.Eventually(t, 10*time.Second, func() error {
 		tr.scan(0, true)
 		// Other tests' namespaces may hold the same address.
 		peer = nil
-		for _, x := range tr.lookup(p.WatchedIP4) {
-			if x.label == p.Watched {
+		for _, x := range tr.Lookup(p.WatchedIP4) {
+			if x.Label() == p.Watched {
 				peer = x
 			}
 		}
@@ -62,24 +60,34 @@ func TestPeerSocket(t *testing.T) {
 	})
 	remote := netip.AddrPortFrom(p.PeerIP4, 6101)
 
-	s, found, err := peer.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
+	s, found, err := peer.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true)
 	if err != nil || !found || s.Inode == 0 {
 		t.Fatalf("sock_diag in %s: %+v found %v err %v", p.Watched, s, found, err)
 	}
+	// The same by the address, as the resolver asks.
+	byAddr := false
+	for _, sk := range tr.FindSockets(p.WatchedIP4, nil) {
+		if s2, found, _ := sk.Lookup(unix.IPPROTO_TCP, local, remote, false); found && s2.Inode == s.Inode {
+			byAddr = true
+		}
+	}
+	if !byAddr {
+		t.Errorf("FindSockets(%s): no namespace's lookup finds the socket", p.WatchedIP4)
+	}
 	// The same through /proc/PID/net: the namespace cannot be entered.
 	peer.close()
-	byProc := tr.adopt(&peerNS{ino: peer.ino, label: peer.label, path: "/nonexistent", pid: cli.Process.Pid})
-	s2, found, err := byProc.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
+	byProc := tr.adopt(&Peer{ino: peer.ino, label: peer.label, path: "/nonexistent", pid: cli.Process.Pid})
+	s2, found, err := byProc.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true)
 	if err != nil || !found || s2.Inode != s.Inode {
 		t.Errorf("/proc/PID/net in %s: %+v found %v err %v, want inode %d", p.Watched, s2, found, err, s.Inode)
 	}
 	// Another peer's socket is not found.
-	if _, found, _ := byProc.sk.Lookup(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
+	if _, found, _ := byProc.Sockets().Lookup(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
 		t.Errorf("found a socket on a port nothing uses")
 	}
 	// A namespace with no process and no sock_diag is unreadable.
-	gone := tr.adopt(&peerNS{label: "gone", path: "/nonexistent"})
-	if _, _, err := gone.sk.Lookup(unix.IPPROTO_TCP, local, remote, true); err == nil {
+	gone := tr.adopt(&Peer{label: "gone", path: "/nonexistent"})
+	if _, _, err := gone.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true); err == nil {
 		t.Errorf("a namespace that cannot be read gave no error")
 	}
 }
@@ -105,37 +113,6 @@ func TestProcNetAddrs(t *testing.T) {
 	want = []netip.Addr{netip.MustParseAddr("fd00::2"), netip.MustParseAddr("::1"), netip.MustParseAddr("fe80::fc:ff:fe00:1")}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("if_inet6 addresses %v, want %v", got, want)
-	}
-}
-
-// TestResolveOuterReasons: a NATed flow whose inside address is held by a
-// namespace bwmon cannot read is unattributed with that reason; one whose
-// inside address no namespace holds is forwarded.
-func TestResolveOuterReasons(t *testing.T) {
-	inside := netip.MustParseAddr("172.31.9.9")
-	tr := newPeerTracker("/nonexistent", 0, nil, time.Now, sockets.NewCache(time.Now))
-	unreadable := tr.adopt(&peerNS{ino: 1, label: "net:[1]", path: "/nonexistent/ns"})
-	tr.byAddr[inside] = []*peerNS{unreadable}
-	r := &resolver{peers: tr, now: time.Now}
-	e := &flows.Ends{Local: netip.AddrPortFrom(inside, 40000), Remote: netip.MustParseAddrPort("192.0.2.1:443"), Outer: true, NAT: true}
-
-	if _, ok := r.ResolveOuter(unix.IPPROTO_TCP, e, flows.Tick); ok {
-		t.Errorf("answered before the last attempt")
-	}
-	info, ok := r.ResolveOuter(unix.IPPROTO_TCP, e, flows.Final)
-	if !ok || info.Unattributed != model.ReasonUnreadableNamespace {
-		t.Errorf("unreadable namespace: %+v %v, want reason %s", info, ok, model.ReasonUnreadableNamespace)
-	}
-
-	lan := &flows.Ends{Local: netip.MustParseAddrPort("192.168.1.20:5000"), Remote: e.Remote, Outer: true, NAT: true}
-	info, ok = r.ResolveOuter(unix.IPPROTO_TCP, lan, flows.Final)
-	if !ok || info.Forwarded == nil || info.Forwarded.Inside != lan.Local.Addr() || info.Forwarded.Remote != lan.Remote.Addr() {
-		t.Errorf("masqueraded LAN host: %+v %v, want forwarded %s -> %s", info, ok, lan.Local.Addr(), lan.Remote.Addr())
-	}
-	routed := &flows.Ends{Local: netip.AddrPortFrom(inside, 1), Remote: e.Remote, Outer: true}
-	info, ok = r.ResolveOuter(unix.IPPROTO_TCP, routed, flows.Quick)
-	if !ok || info.Forwarded == nil {
-		t.Errorf("routed flow: %+v %v, want forwarded at once", info, ok)
 	}
 }
 

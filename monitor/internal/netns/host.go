@@ -1,4 +1,4 @@
-package monitor
+package netns
 
 import (
 	"fmt"
@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// hostNetNS is what bwmon knows of the host's network namespace (the
+// Host is what bwmon knows of the host's network namespace (the
 // kernel's init_net), against which processes' namespaces are labelled: a
 // process in it carries no netns label, one elsewhere carries the other
 // namespace's name.
-type hostNetNS struct {
+type Host struct {
 	ino  uint64 // 0: unknown, and no process gets a label
 	from string // where ino was read
 	// err says why PID 1's namespace could not be read (nil: it could).
@@ -30,21 +30,21 @@ const (
 	pfKthread = 0x00200000
 )
 
-// findHostNetNS reads the inode of the host's network namespace with stat
-// (nsInode, or a fake): PID 1's namespace; else, when PID 1's cannot be
+// FindHost reads the inode of the host's network namespace with stat
+// (Inode, or a fake): PID 1's namespace; else, when PID 1's cannot be
 // read (no CAP_SYS_PTRACE, or a PID 1 that is not dumpable), a kernel
 // thread's (PID 2, kthreadd, which the kernel keeps in init_net and whose
 // namespace root may read, having no memory to protect); else bwmon's own,
 // when its inode is init_net's fixed one. Where none of these tells, ino
 // is 0: better no label than every process labelled with a namespace that
 // is in fact the host's.
-func findHostNetNS(procRoot string, stat func(path string) (uint64, error)) hostNetNS {
+func FindHost(procRoot string, stat func(path string) (uint64, error)) Host {
 	pid1 := procRoot + "/1/ns/net"
 	ino, err := stat(pid1)
 	if err == nil {
-		return hostNetNS{ino: ino, from: pid1}
+		return Host{ino: ino, from: pid1}
 	}
-	h := hostNetNS{err: fmt.Errorf("reading %s: %w", pid1, err)}
+	h := Host{err: fmt.Errorf("reading %s: %w", pid1, err)}
 	if isKernelThread(procRoot, 2) {
 		kt := procRoot + "/2/ns/net"
 		if ino, err := stat(kt); err == nil {
@@ -87,10 +87,10 @@ func statFlags(stat string) (uint64, bool) {
 	return flags, err == nil
 }
 
-// report logs, once for the monitor, that PID 1's namespace could not be
+// Report logs, once for the monitor, that PID 1's namespace could not be
 // read, what bwmon does instead, and how to fix it. Nothing is logged when
 // PID 1's was read.
-func (h hostNetNS) report(log *slog.Logger) {
+func (h Host) Report(log *slog.Logger) {
 	if h.err == nil {
 		return
 	}
