@@ -18,6 +18,7 @@ import (
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/netns"
+	"github.com/bwmon/bwmon/monitor/internal/owners"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
@@ -62,7 +63,8 @@ type Conntrack struct {
 	child  bool // reads another namespace's table for a parent; shares its procs
 	kernel *kernelSetup
 	procs  *procs.Table
-	res    *resolver
+	res    *owners.Resolver
+	sk     *sockets.Namespace // the watched namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
@@ -169,7 +171,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 
 // resolverHooks are what a table's resolver knows of other namespaces.
 type resolverHooks struct {
-	peers     peerSockets
+	peers     owners.Peers
 	elsewhere func(netip.Addr) bool
 }
 
@@ -187,10 +189,15 @@ func (m *Conntrack) startTable(subscribed func()) (err error) {
 	} else if v, _ := m.ns.ReadSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
 		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
 	}
-	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1, m.cache); err != nil {
+	ino, err := m.ns.Inode()
+	if err != nil {
+		return fmt.Errorf("reading the inode of network namespace %q: %w", m.ns.Name(), err)
+	}
+	m.sk = sockets.NewNamespace(ino, m.ns, eventWorkers+1, m.cache)
+	if m.res, err = owners.New(owners.Options{Sockets: m.sk, Addresses: m.ns.Addresses, Procs: m.procs,
+		Peers: m.res0.peers, Elsewhere: m.res0.elsewhere, Log: m.log, Now: m.now}); err != nil {
 		return err
 	}
-	m.res.peers, m.res.elsewhere, m.res.log = m.res0.peers, m.res0.elsewhere, m.log
 	m.table = flows.New(flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, LeaveOldOuter: m.child})
 
 	// Subscribe before the first dump, so no flow falls between them.
@@ -288,7 +295,7 @@ func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
 		k := ctnetlink.KeyOf(&rec)
 		w := workers[k.Hash()%uint32(len(workers))]
 		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && m.res.IsLocal(o.Src) {
-			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
+			known := m.res.NoteEarly(m.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
 			if known && !m.res.IsLocal(rec.Reply.Src) {
 				// Settled here (see newInline), or prepared for a worker.
 				if e, done := m.newInline(&rec); !done {
@@ -547,7 +554,7 @@ func (m *Conntrack) Name() string { return m.name }
 // Collect reads the counters of every live flow and adds what each owner
 // moved since the last call to c.
 func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) error {
-	if err := m.res.refreshLocal(); err != nil {
+	if err := m.res.RefreshLocal(); err != nil {
 		m.log.Warn("reading local addresses", "err", err)
 	}
 	var dt time.Duration
@@ -643,8 +650,8 @@ func (m *Conntrack) Close() error {
 		if m.early != nil {
 			errs = append(errs, m.early.Close())
 		}
-		if m.res != nil {
-			errs = append(errs, m.res.Close())
+		if m.sk != nil {
+			errs = append(errs, m.sk.Close())
 		}
 		if m.peers != nil {
 			m.peers.Close()

@@ -334,3 +334,25 @@ func FuzzParseLastPID(f *testing.F) {
 	f.Add("0.12 0.34 0.56 2/345 67890\n")
 	f.Fuzz(func(t *testing.T, s string) { _ = parseLastPID(s) })
 }
+
+// TestOwnerByListener: the listener a server's socket came from names the
+// server that holds it, when no other rule would find it (a long-running
+// server, neither young nor a recent owner).
+func TestOwnerByListener(t *testing.T) {
+	f, clock := newFixture(t), newClock()
+	f.proc(800, "/usr/sbin/nginx", 5, "nginx")
+	f.fd(800, 3, socket(11000)) // the listener
+	tb := f.table(clock, nil)
+	f.must(tb.FullScan())
+	clock.Advance(youngFor + time.Second)
+	f.fd(800, 4, socket(11001)) // accepted since
+	if p := tb.OwnerByListener(11001, 11000); pidOf(p) != 800 || p.Exe != "/usr/sbin/nginx" {
+		t.Errorf("OwnerByListener = %+v, want nginx (800)", p)
+	}
+	if p := tb.OwnerByListener(11002, 11000); p != nil {
+		t.Errorf("OwnerByListener of a socket nobody holds = %d, want none", p.PID)
+	}
+	if p := tb.OwnerByListener(11001, 99); p != nil {
+		t.Errorf("OwnerByListener of an unknown listener = %d, want none", p.PID)
+	}
+}

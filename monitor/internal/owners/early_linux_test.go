@@ -1,4 +1,4 @@
-package monitor
+package owners
 
 import (
 	"net"
@@ -33,49 +33,18 @@ func inodeOf(t *testing.T, c syscall.Conn) uint64 {
 	return st.Ino
 }
 
-// TestAcceptedLater: the listener a server's socket came from names the
-// server that holds it, when no other rule would find it (a long-running
-// server, neither young nor a recent owner).
-func TestAcceptedLater(t *testing.T) {
-	ln, pt, d := lookupFixture(t) // the server started long ago
-
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// The server's end, seen from the server.
-	local := netip.MustParseAddrPort(c.RemoteAddr().String())
-	l, ok := d.Listener(local)
-	if !ok {
-		t.Fatalf("no listener found at %s", local)
-	}
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	want := inodeOf(t, sc.(*net.TCPConn))
-	p := pt.OwnerByListener(want, l)
-	if p == nil || p.PID != os.Getpid() {
-		t.Fatalf("OwnerByListener = %+v, want this process (%d)", p, os.Getpid())
-	}
-	if p := pt.OwnerByListener(want+1<<40, l); p != nil {
-		t.Errorf("OwnerByListener of a socket nobody holds = PID %d, want none", p.PID)
-	}
-}
-
 // TestEarlyInode: a client's socket closed (time-wait, no inode) by the time
 // the event path looks it up is still tied to its process by the inode the
 // event reader found while it was open.
 func TestEarlyInode(t *testing.T) {
 	ln, pt, d := lookupFixture(t)
 	ns, _ := netns.Open("")
-	r, err := newResolver(ns, pt, time.Now, 1, sockets.NewCache(time.Now))
+	sk := sockets.NewNamespace(1, ns, 1, sockets.NewCache(time.Now))
+	defer sk.Close()
+	r, err := New(Options{Sockets: sk, Addresses: ns.Addresses, Procs: pt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
 
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -90,7 +59,7 @@ func TestEarlyInode(t *testing.T) {
 	if err := pt.FullScan(); err != nil { // its sockets known, as a recent owner's are
 		t.Fatal(err)
 	}
-	r.noteEarly(d, local, remote)
+	r.NoteEarly(d, local, remote)
 	c.Close() // the client closes first: time-wait
 	time.Sleep(50 * time.Millisecond)
 	if s, found, _ := d.Lookup(unix.IPPROTO_TCP, local, remote); !found || s.Inode != 0 {

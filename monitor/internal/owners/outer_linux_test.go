@@ -1,7 +1,8 @@
-package monitor
+package owners
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func (unreadableNS) ReadTable(string) ([]sockets.Socket, error) {
 func TestResolveOuterReasons(t *testing.T) {
 	inside := netip.MustParseAddr("172.31.9.9")
 	unreadable := sockets.NewNamespace(1, unreadableNS{}, 1, sockets.NewCache(time.Now))
-	r := &resolver{peers: fakePeers{inside: {unreadable}}, now: time.Now}
+	r := &Resolver{peers: fakePeers{inside: {unreadable}}, now: time.Now, log: slog.New(slog.DiscardHandler)}
 	e := &flows.Ends{Local: netip.AddrPortFrom(inside, 40000), Remote: netip.MustParseAddrPort("192.0.2.1:443"), Outer: true, NAT: true}
 
 	if _, ok := r.ResolveOuter(unix.IPPROTO_TCP, e, flows.Tick); ok {
