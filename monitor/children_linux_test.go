@@ -184,7 +184,7 @@ func TestNamespacesCapped(t *testing.T) {
 		t.Errorf("open files %d -> %d: reading %d more namespaces costs nothing?", baseFDs, peakFDs, read)
 	}
 	for _, ino := range []uint64{bareIno, engagedIno} {
-		if read, _ := m.kids.Reading(ino); read {
+		if read, _ := m.others.Reading(ino); read {
 			t.Errorf("a user's namespace (%d) is read while root's wait", ino)
 		}
 	}
@@ -205,8 +205,8 @@ func TestNamespacesCapped(t *testing.T) {
 		}
 		return s.Read == 2 && s.Skipped == 0 && s.Unread == 1
 	})
-	readEngaged, _ := m.kids.Reading(engagedIno)
-	readBare, _ := m.kids.Reading(bareIno)
+	readEngaged, _ := m.others.Reading(engagedIno)
+	readBare, _ := m.others.Reading(bareIno)
 	if pre.Read+pre.Skipped > 0 {
 		t.Logf("%d other namespaces on this host take slots first: the user's are not read", pre.Read+pre.Skipped)
 	} else if !readEngaged || readBare {
@@ -255,7 +255,7 @@ func TestUserNamespaceTables(t *testing.T) {
 			pid, ino, _ := userNetNS(t)
 			m := startAll(t, ConntrackConfig{ManageUserNamespaces: tt.manageUser})
 			waitNamespaces(t, m, "the user's namespace looked at", func(NamespaceStats) bool {
-				read, unread := m.kids.Reading(ino)
+				read, unread := m.others.Reading(ino)
 				return read || unread
 			})
 			tables := bwmonTables(t, pid)

@@ -14,6 +14,7 @@ import (
 	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink/cttest"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/subscription"
 	"github.com/bwmon/bwmon/monitor/internal/subscription/subtest"
 )
@@ -27,7 +28,7 @@ var errEIO = fmt.Errorf("recvmsg: %w", unix.EIO)
 func TestConntrackEventsRestart(t *testing.T) {
 	clock := nettest.NewClock(time.Unix(1000, 0))
 	var logs nettest.SyncBuffer
-	m := &Conntrack{log: slog.New(slog.NewTextHandler(&logs, nil)), now: clock.Now, stop: make(chan struct{})}
+	m := &tableReader{log: slog.New(slog.NewTextHandler(&logs, nil)), now: clock.Now, stop: make(chan struct{}), table: flows.New(flows.Options{})}
 	paused := make(chan time.Duration, 10)
 	m.events = subscription.New(subscription.Options{What: "conntrack events", Log: m.log, Now: clock.Now,
 		Wait: func(d time.Duration, stop <-chan struct{}) bool { paused <- d; return false }})
@@ -64,7 +65,7 @@ func TestConntrackEventsRestart(t *testing.T) {
 	if opens != 1 {
 		t.Errorf("opened %d times, want 1", opens)
 	}
-	if s := m.Stats(); s.ReadErrors != 1 {
+	if s := m.stats(); s.ReadErrors != 1 {
 		t.Errorf("ReadErrors %d, want 1", s.ReadErrors)
 	}
 	if m.gaps() != 1 {

@@ -52,7 +52,8 @@ func (n *NS) FD() int {
 	return int(n.handle)
 }
 
-// Close closes the namespace's descriptor. It does not block.
+// Close closes the namespace's descriptor. It does not block and is safe
+// more than once.
 func (n *NS) Close() error {
 	if n.handle >= 0 {
 		return n.handle.Close()
