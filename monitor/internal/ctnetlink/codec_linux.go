@@ -90,19 +90,9 @@ func decodeTuple(b []byte, t *Tuple, r *Rec) bool {
 			nlconn.Attrs(v, func(typ uint16, v []byte) {
 				switch {
 				case (typ == ctaIPv4Src || typ == ctaIPv4Dst) && len(v) == 4:
-					a := netip.AddrFrom4([4]byte(v))
-					if typ == ctaIPv4Src {
-						t.Src = a
-					} else {
-						t.Dst = a
-					}
+					t.setAddr(typ == ctaIPv4Src, netip.AddrFrom4([4]byte(v)))
 				case (typ == ctaIPv6Src || typ == ctaIPv6Dst) && len(v) == 16:
-					a := netip.AddrFrom16([16]byte(v))
-					if typ == ctaIPv6Src {
-						t.Src = a
-					} else {
-						t.Dst = a
-					}
+					t.setAddr(typ == ctaIPv6Src, netip.AddrFrom16([16]byte(v)))
 				}
 			})
 		case ctaTupleProt:
@@ -141,6 +131,15 @@ func decodeTuple(b []byte, t *Tuple, r *Rec) bool {
 			}
 		}
 	})
+}
+
+// setAddr sets the tuple's source address (src) or destination.
+func (t *Tuple) setAddr(src bool, a netip.Addr) {
+	if src {
+		t.Src = a
+	} else {
+		t.Dst = a
+	}
 }
 
 // appendGet appends an IPCTNL_MSG_CT_GET request for the flow k.

@@ -3,7 +3,6 @@ package ctnetlink_test
 import (
 	"errors"
 	"net"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ func TestEventReader(t *testing.T) {
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Watched)
 	fd := nettest.NetNSFD(t, p.Watched)
-	fds := openFiles(t)
+	fds := nettest.OpenFiles(t)
 	e, err := ctnetlink.OpenEvents(fd)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +87,7 @@ func TestEventReader(t *testing.T) {
 	if !errors.Is(r.err, net.ErrClosed) {
 		t.Errorf("Read after Close: %v, want net.ErrClosed", r.err)
 	}
-	if n := openFiles(t); n != fds {
+	if n := nettest.OpenFiles(t); n != fds {
 		t.Errorf("%d files open after Read returned, %d before the reader was opened", n, fds)
 	}
 	if r.news != flows || r.destroys != flows {
@@ -102,7 +101,7 @@ func TestEventReaderClosedUnread(t *testing.T) {
 	nettest.RequireRoot(t)
 	var fds int
 	for round := range 2 { // the first opens what the runtime keeps (its poller)
-		fds = openFiles(t)
+		fds = nettest.OpenFiles(t)
 		e, err := ctnetlink.OpenEvents(0)
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +110,7 @@ func TestEventReaderClosedUnread(t *testing.T) {
 			t.Fatalf("Close (round %d): %v", round, err)
 		}
 	}
-	if n := openFiles(t); n != fds {
+	if n := nettest.OpenFiles(t); n != fds {
 		t.Errorf("%d files open after Close, %d before the reader was opened", n, fds)
 	}
 	e, err := ctnetlink.OpenEvents(0)
@@ -122,16 +121,6 @@ func TestEventReaderClosedUnread(t *testing.T) {
 	if _, err := e.Read(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
 	}
-}
-
-// openFiles counts this process's open files.
-func openFiles(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
 
 // TestDecodeEvent: the event decoder keeps NEW and DESTROY events of

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+
+	"github.com/bwmon/bwmon/monitor/internal/subscription"
 )
 
 // ErrNotEngaged is a namespace where no rule makes the kernel track
@@ -181,7 +183,7 @@ func (s *Readers[R]) Sync(stop <-chan struct{}) {
 	s.closeAll(displaced, "stopped reading a network namespace to read a better-ranked one ([limits] namespaces)")
 
 	for _, p := range ranked {
-		if isClosed(stop) {
+		if subscription.Stopped(stop) {
 			return
 		}
 		s.mu.Lock()
@@ -231,16 +233,6 @@ func (s *Readers[R]) Sync(stop <-chan struct{}) {
 		s.capLogged = true
 		s.log.Warn("more network namespaces than [limits] namespaces allows: the rest are not read (their internal traffic is not counted; traffic through the host still is)",
 			"limit", s.max, "skipped", s.skipped)
-	}
-}
-
-// isClosed reports whether c is closed.
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
 	}
 }
 

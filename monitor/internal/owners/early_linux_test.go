@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,23 +14,6 @@ import (
 	"github.com/bwmon/bwmon/monitor/internal/procs"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
-
-// inodeOf returns the socket inode behind c.
-func inodeOf(t *testing.T, c syscall.Conn) uint64 {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st unix.Stat_t
-	if err := rc.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); err != nil {
-		t.Fatal(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Ino
-}
 
 // TestEarlyInode: a client's socket closed (time-wait, no inode) by the time
 // the event path looks it up is still tied to its process by the inode the

@@ -8,31 +8,14 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/monitor/internal/nlconn/nltest"
 )
-
-// inodeOf returns the socket inode behind c.
-func inodeOf(t *testing.T, c syscall.Conn) uint64 {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st unix.Stat_t
-	if err := rc.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); err != nil {
-		t.Fatal(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Ino
-}
 
 func addrPort(a net.Addr) netip.AddrPort { return netip.MustParseAddrPort(a.String()) }
 
@@ -88,8 +71,8 @@ func TestDiagLookup(t *testing.T) {
 		local, remote netip.AddrPort
 		want          uint64 // inode; 0: not found
 	}{
-		{"tcp client", unix.IPPROTO_TCP, tcpL, tcpR, inodeOf(t, tc.(*net.TCPConn))},
-		{"udp6 connected", unix.IPPROTO_UDP, udpL, udpR, inodeOf(t, uc.(*net.UDPConn))},
+		{"tcp client", unix.IPPROTO_TCP, tcpL, tcpR, nettest.SocketInode(t, tc.(*net.TCPConn))},
+		{"udp6 connected", unix.IPPROTO_UDP, udpL, udpR, nettest.SocketInode(t, uc.(*net.UDPConn))},
 		{"no such tcp socket", unix.IPPROTO_TCP, unused, tcpR, 0},
 		{"no such udp socket", unix.IPPROTO_UDP, unused, tcpR, 0},
 	}
@@ -138,7 +121,7 @@ func TestLookupAccepted(t *testing.T) {
 		t.Fatalf("before accept: Lookup = %+v found %v err %v, want an established socket with no inode", s, found, err)
 	}
 	l, ok := d.Listener(local)
-	if want := inodeOf(t, ln.(*net.TCPListener)); !ok || l != want {
+	if want := nettest.SocketInode(t, ln.(*net.TCPListener)); !ok || l != want {
 		t.Fatalf("Listener(%s) = %d %v, want %d", local, l, ok, want)
 	}
 	if _, ok := d.Listener(netip.AddrPortFrom(local.Addr(), 1)); ok {
@@ -161,7 +144,7 @@ func TestLookupAccepted(t *testing.T) {
 		t.Fatal("accept failed")
 	}
 	defer sc.Close()
-	if want := inodeOf(t, sc.(*net.TCPConn)); err != nil || !found || s.Inode != want {
+	if want := nettest.SocketInode(t, sc.(*net.TCPConn)); err != nil || !found || s.Inode != want {
 		t.Fatalf("LookupAccepted = %+v found %v err %v, want inode %d", s, found, err, want)
 	}
 }
@@ -172,9 +155,9 @@ func TestDiagList(t *testing.T) {
 	ln, c, sc := loopbackPair(t)
 	d := dialDiag(t)
 	want := map[uint64]string{
-		inodeOf(t, ln.(*net.TCPListener)): "listener",
-		inodeOf(t, c.(*net.TCPConn)):      "client",
-		inodeOf(t, sc.(*net.TCPConn)):     "server",
+		nettest.SocketInode(t, ln.(*net.TCPListener)): "listener",
+		nettest.SocketInode(t, c.(*net.TCPConn)):      "client",
+		nettest.SocketInode(t, sc.(*net.TCPConn)):     "server",
 	}
 	got := map[uint64]Socket{}
 	if err := d.List(unix.IPPROTO_TCP, unix.AF_INET, func(s Socket) { got[s.Inode] = s }); err != nil {
@@ -190,7 +173,7 @@ func TestDiagList(t *testing.T) {
 	if err != nil || !found || cl.Cookie != got[cl.Inode].Cookie {
 		t.Errorf("Lookup = %+v (%v, %v), listed %+v: want the same cookie", cl, found, err, got[cl.Inode])
 	}
-	if s := got[inodeOf(t, ln.(*net.TCPListener))]; s.State != TCPListen || s.Local != addrPort(ln.Addr()) {
+	if s := got[nettest.SocketInode(t, ln.(*net.TCPListener))]; s.State != TCPListen || s.Local != addrPort(ln.Addr()) {
 		t.Errorf("listener listed as %+v, want state %d on %s", s, TCPListen, ln.Addr())
 	}
 	// The socket is reused for lookups after a dump.

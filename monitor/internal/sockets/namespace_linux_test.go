@@ -52,7 +52,7 @@ func TestNamespaceLookup(t *testing.T) {
 	defer uc.Close()
 	tcpL, tcpR := addrPort(tc.LocalAddr()), addrPort(tc.RemoteAddr())
 	udpL, udpR := addrPort(uc.LocalAddr()), addrPort(uc.RemoteAddr())
-	tcpIno, udpIno := inodeOf(t, tc.(*net.TCPConn)), inodeOf(t, uc.(*net.UDPConn))
+	tcpIno, udpIno := nettest.SocketInode(t, tc.(*net.TCPConn)), nettest.SocketInode(t, uc.(*net.UDPConn))
 	tests := []struct {
 		name          string
 		proto         uint8
@@ -104,7 +104,7 @@ func TestNamespaceRawICMP(t *testing.T) {
 	defer n.Close()
 	local, remote := netip.MustParseAddrPort("127.0.0.1:4242"), netip.MustParseAddrPort("127.0.0.2:0")
 	s, found, err := n.Lookup(unix.IPPROTO_ICMP, local, remote, true)
-	if want := inodeOf(t, c.(*net.IPConn)); err != nil || !found || s.Inode != want {
+	if want := nettest.SocketInode(t, c.(*net.IPConn)); err != nil || !found || s.Inode != want {
 		t.Errorf("Lookup = %+v, %v, %v; want the raw socket, inode %d", s, found, err, want)
 	}
 	if _, found, _ := n.Lookup(unix.IPPROTO_ICMPV6, netip.MustParseAddrPort("[::1]:4242"), netip.MustParseAddrPort("[::1]:0"), true); found {
@@ -134,20 +134,10 @@ func TestNamespacePool(t *testing.T) {
 	if d := src.dials.Load(); d < 1 || d > 2 {
 		t.Errorf("%d sock_diag sockets opened for 16 concurrent lookups, want 1 or 2", d)
 	}
-	fds := openFiles(t)
+	fds := nettest.OpenFiles(t)
 	n.Close()
 	n.Close()
-	if after := openFiles(t); after != fds-int(src.dials.Load()) {
+	if after := nettest.OpenFiles(t); after != fds-int(src.dials.Load()) {
 		t.Errorf("%d files open after Close, %d before: want its %d sockets closed", after, fds, src.dials.Load())
 	}
-}
-
-// openFiles counts this process's open files.
-func openFiles(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
