@@ -111,12 +111,12 @@ func eventThreads(t *testing.T) int {
 	return n
 }
 
-// startAll starts a monitor of the host with namespaces = "all".
-func startAll(t *testing.T, cfg ConntrackConfig) *Conntrack {
+// startAll starts a monitor of the host with namespaces = "all"; its
+// debug logs go to logs.
+func startAll(t *testing.T, cfg ConntrackConfig, logs *nettest.SyncBuffer) *Conntrack {
 	t.Helper()
 	cfg.AllNamespaces = true
-	var logs nettest.SyncBuffer
-	m, err := NewConntrack(Options{Config: cfg, Manage: true, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	m, err := NewConntrack(Options{Config: cfg, Manage: true, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +127,20 @@ func startAll(t *testing.T, cfg ConntrackConfig) *Conntrack {
 		}
 	})
 	return m
+}
+
+// readNamespaces returns the inodes of the other namespaces m reads.
+func readNamespaces(t *testing.T, m *Conntrack) map[uint64]bool {
+	t.Helper()
+	read := map[uint64]bool{}
+	m.others.Each(func(r *tableReader) {
+		ino, err := r.ns.Inode()
+		if err != nil {
+			t.Errorf("reading the inode of a namespace read: %v", err)
+		}
+		read[ino] = true
+	})
+	return read
 }
 
 // waitNamespaces waits until the monitor's namespaces are as want says.
@@ -153,7 +167,8 @@ func waitNamespaces(t *testing.T, m *Conntrack, what string, want func(Namespace
 // threads and open files are back where they were.
 func TestNamespacesCapped(t *testing.T) {
 	nettest.RequireRoot(t)
-	m := startAll(t, ConntrackConfig{MaxNamespaces: 3})
+	var logs nettest.SyncBuffer
+	m := startAll(t, ConntrackConfig{MaxNamespaces: 3}, &logs)
 	pre := waitNamespaces(t, m, "a first look", func(NamespaceStats) bool { return true })
 	if pre.Limit != 3 {
 		t.Fatalf("limit %d, want 3", pre.Limit)
@@ -184,7 +199,7 @@ func TestNamespacesCapped(t *testing.T) {
 		t.Errorf("open files %d -> %d: reading %d more namespaces costs nothing?", baseFDs, peakFDs, read)
 	}
 	for _, ino := range []uint64{bareIno, engagedIno} {
-		if read, _ := m.others.Reading(ino); read {
+		if readNamespaces(t, m)[ino] {
 			t.Errorf("a user's namespace (%d) is read while root's wait", ino)
 		}
 	}
@@ -205,8 +220,8 @@ func TestNamespacesCapped(t *testing.T) {
 		}
 		return s.Read == 2 && s.Skipped == 0 && s.Unread == 1
 	})
-	readEngaged, _ := m.others.Reading(engagedIno)
-	readBare, _ := m.others.Reading(bareIno)
+	read := readNamespaces(t, m)
+	readEngaged, readBare := read[engagedIno], read[bareIno]
 	if pre.Read+pre.Skipped > 0 {
 		t.Logf("%d other namespaces on this host take slots first: the user's are not read", pre.Read+pre.Skipped)
 	} else if !readEngaged || readBare {
@@ -253,10 +268,20 @@ func TestUserNamespaceTables(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pid, ino, _ := userNetNS(t)
-			m := startAll(t, ConntrackConfig{ManageUserNamespaces: tt.manageUser})
+			var logs nettest.SyncBuffer
+			m := startAll(t, ConntrackConfig{ManageUserNamespaces: tt.manageUser}, &logs)
+			// Looked at: read, or left unread, which a line says.
+			label := "net:[" + strconv.FormatUint(ino, 10) + "]"
+			unread := func() bool {
+				for _, line := range strings.Split(logs.String(), "\n") {
+					if strings.Contains(line, "the conntrack table of a network namespace") && strings.Contains(line, label) {
+						return true
+					}
+				}
+				return false
+			}
 			waitNamespaces(t, m, "the user's namespace looked at", func(NamespaceStats) bool {
-				read, unread := m.others.Reading(ino)
-				return read || unread
+				return readNamespaces(t, m)[ino] || unread()
 			})
 			tables := bwmonTables(t, pid)
 			if got := len(tables) > 0; got != tt.wantTable {

@@ -35,12 +35,6 @@ type Peer struct {
 	pid   int        // a process in it (0: known only by its name)
 }
 
-// Ino identifies the namespace.
-func (p *Peer) Ino() uint64 { return p.ino }
-
-// Found is when bwmon first saw the namespace.
-func (p *Peer) Found() time.Time { return p.found }
-
 // Label names the namespace for people: its `ip netns` name, else
 // "net:[INODE]".
 func (p *Peer) Label() string {
@@ -48,9 +42,6 @@ func (p *Peer) Label() string {
 	defer p.mu.Unlock()
 	return p.label
 }
-
-// Sockets looks up the namespace's sockets.
-func (p *Peer) Sockets() *sockets.Namespace { return p.sk }
 
 // Open opens the namespace, named by its label; ErrGone when what its path
 // leads to is another namespace now (the process that led to it exited).

@@ -265,15 +265,6 @@ func (s *Readers[R]) Each(f func(R)) {
 	}
 }
 
-// Reading reports whether namespace ino is read, and whether it was
-// looked at and left unread (it could not be, or was not to be).
-func (s *Readers[R]) Reading(ino uint64) (read, unread bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, read = s.readers[ino]
-	return read, s.failed[ino]
-}
-
 // Counts says how the namespaces fare.
 func (s *Readers[R]) Counts() Counts {
 	s.mu.Lock()

@@ -60,7 +60,7 @@ func TestPeerSocket(t *testing.T) {
 	})
 	remote := netip.AddrPortFrom(p.PeerIP4, 6101)
 
-	s, found, err := peer.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true)
+	s, found, err := peer.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
 	if err != nil || !found || s.Inode == 0 {
 		t.Fatalf("sock_diag in %s: %+v found %v err %v", p.Watched, s, found, err)
 	}
@@ -77,17 +77,17 @@ func TestPeerSocket(t *testing.T) {
 	// The same through /proc/PID/net: the namespace cannot be entered.
 	peer.close()
 	byProc := tr.adopt(&Peer{ino: peer.ino, label: peer.label, path: "/nonexistent", pid: cli.Process.Pid})
-	s2, found, err := byProc.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true)
+	s2, found, err := byProc.sk.Lookup(unix.IPPROTO_TCP, local, remote, true)
 	if err != nil || !found || s2.Inode != s.Inode {
 		t.Errorf("/proc/PID/net in %s: %+v found %v err %v, want inode %d", p.Watched, s2, found, err, s.Inode)
 	}
 	// Another peer's socket is not found.
-	if _, found, _ := byProc.Sockets().Lookup(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
+	if _, found, _ := byProc.sk.Lookup(unix.IPPROTO_TCP, netip.AddrPortFrom(p.WatchedIP4, 1), remote, true); found {
 		t.Errorf("found a socket on a port nothing uses")
 	}
 	// A namespace with no process and no sock_diag is unreadable.
 	gone := tr.adopt(&Peer{label: "gone", path: "/nonexistent"})
-	if _, _, err := gone.Sockets().Lookup(unix.IPPROTO_TCP, local, remote, true); err == nil {
+	if _, _, err := gone.sk.Lookup(unix.IPPROTO_TCP, local, remote, true); err == nil {
 		t.Errorf("a namespace that cannot be read gave no error")
 	}
 }
