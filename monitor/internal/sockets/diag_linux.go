@@ -42,7 +42,7 @@ func (d *Diag) Close() error { return d.conn.Close() }
 const (
 	sizeofDiagReq   = 56
 	sizeofDiagMsg   = 72
-	sockDiagByFamly = 20 // SOCK_DIAG_BY_FAMILY
+	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 )
 
 // putRequest fills d.req with an inet_diag_req_v2 for protocol proto
@@ -51,7 +51,7 @@ func (d *Diag) putRequest(flags uint16, family, proto uint8, src, dst netip.Addr
 	d.seq++
 	h := d.req[:nlconn.HeaderLen]
 	binary.NativeEndian.PutUint32(h[0:], uint32(len(d.req)))
-	binary.NativeEndian.PutUint16(h[4:], sockDiagByFamly)
+	binary.NativeEndian.PutUint16(h[4:], sockDiagByFamily)
 	binary.NativeEndian.PutUint16(h[6:], flags)
 	binary.NativeEndian.PutUint32(h[8:], d.seq)
 	binary.NativeEndian.PutUint32(h[12:], 0)
@@ -204,7 +204,7 @@ func parseList(b []byte, seq uint32, f func(Socket)) (done bool, err error) {
 			if errno := unix.Errno(nlconn.ErrorCode(m)); errno != 0 {
 				err = fmt.Errorf("listing sockets: %w", errno)
 			}
-		case sockDiagByFamly:
+		case sockDiagByFamily:
 			if s, ok := decodeDiagMsg(m); ok {
 				f(s)
 			}

@@ -195,7 +195,7 @@ func diagMsg(seq uint32, state uint8, uid, inode uint32) []byte {
 	binary.NativeEndian.PutUint32(p[48:], 7)
 	binary.NativeEndian.PutUint32(p[64:], uid)
 	binary.NativeEndian.PutUint32(p[68:], inode)
-	return nltest.Msg(sockDiagByFamly, seq, p)
+	return nltest.Msg(sockDiagByFamily, seq, p)
 }
 
 // diagSocket is what diagMsg decodes to.
@@ -221,7 +221,7 @@ func TestParseAnswer(t *testing.T) {
 		{"error", nltest.Err(unix.EPERM, 7), Socket{}, false, true, unix.EPERM},
 		{"an earlier answer, then this one", slices.Concat(diagMsg(6, TCPListen, 0, 1), diagMsg(7, TCPEstablished, 0, 2)), diagSocket(TCPEstablished, 0, 2), true, true, nil},
 		{"only an earlier answer", diagMsg(6, TCPListen, 0, 1), Socket{}, false, false, nil},
-		{"short message", nltest.Msg(sockDiagByFamly, 7, []byte{2, 1}), Socket{}, false, true, nil},
+		{"short message", nltest.Msg(sockDiagByFamily, 7, []byte{2, 1}), Socket{}, false, true, nil},
 		{"done", nltest.Msg(unix.NLMSG_DONE, 7, nil), Socket{}, false, true, nil},
 		{"length past the end", diagMsg(7, TCPEstablished, 0, 2)[:40], Socket{}, false, true, errMalformed},
 	}
