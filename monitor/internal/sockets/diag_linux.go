@@ -40,8 +40,8 @@ func DialDiag(netnsFD int) (*Diag, error) {
 func (d *Diag) Close() error { return d.conn.Close() }
 
 const (
-	sizeofDiagReq   = 56
-	sizeofDiagMsg   = 72
+	sizeofDiagReq    = 56
+	sizeofDiagMsg    = 72
 	sockDiagByFamily = 20 // SOCK_DIAG_BY_FAMILY
 )
 
