@@ -29,6 +29,10 @@
 // sock_diag sockets, opened when first needed, and the /proc/net tables
 // read through a Source that knows how to reach that namespace.
 //
+// A Namespace's lookups wait for a free sock_diag socket (a semaphore)
+// before they take its mu; mu is never held while a table is read, nor
+// while the Cache's lock is taken: no two of these locks nest.
+//
 // It does not know processes or flows. Looking up sockets of another
 // user's processes needs root or CAP_NET_ADMIN for sock_diag's answers in
 // full; entering another network namespace needs CAP_SYS_ADMIN, reading
