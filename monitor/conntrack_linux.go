@@ -4,93 +4,40 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"os"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/conntrack"
-	"github.com/ti-mo/netfilter"
-	"golang.org/x/sys/unix"
-
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/netns"
+	"github.com/bwmon/bwmon/monitor/internal/procs"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
-// Options configure a conntrack monitor.
-type Options struct {
-	// Name identifies the monitor in logs and statistics.
-	Name string
-	// Config holds the [[monitor]] section's filters.
-	Config ConntrackConfig
-	// NetNS names the network namespace to watch: "" for the agent's own,
-	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
-	NetNS string
-	// Manage lets the monitor enable conntrack accounting and engage
-	// conntrack (see setupKernel); Close removes its table. In a network
-	// namespace of an ordinary user's user namespace it does neither,
-	// unless Config.ManageUserNamespaces.
-	Manage bool
-	// ProcRoot is where procfs is mounted (default /proc).
-	ProcRoot string
-	// Logger receives the monitor's logs (default: discarded).
-	Logger *slog.Logger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-}
-
-// Conntrack counts bytes per process from the kernel's conntrack table:
-// NEW events resolve a flow's owners while their sockets are open, a dump
-// each tick reads the counters of live flows, and DESTROY events carry the
-// final counters of flows that end between ticks.
+// Conntrack counts bytes per process from the kernel's conntrack table of
+// the namespace it watches (a tableReader), and with
+// ConntrackConfig.AllNamespaces from those of the host's other network
+// namespaces (one tableReader each). Its readers share the process table,
+// the tracker of the other namespaces and the /proc/net tables read.
 type Conntrack struct {
-	name string
-	log  *slog.Logger
-	now  func() time.Time
+	name   string
+	log    *slog.Logger
+	now    func() time.Time
+	cfg    ConntrackConfig
+	manage bool // set up the kernel in the watched namespace
 
-	ns     *netNS
-	peers  *peerTracker // the host's other network namespaces; nil in a child
-	kids   *children    // namespaces = "all": the other namespaces' tables
-	res0   resolverHooks
-	manage bool
-	child  bool // reads another namespace's table for a parent; shares its procs
-	kernel *kernelSetup
-	procs  *procTable
-	pc     *procConnector // nil when the proc connector is unavailable
-	res    *resolver
-	dump   *ctDumper
-	events *restartingReader // conntrack NEW and DESTROY events
-	// early looks up, on the event reader's thread, the socket of a
-	// connection this namespace opened (see resolver.noteEarly).
-	early *sockDiag
+	cache *sockets.Cache // the /proc/net tables every reader's lookups read
+	peers *netns.Tracker // the host's other network namespaces
+	procs *procs.Table
+	// main reads the watched namespace's table; others, with
+	// AllNamespaces, the other namespaces' tables (nil without).
+	main   *tableReader
+	others *netns.Readers[*tableReader]
 
-	cfg   ConntrackConfig
-	mu    sync.Mutex // guards table
-	table *flowTable
-
-	// Full dumps: dumpMu serialises them; the rest is guarded by mu.
-	dumpMu    sync.Mutex
-	dumpCost  time.Duration // how long the last dump and apply took
-	dumpEvery int           // ticks between full dumps (1 while cheap)
-	sinceDump int           // ticks since the last full dump
-	lastTick  time.Time
-	dumpReq   chan struct{} // wakes dumpLoop for a dump
-	dumpDone  chan struct{} // dumpLoop applied a dump (its lookups may go on)
-	dumpErr   error
-	// Between full dumps a small table is read by GET (see Collect):
-	// sinceFull counts the ticks since the last full dump, lostAtFull the
-	// events lost by then, keys the flows to read (reused).
-	sinceFull  int
-	lostAtFull uint64
-	keys       []flowKey
-
-	eventsLost atomic.Uint64
-	stop       chan struct{} // closed by Close: stops watchNewborns
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
-	closeErr   error
+	stop      chan struct{} // closed by Close: stops scanPeers
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewConntrack starts a conntrack monitor. Its error says what is missing
@@ -110,602 +57,137 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
-	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config}
+	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config,
+		cache: sockets.NewCache(o.Now), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			m.Close()
 		}
 	}()
 
-	if m.ns, err = openNetNS(o.NetNS); err != nil {
+	ns, err := netns.Open(o.NetNS)
+	if err != nil {
 		return nil, err
 	}
-	self, err := m.ns.inode()
+	defer func() {
+		if m.main == nil {
+			ns.Close() // not handed to the watched namespace's reader
+		}
+	}()
+	self, err := ns.Inode()
 	if err != nil {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
 	}
-	m.peers = newPeerTracker(o.ProcRoot, self, m.log, o.Now)
-	m.peers.scan(0, true)
-	if m.procs, err = newProcTable(o.ProcRoot, o.Now, newIdentityResolver(m.log)); err != nil {
-		return nil, fmt.Errorf("opening %s: %w", o.ProcRoot, err)
-	}
-	m.procs.netnsLabel = m.peers.label
-	m.peers.young = m.procs.youngList
-	m.pc, err = dialProcConnector(m.procs.handle, func(err error) {
-		m.procs.lostEvents()
-		if errors.Is(err, unix.ENOBUFS) {
-			m.log.Warn("proc connector events lost; rescanning processes", "err", err)
-		}
-	}, m.log, o.Now)
-	if err != nil {
-		m.log.Warn("no process events: short-lived processes may be missed", "err", err)
-		err = nil
-	}
-	m.stop = make(chan struct{})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.procs.watchNewborns(m.stop)
-	}()
-	if err = m.procs.fullScan(); err != nil {
-		return nil, fmt.Errorf("scanning processes in %s: %w", o.ProcRoot, err)
+	m.peers = netns.NewTracker(netns.Options{ProcRoot: o.ProcRoot, Self: self, Log: m.log, Now: o.Now, Cache: m.cache})
+	if m.procs, err = procs.Open(procs.Options{Root: o.ProcRoot, Now: o.Now, Log: m.log, NetNS: m.peers.LabelPID}); err != nil {
+		return nil, fmt.Errorf("reading the processes in %s: %w", o.ProcRoot, err)
 	}
 	if !raisePriority() {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
 	m.manage = o.Manage
 	if m.manage && !o.Config.ManageUserNamespaces {
-		if owned, err := m.ns.userOwned(); err == nil && owned {
+		if owned, err := ns.UserOwned(); err == nil && owned {
 			m.manage = false
 			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.NetNS)
 		}
 	}
+	main := readerOptions{name: m.name, log: m.log, now: m.now, ns: ns, manage: m.manage, procs: m.procs, cache: m.cache, peers: m.peers,
+		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded}}
 	if o.Config.AllNamespaces {
-		m.kids = newChildren(m)
-		m.res0 = resolverHooks{peers: m.peers, elsewhere: m.kids.watches}
-	} else {
-		m.res0 = resolverHooks{peers: m.peers}
+		limit := o.Config.MaxNamespaces
+		if limit <= 0 {
+			limit = model.DefaultLimitNamespaces
+		}
+		m.others = netns.NewReaders(netns.ReadersOptions[*tableReader]{Tracker: m.peers, Max: limit, Start: m.startOther, Log: m.log})
+		main.elsewhere = m.others.Watches
 	}
-	if err = m.startTable(nil); err != nil {
+	if m.main, err = startReader(main); err != nil {
 		return nil, err
 	}
 	m.wg.Add(1)
 	go m.scanPeers()
-	if m.kids != nil {
-		m.kids.sync(m.stop)
+	if m.others != nil {
+		m.others.Sync(m.stop)
 	}
-	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.count())
+	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
 	return m, nil
 }
 
-// resolverHooks are what a table's resolver knows of other namespaces.
-type resolverHooks struct {
-	peers     *peerTracker
-	elsewhere func(netip.Addr) bool
-}
-
-// startTable starts reading the conntrack table of m.ns: kernel settings,
-// owners' resolver, event subscription, first dump. subscribed, if set, is
-// called once events are subscribed to, before the first dump.
-func (m *Conntrack) startTable(subscribed func()) (err error) {
-	if err = checkKernel(m.ns); err != nil {
-		return err
-	}
-	if m.manage {
-		if m.kernel, err = setupKernel(m.ns, m.log); err != nil {
-			return err
-		}
-	} else if v, _ := m.ns.readSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
-		m.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
-	}
-	if m.res, err = newResolver(m.ns, m.procs, m.now, eventWorkers+1); err != nil {
-		return err
-	}
-	m.res.peers, m.res.elsewhere, m.res.log = m.res0.peers, m.res0.elsewhere, m.log
-	m.table = newFlowTable(&m.cfg)
-	m.table.leaveOldOuter = m.child
-
-	// Subscribe before the first dump, so no flow falls between them.
-	m.events = newRestartingReader("conntrack events", m.log, m.now)
-	src, err := m.openEvents()
-	if err != nil {
-		return err
-	}
-	m.events.set(src)
-	if m.early, err = dialSockDiag(m.ns.fd()); err != nil {
-		return err
-	}
-	if m.dump, err = dialDumper(m.ns.fd()); err != nil {
-		return err
-	}
-	m.wg.Add(1 + eventWorkers)
-	workers := make([]chan event, eventWorkers)
-	for i := range workers {
-		workers[i] = make(chan event, 4096)
-		go m.handle(workers[i])
-	}
-	go m.receive(workers, m.openEvents)
-	if subscribed != nil {
-		subscribed()
-	}
-
-	if err = m.dumpAndApply(); err != nil {
-		return err
-	}
-	m.dumpEvery = 1
-	m.dumpReq = make(chan struct{}, 1)
-	m.dumpDone = make(chan struct{}, 1)
-	m.wg.Add(1)
-	go m.dumpLoop()
-	return nil
-}
-
-// dialEvents subscribes to conntrack NEW and DESTROY events, with a large
-// receive buffer (forced past net.core.rmem_max, as root may) so bursts of
-// new connections do not overflow it.
-func dialEvents(netnsFD int) (*netlink.Conn, error) {
-	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: netnsFD})
-	if err != nil {
-		return nil, fmt.Errorf("opening conntrack event socket: %w", err)
-	}
-	for _, g := range []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTDestroy} {
-		if err := c.JoinGroup(uint32(g)); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("subscribing to conntrack events (kernel needs CONFIG_NF_CONNTRACK_EVENTS and net.netfilter.nf_conntrack_events=1): %w", err)
-		}
-	}
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) != nil {
-				_ = c.SetReadBuffer(32 << 20)
-			}
-		})
-	}
-	return c, nil
-}
-
-// openEvents subscribes to the watched namespace's conntrack events.
-func (m *Conntrack) openEvents() (msgSource, error) {
-	ev, err := dialEvents(m.ns.fd())
+// startOther starts reading the table of namespace p, another namespace
+// of the host, for the traffic that never leaves it (namespaces = "all";
+// netns.Readers decides which). The flows that leave the namespace are
+// the watched table's: it skips the forwarded ones, and those it found in
+// its first dump, which the watched table has been counting. In a
+// namespace owned by a user's user namespace it installs nothing unless
+// ManageUserNamespaces, and reads only where conntrack runs and counts
+// there already.
+func (m *Conntrack) startOther(p *netns.Peer, userOwned bool, subscribed func()) (*tableReader, error) {
+	manage := m.manage && (!userOwned || m.cfg.ManageUserNamespaces)
+	ns, err := p.Open()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newEventReader(ev)
-	if err != nil {
-		ev.Close()
-		return nil, err
-	}
-	return r, nil
-}
-
-// receive reads events until the monitor closes and hands each to a
-// worker chosen by its flow, so the events of one flow stay in order; then
-// it closes the workers' channels. A reader that fails is opened again
-// with open after a pause (restartingReader); the events missed meanwhile
-// make the next tick read the whole table (see gaps).
-func (m *Conntrack) receive(workers []chan event, open func() (msgSource, error)) {
-	defer m.wg.Done()
-	// The reader's blocking reads keep their thread (see eventReader),
-	// named for `top -H`. It is never unlocked: the runtime then ends the
-	// thread with the goroutine, where an unlocked one would stay in its
-	// pool, idle, for good (one per namespace read at once with
-	// namespaces = "all"). The main thread never ends, and its name is
-	// the process's: there the reader leaves both alone.
-	runtime.LockOSThread()
-	if unix.Gettid() == unix.Getpid() {
-		defer runtime.UnlockOSThread()
-	} else {
-		_ = os.WriteFile("/proc/thread-self/comm", []byte(eventThread), 0)
-	}
-	defer func() {
-		for _, w := range workers {
-			close(w)
+	if !manage {
+		if on, err := conntrackEngaged(ns); err == nil && !on {
+			ns.Close()
+			return nil, netns.ErrNotEngaged
 		}
-	}()
-	m.events.run(m.stop, open, func(msgs []netlink.Message) { m.dispatch(msgs, workers) }, func(err error) {
-		if errors.Is(err, unix.ENOBUFS) {
-			// The kernel dropped events: DESTROYs among them lose
-			// the bytes since the last dump; the next dumps tidy
-			// the table up.
-			m.eventsLost.Add(1)
-			m.log.Warn("conntrack events lost (receive buffer overflow)")
-		}
-	})
-}
-
-// eventThread names the threads that read conntrack events.
-const eventThread = "bwmon-ctevents"
-
-// gaps counts the times events were missed: lost by the kernel, or while
-// the reader was reopened after a failure. A change makes the next tick
-// read the whole table.
-func (m *Conntrack) gaps() uint64 {
-	return m.eventsLost.Load() + m.events.failures.Load()
-}
-
-// dispatch hands the NEW and DESTROY events among msgs to the workers.
-func (m *Conntrack) dispatch(msgs []netlink.Message, workers []chan event) {
-	for _, msg := range msgs {
-		rec, destroy, ok := decodeEvent(msg)
-		if !ok {
-			continue
-		}
-		if o := &rec.orig; !destroy && rec.proto == unix.IPPROTO_TCP && m.res.isLocal(o.src) {
-			known := m.res.noteEarly(m.early, netip.AddrPortFrom(o.src, o.sport), netip.AddrPortFrom(o.dst, o.dport))
-			if known && !m.res.isLocal(rec.reply.src) {
-				// Settled here (see newInline), or prepared for a worker.
-				if e, done := m.newInline(&rec); !done {
-					k := keyOf(&rec)
-					workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- e
-				}
-				continue
-			}
-		}
-		k := keyOf(&rec)
-		workers[(k.id^uint32(k.sport)<<16^uint32(k.dport))%uint32(len(workers))] <- event{destroy: destroy, rec: rec}
-	}
-}
-
-// decodeEvent decodes a conntrack NEW or DESTROY event (ti-mo/conntrack's
-// decoder); ok is false for anything else.
-func decodeEvent(msg netlink.Message) (rec ctRec, destroy, ok bool) {
-	var ev conntrack.Event
-	if err := ev.Unmarshal(msg); err != nil || ev.Flow == nil {
-		return ctRec{}, false, false
-	}
-	if ev.Type != conntrack.EventNew && ev.Type != conntrack.EventDestroy {
-		return ctRec{}, false, false
-	}
-	return recOf(ev.Flow), ev.Type == conntrack.EventDestroy, true
-}
-
-// newInline settles, on the reader's thread, a new outgoing connection
-// whose owner noteEarly knows already: that costs a map lookup, less than
-// waking a worker for it (under connection churn those wake-ups were the
-// larger part of bwmon's CPU). When a tick or a dump holds the table it
-// returns the flow prepared, for a worker to insert: the reader must not
-// wait.
-func (m *Conntrack) newInline(rec *ctRec) (event, bool) {
-	k, fl := m.table.prepareNew(rec, m.res)
-	if !m.mu.TryLock() {
-		return event{rec: *rec, fl: &fl}, false
-	}
-	m.table.insertNew(k, fl)
-	m.mu.Unlock()
-	return event{}, true
-}
-
-func isClosedErr(err error) bool {
-	var op *netlink.OpError
-	return errors.As(err, &op) && op.Err != nil && op.Err.Error() == "use of closed file"
-}
-
-// eventWorkers is how many goroutines resolve the owners of new flows in
-// parallel: one slow lookup must not hold up the next process's, which may
-// live only a few milliseconds.
-const eventWorkers = 4
-
-// event is a conntrack NEW or DESTROY event; fl, when set, is a NEW
-// event's flow made already (newInline).
-type event struct {
-	destroy bool
-	rec     ctRec
-	fl      *flow
-}
-
-// handle applies one worker's events: owners are resolved before the
-// table's lock is taken.
-func (m *Conntrack) handle(evs <-chan event) {
-	defer m.wg.Done()
-	for ev := range evs {
-		if ev.destroy {
-			m.mu.Lock()
-			m.table.onDestroy(&ev.rec, m.res)
-			m.mu.Unlock()
-			continue
-		}
-		var k flowKey
-		var fl flow
-		if ev.fl != nil {
-			k, fl = keyOf(&ev.rec), *ev.fl
-		} else {
-			k, fl = m.table.prepareNew(&ev.rec, m.res)
-		}
-		m.mu.Lock()
-		m.table.insertNew(k, fl)
-		m.mu.Unlock()
-	}
-}
-
-// dumpAndApply reads the whole table and applies it, then looks up the
-// owners the dump left to find.
-func (m *Conntrack) dumpAndApply() error {
-	m.dumpMu.Lock()
-	defer m.dumpMu.Unlock()
-	pending, err := m.dumpLocked()
-	if err != nil {
-		return err
-	}
-	m.resolvePending(pending)
-	return nil
-}
-
-// dumpLocked reads the whole table into the flow table, with dumpMu held,
-// and returns the flows whose owners are to be looked up (resolvePending).
-func (m *Conntrack) dumpLocked() ([]*flow, error) {
-	start := time.Now()
-	m.mu.Lock()
-	m.table.beginDump()
-	m.mu.Unlock()
-	n := 0
-	err := m.dump.dumpEach(func(batch []ctRec) {
-		n += len(batch)
-		m.mu.Lock()
-		m.table.dumpBatch(batch, m.res)
-		m.mu.Unlock()
-	})
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.table.deferResolve = n > deferAbove
-	m.table.endDump(m.res)
-	pending := m.table.pending
-	m.table.pending = nil
-	m.dumpCost = time.Since(start)
-	m.sinceFull, m.lostAtFull = 0, m.gaps()
-	return pending, nil
-}
-
-// deferAbove is the dump size above which unresolved flows are resolved
-// outside the table's lock (resolvePending).
-const deferAbove = 256
-
-// resolvePending looks up the owners of flows a dump left unresolved,
-// holding the table's lock only to read a side and to store the answer, so
-// that ticks go on meanwhile; then it hands the list back to the table. It
-// gives up when the monitor is closing.
-func (m *Conntrack) resolvePending(flows []*flow) {
-	if len(flows) == 0 {
-		return
-	}
-	defer func() {
-		m.mu.Lock()
-		m.table.donePending(flows)
-		m.mu.Unlock()
-	}()
-	for n, fl := range flows {
-		if n%256 == 0 && m.stopping() {
-			return
-		}
-		for i := range fl.sides {
-			m.mu.Lock()
-			e, level, ok := m.table.beginResolve(fl, i)
-			m.mu.Unlock()
-			if !ok {
-				continue
-			}
-			info, found := resolveEnds(m.res, fl.proto, e, level)
-			m.mu.Lock()
-			m.table.endResolve(fl, i, info, found)
-			m.mu.Unlock()
+		if v, _ := ns.ReadSysctl("net.netfilter.nf_conntrack_acct"); userOwned && v != "1" {
+			// Its table would count no bytes, while the watched
+			// table would leave its flows to it.
+			ns.Close()
+			return nil, netns.ErrNoAccounting
 		}
 	}
-}
-
-const (
-	// getMax is the number of flows up to which a tick reads counters by
-	// GET rather than by a full dump. A dump walks every bucket of the
-	// kernel's conntrack hash, which all network namespaces share (some
-	// milliseconds even for a handful of flows); a GET is one lookup.
-	getMax = 5000
-	// fullEvery is how many ticks of GETs pass between two full dumps,
-	// which find flows whose NEW event was lost and drop vanished ones.
-	fullEvery = 30
-)
-
-// getAndApply reads the counters of the known flows by GET, when the table
-// is small and a full dump happened recently; it reports whether it did.
-func (m *Conntrack) getAndApply() (bool, error) {
-	m.mu.Lock()
-	m.sinceFull++
-	ok := len(m.table.flows) <= getMax && m.sinceFull < fullEvery && m.gaps() == m.lostAtFull
-	if ok {
-		m.keys = m.table.keys(m.keys[:0])
-	}
-	m.mu.Unlock()
-	if !ok {
-		return false, nil
-	}
-	if !m.dumpMu.TryLock() {
-		return true, nil // a dump or its lookups under way: read next tick
-	}
-	defer m.dumpMu.Unlock()
-	recs, err := m.dump.get(m.keys)
-	if err != nil {
-		// Answers lost (the socket's buffer overflowed): read the table
-		// by a full dump instead, so that no tick goes uncounted.
-		m.log.Debug("reading flows by GET; dumping instead", "err", err)
-		m.dumpMu.Unlock()
-		err = m.dumpAndApply()
-		m.dumpMu.Lock()
-		return true, err
-	}
-	m.mu.Lock()
-	m.table.applyCounters(recs, m.res)
-	m.mu.Unlock()
-	return true, nil
-}
-
-const (
-	// dumpBudget is the share of one core full dumps may take: beyond it
-	// they are spread over several ticks.
-	dumpBudget = 0.05
-	// maxDumpEvery bounds the ticks between two full dumps.
-	maxDumpEvery = 10
-	// syncDump is the dump cost up to which a tick waits for its dump,
-	// and the longest it waits.
-	syncDump = 50 * time.Millisecond
-)
-
-// dumpLoop runs the full dumps the ticks ask for (requestDump). It signals
-// dumpDone once a dump is applied, before looking up the owners it left to
-// find, which a tick does not wait for.
-func (m *Conntrack) dumpLoop() {
-	defer m.wg.Done()
-	for range m.dumpReq {
-		m.dumpMu.Lock()
-		pending, err := m.dumpLocked()
-		if err != nil {
-			m.mu.Lock()
-			m.dumpErr = err
-			m.mu.Unlock()
-		}
-		select {
-		case m.dumpDone <- struct{}{}:
-		default:
-		}
-		m.resolvePending(pending)
-		m.dumpMu.Unlock()
-	}
-}
-
-// requestDump asks dumpLoop for a full dump. With wait, the tick waits for
-// it to be applied, for syncDump at most: a read that turns out slow (a
-// busy machine, a table grown since) books its bytes with the next tick
-// rather than hold this one.
-func (m *Conntrack) requestDump(wait bool) {
-	select {
-	case <-m.dumpDone: // a dump no tick waited for
-	default:
-	}
-	select {
-	case m.dumpReq <- struct{}{}:
-	default:
-		return // the previous one is still running
-	}
-	if !wait {
-		return
-	}
-	t := time.NewTimer(syncDump)
-	defer t.Stop()
-	select {
-	case <-m.dumpDone:
-	case <-t.C:
-	}
-}
-
-// planDump decides, at a tick of length dt, whether this tick dumps and
-// whether it waits for the dump. A table that is cheap to read is read
-// every tick, and the tick waits (up to syncDump), so rates are exact per
-// tick. One that is not (some 25,000 flows and more here) is read every
-// dumpEvery ticks, chosen to keep dumps within dumpBudget of a core, and
-// the tick does not wait: bytes of live flows then arrive in steps of
-// dumpEvery ticks, while flows that end still deliver their final bytes
-// through DESTROY events.
-func (m *Conntrack) planDump(dt time.Duration) (due, wait bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if dt > 0 {
-		need := int(float64(m.dumpCost)/(dumpBudget*float64(dt))) + 1
-		m.dumpEvery = min(max(need, 1), maxDumpEvery)
-	}
-	m.sinceDump++
-	if m.sinceDump < m.dumpEvery {
-		return false, false
-	}
-	m.sinceDump = 0
-	return true, m.dumpCost <= syncDump
+	label := p.Label()
+	return startReader(readerOptions{name: m.name + "/" + label, log: m.log.With("netns", label), now: m.now, ns: ns, manage: manage,
+		procs: m.procs, cache: m.cache, subscribed: subscribed,
+		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: true, LeaveOldOuter: true}})
 }
 
 // scanPeers lists the host's network namespaces again every
-// peerScanEvery, until Close.
+// netns.ScanEvery, and starts and stops the other namespaces' readers
+// accordingly, until Close.
 func (m *Conntrack) scanPeers() {
 	defer m.wg.Done()
-	tk := time.NewTicker(peerScanEvery)
-	defer tk.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-tk.C:
-			m.peers.scan(peerScanEvery/2, true)
-		case <-m.peers.kicks:
-			m.peers.scan(peerRescanMin, false)
+	m.peers.Run(m.stop, func() {
+		if m.others != nil {
+			m.others.Sync(m.stop)
 		}
-		if m.kids != nil {
-			m.kids.sync(m.stop)
-		}
-	}
-}
-
-// stopping reports whether Close has begun.
-func (m *Conntrack) stopping() bool {
-	select {
-	case <-m.stop:
-		return true
-	default:
-		return false
-	}
+	})
 }
 
 // Name implements aggregator.Monitor.
 func (m *Conntrack) Name() string { return m.name }
 
 // Collect reads the counters of every live flow and adds what each owner
-// moved since the last call to c.
+// moved since the last call to c. It is called from one goroutine.
 func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) error {
-	if err := m.res.refreshLocal(); err != nil {
-		m.log.Warn("reading local addresses", "err", err)
-	}
-	var dt time.Duration
-	if !m.lastTick.IsZero() {
-		dt = now.Sub(m.lastTick)
-	}
-	m.lastTick = now
-	done, err := m.getAndApply()
-	if !done {
-		if due, wait := m.planDump(dt); due {
-			m.requestDump(wait)
-		}
-	}
-	m.mu.Lock()
-	m.table.drain(c, now)
-	if err == nil {
-		err, m.dumpErr = m.dumpErr, nil
-	}
-	m.mu.Unlock()
-	if m.kids != nil {
-		m.kids.collect(c, now)
+	err := m.main.collect(c, now)
+	if m.others != nil {
+		m.others.Each(func(r *tableReader) {
+			if err := r.collect(c, now); err != nil {
+				r.log.Debug("collecting from a network namespace", "err", err)
+			}
+		})
 	}
 	return err
 }
 
 // Stats implements aggregator.Monitor.
 func (m *Conntrack) Stats() model.MonitorStats {
-	s := model.MonitorStats{EventsLost: m.eventsLost.Load()}
-	if m.events != nil {
-		s.ReadErrors = m.events.failures.Load()
-	}
-	if m.pc != nil && !m.child {
-		s.ReadErrors += m.pc.failures()
-	}
-	if m.procs != nil {
-		s.Processes = m.procs.count()
-	}
-	if m.table != nil {
-		m.mu.Lock()
-		s.Flows = len(m.table.flows)
-		s.EventsLost += m.table.lost
-		m.mu.Unlock()
-	}
-	if m.kids != nil {
-		k := m.kids.stats()
-		s.Flows += k.Flows
-		s.EventsLost += k.EventsLost
-		s.ReadErrors += k.ReadErrors
-		ns := m.kids.namespaces()
+	s := m.main.stats()
+	s.ReadErrors += m.procs.Failures()
+	s.Processes = m.procs.Count()
+	if m.others != nil {
+		m.others.Each(func(r *tableReader) {
+			o := r.stats()
+			s.Flows += o.Flows
+			s.EventsLost += o.EventsLost
+			s.ReadErrors += o.ReadErrors
+		})
+		ns := m.others.Counts()
 		s.NamespacesRead, s.NamespacesSkipped = ns.Read, ns.Skipped
 	}
 	return s
@@ -714,10 +196,11 @@ func (m *Conntrack) Stats() model.MonitorStats {
 // Namespaces says how the host's other network namespaces fare with
 // Config.AllNamespaces (zero without it).
 func (m *Conntrack) Namespaces() NamespaceStats {
-	if m.kids == nil {
+	if m.others == nil {
 		return NamespaceStats{}
 	}
-	return m.kids.namespaces()
+	c := m.others.Counts()
+	return NamespaceStats{Read: c.Read, Skipped: c.Skipped, Unread: c.Unread, Limit: c.Limit}
 }
 
 // Close stops the monitor, blocks until its goroutines have exited, and
@@ -725,42 +208,19 @@ func (m *Conntrack) Namespaces() NamespaceStats {
 func (m *Conntrack) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
-		if m.stop != nil {
-			close(m.stop) // first: no namespace is started meanwhile
-		}
-		if m.kids != nil {
-			m.kids.close()
-		}
-		if m.events != nil {
-			errs = append(errs, m.events.close())
-		}
-		if m.pc != nil && !m.child {
-			errs = append(errs, m.pc.Close())
-		}
-		if m.dumpReq != nil {
-			close(m.dumpReq)
-		}
+		close(m.stop) // first: no namespace is started meanwhile
 		m.wg.Wait()
-		if m.procs != nil && !m.child {
-			m.procs.wait()
+		if m.others != nil {
+			m.others.Close()
 		}
-		if m.dump != nil {
-			errs = append(errs, m.dump.Close())
+		if m.main != nil {
+			errs = append(errs, m.main.Close())
 		}
-		if m.early != nil {
-			errs = append(errs, m.early.Close())
-		}
-		if m.res != nil {
-			errs = append(errs, m.res.Close())
+		if m.procs != nil {
+			errs = append(errs, m.procs.Close())
 		}
 		if m.peers != nil {
-			m.peers.close()
-		}
-		if m.kernel != nil {
-			m.kernel.undo()
-		}
-		if m.ns != nil {
-			errs = append(errs, m.ns.Close())
+			m.peers.Close()
 		}
 		m.closeErr = errors.Join(errs...)
 	})

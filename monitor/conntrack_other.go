@@ -5,7 +5,6 @@ package monitor
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"time"
 
@@ -14,17 +13,6 @@ import (
 
 // ErrNotSupported means the monitor cannot run on this operating system.
 var ErrNotSupported = errors.New("conntrack monitor not supported")
-
-// Options configure a conntrack monitor.
-type Options struct {
-	Name     string
-	Config   ConntrackConfig
-	NetNS    string
-	Manage   bool
-	ProcRoot string
-	Logger   *slog.Logger
-	Now      func() time.Time
-}
 
 // Conntrack is the Linux conntrack monitor; elsewhere it cannot be made.
 type Conntrack struct{}

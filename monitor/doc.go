@@ -1,14 +1,51 @@
 // Package monitor counts bytes per process from the kernel's conntrack
-// table, read over netlink with github.com/ti-mo/conntrack: a dump each tick
-// for live flows, NEW and DESTROY events for flows that start and end
-// between ticks. Each flow's local ends are tied to their sockets with
-// NETLINK_SOCK_DIAG (TCP, UDP) or /proc/net/{icmp,raw}* (ping and raw
-// sockets), and sockets to processes through an inode map kept up to date
-// by the kernel's proc connector, with one full /proc/PID/fd scan at start.
+// table, read over netlink: a dump each tick for live flows, NEW and
+// DESTROY events for flows that start and end between ticks. Each flow's
+// local ends are tied to their sockets with NETLINK_SOCK_DIAG (TCP, UDP)
+// or /proc/net/{icmp,raw}* (ping and raw sockets), and sockets to processes
+// through an inode map kept up to date by the kernel's proc connector, with
+// one full /proc/PID/fd scan at start.
 //
 // It does not run `conntrack -L`, parse /proc/net/nf_conntrack, capture
 // packets or do any per-packet work: its cost follows flows and processes.
 // Bytes are IP-layer bytes as conntrack counts them (headers included).
+//
+// # Layout: the path a byte takes
+//
+// This package holds the public API (NewConntrack, Options,
+// ConntrackConfig, NamespaceStats) and the wiring; its parts are packages
+// under internal/, in the order a byte meets them:
+//
+//   - ctnetlink: the kernel's records (Rec, Key), read by dump, GET and
+//     events;
+//   - flows: the flow table, which turns records into bytes per owner;
+//   - owners: who owns a flow's end, asking
+//   - sockets: the socket at that end (sock_diag, /proc/net; one matcher,
+//     one cache), and
+//   - procs: the process holding the socket (the process table);
+//   - netns: the network namespaces (the watched one, the host's, the
+//     others and their capped set of readers).
+//
+// nlconn (raw netlink sockets) and subscription (kernel readers reopened
+// after a failure) serve the others. Here, tableReader (reader_linux.go,
+// events_linux.go, dumps_linux.go) reads one namespace's table into a
+// flow table; Conntrack owns the one of the watched namespace and, with
+// ConntrackConfig.AllNamespaces, the others' (netns.Readers), and shares
+// with them the process table, the namespace tracker and the sockets
+// cache. kernel_linux.go sets the kernel up (accounting, nftables).
+//
+// # Locks
+//
+// Where locks nest, they are taken in this order, never the other way:
+// netns.Readers' syncMu, then its mu (held while a reader is collected),
+// then a tableReader's dumpMu, then its mu (the flow table's lock), then
+// the locks of what a lookup reaches while the table is held: the flow
+// table's ownersMu, the resolver's, the tracker's (scanMu, mu, then a
+// Peer's), the sockets' (Namespace, Cache), the process table's (newScan,
+// then mu); netns.Readers' wmu is innermost. No lock of these packages is
+// held while calling back into a package listed before it.
+//
+// # Privileges
 //
 // It needs root (or CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH),
 // a kernel with conntrack, and must run in the host's network and PID

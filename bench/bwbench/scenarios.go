@@ -402,7 +402,7 @@ func scaleChurn(b binaries) []scaleRow {
 // --- micro-benchmarks -----------------------------------------------------
 
 func micro() []string {
-	c := exec.Command("go", "test", "-run", "x", "-bench", "ApplyDump|TableMemory|InodeMap|Tick|Dump|^BenchmarkGet$", "-benchtime", "20x", "./monitor", "./aggregator")
+	c := exec.Command("go", "test", "-run", "x", "-bench", "ApplyDump|TableMemory|InodeMap|Tick|Dump|^BenchmarkGet$", "-benchtime", "20x", "./monitor/...", "./aggregator")
 	c.Dir = *root
 	c.Env = os.Environ()
 	o, err := c.CombinedOutput()

@@ -1,0 +1,3 @@
+// Package nltest builds netlink messages as the kernel sends them, for
+// the tests of the decoders that read them.
+package nltest

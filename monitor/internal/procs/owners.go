@@ -1,0 +1,326 @@
+package procs
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+)
+
+// holder returns the process that holds (or held) inode. Called with mu
+// held.
+func (t *Table) holder(inode uint64) (int, bool) {
+	r, ok := t.inodes[inode]
+	if !ok || t.procs[r.pid] != r.e {
+		return 0, false // unknown, or its PID now names another process
+	}
+	return r.pid, true
+}
+
+// Known reports whether the holder of socket inode is known.
+func (t *Table) Known(inode uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.holder(inode)
+	return ok
+}
+
+// Holder returns the process known to hold socket inode, reading nothing
+// but its executable's link (see Process); nil when none is known.
+func (t *Table) Holder(inode uint64) *model.Process {
+	t.mu.Lock()
+	pid, ok := t.holder(inode)
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return t.Process(pid)
+}
+
+// Process returns process pid, reading it (again) when it was never read
+// or when it has called exec since: one readlink of /proc/PID/exe tells.
+// A process asked for is an owner: it joins the recent owners, read again
+// on a miss. nil when the table does not know pid.
+func (t *Table) Process(pid int) *model.Process {
+	t.mu.Lock()
+	t.noteOwner(pid)
+	e := t.procs[pid]
+	var cur *model.Process
+	if e != nil {
+		cur = e.proc
+	}
+	t.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	if cur != nil {
+		exe, err := os.Readlink(t.pidPath(pid, "exe"))
+		if err != nil || strings.TrimSuffix(exe, " (deleted)") == cur.Exe {
+			return cur // gone (keep what we knew) or unchanged
+		}
+	}
+	p := t.readProcess(pid)
+	if p == nil {
+		return cur
+	}
+	t.mu.Lock()
+	if e := t.procs[pid]; e != nil {
+		e.proc = p
+	}
+	t.mu.Unlock()
+	return p
+}
+
+// noteOwner records pid as the owner of a flow just resolved. Called with
+// mu held.
+func (t *Table) noteOwner(pid int) {
+	if i := slices.Index(t.recent, pid); i >= 0 {
+		t.recent = slices.Delete(t.recent, i, i+1)
+	}
+	t.recent = append(t.recent, pid)
+	if len(t.recent) > recentOwners {
+		t.recent = t.recent[1:]
+	}
+}
+
+// scan re-reads pid's sockets and records them; it reports whether pid
+// holds inode (0: any).
+func (t *Table) scan(pid int, inode uint64) bool {
+	inodes, fds, n := t.readSocketFDs(pid)
+	var info *model.Process
+	lastFD := ""
+	if i := slices.Index(inodes, inode); inode != 0 && i >= 0 {
+		// Read it now, while it surely lived a moment ago.
+		info = t.readProcess(pid)
+		lastFD = fds[i]
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.procs[pid]
+	if e == nil || (!e.exited.IsZero() && n < 0) {
+		return false // gone: keep the sockets it was last seen with
+	}
+	if info != nil && (e.proc == nil || e.proc.Exe != info.Exe || e.proc.StartTime != info.StartTime) {
+		e.proc = info
+	}
+	if lastFD != "" {
+		e.lastFD = lastFD
+	}
+	t.setSockets(pid, e, inodes, n)
+	got, ok := t.holder(inode)
+	return inode != 0 && ok && got == pid
+}
+
+// ProbeRecent reads, for each recent owner, the one fd its last matched
+// socket was on: a process that connects again and again most often gets
+// the same (lowest free) fd number. One readlink each; a socket found is
+// recorded, so that a flow living a fraction of a millisecond can still be
+// tied to its process.
+func (t *Table) ProbeRecent() {
+	t.mu.Lock()
+	type probe struct {
+		pid int
+		e   *entry
+		fd  string
+	}
+	var ps []probe
+	for _, pid := range t.recent {
+		if e := t.procs[pid]; e != nil && e.exited.IsZero() && e.lastFD != "" {
+			ps = append(ps, probe{pid, e, e.lastFD})
+		}
+	}
+	t.mu.Unlock()
+	for _, p := range ps {
+		ino, ok := socketInode(t.pidPath(p.pid, "fd/"+p.fd))
+		if !ok {
+			continue
+		}
+		t.mu.Lock()
+		if t.procs[p.pid] == p.e {
+			t.inodes[ino] = inodeRef{pid: p.pid, e: p.e, seen: t.now()}
+		}
+		t.mu.Unlock()
+	}
+}
+
+// OwnerQuick finds the process holding inode among the known sockets, the
+// young processes, the recent owners and PIDs not known yet. It is meant
+// for the conntrack event path, where the owner must be found before it
+// exits.
+func (t *Table) OwnerQuick(inode uint64) *model.Process {
+	gen := t.listings.Load()
+	if p := t.ownerYoung(inode); p != nil {
+		return p
+	}
+	// The process may be so new that its fork and exec events are still
+	// queued: register PIDs not known yet as young, then look again if
+	// this or another worker's listing came after the first look.
+	t.addNewPIDs()
+	if t.listings.Load() != gen {
+		if p := t.ownerYoung(inode); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// ownerYoung looks for inode among the known sockets, then in the young
+// processes, newest first, then in the recent owners.
+func (t *Table) ownerYoung(inode uint64) *model.Process {
+	t.mu.Lock()
+	pid, ok := t.holder(inode)
+	var young []int
+	var fds []int64
+	var born []time.Time
+	var recent []int
+	if !ok {
+		young, fds = t.youngPIDs()
+		for _, p := range young {
+			born = append(born, t.procs[p].born)
+		}
+		for i := len(t.recent) - 1; i >= 0; i-- {
+			if e := t.procs[t.recent[i]]; e != nil && e.exited.IsZero() {
+				recent = append(recent, t.recent[i])
+			}
+		}
+	}
+	t.mu.Unlock()
+	if ok {
+		return t.Process(pid)
+	}
+	now := t.now()
+	var cand []int
+	for i, p := range young {
+		if now.Sub(born[i]) > newborn && t.fdCount(p) == fds[i] {
+			continue // no file opened or closed since it was read
+		}
+		cand = append(cand, p)
+	}
+	for _, p := range recent {
+		if !slices.Contains(cand, p) && t.fdCount(p) <= smallFDTable {
+			cand = append(cand, p)
+		}
+	}
+	if p := t.scanConcurrently(cand, inode); p != 0 {
+		return t.Process(p)
+	}
+	// The newborn watcher may have seen the socket meanwhile.
+	return t.Holder(inode)
+}
+
+// scanParallelism bounds the concurrent reads of /proc/PID/fd.
+const scanParallelism = 8
+
+// scanConcurrently reads the fds of pids concurrently and returns the first
+// that holds inode (0: none). Reading /proc/PID/fd of a process in the
+// middle of exec or exit can block for milliseconds; the others must not
+// wait behind it. Scans still running when it returns finish on their own
+// goroutines, which Close waits for.
+func (t *Table) scanConcurrently(pids []int, inode uint64) int {
+	switch len(pids) {
+	case 0:
+		return 0
+	case 1:
+		if t.scan(pids[0], inode) {
+			return pids[0]
+		}
+		return 0
+	}
+	found := make(chan int, len(pids))
+	sem := make(chan struct{}, scanParallelism)
+	var wg sync.WaitGroup
+	for _, p := range pids {
+		wg.Add(1)
+		t.bg.Add(1)
+		go func() {
+			defer t.bg.Done()
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if t.scan(p, inode) {
+				found <- p
+			}
+		}()
+	}
+	t.bg.Add(1)
+	go func() {
+		defer t.bg.Done()
+		wg.Wait()
+		close(found)
+	}()
+	return <-found // the first holder, or 0 once all are done
+}
+
+// addNewPIDs lists /proc, when the kernel allocated a PID since the last
+// listing, and registers the PIDs not known yet as young; each listing
+// bumps t.listings. Concurrent callers wait for one listing.
+func (t *Table) addNewPIDs() {
+	t.newScan.Lock()
+	defer t.newScan.Unlock()
+	last := t.lastPID()
+	if last != 0 && last == t.listedUpTo {
+		return
+	}
+	t.listedUpTo = last
+	pids, err := t.listPIDs()
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range pids {
+		if _, known := t.procs[p]; !known {
+			t.add(p, nil, true)
+		}
+	}
+	t.listings.Add(1)
+}
+
+// OwnerRefresh finds the process holding inode after bringing the table
+// up to date (see sync) at most every syncEvery. It costs one stat per
+// process and is meant for the tick, not for events.
+func (t *Table) OwnerRefresh(inode uint64) *model.Process {
+	if p := t.OwnerQuick(inode); p != nil {
+		return p
+	}
+	t.mu.Lock()
+	lost := t.eventsLost
+	due := lost || t.now().Sub(t.lastSync) >= syncEvery
+	if due {
+		t.lastSync = t.now()
+	}
+	t.mu.Unlock()
+	if due {
+		if err := t.sync(lost); err != nil {
+			return nil
+		}
+	}
+	return t.Holder(inode)
+}
+
+// listenerFDTable bounds the fd table a listener's holder may have to be
+// read on the event path: a server's accepted socket is worth a larger
+// read than a guess, since the listener names the process.
+const listenerFDTable = 4 * smallFDTable
+
+// OwnerByListener looks for inode in the fd table of the process that
+// holds the listening socket listener. A server's accepted socket is held
+// by the process that accepted it, which is neither young nor a recent
+// owner when it is a long-running server's first connection for a while;
+// a short reply is sent and closed well within a tick, after which the
+// socket has no inode left to look for.
+func (t *Table) OwnerByListener(inode, listener uint64) *model.Process {
+	t.mu.Lock()
+	pid, ok := t.holder(listener)
+	t.mu.Unlock()
+	if !ok || t.fdCount(pid) > listenerFDTable {
+		return nil
+	}
+	if t.scan(pid, inode) {
+		return t.Process(pid)
+	}
+	return nil
+}

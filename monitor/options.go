@@ -1,0 +1,28 @@
+package monitor
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a conntrack monitor.
+type Options struct {
+	// Name identifies the monitor in logs and statistics.
+	Name string
+	// Config holds the [[monitor]] section's filters.
+	Config ConntrackConfig
+	// NetNS names the network namespace to watch: "" for the agent's own,
+	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
+	NetNS string
+	// Manage lets the monitor enable conntrack accounting and engage
+	// conntrack (see setupKernel); Close removes its table. In a network
+	// namespace of an ordinary user's user namespace it does neither,
+	// unless Config.ManageUserNamespaces.
+	Manage bool
+	// ProcRoot is where procfs is mounted (default /proc).
+	ProcRoot string
+	// Logger receives the monitor's logs (default: discarded).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
