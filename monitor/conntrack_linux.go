@@ -65,7 +65,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 	}()
 
-	ns, err := netns.Open(o.NetNS)
+	ns, err := netns.Open(o.Config.NetNS)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}()
 	self, err := ns.Inode()
 	if err != nil {
-		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.NetNS, err)
+		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", o.Config.NetNS, err)
 	}
 	m.peers = netns.NewTracker(netns.Options{ProcRoot: o.ProcRoot, Self: self, Log: m.log, Now: o.Now, Cache: m.cache})
 	if m.procs, err = procs.Open(procs.Options{Root: o.ProcRoot, Now: o.Now, Log: m.log, NetNS: m.peers.LabelPID}); err != nil {
@@ -89,7 +89,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if m.manage && !o.Config.ManageUserNamespaces {
 		if owned, err := ns.UserOwned(); err == nil && owned {
 			m.manage = false
-			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.NetNS)
+			m.log.Info("not managing conntrack in a network namespace owned by an ordinary user's user namespace; set [conntrack] manage_user_namespaces = true to", "netns", o.Config.NetNS)
 		}
 	}
 	main := readerOptions{name: m.name, log: m.log, now: m.now, ns: ns, manage: m.manage, procs: m.procs, cache: m.cache, peers: m.peers,
@@ -110,7 +110,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if m.others != nil {
 		m.others.Sync(m.stop)
 	}
-	m.log.Info("conntrack monitor started", "netns", o.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
+	m.log.Info("conntrack monitor started", "netns", o.Config.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
 	return m, nil
 }
 

@@ -13,7 +13,7 @@ func TestNewConntrackFailsCleanly(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"no such namespace", Options{NetNS: "bwmon-test-no-such-netns"}, "opening network namespace"},
+		{"no such namespace", Options{Config: ConntrackConfig{NetNS: "bwmon-test-no-such-netns"}}, "opening network namespace"},
 		{"no such proc root", Options{ProcRoot: "/nonexistent-proc"}, ""},
 	}
 	for _, tt := range tests {

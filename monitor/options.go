@@ -9,11 +9,9 @@ import (
 type Options struct {
 	// Name identifies the monitor in logs and statistics.
 	Name string
-	// Config holds the [[monitor]] section's filters.
+	// Config holds the [[monitor]] section: its filters and the network
+	// namespace it watches (Config.NetNS).
 	Config ConntrackConfig
-	// NetNS names the network namespace to watch: "" for the agent's own,
-	// a name from `ip netns list`, or a path like /proc/PID/ns/net.
-	NetNS string
 	// Manage lets the monitor enable conntrack accounting and engage
 	// conntrack (see setupKernel); Close removes its table. In a network
 	// namespace of an ordinary user's user namespace it does neither,

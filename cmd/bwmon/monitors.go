@@ -36,7 +36,7 @@ func monitorSpecs(cfg *config.Config) []monitorSpec {
 		if i > 0 {
 			name = fmt.Sprintf("conntrack-%d", i)
 		}
-		opts := monitor.Options{Name: name, Config: mc, NetNS: mc.NetNS, Manage: cfg.Manage}
+		opts := monitor.Options{Name: name, Config: mc, Manage: cfg.Manage}
 		specs = append(specs, monitorSpec{
 			id: identity("conntrack", struct {
 				Name   string
