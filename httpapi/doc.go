@@ -23,10 +23,11 @@
 // never waits for a client (a client that falls behind is dropped). Serve
 // runs the HTTP server until its context ends.
 //
-// Names are data: the server serves every app name as safename.Clean makes
-// it and at most Limits.Apps apps by name, folding the rest into
-// model.OtherApp, whatever tick it is handed, so that no name can fail
-// /metrics or grow what it serves; the page sets names as text only.
+// Names are data: the aggregator hands the server clean names
+// (safename.Clean) and at most Limits.Apps apps by name, the rest folded
+// into model.OtherApp; /metrics cleans label values again and leaves out,
+// counted, a sample it still cannot serve, so that no name can fail a
+// scrape; the page sets names as text only.
 //
 // It does not authenticate users beyond one shared bearer token, does not
 // serve TLS (put a reverse proxy in front for that), and keeps no history
