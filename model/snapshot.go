@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Snapshot is the result of one tick: what every app moved, cumulative and
 // over the last interval. Its JSON form is a contract shared by
@@ -37,6 +40,19 @@ type Snapshot struct {
 // their bytes, so the apps' totals still add up. Its parentheses keep it
 // apart from an executable's name in the common case, like GroupUnknown.
 const OtherApp = "(other)"
+
+// OtherLabel names the line of OtherApp in a table, with the number of
+// apps folded into it since the agent started: "(other: 1412 apps)"; just
+// "(other)" when it holds only bytes restored from an earlier run.
+func OtherLabel(folded uint64) string {
+	switch folded {
+	case 0:
+		return OtherApp
+	case 1:
+		return "(other: 1 app)"
+	}
+	return "(other: " + strconv.FormatUint(folded, 10) + " apps)"
+}
 
 // AppUsage is one app's line in a Snapshot.
 type AppUsage struct {

@@ -59,7 +59,7 @@ func writeTable(w io.Writer, s *model.Snapshot) {
 	for _, a := range s.Apps {
 		name := cut(a.App)
 		if a.App == model.OtherApp {
-			name = otherLine(a.Folded)
+			name = model.OtherLabel(a.Folded)
 		}
 		fmt.Fprintf(w, "%12s %12s %12s %12s  %s\n",
 			rate(a.RateIn), rate(a.RateOut), model.FormatBytes(float64(a.BytesIn)), model.FormatBytes(float64(a.BytesOut)), name)
@@ -82,17 +82,6 @@ func cut(s string) string {
 	return safename.Display(safename.Clean(s), maxAppWidth)
 }
 
-// otherLine names the line of model.OtherApp with the number of apps
-// folded into it since start: "(other: 1412 apps)".
-func otherLine(folded uint64) string {
-	switch folded {
-	case 0: // only bytes restored from the state of an earlier run
-		return model.OtherApp
-	case 1:
-		return "(other: 1 app)"
-	}
-	return fmt.Sprintf("(other: %d apps)", folded)
-}
 
 func reasons(u model.Unattributed) string {
 	var parts []string

@@ -84,17 +84,6 @@ func right(s string, w int) string {
 	return strings.Repeat(" ", max(0, w-width(s))) + s
 }
 
-// otherName names the line of model.OtherApp with the number of apps
-// folded into it since the agent started, as the plain table does.
-func otherName(folded uint64) string {
-	switch folded {
-	case 0: // only bytes restored from the state of an earlier run
-		return model.OtherApp
-	case 1:
-		return "(other: 1 app)"
-	}
-	return fmt.Sprintf("(other: %d apps)", folded)
-}
 
 // userLabel names a process's user: the name, else the UID, else "?".
 func userLabel(u model.UserRef) string {

@@ -132,7 +132,7 @@ func appRows(s *model.Snapshot, o order) []*model.AppUsage {
 		a := &s.Apps[i]
 		name := a.App
 		if name == model.OtherApp {
-			name = otherName(a.Folded)
+			name = model.OtherLabel(a.Folded)
 		}
 		if matches(f, name) {
 			rows = append(rows, a)

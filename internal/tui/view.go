@@ -94,7 +94,7 @@ func (m *Model) appLines(l layout) []string {
 		a := rows[i]
 		name := a.App
 		if name == model.OtherApp {
-			name = otherName(a.Folded)
+			name = model.OtherLabel(a.Folded)
 		}
 		vals := m.numbers(cs, appNumbers(a))
 		for j, c := range cs {
