@@ -82,7 +82,6 @@ func cut(s string) string {
 	return safename.Display(safename.Clean(s), maxAppWidth)
 }
 
-
 func reasons(u model.Unattributed) string {
 	var parts []string
 	for _, r := range []model.Reason{model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal, model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace} {

@@ -84,7 +84,6 @@ func right(s string, w int) string {
 	return strings.Repeat(" ", max(0, w-width(s))) + s
 }
 
-
 // userLabel names a process's user: the name, else the UID, else "?".
 func userLabel(u model.UserRef) string {
 	if u.Name == "" && u.UID < 0 {
