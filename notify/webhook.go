@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/bwmon/bwmon/internal/redact"
 )
 
 // newHTTPClient returns the notifier's own client, whose idle connections
@@ -34,18 +36,18 @@ func (n *Notifier) postWebhook(ctx context.Context, d delivery) error {
 	for attempt := 1; ; attempt++ {
 		retry, err := n.post(ctx, u, body)
 		if err == nil {
-			n.log.Debug("webhook delivered", "webhook", redact(u), "app", logName(d.ev.App), "state", d.ev.State, "attempt", attempt)
+			n.log.Debug("webhook delivered", "webhook", redact.URL(u), "app", logName(d.ev.App), "state", d.ev.State, "attempt", attempt)
 			return nil
 		}
 		if !retry || attempt == n.opts.WebhookAttempts {
-			return fmt.Errorf("posting to webhook %s (attempt %d of %d): %w", redact(u), attempt, n.opts.WebhookAttempts, err)
+			return fmt.Errorf("posting to webhook %s (attempt %d of %d): %w", redact.URL(u), attempt, n.opts.WebhookAttempts, err)
 		}
-		n.log.Debug("webhook attempt failed, retrying", "webhook", redact(u), "attempt", attempt, "in", wait, "err", err)
+		n.log.Debug("webhook attempt failed, retrying", "webhook", redact.URL(u), "attempt", attempt, "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("posting to webhook %s: %w; stopped at shutdown before attempt %d", redact(u), err, attempt+1)
+			return fmt.Errorf("posting to webhook %s: %w; stopped at shutdown before attempt %d", redact.URL(u), err, attempt+1)
 		case <-t.C:
 		}
 		wait *= 2
@@ -85,17 +87,4 @@ func (n *Notifier) post(ctx context.Context, u string, body []byte) (retry bool,
 	default:
 		return false, fmt.Errorf("answer %q, not retried", resp.Status)
 	}
-}
-
-// redact returns the scheme and host of a webhook URL, for logs: its path
-// or query often carries a secret token.
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(bad URL)"
-	}
-	if p.Path == "" && p.RawQuery == "" {
-		return p.Scheme + "://" + p.Host
-	}
-	return p.Scheme + "://" + p.Host + "/..."
 }
