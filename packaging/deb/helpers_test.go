@@ -7,23 +7,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bwmon/bwmon/internal/nettest"
 )
 
 // requireRoot skips t unless it runs as root; under CI (CI=true), where the
-// tests run as root, it fails instead.
+// tests run as root, it fails instead (nettest.Missing).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
+	if os.Geteuid() != 0 {
+		nettest.Missing(t, "needs root: installs the package into scratch roots with dpkg --root, in mount namespaces")
 	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("needs root (dpkg --root, mount namespaces): CI runs the tests as root")
-	}
-	t.Skip("needs root: installs the package into scratch roots with dpkg --root")
 }
 
-// need skips t when one of the commands is missing; under CI it fails,
-// naming the Debian package .ci/run installs.
+// need skips t when one of the commands is missing, naming the Debian
+// package to install; under CI, which installs them, it fails
+// (nettest.Missing).
 func need(t *testing.T, commands ...string) {
 	t.Helper()
 	from := map[string]string{
@@ -33,10 +32,7 @@ func need(t *testing.T, commands ...string) {
 	}
 	for _, c := range commands {
 		if _, err := exec.LookPath(c); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing: .ci/run installs %s", c, from[c])
-			}
-			t.Skipf("%s is missing (apt-get install %s)", c, from[c])
+			nettest.Missing(t, "%s is missing: apt-get install %s (.ci/run installs it)", c, from[c])
 		}
 	}
 }
