@@ -82,7 +82,9 @@ func New(opts Options) *Client {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	return &Client{opts: opts,
-		http: &http.Client{Timeout: 30 * time.Second},
+		// A transport of its own, whose kept-alive connections Run closes
+		// when it returns.
+		http: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		ws: websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 10 * time.Second,
 			Subprotocols: []string{"bwmon"}},
 	}
@@ -93,8 +95,10 @@ func New(opts Options) *Client {
 // goes away or cannot be reached it tries again, waiting MinBackoff, then
 // twice as long each time, up to MaxBackoff (with a fifth of jitter); a
 // connection that delivered a tick starts the waits over. It returns nil
-// when ctx is done, after closing its connection.
+// when ctx is done, after closing its connections (those Processes left
+// open for reuse too).
 func (c *Client) Run(ctx context.Context, tick func(*model.Snapshot), state func(State)) error {
+	defer c.http.CloseIdleConnections()
 	attempts := 0
 	for {
 		delivered, err := c.follow(ctx, tick, state)

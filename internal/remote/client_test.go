@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,36 @@ func TestToken(t *testing.T) {
 	if _, err := without.c.Processes(ctx, "curl"); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("Processes without the token: %v", err)
 	}
+}
+
+// TestRunLeavesNothingBehind: once Run has returned, the client's
+// connections are closed, the kept-alive ones of its HTTP requests too, and
+// no goroutine of its own is left.
+func TestRunLeavesNothingBehind(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0", "")
+	a.srv.Consume(tickAt(time.Unix(1, 0), "curl"))
+	before := runtime.NumGoroutine()
+	u, err := ParseURL(a.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{URL: u})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	ticks := make(chan struct{}, 100)
+	go func() {
+		done <- c.Run(ctx, func(*model.Snapshot) { ticks <- struct{}{} }, func(State) {})
+	}()
+	<-ticks
+	if _, err := c.Processes(ctx, "curl"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	eventually(t, "goroutines left after Run returned", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestBackoff(t *testing.T) {
