@@ -77,13 +77,11 @@ func isClean(s string) bool {
 }
 
 // mustEscape reports whether a rune of U+0080 or above is shown escaped:
-// C1 controls, format characters (bidi overrides, isolates and marks,
-// zero-width characters, the byte-order mark, soft hyphen), the line and
-// paragraph separators, and private-use and unassigned code points, which
-// no two fonts draw the same.
-// Everything but letters, marks, numbers, punctuation, symbols and spaces:
-// that is, controls (Cc), format characters (Cf), the line and paragraph
-// separators, private use, surrogates and unassigned code points.
+// everything but letters, marks, numbers, punctuation, symbols and spaces.
+// That is C1 controls (Cc), format characters (Cf: bidi overrides,
+// isolates and marks, zero-width characters, the byte-order mark, soft
+// hyphen), the line and paragraph separators, surrogates, and private-use
+// and unassigned code points, which no two fonts draw the same.
 func mustEscape(r rune) bool {
 	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Zs)
 }
