@@ -8,7 +8,8 @@ import (
 )
 
 // Elsewhere than Linux nothing is read: there is no /proc/PID/cgroup, and
-// the opening rules of files_linux.go need openat2 and O_PATH.
+// the opening rules of read_linux.go and home_linux.go need openat2 and
+// O_PATH.
 
 func notHere() error { return fmt.Errorf("%w on %s", ErrNotSupported, runtime.GOOS) }
 
