@@ -13,7 +13,7 @@ import (
 type stateDir struct{ path string }
 
 func openDir(path string, check bool) (*stateDir, error) {
-	return nil, fmt.Errorf("opening the state directory: %w on %s", errors.ErrUnsupported, runtime.GOOS)
+	return nil, fmt.Errorf("%w on %s", errors.ErrUnsupported, runtime.GOOS) // the caller says what it was doing
 }
 
 func (d *stateDir) boltOpener(string) func(string, int, os.FileMode) (*os.File, error) {
