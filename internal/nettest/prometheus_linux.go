@@ -29,6 +29,11 @@ type Prometheus struct {
 	logs SyncBuffer
 }
 
+// promClient asks the test's Prometheus: an answer that does not come
+// within its timeout fails the call (and Eventually retries it) instead of
+// hanging the test.
+var promClient = &http.Client{Timeout: 10 * time.Second}
+
 // FreePort returns a TCP port on 127.0.0.1 nobody listened on a moment
 // ago, for a server that must keep its port across restarts.
 func FreePort(tb testing.TB) int {
@@ -86,7 +91,7 @@ func StartPrometheus(tb testing.TB, config string) *Prometheus {
 			return fmt.Errorf("prometheus exited:\n%s", p.logs.String())
 		default:
 		}
-		resp, err := http.Get(p.URL + "/-/ready")
+		resp, err := promClient.Get(p.URL + "/-/ready")
 		if err != nil {
 			return err
 		}
@@ -252,7 +257,7 @@ func (p *Prometheus) RuleHealth() (map[string]string, error) {
 
 // get fetches an API path and decodes its "data".
 func (p *Prometheus) get(path string, data any) error {
-	resp, err := http.Get(p.URL + path)
+	resp, err := promClient.Get(p.URL + path)
 	if err != nil {
 		return err
 	}
@@ -278,7 +283,7 @@ func (p *Prometheus) get(path string, data any) error {
 // OwnMetric reads a metric without labels from Prometheus' own /metrics,
 // such as prometheus_tsdb_head_series.
 func (p *Prometheus) OwnMetric(name string) (float64, error) {
-	resp, err := http.Get(p.URL + "/metrics")
+	resp, err := promClient.Get(p.URL + "/metrics")
 	if err != nil {
 		return 0, err
 	}
