@@ -1,13 +1,13 @@
 package identity
 
 import (
-	"bytes"
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bwmon/bwmon/internal/nettest"
 )
 
 // quick is how long a lookup or an identification may take in a test,
@@ -34,44 +34,16 @@ func checkGoroutines(t *testing.T) {
 }
 
 // logBuffer is a logger whose lines a test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuffer struct{ nettest.SyncBuffer }
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.FieldsFunc(l.buf.String(), func(r rune) bool { return r == '\n' })
+	return strings.FieldsFunc(l.String(), func(r rune) bool { return r == '\n' })
 }
 
-// fakeClock is a clock a test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newFakeClock returns a clock a test moves.
+func newFakeClock() *nettest.Clock { return nettest.NewClock(time.Unix(1_800_000_000, 0)) }
 
 // eventually polls cond every few milliseconds for up to 2 s.
 func eventually(t *testing.T, what string, cond func() bool) {
