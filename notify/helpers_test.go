@@ -2,7 +2,6 @@ package notify
 
 import (
 	"log/slog"
-	"runtime"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ type rig struct {
 // no goroutine behind.
 func newRig(t *testing.T, cfg Config, opts Options) *rig {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	nettest.CheckGoroutines(t) // its cleanup runs after Close's below
 	r := &rig{alerts: &nettest.SyncBuffer{}, log: &nettest.SyncBuffer{}}
 	opts.Alerts = r.alerts
 	opts.Logger = slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -29,18 +28,7 @@ func newRig(t *testing.T, cfg Config, opts Options) *rig {
 		t.Fatal(err)
 	}
 	r.n = n
-	t.Cleanup(func() {
-		n.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	t.Cleanup(func() { n.Close() })
 	return r
 }
 

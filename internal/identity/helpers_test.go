@@ -2,7 +2,6 @@ package identity
 
 import (
 	"log/slog"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,24 +13,6 @@ import (
 // bounded by design far below it: a read that blocks (the finding the tests
 // reproduce) never returns at all.
 var quick = 100 * time.Millisecond
-
-// checkGoroutines fails the test when, at its end, more goroutines run
-// than at its start (after a moment for them to finish).
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(2 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines at the end, %d at the start:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
 
 // logBuffer is a logger whose lines a test reads.
 type logBuffer struct{ nettest.SyncBuffer }

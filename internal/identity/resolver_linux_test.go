@@ -11,11 +11,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 )
 
 func TestResolverProcess(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	// NameWait long enough for a loaded machine: Process waits only until
 	// each lookup ends.
 	r := NewResolver(Options{Root: "testdata/host", NameWait: 5 * time.Second})
@@ -61,7 +62,7 @@ func TestZeroResolverNamesNoContainer(t *testing.T) {
 
 // What identity hands out from a user's cgroup path is clean.
 func TestResolverCleansWhatItHandsOut(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	h := newFakeHost(t)
 	r := NewResolver(Options{Root: h.root})
 	defer r.Close()
@@ -76,7 +77,7 @@ func TestResolverCleansWhatItHandsOut(t *testing.T) {
 // caller gets no name (so the short ID shows) until the worker found it,
 // then the cached name, and a renamed container after the cache's expiry.
 func TestResolverNamesAsynchronously(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	h := newFakeHost(t)
 	cfg := filepath.Join("var/lib/docker/containers", dockerID, "config.v2.json")
 	h.write(cfg, `{"Name":"/web"}`)
@@ -110,7 +111,7 @@ func TestResolverNamesAsynchronously(t *testing.T) {
 // With its default NameWait, the first process of a container usually gets
 // the name at once: a process is identified only once.
 func TestResolverWaitsBrieflyAtFirstSighting(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	h := newFakeHost(t)
 	h.write(filepath.Join("var/lib/docker/containers", dockerID, "config.v2.json"), `{"Name":"/web"}`)
 	r := NewResolver(Options{Root: h.root, NameWait: 5 * time.Second})
@@ -124,7 +125,7 @@ func TestResolverWaitsBrieflyAtFirstSighting(t *testing.T) {
 // read from. Identifying the container's processes returns at once, the
 // refusal is logged once, and the worker goes on naming other containers.
 func TestResolverFIFOInAUsersHome(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	h := newFakeHost(t)
 	rel := ".local/share/containers/storage/overlay-containers/containers.json"
 	h.mkdir(filepath.Dir(rel))
@@ -216,7 +217,7 @@ func TestResolverBoundsProcReads(t *testing.T) {
 // Close stops the worker: no goroutine is left, even with lookups queued,
 // and Close may be called again.
 func TestResolverCloseStopsTheWorker(t *testing.T) {
-	checkGoroutines(t)
+	nettest.CheckGoroutines(t)
 	h := newFakeHost(t)
 	r := NewResolver(Options{Root: h.root, NameWait: -1})
 	for i := range 50 {

@@ -9,6 +9,6 @@
 // anything else it needs (a tool, a kernel feature) calls Missing. Under
 // CI=true both fail the test instead: CI runs as root with every tool
 // installed, and a CI run that skips a test has tested nothing.
-// Clock (a fake clock that moves when told) and SyncBuffer need nothing
-// and serve any test.
+// Clock (a fake clock that moves when told), SyncBuffer and
+// CheckGoroutines need nothing and serve any test.
 package nettest
