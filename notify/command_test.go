@@ -121,13 +121,7 @@ func TestCommandTimeoutKillsAndReaps(t *testing.T) {
 	r := newRig(t, cfg, Options{})
 	began := time.Now()
 	r.feed(1, []usage{{"x", 0, 100}})
-	deadline := time.Now().Add(5 * time.Second)
-	for r.n.Stats().Failed == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the hanging command was not counted as failed within 5s; log:\n%s", r.log)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitFor(t, "failure counted for the hanging command", func() bool { return r.n.Stats().Failed > 0 })
 	took := time.Since(began)
 	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(dir, "pid"))))
 	child, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(dir, "child"))))
@@ -159,13 +153,7 @@ func TestMaxRunningQueuesEvents(t *testing.T) {
 	}}}
 	r := newRig(t, cfg, Options{})
 	r.feed(1, []usage{{"a", 0, 100}, {"b", 0, 100}, {"c", 0, 100}, {"d", 0, 100}})
-	deadline := time.Now().Add(5 * time.Second)
-	for len(runs(t, dir)) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("runs %v, stats %+v; want 2 running", runs(t, dir), r.n.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitFor(t, "2 commands running", func() bool { return len(runs(t, dir)) >= 2 })
 	// Two more ticks while both slots are taken: the waiting events stay
 	// queued, and nothing fires twice.
 	r.feed(2, repeat(2, usage{"a", 0, 100}, usage{"b", 0, 100}, usage{"c", 0, 100}, usage{"d", 0, 100})...)
@@ -209,13 +197,7 @@ func TestFailingCommandsDoNotStopCounting(t *testing.T) {
 			}}}
 			r := newRig(t, cfg, Options{})
 			r.feed(1, []usage{{"x", 0, 5000}})
-			deadline := time.Now().Add(5 * time.Second)
-			for r.n.Stats().Failed == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("no failure counted; log:\n%s", r.log)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			r.waitFor(t, "failure counted", func() bool { return r.n.Stats().Failed > 0 })
 			// The next tick is still counted and still alerts.
 			r.feed(2, []usage{{"x", 0, 0}})
 			r.n.Close()

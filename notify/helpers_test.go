@@ -58,21 +58,26 @@ func repeat(n int, apps ...usage) [][]usage {
 	return out
 }
 
+// waitFor polls cond for up to 5 s; past that it fails the test with
+// what it waited for, the notifier's stats and its log.
+func (r *rig) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s, still no %s; stats %+v; log:\n%s", what, r.n.Stats(), r.log)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // drain waits until no event waits in the queue, so that each one went
 // out in the tick that queued it.
 func (r *rig) drain(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	r.waitFor(t, "empty queue", func() bool {
 		r.n.mu.Lock()
-		n := r.n.queue.len
-		r.n.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events still queued after 5s", n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer r.n.mu.Unlock()
+		return r.n.queue.len == 0
+	})
 }

@@ -107,7 +107,7 @@ func TestFullQueueDropsWithoutArming(t *testing.T) {
 	}
 	// 70 ticks of one second: over a minute of tick time.
 	r.feed(1, tick)
-	waitFor(t, func() bool { b, _ := hooks.requests(); return len(b) == 1 }, "the first webhook request")
+	r.waitFor(t, "first webhook request", func() bool { b, _ := hooks.requests(); return len(b) == 1 })
 	r.feed(2, repeat(69, tick...)...)
 	s := r.n.Stats()
 	if s.Fired != MaxQueuedPerRule+1 {
@@ -154,17 +154,5 @@ func TestFullQueueDropsWithoutArming(t *testing.T) {
 	}
 	if s := r.n.Stats(); s.Fired != apps || s.Failed != 0 {
 		t.Errorf("stats = %+v, want %d fired, none failed", s, apps)
-	}
-}
-
-// waitFor polls cond for up to 5s.
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -135,13 +135,7 @@ func TestCloseStopsWebhookRetries(t *testing.T) {
 	cfg := Config{Rules: []Rule{{App: regexp.MustCompile(`.`), Out: 1, Window: 1, Cooldown: time.Hour, Webhook: srv.URL}}}
 	r := newRig(t, cfg, Options{WebhookBackoff: time.Hour, ShutdownGrace: 50 * time.Millisecond})
 	r.feed(1, []usage{{"x", 0, 100}})
-	deadline := time.Now().Add(5 * time.Second)
-	for b, _ := srv.requests(); len(b) == 0; b, _ = srv.requests() {
-		if time.Now().After(deadline) {
-			t.Fatal("no request within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	r.waitFor(t, "webhook request", func() bool { b, _ := srv.requests(); return len(b) > 0 })
 	began := time.Now()
 	r.n.Close()
 	if took := time.Since(began); took > 2*time.Second {
