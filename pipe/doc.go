@@ -25,7 +25,9 @@
 // It does not speak any protocol above TCP (no TLS, no HTTP, no PROXY
 // protocol header: the target sees the pipe's address, not the client's),
 // does not forward UDP, balance between targets or retry a failed target:
-// the client is closed and the next client tries again.
+// the client is closed and the next client tries again. Clients it cannot
+// serve (beyond MaxConns, or whose target is down) are counted in Totals
+// and warned about once every 10 s at most.
 //
 // It needs no privileges, except to listen on a port below 1024 (root or
 // CAP_NET_BIND_SERVICE). A connection costs two goroutines and two file

@@ -36,7 +36,7 @@ type Pipe struct {
 	in, out                   atomic.Uint64 // payload bytes written
 	open                      atomic.Int64  // sessions now
 	accepted, refused, failed atomic.Uint64
-	lastRefusalLog            atomic.Int64 // unix nanoseconds
+	refusalWarn, dialWarn     warnLimit
 
 	collectMu       sync.Mutex // guards lastIn and lastOut
 	lastIn, lastOut uint64     // the counters at the last Collect

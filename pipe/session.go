@@ -10,9 +10,23 @@ import (
 	"time"
 )
 
-// refusalLogEvery spaces the warnings about clients refused beyond
-// MaxConns, which can come by the thousand.
-const refusalLogEvery = 10 * time.Second
+// warnEvery spaces the warnings about clients the pipe cannot serve
+// (refused beyond MaxConns, or whose target cannot be reached), which any
+// client can make come by the thousand: a line every 10 s at most, with
+// the total so far.
+const warnEvery = 10 * time.Second
+
+// warnLimit lets one warning of its kind through per warnEvery. It is safe
+// for concurrent use.
+type warnLimit struct {
+	last atomic.Int64 // unix nanoseconds of the last warning
+}
+
+// allow reports whether to log the warning due now.
+func (l *warnLimit) allow(now time.Time) bool {
+	t, last := now.UnixNano(), l.last.Load()
+	return t-last >= int64(warnEvery) && l.last.CompareAndSwap(last, t)
+}
 
 // session is one client and its connection to the target.
 type session struct {
@@ -80,9 +94,7 @@ func (p *Pipe) admit(c *net.TCPConn) {
 func (p *Pipe) refuse(c *net.TCPConn) {
 	defer c.Close() // after the count and the log, for whoever watches them
 	n := p.refused.Add(1)
-	now := time.Now().UnixNano()
-	last := p.lastRefusalLog.Load()
-	if now-last >= int64(refusalLogEvery) && p.lastRefusalLog.CompareAndSwap(last, now) {
+	if p.refusalWarn.allow(time.Now()) {
 		p.log.Warn("refusing connection: max_conns reached (raise max_conns to serve more)",
 			"max_conns", p.cfg.MaxConns, "client", c.RemoteAddr().String(), "refused_total", n)
 	}
@@ -106,10 +118,12 @@ func (p *Pipe) serve(s *session) {
 
 	c, err := p.dialer.DialContext(p.ctx, "tcp", p.cfg.Target)
 	if err != nil {
-		if p.ctx.Err() == nil {
-			p.log.Warn("connecting to target", "target", p.cfg.Target, "client", client, "err", err)
+		// Counted and logged before the client sees the close, for
+		// whoever watches them.
+		n := p.failed.Add(1)
+		if p.ctx.Err() == nil && p.dialWarn.allow(time.Now()) {
+			p.log.Warn("connecting to target", "target", p.cfg.Target, "client", client, "err", err, "failed_total", n)
 		}
-		p.failed.Add(1)
 		s.client.Close()
 		return
 	}

@@ -201,6 +201,35 @@ func TestTargetDown(t *testing.T) {
 	}
 }
 
+// TestUnreachableTargetWarnsOnce: a flood of clients while the target is
+// down makes one warning (then one each warnEvery), and every failure is
+// counted.
+func TestUnreachableTargetWarnsOnce(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: each dial is refused at once
+	var logs logBuffer
+	p := startPipe(t, Config{Target: addr}, logs.logger())
+	const clients = 30
+	for range clients {
+		c := dial(t, p)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !closedByPeer(err) {
+			t.Fatalf("client of a target that is down read: %v, want the connection closed", err)
+		}
+		c.Close()
+	}
+	waitFor(t, 5*time.Second, "every failure to be counted", func() bool { return p.Totals().Failed == clients })
+	l := logs.String()
+	if n := strings.Count(l, `msg="connecting to target"`); n != 1 || !strings.Contains(l, "failed_total=1\n") {
+		t.Fatalf("%d warnings for %d clients of a target that is down, want 1 (with failed_total=1) within %s:\n%s", n, clients, warnEvery, l)
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	// A byte every 100 ms against a timeout of 1 s: a machine shared by
 	// many builds stalls a goroutine for 300 ms now and then.
