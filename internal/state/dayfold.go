@@ -89,8 +89,7 @@ func foldDayBucket(b *bolt.Bucket, keep int) (kept []string, folded int, err err
 			other, _ = decodeCounts(v)
 		}
 		for _, a := range apps[keep:] {
-			other.In = satAdd(other.In, a.t.In)
-			other.Out = satAdd(other.Out, a.t.Out)
+			other = plus(other, a.t)
 			if err := b.Delete([]byte(a.key)); err != nil {
 				return nil, 0, err
 			}

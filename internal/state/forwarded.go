@@ -53,7 +53,7 @@ func (s *Store) recordForwarded(date string, f model.Forwarded) {
 // forwarded reads the forwarded section out of c.
 func (c counts) forwarded() ForwardedBytes {
 	f := ForwardedBytes{Hosts: []ForwardedHostBytes{}}
-	var sum ForwardedBytes
+	var sum model.Totals
 	total, haveTotal := c[fwdTotalKey]
 	for k, t := range c {
 		rest, ok := strings.CutPrefix(k, fwdPrefix)
@@ -65,16 +65,15 @@ func (c counts) forwarded() ForwardedBytes {
 			continue
 		}
 		f.Hosts = append(f.Hosts, ForwardedHostBytes{Inside: inside, Remote: remote, BytesIn: t.In, BytesOut: t.Out})
-		sum.BytesIn += t.In
-		sum.BytesOut += t.Out
+		sum = plus(sum, t)
 	}
 	slices.SortFunc(f.Hosts, func(x, y ForwardedHostBytes) int {
 		return cmp.Or(
-			cmp.Compare(y.BytesIn+y.BytesOut, x.BytesIn+x.BytesOut),
+			cmp.Compare(satAdd(y.BytesIn, y.BytesOut), satAdd(x.BytesIn, x.BytesOut)),
 			cmp.Compare(x.Inside, y.Inside),
 			cmp.Compare(x.Remote, y.Remote))
 	})
-	f.BytesIn, f.BytesOut = sum.BytesIn, sum.BytesOut
+	f.BytesIn, f.BytesOut = sum.In, sum.Out
 	if haveTotal {
 		f.BytesIn, f.BytesOut = total.In, total.Out
 	}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"math"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -24,6 +25,23 @@ func withFwd(s *model.Snapshot, rows ...any) *model.Snapshot {
 		s.Forwarded.BytesOut += h.BytesOut
 	}
 	return s
+}
+
+// TestForwardedSumSaturates: a store without the section's total (an
+// older one, or damaged) sums its pairs, saturating as every other count
+// of the store does, never wrapping around to a small number.
+func TestForwardedSumSaturates(t *testing.T) {
+	c := counts{
+		fwdKey("10.0.0.2", "192.0.2.7"): {In: math.MaxUint64 - 1, Out: 1},
+		fwdKey("10.0.0.3", "192.0.2.8"): {In: 5, Out: 2},
+	}
+	f := c.forwarded()
+	if f.BytesIn != math.MaxUint64 || f.BytesOut != 3 {
+		t.Fatalf("forwarded sum = %d in, %d out; want %d (saturated) and 3", f.BytesIn, f.BytesOut, uint64(math.MaxUint64))
+	}
+	if len(f.Hosts) != 2 || f.Hosts[0].Inside != "10.0.0.2" {
+		t.Fatalf("hosts = %+v, want the larger pair first", f.Hosts)
+	}
 }
 
 func TestForwardedFlushReopen(t *testing.T) {

@@ -47,8 +47,7 @@ func (s *Store) Consume(snap *model.Snapshot) {
 		if _, ok := apps[k]; ok || !isAppKey(k) {
 			continue
 		}
-		gone.In = satAdd(gone.In, t.In)
-		gone.Out = satAdd(gone.Out, t.Out)
+		gone = plus(gone, t)
 		delete(s.last, k)
 		s.dirty = true
 	}
@@ -57,7 +56,7 @@ func (s *Store) Consume(snap *model.Snapshot) {
 		base := s.last[k]
 		if k == otherKey {
 			// OtherApp's growth beyond the folded apps' totals.
-			base = totalsOf(satAdd(base.In, gone.In), satAdd(base.Out, gone.Out))
+			base = plus(base, gone)
 		}
 		added = s.recordOver(date, k, t.In, t.Out, base) || added
 	}
@@ -218,9 +217,7 @@ func writeFlush(tx *bolt.Tx, totals counts, days map[string]counts, oldest strin
 		for k, d := range day {
 			// A record that cannot be decoded counts as none.
 			cur, _ := decodeCounts(db.Get([]byte(k)))
-			cur.In = satAdd(cur.In, d.In)
-			cur.Out = satAdd(cur.Out, d.Out)
-			if err := db.Put([]byte(k), encodeCounts(cur)); err != nil {
+			if err := db.Put([]byte(k), encodeCounts(plus(cur, d))); err != nil {
 				return nil, fmt.Errorf("day %s, %.64q: %w", date, k, err)
 			}
 		}

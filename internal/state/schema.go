@@ -47,10 +47,12 @@ type counts map[string]model.Totals
 // add adds in and out to key's counts, saturating: a damaged file's
 // counts never wrap around to small ones.
 func (c counts) add(key string, in, out uint64) {
-	t := c[key]
-	t.In = satAdd(t.In, in)
-	t.Out = satAdd(t.Out, out)
-	c[key] = t
+	c[key] = plus(c[key], totalsOf(in, out))
+}
+
+// plus is a+b, each direction saturating (see counts.add).
+func plus(a, b model.Totals) model.Totals {
+	return model.Totals{In: satAdd(a.In, b.In), Out: satAdd(a.Out, b.Out)}
 }
 
 func satAdd(a, b uint64) uint64 {
