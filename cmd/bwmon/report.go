@@ -229,7 +229,11 @@ func reportForwarded(row func(start string, in, out uint64, app string), f state
 	in, out := f.BytesIn, f.BytesOut
 	for i, h := range f.Hosts {
 		if i == n {
-			row("", in, out, fmt.Sprintf("  (%d more pairs)", len(f.Hosts)-n))
+			more := len(f.Hosts) - n
+			if f.Folded > 0 { // the last row stands for f.Folded pairs
+				more += f.Folded - 1
+			}
+			row("", in, out, fmt.Sprintf("  (%d more pairs)", more))
 			break
 		}
 		row("", h.BytesIn, h.BytesOut, "  "+reportName(h.Inside+" ⇄ "+h.Remote))

@@ -29,6 +29,24 @@ type ForwardedBytes struct {
 	// Hosts is sorted by bytes in plus out, largest first; Remote (or
 	// both) is "*" for pairs the agent folded together past its bound.
 	Hosts []ForwardedHostBytes `json:"hosts"`
+	// Folded is how many pairs a usage period folded into its last row,
+	// ("*", "*"), to list at most as many pairs as apps.
+	Folded int `json:"folded,omitempty"`
+}
+
+// fold keeps the n largest pairs of f and adds the rest to one last row
+// ("*", "*"); n = 0 keeps all.
+func (f *ForwardedBytes) fold(n int) {
+	if n <= 0 || len(f.Hosts) <= n {
+		return
+	}
+	rest := ForwardedHostBytes{Inside: "*", Remote: "*"}
+	for _, h := range f.Hosts[n:] {
+		rest.BytesIn = satAdd(rest.BytesIn, h.BytesIn)
+		rest.BytesOut = satAdd(rest.BytesOut, h.BytesOut)
+	}
+	f.Folded = len(f.Hosts) - n
+	f.Hosts = append(f.Hosts[:n:n], rest)
 }
 
 // ForwardedHostBytes is one pair of hosts' bytes in a period.

@@ -109,10 +109,11 @@ func (h *History) Usage(period string, apps int) (*Usage, error) {
 }
 
 // periodUsage makes a period of the counts c, listing at most n apps by
-// name (0: all).
+// name and n pairs of forwarding hosts (0: all).
 func periodUsage(start string, c counts, n int) PeriodUsage {
 	apps, unatt := c.split()
 	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}, Forwarded: c.forwarded()}
+	p.Forwarded.fold(n)
 	other, haveOther := apps[model.OtherApp]
 	delete(apps, model.OtherApp)
 	for name, t := range apps {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -117,4 +118,30 @@ func FuzzParseSince(f *testing.F) {
 		}
 		_ = dateOf(got, utc)
 	})
+}
+
+// TestUsageFoldsForwardedPairs: a period lists at most as many forwarding
+// pairs as apps, the rest in one ("*", "*") row, so a gateway's usage stays
+// bounded; the sums hold.
+func TestUsageFoldsForwardedPairs(t *testing.T) {
+	c := make(counts)
+	for i := range 50 {
+		c.add(fwdKey("10.0.0.2", fmt.Sprintf("192.0.2.%d", i)), uint64(100+i), 1)
+	}
+	p := periodUsage("2026-12-01", c, 10)
+	f := p.Forwarded
+	if len(f.Hosts) != 11 || f.Folded != 40 {
+		t.Fatalf("%d pairs listed, %d folded; want 10 and a row of the other 40", len(f.Hosts), f.Folded)
+	}
+	var in, out uint64
+	for _, h := range f.Hosts {
+		in += h.BytesIn
+		out += h.BytesOut
+	}
+	if last := f.Hosts[10]; last.Inside != "*" || last.Remote != "*" || in != f.BytesIn || out != f.BytesOut || out != 50 {
+		t.Fatalf("rows sum to %d/%d, section %d/%d, last %+v", in, out, f.BytesIn, f.BytesOut, f.Hosts[10])
+	}
+	if all := periodUsage("2026-12-01", c, 0).Forwarded; len(all.Hosts) != 50 || all.Folded != 0 {
+		t.Fatalf("apps = 0 lists %d pairs, folded %d; want all 50", len(all.Hosts), all.Folded)
+	}
 }
