@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/ti-mo/conntrack"
 
 	"github.com/bwmon/bwmon/internal/nettest"
+	"github.com/bwmon/bwmon/internal/nftct"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -87,8 +89,10 @@ func TestCoverage(t *testing.T) {
 	if got, _ := a.app(app); got.BytesOut < 2*n {
 		t.Errorf("app %s sent %d bytes, want the upload and the loopback's, at least %d: the loopback must count in the apps", app, got.BytesOut, 2*n)
 	}
-	t.Logf("coverage, quiet namespace, %d MiB up, down and over the loopback: in %.5f, out %.5f; %s IP bytes out %d / reference %d = %.5f, in %d / %d = %.5f",
-		n>>20, share(c.Last15m.In), share(c.Last15m.Out), lab, l.BytesOut, orig, ratio(l.BytesOut, orig), l.BytesIn, reply, ratio(l.BytesIn, reply))
+	w := c.Last15m
+	t.Logf("coverage, quiet namespace, %d MiB up, down and over the loopback: in %.5f, out %.5f; %s IP bytes out %d / reference %d = %.5f, in %d / %d = %.5f; unexplained in %d, out %d bytes over %.0f s (ARP and neighbour discovery: no IP flow conntrack counts)",
+		n>>20, share(w.In), share(w.Out), lab, l.BytesOut, orig, ratio(l.BytesOut, orig), l.BytesIn, reply, ratio(l.BytesIn, reply),
+		int64(w.InterfaceBytesIn)-int64(w.AccountedBytesIn), int64(w.InterfaceBytesOut)-int64(w.AccountedBytesOut), w.SpanS)
 
 	t.Run("an AF_PACKET sender lowers it", func(t *testing.T) {
 		const frame, raw = 1500, n / 2
@@ -155,4 +159,65 @@ func TestCoverageRouted(t *testing.T) {
 				tc.name, n>>20, share(c.Last15m.In), share(c.Last15m.Out), c.Last15m.InterfaceBytesIn, c.Last15m.InterfaceBytesOut)
 		})
 	}
+}
+
+// TestCoverageOlderFlows: on a host where conntrack ran without accounting
+// (nf_conntrack_acct=0, as the kernel starts), a connection that began
+// before the agent keeps counters of zero after the agent switches
+// accounting on: its bytes cross the interface but no app gets them, and
+// coverage says so until it ends. A connection made after the start is
+// explained again.
+func TestCoverageOlderFlows(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	if err := nftct.Engage(nettest.NetNSFD(t, p.Watched), "bwmontest"); err != nil { // conntrack runs, not counting
+		t.Fatal(err)
+	}
+	srv, _ := nettest.Generator(t, "oldsrv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", fmt.Sprintf("%s:5421", p.PeerIP4))
+	gen, app := nettest.Generator(t, "oldgen")
+	const rate, secs = 2 << 20, 6
+	old := exec.Command("ip", "netns", "exec", p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", fmt.Sprintf("%s:5421", p.PeerIP4), strconv.Itoa(rate*secs))
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- old.Wait() }()
+	t.Cleanup(func() { _ = old.Process.Kill() }) // by its PID; a no-op once it ended
+	time.Sleep(time.Second)
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the older transfer: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the older transfer did not end")
+	}
+	var c model.CoverageSpan
+	nettest.Eventually(t, 10*time.Second, func() error {
+		c = a.snapshot().Coverage.Total
+		if c.InterfaceBytesOut < rate { // a second of it, at least, after the agent's start
+			return fmt.Errorf("the interface sent %d bytes since the start, want some of the older transfer's, at least %d", c.InterfaceBytesOut, rate)
+		}
+		return nil
+	})
+	if out := share(c.Out); !(out < 0.05) {
+		t.Errorf("coverage out %.4f while an older connection, not counted by the kernel, sent %d bytes: want it near 0", out, c.InterfaceBytesOut)
+	}
+	if got, ok := a.app(app); ok && got.BytesOut > rate/10 {
+		t.Errorf("app %s got %d bytes of a connection the kernel did not count", app, got.BytesOut)
+	}
+	t.Logf("coverage out since start with a connection older than the agent and accounting off: %.5f (%d of %d bytes)", share(c.Out), c.AccountedBytesOut, c.InterfaceBytesOut)
+
+	unexplained := c.InterfaceBytesOut
+	nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-linger", "2s", "tcp-send", fmt.Sprintf("%s:5421", p.PeerIP4), strconv.Itoa(rate*secs))
+	nettest.Eventually(t, 10*time.Second, func() error {
+		c = a.snapshot().Coverage.Total
+		if want := float64(c.InterfaceBytesOut-unexplained) / float64(c.InterfaceBytesOut); c.InterfaceBytesOut < unexplained+rate*secs || math.Abs(share(c.Out)-want) > 0.02 {
+			return fmt.Errorf("coverage out %.4f, want about %.4f: the new connection explained, the older one not", share(c.Out), want)
+		}
+		return nil
+	})
+	t.Logf("after a new connection of as many bytes: %.5f", share(c.Out))
 }
