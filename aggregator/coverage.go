@@ -8,7 +8,8 @@ import (
 
 // Coverage windows: their length, and the buckets that make them up. A
 // window sums the buckets that end within it, so it reaches back its
-// length plus at most one bucket: 5 s in 15 minutes, 5 minutes in a day.
+// length plus at most one bucket: 5 s in 15 minutes, 8 minutes in a day
+// (and the tick that ended first in it).
 const (
 	coverageShort  = 15 * time.Minute
 	coverageLong   = 24 * time.Hour
