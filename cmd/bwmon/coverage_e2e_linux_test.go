@@ -6,6 +6,7 @@ import (
 	"math"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +221,33 @@ func TestCoverageOlderFlows(t *testing.T) {
 		return nil
 	})
 	t.Logf("after a new connection of as many bytes: %.5f", share(c.Out))
+}
+
+// TestCoverageAsService: with the service's user and capabilities only
+// (no CAP_SYS_ADMIN), the agent reads its namespace's interfaces and
+// explains a transfer.
+func TestCoverageAsService(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	dir, bin, stateDir := serviceDir(t)
+	path := writeConfig(t, dir, fmt.Sprintf("[state]\ndir = %q\nflush = \"1s\"\n", stateDir))
+	a := followAgent(t, path, asService(t, p.Watched, bin, "-config", path, "-output", "json", "-log-level", "info"))
+	srv, _ := nettest.Generator(t, "svcsrv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5431))
+	gen, _ := nettest.Generator(t, "svcgen")
+	nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-linger", "2s", "tcp-send", hostPort(p.PeerIP4, 5431), strconv.Itoa(8<<20))
+	var c model.CoverageSpan
+	nettest.Eventually(t, 10*time.Second, func() error {
+		c = a.snapshot().Coverage.Last15m
+		if c.InterfaceBytesOut < 8<<20 || !(share(c.Out) >= 0.99) {
+			return fmt.Errorf("coverage %+v; want the 8 MiB sent, at least 0.99 explained", c)
+		}
+		return nil
+	})
+	if l, ok := a.iface(p.Watched + "a"); !ok || l.Role != model.RoleCounted {
+		t.Errorf("the lab interface: %+v, %v", l, ok)
+	}
+	if strings.Contains(a.logs.String(), "not reading the network interfaces") {
+		t.Errorf("the service's capabilities did not read the interfaces:\n%s", a.logs.String())
+	}
 }
