@@ -56,19 +56,19 @@ func goldenSnapshot() *model.Snapshot {
 				PacketsIn: 700, PacketsOut: 700, Since: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)},
 		},
 		Coverage: model.Coverage{
-			CoverageSpan: model.CoverageSpan{In: ptr(0.9975), Out: ptr(0.9991), InterfaceBytesIn: 17 << 20, InterfaceBytesOut: 1300 << 10,
+			CoverageSpan: model.CoverageSpan{In: goldenRatio(0.9975), Out: goldenRatio(0.9991), InterfaceBytesIn: 17 << 20, InterfaceBytesOut: 1300 << 10,
 				AccountedBytesIn: 17780531, AccountedBytesOut: 1330002, SpanS: 1},
-			Last15m: model.CoverageSpan{In: ptr(0.9931), Out: ptr(0.9987), InterfaceBytesIn: 3 << 30, InterfaceBytesOut: 100 << 20,
+			Last15m: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3 << 30, InterfaceBytesOut: 100 << 20,
 				AccountedBytesIn: 3199653396, AccountedBytesOut: 104721269, SpanS: 900},
-			Last24h: model.CoverageSpan{In: ptr(0.9931), Out: ptr(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
+			Last24h: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
 				AccountedBytesIn: 3262137170, AccountedBytesOut: 115193396, SpanS: 3601},
-			Total: model.CoverageSpan{In: ptr(0.9931), Out: ptr(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
+			Total: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
 				AccountedBytesIn: 3262137170, AccountedBytesOut: 115193396, SpanS: 3601},
 		},
 	}
 }
 
-func ptr(v float64) *float64 { return &v }
+func goldenRatio(v float64) *float64 { return &v }
 
 func TestOutputGolden(t *testing.T) {
 	tests := []struct {
