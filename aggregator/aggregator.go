@@ -51,6 +51,9 @@ type Aggregator struct {
 	lastDT    float64                 // the last tick's length in seconds
 	last      time.Time               // end of the previous tick
 	since     time.Time               // what the totals count from (Snapshot.Since)
+	ifs       *interfaces             // the link monitors' interfaces (interfaces.go)
+	cov       *coverage               // coverage over time (coverage.go)
+	linkErr   map[string]bool         // link monitors whose last read failed (logged once)
 
 	durMu sync.Mutex
 	durs  []time.Duration // the last tickHistory tick durations, a ring
@@ -83,6 +86,9 @@ func New(cfg Config, monitors []Monitor, consumers []Consumer, logger *slog.Logg
 		tickBytes: make(map[model.Key][2]uint64),
 		last:      start,
 		since:     start,
+		ifs:       newInterfaces(),
+		cov:       newCoverage(start),
+		linkErr:   make(map[string]bool),
 	}
 }
 
@@ -164,6 +170,9 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	for _, m := range a.monitors {
 		if err := m.Collect(a.entries, now); err != nil {
 			a.log.Warn("collecting from monitor", "monitor", m.Name(), "err", err)
+		}
+		if lm, ok := m.(LinkMonitor); ok {
+			a.readLinks(lm, now)
 		}
 		stats[m.Name()] = m.Stats()
 	}
@@ -249,15 +258,43 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 			Reasons: make(map[model.Reason]model.UnattributedSum, len(a.unattr)),
 		},
 		Forwarded: a.fwd.snapshot(dt),
+		Coverage:  a.cov.add(now, dt, a.ifs.sums()),
 		Agent: model.AgentStats{Entries: a.entries.Len(), Monitors: stats,
 			Limits: lim, FoldedApps: a.folded},
 	}
+	s.Interfaces = a.ifs.lines(now, dt, a.retention())
 	for r, sum := range a.unattr {
 		s.Unattributed.Reasons[r] = *sum
 		s.Unattributed.BytesIn += sum.BytesIn
 		s.Unattributed.BytesOut += sum.BytesOut
 	}
 	return s
+}
+
+// readLinks takes a link monitor's read of its namespace's interfaces; a
+// failure is logged once, until a read works again.
+func (a *Aggregator) readLinks(m LinkMonitor, now time.Time) {
+	lt, err := m.Links(now)
+	switch {
+	case err != nil && !a.linkErr[m.Name()]:
+		a.linkErr[m.Name()] = true
+		a.log.Warn("reading the network interfaces: no interface figures nor coverage for its namespace until it works again", "monitor", m.Name(), "err", err)
+	case err == nil && a.linkErr[m.Name()]:
+		delete(a.linkErr, m.Name())
+		a.log.Info("reading the network interfaces works again", "monitor", m.Name())
+	}
+	if err == nil {
+		a.ifs.add(&lt, now)
+	}
+}
+
+// retention is how long an idle process entry, or the interfaces of a
+// namespace nobody reads any more, are kept.
+func (a *Aggregator) retention() time.Duration {
+	if a.cfg.Retention > 0 {
+		return a.cfg.Retention
+	}
+	return model.DefaultRetention
 }
 
 // group returns the app of an entry, remembering it while the entry lives.

@@ -29,6 +29,16 @@
 //     byte attributed since Snapshot.Since, and a flood of uniquely named
 //     processes costs at most Apps+1 lines.
 //
+// A monitor that is a LinkMonitor also hands over, each tick right after
+// its Collect, what the interfaces of its namespace moved and the bytes it
+// counted as they crossed them (model.LinkTick). The aggregator keeps each
+// interface's totals (interfaces.go: names clean, at most
+// model.MaxInterfaces lines, the rest folded into one; two monitors of one
+// namespace list its interfaces once) and coverage: the accounted bytes
+// over the counted interfaces' IP bytes, per direction, for the tick, the
+// last 15 minutes and 24 hours, and since start (coverage.go: buckets on
+// the ticks' own clock).
+//
 // It does not read the kernel or serve anything itself, and needs no
 // privileges. Tick takes the time as an argument; only Run owns a ticker.
 package aggregator

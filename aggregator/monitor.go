@@ -28,3 +28,14 @@ type Monitor interface {
 type Consumer interface {
 	Consume(s *model.Snapshot)
 }
+
+// A LinkMonitor is a Monitor that also reads the network interfaces of the
+// namespace it watches. The aggregator calls Links once per tick, right
+// after Collect, from the same goroutine: what each interface moved since
+// the last call, and the bytes the monitor counted since then as they
+// crossed those interfaces (model.LinkTick), for the interfaces' lines
+// and coverage.
+type LinkMonitor interface {
+	Monitor
+	Links(now time.Time) (model.LinkTick, error)
+}

@@ -8,6 +8,9 @@
 //     and peak) for 24 hours;
 //   - GET /api/v1/histories?app=A&app=B&since=15m: the same for up to
 //     MaxHistoryApps apps in one request;
+//   - GET /api/v1/interfaces?since=15m: the interface graph's history: the
+//     rates of the interfaces coverage counts (at most MaxLinkSeries), of
+//     their sum and of what bwmon accounted for of it;
 //   - GET /api/v1/live: a WebSocket that pushes each tick as it is made, to
 //     at most Options.MaxClients clients at once (503 beyond);
 //   - GET /api/v1/stats: the agent's limits and what they folded, refused

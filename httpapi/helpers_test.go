@@ -42,12 +42,30 @@ func richSnap(t time.Time) *model.Snapshot {
 			{Inside: "10.0.0.2", Remote: "192.0.2.7", BytesIn: 4000, BytesOut: 600, RateIn: 50, RateOut: 7},
 			{Inside: "10.0.0.2", Remote: "*", BytesIn: 1000, BytesOut: 100},
 		}},
+		Interfaces: []model.Interface{
+			{Name: "eth0", Kind: "device", Role: model.RoleCounted, BytesIn: 130000, BytesOut: 9000, RateIn: 2100, RateOut: 120,
+				LinkBytesIn: 131400, LinkBytesOut: 9700, PacketsIn: 100, PacketsOut: 50, Since: t.Add(-time.Minute)},
+			{Name: "lo", Kind: "loopback", Role: model.RoleLoopback, BytesIn: 500, BytesOut: 500, LinkBytesIn: 500, LinkBytesOut: 500,
+				PacketsIn: 5, PacketsOut: 5, Since: t.Add(-time.Minute)},
+		},
+		Coverage: model.Coverage{
+			CoverageSpan: model.CoverageSpan{In: ratioOf(2090, 2100), Out: ratioOf(120, 120), InterfaceBytesIn: 2100, InterfaceBytesOut: 120,
+				AccountedBytesIn: 2090, AccountedBytesOut: 120, SpanS: 1.002},
+			Last15m: model.CoverageSpan{In: ratioOf(125000, 130000), Out: ratioOf(8900, 9000), InterfaceBytesIn: 130000, InterfaceBytesOut: 9000,
+				AccountedBytesIn: 125000, AccountedBytesOut: 8900, SpanS: 60},
+			Last24h: model.CoverageSpan{In: ratioOf(125000, 130000), Out: ratioOf(8900, 9000), InterfaceBytesIn: 130000, InterfaceBytesOut: 9000,
+				AccountedBytesIn: 125000, AccountedBytesOut: 8900, SpanS: 60},
+			Total: model.CoverageSpan{In: ratioOf(125000, 130000), Out: ratioOf(8900, 9000), InterfaceBytesIn: 130000, InterfaceBytesOut: 9000,
+				AccountedBytesIn: 125000, AccountedBytesOut: 8900, SpanS: 60},
+		},
 		Agent: model.AgentStats{TickDuration: 3 * time.Millisecond, Entries: 7, Monitors: map[string]model.MonitorStats{
 			"conntrack": {Flows: 12, Processes: 34, EventsLost: 5, ReadErrors: 2, NamespacesRead: 3, NamespacesSkipped: 4},
 			"pipe-web":  {Flows: 1},
 		}},
 	}
 }
+
+func ratioOf(a, b uint64) *float64 { return model.Ratio(a, b) }
 
 // manyApps makes a tick of n apps with names of nameLen bytes: a big
 // message.

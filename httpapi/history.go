@@ -254,32 +254,50 @@ func NewHistory(maxApps int) *History {
 		maxApps: maxApps, known: map[string]bool{}}
 }
 
-// Add records a snapshot.
+// Rates are one series' rates over a tick, in bytes per second, as
+// AddRates takes them.
+type Rates struct {
+	Name    string
+	In, Out float64
+}
+
+// Add records a snapshot: its apps' rates.
 func (h *History) Add(s *model.Snapshot) {
-	dt := time.Duration(s.IntervalS * float64(time.Second))
+	rs := make([]Rates, len(s.Apps))
+	for i, a := range s.Apps {
+		rs[i] = Rates{a.App, a.RateIn, a.RateOut}
+	}
+	h.AddRates(s.Time, s.IntervalS, rs)
+}
+
+// AddRates records a tick of intervalS seconds that ended at now: the
+// rates of every series it knows of (an app, an interface), each name
+// once.
+func (h *History) AddRates(now time.Time, intervalS float64, rs []Rates) {
+	dt := time.Duration(intervalS * float64(time.Second))
 	if dt <= 0 {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	newMinute := s.Time.Unix()/60 != h.last.Unix()/60
-	h.last = s.Time
-	known := make(map[string]bool, len(s.Apps))
+	newMinute := now.Unix()/60 != h.last.Unix()/60
+	h.last = now
+	known := make(map[string]bool, len(rs))
 	var newcomers []int
-	for i, a := range s.Apps {
-		known[a.App] = true
-		if sr := h.apps[a.App]; sr != nil {
-			sr.add(s.Time, dt, a.RateIn, a.RateOut)
-		} else if a.RateIn > 0 || a.RateOut > 0 {
+	for i, a := range rs {
+		known[a.Name] = true
+		if sr := h.apps[a.Name]; sr != nil {
+			sr.add(now, dt, a.In, a.Out)
+		} else if a.In > 0 || a.Out > 0 {
 			newcomers = append(newcomers, i) // idle and untracked: nothing to draw
 		}
 	}
 	h.known = known
 	if newMinute {
-		h.expire(s.Time)
+		h.expire(now)
 	}
 	if len(newcomers) > 0 {
-		h.admit(s, newcomers, dt)
+		h.admit(now, rs, newcomers, dt)
 	}
 }
 
@@ -301,11 +319,10 @@ func (h *History) expire(now time.Time) {
 	}
 }
 
-// admit keeps the newcomers (indexes into s.Apps of active apps not kept)
+// admit keeps the newcomers (indexes into rs of active apps not kept)
 // that fit or outweigh the smallest app kept, the largest first, and lets
 // the others wait.
-func (h *History) admit(s *model.Snapshot, newcomers []int, dt time.Duration) {
-	now := s.Time
+func (h *History) admit(now time.Time, rs []Rates, newcomers []int, dt time.Duration) {
 	type newcomer struct {
 		i      int
 		waited float64 // bytes moved before this tick while waiting
@@ -314,31 +331,31 @@ func (h *History) admit(s *model.Snapshot, newcomers []int, dt time.Duration) {
 	}
 	ncs := make([]newcomer, 0, len(newcomers))
 	for _, i := range newcomers {
-		a := &s.Apps[i]
+		a := &rs[i]
 		n := newcomer{i: i, since: now}
-		if c := h.waiting[a.App]; c != nil && now.Sub(c.since) < CoarseWindow {
+		if c := h.waiting[a.Name]; c != nil && now.Sub(c.since) < CoarseWindow {
 			n.waited, n.since = c.bytes, c.since
 		}
-		n.vol = n.waited + (a.RateIn+a.RateOut)*dt.Seconds()
+		n.vol = n.waited + (a.In+a.Out)*dt.Seconds()
 		ncs = append(ncs, n)
 	}
 	slices.SortStableFunc(ncs, func(x, y newcomer) int { return cmp.Compare(y.vol, x.vol) })
 	for _, n := range ncs {
-		a := &s.Apps[n.i]
+		a := &rs[n.i]
 		if len(h.apps) >= h.maxApps {
 			name, vol := h.smallest()
 			if !(n.vol > vol) {
-				h.wait(a.App, n.vol, n.since, now)
+				h.wait(a.Name, n.vol, n.since, now)
 				continue
 			}
 			delete(h.apps, name)
 			h.evicted++
 		}
-		delete(h.waiting, a.App)
+		delete(h.waiting, a.Name)
 		sr := newSeries()
 		sr.carried, sr.carriedSince, sr.vol = n.waited, n.since, n.waited
-		sr.add(now, dt, a.RateIn, a.RateOut)
-		h.apps[a.App] = sr
+		sr.add(now, dt, a.In, a.Out)
+		h.apps[a.Name] = sr
 	}
 }
 
@@ -439,6 +456,18 @@ func (h *History) QueryMany(apps []string, since time.Duration) (hs []AppHistory
 		}
 	}
 	return hs, unknown, resolution
+}
+
+// Names returns the series History keeps, sorted.
+func (h *History) Names() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.apps))
+	for n := range h.apps {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Len returns how many apps are tracked, and how many were forgotten since

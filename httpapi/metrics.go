@@ -80,6 +80,24 @@ var (
 	descNotify = prometheus.NewDesc("bwmon_notifications_total",
 		"Alert events of the notifier since the agent started, by outcome: fired, resolved, dropped (too many commands running) or failed (a command or webhook failed or timed out).",
 		[]string{"outcome"}, nil)
+	descIfaceBytes = prometheus.NewDesc("bwmon_interface_bytes_total",
+		"IP-layer bytes of a network interface of a watched namespace since the agent started, or the interface appeared (link bytes less the link header its kind counts per packet; see docs/design.md). At most 64 interfaces by name, the rest summed as interface=\"(other)\".",
+		[]string{"netns", "interface", "direction"}, nil)
+	descIfaceLinkBytes = prometheus.NewDesc("bwmon_interface_link_bytes_total",
+		"Bytes of a network interface as the kernel's link statistics count them (headers included), since the agent started, or the interface appeared.",
+		[]string{"netns", "interface", "direction"}, nil)
+	descIfacePackets = prometheus.NewDesc("bwmon_interface_packets_total",
+		"Packets of a network interface since the agent started, or the interface appeared.",
+		[]string{"netns", "interface", "direction"}, nil)
+	descCoverageIface = prometheus.NewDesc("bwmon_coverage_interface_bytes_total",
+		"IP-layer bytes of the interfaces coverage counts (not the loopback, ports of a bridge or bond, nor VLANs over a counted device) since the agent started.",
+		[]string{"direction"}, nil)
+	descCoverageAccounted = prometheus.NewDesc("bwmon_coverage_accounted_bytes_total",
+		"Bytes bwmon accounted for (apps, forwarded, unattributed with a reason) as they crossed the interfaces coverage counts, since the agent started: rate() of this over rate() of bwmon_coverage_interface_bytes_total is coverage over any window.",
+		[]string{"direction"}, nil)
+	descCoverageRatio = prometheus.NewDesc("bwmon_coverage_ratio",
+		"Share of the counted interfaces' IP-layer bytes bwmon accounted for, over the last tick, 15 minutes or 24 hours (window); left out while the interfaces moved nothing in the window. It may pass 1 (docs/design.md).",
+		[]string{"direction", "window"}, nil)
 	descSkipped = prometheus.NewDesc("bwmon_metrics_skipped_total",
 		"Samples /metrics left out since the agent started because their labels could not be served (a duplicate or invalid label value); each name is logged once.",
 		nil, nil)
@@ -98,6 +116,7 @@ var allDescs = []*prometheus.Desc{
 	descAppBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
 	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
+	descIfaceBytes, descIfaceLinkBytes, descIfacePackets, descCoverageIface, descCoverageAccounted, descCoverageRatio,
 }
 
 // collector turns the latest snapshot and the server's own counters into
@@ -194,6 +213,7 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 	if !snap.Since.IsZero() {
 		e.emit(descTotalsStart, prometheus.GaugeValue, float64(snap.Since.UnixNano())/1e9)
 	}
+	collectInterfaces(e, snap)
 	e.emit(descLastTick, prometheus.GaugeValue, float64(snap.Time.UnixNano())/1e9)
 	e.emit(descEntries, prometheus.GaugeValue, float64(snap.Agent.Entries))
 	e.emit(descFolded, prometheus.CounterValue, float64(snap.Agent.FoldedApps))
@@ -218,6 +238,43 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		if m.NamespacesRead+m.NamespacesSkipped > 0 {
 			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesRead), label, "read")
 			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesSkipped), label, "skipped")
+		}
+	}
+}
+
+// collectInterfaces exports the interfaces' lines and coverage.
+func collectInterfaces(e *emitter, snap *model.Snapshot) {
+	seen := make(map[[2]string]bool, len(snap.Interfaces))
+	for _, l := range snap.Interfaces {
+		k := [2]string{safename.Clean(l.NetNS), safename.Clean(l.Name)}
+		if seen[k] {
+			e.skip.skip(k[0]+"/"+k[1], "interface listed twice", 6)
+			continue
+		}
+		seen[k] = true
+		for _, d := range []struct {
+			dir               string
+			ip, link, packets uint64
+		}{{"in", l.BytesIn, l.LinkBytesIn, l.PacketsIn}, {"out", l.BytesOut, l.LinkBytesOut, l.PacketsOut}} {
+			e.emit(descIfaceBytes, prometheus.CounterValue, float64(d.ip), k[0], k[1], d.dir)
+			e.emit(descIfaceLinkBytes, prometheus.CounterValue, float64(d.link), k[0], k[1], d.dir)
+			e.emit(descIfacePackets, prometheus.CounterValue, float64(d.packets), k[0], k[1], d.dir)
+		}
+	}
+	c := snap.Coverage
+	e.emit(descCoverageIface, prometheus.CounterValue, float64(c.Total.InterfaceBytesIn), "in")
+	e.emit(descCoverageIface, prometheus.CounterValue, float64(c.Total.InterfaceBytesOut), "out")
+	e.emit(descCoverageAccounted, prometheus.CounterValue, float64(c.Total.AccountedBytesIn), "in")
+	e.emit(descCoverageAccounted, prometheus.CounterValue, float64(c.Total.AccountedBytesOut), "out")
+	for _, w := range []struct {
+		name string
+		span model.CoverageSpan
+	}{{"tick", c.CoverageSpan}, {"15m", c.Last15m}, {"24h", c.Last24h}} {
+		if w.span.In != nil {
+			e.emit(descCoverageRatio, prometheus.GaugeValue, *w.span.In, "in", w.name)
+		}
+		if w.span.Out != nil {
+			e.emit(descCoverageRatio, prometheus.GaugeValue, *w.span.Out, "out", w.name)
 		}
 	}
 }

@@ -128,6 +128,15 @@ func TestMetrics(t *testing.T) {
 		{"bwmon_notifications_total", []string{"outcome=resolved"}, 2},
 		{"bwmon_notifications_total", []string{"outcome=dropped"}, 1},
 		{"bwmon_notifications_total", []string{"outcome=failed"}, 4},
+		{"bwmon_interface_bytes_total", []string{"direction=in", "interface=eth0", "netns="}, 130000},
+		{"bwmon_interface_bytes_total", []string{"direction=out", "interface=lo", "netns="}, 500},
+		{"bwmon_interface_link_bytes_total", []string{"direction=in", "interface=eth0", "netns="}, 131400},
+		{"bwmon_interface_packets_total", []string{"direction=out", "interface=eth0", "netns="}, 50},
+		{"bwmon_coverage_interface_bytes_total", []string{"direction=in"}, 130000},
+		{"bwmon_coverage_accounted_bytes_total", []string{"direction=out"}, 8900},
+		{"bwmon_coverage_ratio", []string{"direction=out", "window=tick"}, 1},
+		{"bwmon_coverage_ratio", []string{"direction=in", "window=15m"}, 125000.0 / 130000},
+		{"bwmon_coverage_ratio", []string{"direction=out", "window=24h"}, 8900.0 / 9000},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s%v", tt.name, tt.labels), func(t *testing.T) {
@@ -212,6 +221,7 @@ func TestMetricsHostileNames(t *testing.T) {
 		model.AppUsage{App: "a\nb\"c\\d\x1b[31m", BytesIn: 16},
 	)
 	sn.Agent.Monitors["pipe-\u202e\xfe"] = model.MonitorStats{Flows: 3}
+	sn.Interfaces = append(sn.Interfaces, model.Interface{Name: "veth\x1b\xff", NetNS: "ctr\u202e", BytesIn: 77})
 	sn.Unattributed.Reasons["odd\x9b"] = model.UnattributedSum{BytesIn: 9}
 	s.Consume(sn)
 
@@ -239,6 +249,9 @@ func TestMetricsHostileNames(t *testing.T) {
 	if got := value(t, fams, "bwmon_monitor_flows", `monitor=pipe-\u202e\xfe`); got != 3 {
 		t.Errorf("monitor with a hostile name: %v flows, want 3", got)
 	}
+	if got := value(t, fams, "bwmon_interface_bytes_total", "direction=in", `interface=veth\x1b\xff`, `netns=ctr\u202e`); got != 77 {
+		t.Errorf("interface with a hostile name: %v bytes in, want 77", got)
+	}
 	if got := value(t, fams, "bwmon_unattributed_bytes_total", "direction=in", `reason=odd\x9b`); got != 9 {
 		t.Errorf("odd reason: %v, want 9", got)
 	}
@@ -259,9 +272,9 @@ func TestMetricsSeriesBound(t *testing.T) {
 		// buckets, _sum and _count each one).
 		want int
 	}{
-		{"one conntrack monitor", map[string]model.MonitorStats{"conntrack": {}}, seriesFixed + seriesPerMonitor},
+		{"one conntrack monitor", map[string]model.MonitorStats{"conntrack": {}}, seriesFixed + seriesPerMonitor + seriesRealisticLinks},
 		{"conntrack with namespaces = all, and a pipe", map[string]model.MonitorStats{
-			"conntrack": {NamespacesRead: 3}, "pipe-web": {}}, seriesFixed + 2*seriesPerMonitor + 2},
+			"conntrack": {NamespacesRead: 3}, "pipe-web": {}}, seriesFixed + 2*seriesPerMonitor + 2 + seriesRealisticLinks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,7 +333,15 @@ const (
 		1 + 2 + 1 + // WebSocket clients, dropped (2 reasons), refused
 		4 + // notifications (4 outcomes)
 		1 + // metrics skipped
-		20 // tick duration: 17 buckets, +Inf, _sum, _count
+		20 + // tick duration: 17 buckets, +Inf, _sum, _count
+		4 // coverage's interface and accounted bytes, in and out
+	// Per interface listed: IP bytes, link bytes and packets, in and out;
+	// coverage's ratios: in and out over the tick, 15 minutes, 24 hours,
+	// once the interfaces moved bytes.
+	seriesPerInterface = 6
+	seriesRatios       = 6
+	// realisticSnap's host: eth0, docker0 and lo.
+	seriesRealisticLinks = 3*seriesPerInterface + seriesRatios
 )
 
 // TestMetricsHygiene: node_exporter's conventions. Counters end in _total

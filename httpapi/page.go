@@ -7,7 +7,7 @@ import (
 )
 
 // static holds the page: index.html, its scripts (core.js, then table.js,
-// procs.js, graph.js, usage.js and app.js: plain scripts sharing
+// procs.js, graph.js, links.js, usage.js and app.js: plain scripts sharing
 // window.bwmon, no build step), style.css and the vendored uPlot chart
 // library (static/vendor/README.md gives its version and licence). Nothing is loaded from outside the agent.
 //

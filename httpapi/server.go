@@ -78,6 +78,7 @@ type Server struct {
 	guard    *guard
 	upgrader websocket.Upgrader
 	history  *History
+	links    *History // the interface graph's (links.go)
 	hub      *hub
 	skip     *skipper // samples /metrics left out
 	tickHist prometheus.Histogram
@@ -125,6 +126,7 @@ func New(opts Options) (*Server, error) {
 		log:     logger,
 		guard:   g,
 		history: NewHistory(opts.MaxApps),
+		links:   NewHistory(MaxLinkSeries + 2),
 		hub:     newHub(logger, opts.MaxClients, opts.SendQueue, opts.PingInterval),
 		skip:    newSkipper(logger),
 	}
@@ -145,6 +147,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /api/v1/live", g.wrap(http.HandlerFunc(s.serveLive), false))
 	mux.Handle("GET /api/v1/stats", g.wrap(http.HandlerFunc(s.serveStats), false))
 	mux.Handle("GET /api/v1/processes", g.wrap(http.HandlerFunc(s.serveProcesses), false))
+	mux.Handle("GET /api/v1/interfaces", g.wrap(http.HandlerFunc(s.serveInterfaces), false))
 	if opts.Usage != nil {
 		mux.Handle("GET /api/v1/usage", g.wrap(usageHandler(opts.Usage), false))
 	}
@@ -155,7 +158,7 @@ func New(opts Options) (*Server, error) {
 		ErrorHandling: promhttp.ContinueOnError,
 	}), false))
 	mux.Handle("GET /api/", g.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/histories, /api/v1/processes, /api/v1/live, /api/v1/stats")
+		writeError(w, http.StatusNotFound, "no such endpoint: see /api/v1/apps, /api/v1/history, /api/v1/histories, /api/v1/processes, /api/v1/interfaces, /api/v1/live, /api/v1/stats")
 	}), false))
 	mux.Handle("GET /", g.wrap(pageHandler(), true))
 	s.handler = mux
@@ -183,6 +186,9 @@ func (s *Server) Consume(snap *model.Snapshot) {
 	}
 	s.latest.Store(&tick{snap: snap, json: b})
 	s.history.Add(snap)
+	if rs := linkRates(snap); rs != nil {
+		s.links.AddRates(snap.Time, snap.IntervalS, rs)
+	}
 	observeTick(s.tickHist, snap.Agent.TickDuration)
 	if s.hub.count() == 0 {
 		return

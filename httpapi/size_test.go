@@ -37,6 +37,19 @@ func realisticSnap(now time.Time) *model.Snapshot {
 			Units: []string{unit}, Containers: []model.Container{}, Cgroups: []string{"/system.slice/" + unit}, NetNS: []string{},
 		})
 	}
+	for i, n := range []string{"eth0", "docker0", "lo"} {
+		role := model.RoleCounted
+		if n == "lo" {
+			role = model.RoleLoopback
+		}
+		s.Interfaces = append(s.Interfaces, model.Interface{Name: n, Kind: "device", Role: role,
+			BytesIn: 123456789012 + uint64(i), BytesOut: 23456789012, RateIn: 1234567.891, RateOut: 12345.678,
+			LinkBytesIn: 124456789012, LinkBytesOut: 23556789012, LinkRateIn: 1244567.891, LinkRateOut: 12445.678,
+			PacketsIn: 123456789, PacketsOut: 23456789, Since: now.Add(-time.Hour)})
+	}
+	span := model.CoverageSpan{In: model.Ratio(99, 100), Out: model.Ratio(999, 1000), InterfaceBytesIn: 123456789012, InterfaceBytesOut: 23456789012,
+		AccountedBytesIn: 122456789012, AccountedBytesOut: 23356789012, SpanS: 900.5}
+	s.Coverage = model.Coverage{CoverageSpan: span, Last15m: span, Last24h: span, Total: span}
 	return s
 }
 

@@ -30,6 +30,14 @@ type Snapshot struct {
 	Unattributed Unattributed `json:"unattributed"`
 	// Forwarded holds the bytes the host routed between other hosts.
 	Forwarded Forwarded `json:"forwarded"`
+	// Interfaces lists the network interfaces of the namespaces the
+	// monitors watch, with their bytes at the IP and the link layer:
+	// counted ones first (RoleCounted), then by total; at most
+	// MaxInterfaces, the others folded into one line named OtherApp.
+	Interfaces []Interface `json:"interfaces"`
+	// Coverage says how much of the counted interfaces' traffic bwmon
+	// accounted for.
+	Coverage Coverage `json:"coverage"`
 
 	// Agent describes bwmon itself during the tick; it is not part of the
 	// JSON contract (the HTTP API exports it as metrics).

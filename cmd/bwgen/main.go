@@ -10,6 +10,9 @@
 //	bwgen udp-sink  LISTEN            receive and discard datagrams
 //	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
 //	bwgen udp-flows ADDR N            one datagram from each of N source ports
+//	bwgen raw-eth   IFACE BYTES SIZE  send BYTES in Ethernet frames of SIZE bytes
+//	                                  on IFACE through an AF_PACKET socket, as no
+//	                                  IP socket sees them (Linux)
 //
 // Options before the mode: -hold D keeps the process alive D after the
 // transfer; -linger D keeps each socket open D after its transfer (tests of
@@ -78,6 +81,8 @@ func main() {
 		err = ping(a[1], n(2), n(3))
 	case "udp-flows":
 		err = udpFlows(a[1], n(2))
+	case "raw-eth":
+		err = rawEth(a[1], n(2), n(3))
 	default:
 		err = fmt.Errorf("unknown mode %q", a[0])
 	}

@@ -46,7 +46,18 @@ func monitorSpecs(cfg *config.Config) []monitorSpec {
 			start: func(logger *slog.Logger) (aggregator.Monitor, error) {
 				o := opts
 				o.Logger = logger
-				return monitor.NewConntrack(o)
+				m, err := monitor.NewConntrack(o)
+				if err != nil {
+					return nil, err
+				}
+				// Its namespace's interfaces, for their figures and
+				// coverage; the counting goes on without them.
+				lm, err := monitor.WithLinks(m)
+				if err != nil {
+					logger.Warn("not reading the network interfaces: no interface figures nor coverage", "monitor", name, "err", err)
+					return m, nil
+				}
+				return lm, nil
 			},
 		})
 	}

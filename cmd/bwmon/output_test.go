@@ -48,8 +48,27 @@ func goldenSnapshot() *model.Snapshot {
 				{Inside: "fd00::2", Remote: "2001:db8::1", BytesIn: 7 << 20, BytesOut: 1 << 20},
 				{Inside: "10.0.0.3", Remote: "*", BytesIn: 10, BytesOut: 20},
 			}},
+		Interfaces: []model.Interface{
+			{Name: "eth0", Kind: "device", Role: model.RoleCounted, BytesIn: 3<<30 + 60<<20, BytesOut: 110 << 20, RateIn: 17 << 20, RateOut: 1300 << 10,
+				LinkBytesIn: 3<<30 + 62<<20, LinkBytesOut: 111 << 20, LinkRateIn: 17.2 * (1 << 20), LinkRateOut: 1320 << 10,
+				PacketsIn: 2_300_000, PacketsOut: 80_000, Since: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)},
+			{Name: "lo", Kind: "loopback", Role: model.RoleLoopback, BytesIn: 9 << 20, BytesOut: 9 << 20, LinkBytesIn: 9 << 20, LinkBytesOut: 9 << 20,
+				PacketsIn: 700, PacketsOut: 700, Since: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)},
+		},
+		Coverage: model.Coverage{
+			CoverageSpan: model.CoverageSpan{In: goldenRatio(0.9975), Out: goldenRatio(0.9991), InterfaceBytesIn: 17 << 20, InterfaceBytesOut: 1300 << 10,
+				AccountedBytesIn: 17780531, AccountedBytesOut: 1330002, SpanS: 1},
+			Last15m: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3 << 30, InterfaceBytesOut: 100 << 20,
+				AccountedBytesIn: 3199653396, AccountedBytesOut: 104721269, SpanS: 900},
+			Last24h: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
+				AccountedBytesIn: 3262137170, AccountedBytesOut: 115193396, SpanS: 3601},
+			Total: model.CoverageSpan{In: goldenRatio(0.9931), Out: goldenRatio(0.9987), InterfaceBytesIn: 3<<30 + 60<<20, InterfaceBytesOut: 110 << 20,
+				AccountedBytesIn: 3262137170, AccountedBytesOut: 115193396, SpanS: 3601},
+		},
 	}
 }
+
+func goldenRatio(v float64) *float64 { return &v }
 
 func TestOutputGolden(t *testing.T) {
 	tests := []struct {

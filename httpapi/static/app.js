@@ -1,9 +1,10 @@
 // bwmon's page, its start and its connection to the agent: GET
 // /api/v1/apps to check the agent answers (and the token), one GET
-// /api/v1/histories for what the page missed, then the WebSocket
-// /api/v1/live, reconnected with a backoff. It hands every tick to the
-// table (table.js), the graphs (graph.js) and the process list (procs.js),
-// and asks for the usage (usage.js) now and then.
+// /api/v1/histories and one GET /api/v1/interfaces for what the page
+// missed, then the WebSocket /api/v1/live, reconnected with a backoff. It
+// hands every tick to the table (table.js), the graphs (graph.js), the
+// interface graph (links.js) and the process list (procs.js), and asks for
+// the usage (usage.js) now and then.
 (function () {
   'use strict';
 
@@ -31,7 +32,7 @@
       if (snap) onSnapshot(snap);
       loadStats();
       B.usage.load();
-      return B.graph.backfill();
+      return Promise.all([B.graph.backfill(), B.links.backfill()]);
     }).then(openSocket, function (err) {
       if (err instanceof B.AuthError) { askToken(); return; }
       unreachable();
@@ -155,6 +156,7 @@
     state.lastTick = Date.now();
     if (state.ws) setStatus(statusText(), 'live');
     B.graph.onSnapshot(snap); // first: it picks the colours the table shows
+    B.links.onSnapshot(snap);
     B.table.render();
     B.table.renderForwarded();
     B.procs.tick();
@@ -195,6 +197,7 @@
     B.table.renderForwarded();
     B.procs.render();
     B.graph.render();
+    B.links.render();
   }
   $('unit-bytes').addEventListener('click', function () { setUnits(false); });
   $('unit-bits').addEventListener('click', function () { setUnits(true); });
@@ -204,6 +207,7 @@
     cancelAnimationFrame(resizing);
     resizing = requestAnimationFrame(function () {
       B.graph.resize();
+      B.links.resize();
       B.table.render();
       if (state.usage.data) B.usage.render();
     });

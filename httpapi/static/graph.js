@@ -262,7 +262,14 @@
   function chartHeight() { return B.narrow() ? 150 : 200; }
 
   function chartOpts(series, minSpan) {
-    var width = $('chart-in').clientWidth || 800;
+    return G.makeOpts(series, minSpan, $('chart-in').clientWidth || 800, updateLegend);
+  }
+
+  // makeOpts are the options of a chart of rates, width pixels wide, of
+  // stepped series; onCursor gets the index of the step under the cursor,
+  // or null when it leaves. Charts made with it share their cursor (the
+  // interface graph's and the apps').
+  G.makeOpts = function (series, minSpan, width, onCursor) {
     return {
       width: width,
       height: chartHeight(),
@@ -273,7 +280,7 @@
         y: false, // a rate line across would read as a threshold
         dataIdx: function (u, si, closest, x) { return stepIdx(u.data[0], x); },
       },
-      hooks: { setCursor: [function (u) { updateLegend(u.cursor.left >= 0 ? u.cursor.idx : null); }] },
+      hooks: { setCursor: [function (u) { onCursor(u.cursor.left >= 0 ? u.cursor.idx : null); }] },
       scales: {
         // At least minSpan seconds wide, so a young agent's few points do
         // not stretch over sub-second ticks.
@@ -299,7 +306,10 @@
       ],
       series: [{}].concat(series),
     };
-  }
+  };
+
+  G.stepSeries = stepSeries;
+  G.chartHeight = chartHeight;
 
   function stepSeries(name, color, dash) {
     return {
@@ -430,6 +440,7 @@
     titles();
     destroyCharts();
     if (r === '15m') renderLive(); else { renderDay(); loadDay(); }
+    B.links.rangeChanged();
   }
   $('range-15m').addEventListener('click', function () { setRange('15m'); });
   $('range-24h').addEventListener('click', function () { setRange('24h'); });

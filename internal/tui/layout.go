@@ -87,6 +87,13 @@ func (m *Model) segments() []segment {
 	segs = append(segs,
 		segment{"in " + formatRate(all.rateIn, m.bits) + "  out " + formatRate(all.rateOut, m.bits), nil},
 		segment{"total in " + formatBytes(float64(all.totalIn)) + "  out " + formatBytes(float64(all.totalOut)), nil})
+	if c, ok := coverageText(s); ok {
+		st := &st.dim
+		if c.low {
+			st = &m.st.warn
+		}
+		segs = append(segs, segment{c.text, st})
+	}
 	// The honest bucket, said even when empty.
 	un := u.BytesIn + u.BytesOut
 	segs = append(segs, segment{"unattributed " + share(un, un+attributed), nil})
@@ -104,6 +111,34 @@ func (m *Model) segments() []segment {
 		segs = append(segs, segment{m.source, &st.dim})
 	}
 	return segs
+}
+
+// coverage is what the header says of coverage.
+type coverage struct {
+	text string
+	low  bool // under lowCoverage either way: said in the warning's colour
+}
+
+// lowCoverage is the share below which the header marks coverage.
+const lowCoverage = 0.95
+
+// coverageText says how much of the interfaces' traffic bwmon explained
+// over the last 15 minutes: "coverage 15m in 99.3% out 99.8%". ok
+// is false when the agent reads no interface (a pipe alone, an older
+// agent); a window whose interfaces moved nothing shows "–".
+func coverageText(s *model.Snapshot) (coverage, bool) {
+	if len(s.Interfaces) == 0 {
+		return coverage{}, false
+	}
+	w := s.Coverage.Last15m
+	pct := func(p *float64) string {
+		if p == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f%%", 100**p)
+	}
+	low := w.In != nil && *w.In < lowCoverage || w.Out != nil && *w.Out < lowCoverage
+	return coverage{"coverage 15m in " + pct(w.In) + " out " + pct(w.Out), low}, true
 }
 
 // share is part of whole in percent: "0.5%", "<0.1%".

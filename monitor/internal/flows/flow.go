@@ -75,6 +75,10 @@ type side struct {
 	resolved bool
 	skip     bool // filtered out by include/exclude or ignore_local
 	attempts int8 // ticks spent unresolved
+	// outer is a side of a flow with no local end (routed through the
+	// namespace); filtered, one whose bytes nobody counts (include,
+	// exclude, ignore_forwarded): see crossing.go.
+	outer, filtered bool
 }
 
 // owner is whom a resolved side's bytes go to; one per process or reason.

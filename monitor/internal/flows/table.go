@@ -41,6 +41,7 @@ type Table struct {
 	ready bool
 	acc   map[*owner]*accum
 	lost  uint64 // flows that vanished without a DESTROY event
+	cross accum  // the booked bytes as they crossed the interfaces (crossing.go)
 
 	ownersMu sync.Mutex // guards owners; taken inside the table's lock
 	owners   map[model.Key]*owner
@@ -136,7 +137,7 @@ func outerSide(f *ctnetlink.Rec, base model.FlowCounter) side {
 		t = &f.Reply
 	}
 	local, remote := endpoint(t, f.ICMP)
-	return side{isOrig: !dnat, ctr: base, ep: &Ends{Local: local, Remote: remote, Outer: true, NAT: dnat || snat}}
+	return side{isOrig: !dnat, outer: true, ctr: base, ep: &Ends{Local: local, Remote: remote, Outer: true, NAT: dnat || snat}}
 }
 
 // ownerOf returns the shared owner for info. Event workers call it
@@ -165,8 +166,9 @@ func (t *Table) settle(s *side, info model.Info) {
 	s.owner = t.ownerOf(info)
 	switch {
 	case info.Process != nil && t.opts.Keep != nil && !t.opts.Keep(info.Process.Cmdline),
-		info.Forwarded != nil && t.opts.IgnoreForwarded,
-		info.Unattributed == ReasonElsewhere:
+		info.Forwarded != nil && t.opts.IgnoreForwarded:
+		s.skip, s.filtered = true, true
+	case info.Unattributed == ReasonElsewhere:
 		s.skip = true
 	}
 }
@@ -202,7 +204,13 @@ func (t *Table) account(fl *flow) {
 			continue
 		}
 		dO, dR := s.ctr.Update(fl.orig, fl.reply)
-		if s.skip || dO == 0 && dR == 0 {
+		if dO == 0 && dR == 0 {
+			continue
+		}
+		if !s.filtered {
+			t.crossed(fl, s, dO, dR)
+		}
+		if s.skip {
 			continue
 		}
 		in, out := dR, dO // the initiator sent the original direction
@@ -253,7 +261,7 @@ func (t *Table) InsertNew(p *Prepared) {
 	for i := range old.list() {
 		s, n := &old.sides[i], &fl.sides[i]
 		if !s.resolved && n.resolved {
-			s.resolved, s.skip, s.owner, s.ep = true, n.skip, n.owner, nil
+			s.resolved, s.skip, s.filtered, s.owner, s.ep = true, n.skip, n.filtered, n.owner, nil
 		}
 	}
 }

@@ -1,0 +1,72 @@
+package flows
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
+)
+
+// TestCrossed: the bytes a table books, mapped onto the namespace's
+// interfaces: none for loopback, once for a local end, once in and once
+// out for a routed flow whoever books it, none when nobody does.
+func TestCrossed(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	inbound := netip.AddrPortFrom(hostIP, 80)
+	lcli := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 50000)
+	lsrv := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 8080)
+	ext1 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), 1000)
+	ext2 := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), 80)
+	ctr := netip.AddrPortFrom(netip.MustParseAddr("172.17.0.2"), 40000)
+	masq := netip.AddrPortFrom(hostIP, 61000)
+	tests := []struct {
+		name    string
+		opts    Options
+		owners  map[netip.AddrPort]*model.Process
+		outside map[netip.Addr]bool
+		flow    ctnetlink.Rec // seen at 0, then with these counters
+		in, out uint64
+	}{
+		{name: "a client's connection: its bytes as it sees them", owners: map[netip.AddrPort]*model.Process{cli: curl},
+			flow: tcpFlow(1, cli, srv, 300, 5000), in: 5000, out: 300},
+		{name: "a server's connection: the responder's side", owners: map[netip.AddrPort]*model.Process{inbound: nginx},
+			flow: tcpFlow(2, srv, inbound, 700, 9000), in: 700, out: 9000},
+		{name: "no socket: unattributed, still accounted", flow: tcpFlow(3, srv, inbound, 90, 10), in: 90, out: 10},
+		{name: "loopback crosses no interface", owners: map[netip.AddrPort]*model.Process{lcli: curl, lsrv: nginx},
+			flow: tcpFlow(4, lcli, lsrv, 5000, 300)},
+		{name: "ignore_local: nothing", opts: Options{IgnoreLocal: true}, owners: map[netip.AddrPort]*model.Process{lcli: curl, lsrv: nginx},
+			flow: tcpFlow(5, lcli, lsrv, 5000, 300)},
+		{name: "forwarded: each byte in and out", flow: tcpFlow(6, ext1, ext2, 40, 60), in: 100, out: 100},
+		{name: "forwarded = false: nobody counts it", opts: Options{IgnoreForwarded: true}, flow: tcpFlow(7, ext1, ext2, 40, 60)},
+		{name: "a container's process behind masquerade: routed, twice", owners: map[netip.AddrPort]*model.Process{ctr: curl},
+			flow: natFlow(8, ctr, ext2, ext2, masq, 700, 9000), in: 9700, out: 9700},
+		{name: "counted by the container's own table: still routed here", owners: map[netip.AddrPort]*model.Process{ctr: curl},
+			outside: map[netip.Addr]bool{ctr.Addr(): true}, flow: natFlow(9, ctr, ext2, ext2, masq, 700, 9000), in: 9700, out: 9700},
+		{name: "excluded process: nobody counts it", opts: Options{Keep: func(c string) bool { return !strings.HasPrefix(c, "curl") }},
+			owners: map[netip.AddrPort]*model.Process{cli: curl}, flow: tcpFlow(10, cli, srv, 300, 5000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, elsewhere: tt.outside}
+			ft := New(tt.opts)
+			applyDump(ft, nil, r)
+			zero := tt.flow
+			zero.OrigBytes, zero.ReplyBytes = 0, 0
+			onNew(ft, &zero, r)
+			for range tickAttempts + 1 { // an owner not found is settled with a reason
+				applyDump(ft, []ctnetlink.Rec{tt.flow}, r)
+			}
+			drainTable(ft)
+			in, out := ft.TakeCrossed()
+			if in != tt.in || out != tt.out {
+				t.Errorf("crossed in %d, out %d; want %d, %d", in, out, tt.in, tt.out)
+			}
+			if in, out := ft.TakeCrossed(); in != 0 || out != 0 {
+				t.Errorf("a second take gave %d, %d: want nothing", in, out)
+			}
+		})
+	}
+}
