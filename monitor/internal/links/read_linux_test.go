@@ -3,6 +3,8 @@ package links
 import (
 	"fmt"
 	"net"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +71,14 @@ func TestReaderCounts(t *testing.T) {
 	for _, l := range [][2]string{{a, va}, {b, vb}, {b, "br0"}} {
 		nettest.MustIP(t, "-n", l[0], "link", "set", l[1], "up")
 	}
+	// The bridge drops what reaches its port before the port forwards.
+	nettest.Eventually(t, 10*time.Second, func() error {
+		out, err := exec.Command("bridge", "-n", b, "link", "show", "dev", vb).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "state forwarding") {
+			return fmt.Errorf("bridge port %s not forwarding yet: %s %v", vb, out, err)
+		}
+		return nil
+	})
 	// No ARP in the count.
 	nettest.MustIP(t, "-n", a, "neigh", "add", "10.79.0.2", "lladdr", macOf(t, b, "br0").String(), "dev", va, "nud", "permanent")
 	nettest.MustIP(t, "-n", b, "neigh", "add", "10.79.0.1", "lladdr", macOf(t, a, va).String(), "dev", "br0", "nud", "permanent")
