@@ -174,6 +174,7 @@ func TestCoverageOlderFlows(t *testing.T) {
 	if err := nftct.Engage(nettest.NetNSFD(t, p.Watched), "bwmontest"); err != nil { // conntrack runs, not counting
 		t.Fatal(err)
 	}
+	nettest.Build(t, "./cmd/bwmon") // before the older transfer: the agent starts a second into it
 	srv, _ := nettest.Generator(t, "oldsrv")
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", fmt.Sprintf("%s:5421", p.PeerIP4))
 	gen, app := nettest.Generator(t, "oldgen")
@@ -195,11 +196,22 @@ func TestCoverageOlderFlows(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the older transfer did not end")
 	}
+	// The interfaces are read once a tick: wait until what they sent
+	// stays put over more than two ticks, so that the older transfer's
+	// last bytes are in the figure the second half subtracts.
 	var c model.CoverageSpan
-	nettest.Eventually(t, 10*time.Second, func() error {
+	var last uint64
+	lastChange := time.Now()
+	nettest.Eventually(t, 15*time.Second, func() error {
 		c = a.snapshot().Coverage.Total
+		if c.InterfaceBytesOut != last {
+			last, lastChange = c.InterfaceBytesOut, time.Now()
+		}
 		if c.InterfaceBytesOut < rate { // a second of it, at least, after the agent's start
 			return fmt.Errorf("the interface sent %d bytes since the start, want some of the older transfer's, at least %d", c.InterfaceBytesOut, rate)
+		}
+		if time.Since(lastChange) < 2500*time.Millisecond {
+			return fmt.Errorf("the interface's bytes out still grow (%d)", c.InterfaceBytesOut)
 		}
 		return nil
 	})
