@@ -309,3 +309,8 @@ func (c *Counter) Close() error {
 	})
 	return c.closeErr
 }
+
+// programs lists the loaded programs.
+func (c *Counter) programs() []*ebpf.Program {
+	return []*ebpf.Program{c.objs.SockCreate, c.objs.SockOps, c.objs.SkbEgress, c.objs.SkbIngress, c.objs.SockRelease}
+}
