@@ -28,9 +28,9 @@ func TestHolder(t *testing.T) {
 	if os.Getenv(holderEnv) == "" {
 		return
 	}
-	c, err := Open(Options{})
+	c, err := Open(Options{CgroupPath: os.Getenv(holderEnv + "_CGROUP")})
 	if err != nil {
-		fmt.Println("error", err)
+		fmt.Printf("error unsupported=%v %v\n", errors.Is(err, ErrUnsupported), err)
 		os.Exit(1)
 	}
 	var ids []string
@@ -44,6 +44,13 @@ func TestHolder(t *testing.T) {
 		ids = append(ids, strconv.Itoa(int(id)))
 	}
 	fmt.Println("ready", strings.Join(ids, " "))
+	if os.Getenv(holderEnv+"_EXIT") != "" {
+		if err := c.Read(func(*Socket) {}); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	time.Sleep(time.Minute)
 	os.Exit(2)
 }

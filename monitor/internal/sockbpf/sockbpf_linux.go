@@ -65,6 +65,9 @@ type Counter struct {
 // killed. Its error says why eBPF cannot be used and how to fix it;
 // errors.Is(err, ErrUnsupported) holds when the cause is the host.
 func Open(o Options) (*Counter, error) {
+	if err := checkCaps(); err != nil {
+		return nil, err
+	}
 	path := o.CgroupPath
 	if path == "" {
 		f, err := os.Open("/proc/self/mountinfo")
