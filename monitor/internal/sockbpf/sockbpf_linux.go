@@ -245,7 +245,7 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
-		Closed:  closed,
+		Closed:   closed,
 	}
 	comm := (*[16]byte)(unsafe.Pointer(&s.Comm))[:]
 	for i, b := range comm {
