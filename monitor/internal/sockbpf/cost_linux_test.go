@@ -2,7 +2,6 @@ package sockbpf
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -22,8 +21,9 @@ import (
 // kernel per packet (run_time_ns / run_cnt, with BPF statistics on) under
 // 4 iperf3 streams between two network namespaces, against an empty
 // program on the same hooks, and the throughput with the programs against
-// none. Rounds alternate empty, counter and no program; the figures are
-// over all rounds (throughput: the median). It ignores b.N: run it with
+// none. Each round runs the empty programs, the counter and no program, in
+// an order that turns from round to round; the figures are over all
+// rounds (throughput: the median). It ignores b.N: run it with
 // -benchtime 1x (`make bench` does, in bench/bwbench):
 //
 //	go test -run '^$' -bench KernelCost -benchtime 1x ./monitor/internal/sockbpf
@@ -77,7 +77,7 @@ func BenchmarkKernelCost(b *testing.B) {
 		}
 		return gbps
 	}
-	for range rounds {
+	runEmpty := func() {
 		// Empty programs on the same hooks.
 		var progs [2]*ebpf.Program
 		var links []link.Link
@@ -101,7 +101,8 @@ func BenchmarkKernelCost(b *testing.B) {
 			l.Close()
 			progs[i].Close()
 		}
-
+	}
+	runCounter := func() {
 		c, err := Open(Options{})
 		if err != nil {
 			b.Fatal(err)
@@ -111,8 +112,15 @@ func BenchmarkKernelCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.Close()
-
-		gbpsNone = append(gbpsNone, iperf(b, p, secs))
+	}
+	runNone := func() { gbpsNone = append(gbpsNone, iperf(b, p, secs)) }
+	// The order turns each round: a veth pair's throughput drifts, and
+	// whoever always ran first or last would carry the drift.
+	order := []func(){runEmpty, runCounter, runNone}
+	for r := range rounds {
+		for i := range order {
+			order[(i+r)%len(order)]()
+		}
 	}
 	ns := func(t tally) float64 { return float64(t.runtime.Nanoseconds()) / float64(max(t.count, 1)) }
 	b.ReportMetric(ns(empty[0]), "ns/pkt-in-empty")
@@ -173,5 +181,3 @@ func median(v []float64) float64 {
 	s := slices.Sorted(slices.Values(v))
 	return s[len(s)/2]
 }
-
-var _ = fmt.Sprint
