@@ -287,6 +287,7 @@ func (c *Counter) Stats() Stats {
 	st.MapFull, _ = c.stat(statMapFull)
 	st.RingLost, _ = c.stat(statRingLost)
 	st.Adopted, _ = c.stat(statAdopted)
+	st.NoStorage, _ = c.stat(statNoStorage)
 	return st
 }
 
