@@ -34,6 +34,10 @@ const (
 	afInet6 = unix.AF_INET6
 )
 
+// ringBytes is the size of the close records' ring buffer: 4 MiB, about
+// 30,000 records (tests make it smaller).
+var ringBytes uint32 = 4 << 20
+
 // Offsets of the fields Read loads one at a time from the mapped slots.
 var (
 	offState = unsafe.Offsetof(sockbpfSlot{}.State)
@@ -97,6 +101,7 @@ func Open(o Options) (*Counter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
+	spec.Maps[sockbpfMapClosed].MaxEntries = ringBytes
 	spec.Maps[sockbpfMapSlots].MaxEntries = uint32(n)
 	spec.Maps[sockbpfMapFreeSlots].MaxEntries = uint32(n)
 	if err := spec.Variables[sockbpfVarMaxSlots].Set(uint32(n)); err != nil {
