@@ -22,6 +22,7 @@ func BenchmarkRead(b *testing.B) {
 			for i := range n {
 				s := (*sockbpfSlot)(unsafe.Pointer(&c.slots[(base+i)*slotSize]))
 				*s = sockbpfSlot{Cookie: uint64(1<<40 + i), Pid: uint32(i), Gen: 1, State: stateLive, Family: afInet, Proto: 6, BytesIn: uint64(i)}
+				copy((*[16]byte)(unsafe.Pointer(&s.Comm))[:15], fmt.Sprintf("process-%d", i%500))
 			}
 			if err := c.objs.Stats.Update(uint32(statNext), uint64(base+n), ebpf.UpdateAny); err != nil {
 				b.Fatal(err)

@@ -34,6 +34,9 @@ const (
 	afInet6 = unix.AF_INET6
 )
 
+// maxComms bounds Read's cache of comm strings.
+const maxComms = 4096
+
 // ringBytes is the size of the close records' ring buffer: 4 MiB, about
 // 30,000 records (tests make it smaller).
 var ringBytes uint32 = 4 << 20
@@ -54,8 +57,9 @@ type Counter struct {
 	slots []byte // the slots map, mmapped
 	max   int
 
-	closedBuf []sockbpfSlot // Read's list of close records, reused
-	sock      Socket        // Read's Socket handed to fn, reused
+	closedBuf []sockbpfSlot       // Read's list of close records, reused
+	sock      Socket              // Read's Socket handed to fn, reused
+	comms     map[[16]byte]string // Read's comm strings, so that a tick allocates none for names seen before
 
 	live, closed atomic.Uint64
 
@@ -107,7 +111,7 @@ func Open(o Options) (*Counter, error) {
 	if err := spec.Variables[sockbpfVarMaxSlots].Set(uint32(n)); err != nil {
 		return nil, fmt.Errorf("setting max_slots: %w", err)
 	}
-	c := &Counter{max: n}
+	c := &Counter{max: n, comms: map[[16]byte]string{}}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
@@ -252,14 +256,23 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		Listener: s.Listener != 0,
 		Closed:   closed,
 	}
-	comm := (*[16]byte)(unsafe.Pointer(&s.Comm))[:]
-	for i, b := range comm {
-		if b == 0 {
-			comm = comm[:i]
-			break
+	raw := *(*[16]byte)(unsafe.Pointer(&s.Comm))
+	name, ok := c.comms[raw]
+	if !ok {
+		comm := raw[:]
+		for i, b := range comm {
+			if b == 0 {
+				comm = comm[:i]
+				break
+			}
 		}
+		name = string(comm)
+		if len(c.comms) >= maxComms {
+			clear(c.comms)
+		}
+		c.comms[raw] = name
 	}
-	k.Comm = string(comm)
+	k.Comm = name
 	switch s.TupleFamily {
 	case afInet:
 		k.Family = afInet
