@@ -20,10 +20,11 @@ import (
 // BenchmarkKernelCost measures what the cgroup_skb programs cost the
 // kernel per packet (run_time_ns / run_cnt, with BPF statistics on) under
 // 4 iperf3 streams between two network namespaces, against an empty
-// program on the same hooks, and the throughput with the programs against
-// none. Each round runs the empty programs, the counter and no program, in
-// an order that turns from round to round; the figures are over all
-// rounds (throughput: the median). It ignores b.N: run it with
+// program on the same hooks and the same packets, and the throughput with
+// the programs against none. Each round runs the empty programs with the
+// counter, the counter alone and no program, in an order that turns from
+// round to round; the figures are over all rounds (throughput: the
+// median). It ignores b.N: run it with
 // -benchtime 1x (`make bench` does, in bench/bwbench):
 //
 //	go test -run '^$' -bench KernelCost -benchtime 1x ./monitor/internal/sockbpf
@@ -77,8 +78,9 @@ func BenchmarkKernelCost(b *testing.B) {
 		}
 		return gbps
 	}
-	runEmpty := func() {
-		// Empty programs on the same hooks.
+	// attachEmpty attaches empty programs to the same hooks; the returned
+	// func detaches them.
+	attachEmpty := func() ([2]*ebpf.Program, func()) {
 		var progs [2]*ebpf.Program
 		var links []link.Link
 		for i, typ := range []ebpf.AttachType{ebpf.AttachCGroupInetIngress, ebpf.AttachCGroupInetEgress} {
@@ -96,18 +98,60 @@ func BenchmarkKernelCost(b *testing.B) {
 			progs[i] = pr
 			links = append(links, l)
 		}
-		measure(progs, &empty)
-		for i, l := range links {
-			l.Close()
-			progs[i].Close()
+		return progs, func() {
+			for i, l := range links {
+				l.Close()
+				progs[i].Close()
+			}
 		}
 	}
-	runCounter := func() {
+	open := func() *Counter {
 		c, err := Open(Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		gbpsCounter = append(gbpsCounter, measure([2]*ebpf.Program{c.objs.SkbIngress, c.objs.SkbEgress}, &counter))
+		return c
+	}
+	// The per-packet figures come from rounds where the empty programs
+	// and the counter's see the same packets (attached in turn first and
+	// second); the throughput from rounds with the counter alone.
+	both := 0
+	runBoth := func() {
+		var c *Counter
+		if both%2 == 1 {
+			c = open()
+		}
+		ep, detach := attachEmpty()
+		if c == nil {
+			c = open()
+		}
+		both++
+		var before [4]*ebpf.ProgramStats
+		progs := [4]*ebpf.Program{ep[0], c.objs.SkbIngress, ep[1], c.objs.SkbEgress}
+		into := [4]*tally{&empty[0], &counter[0], &empty[1], &counter[1]}
+		for i, pr := range progs {
+			if before[i], err = pr.Stats(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		iperf(b, p, secs)
+		for i, pr := range progs {
+			after, err := pr.Stats()
+			if err != nil {
+				b.Fatal(err)
+			}
+			add(into[i], before[i], after)
+		}
+		detach()
+		if err := c.Read(func(*Socket) {}); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	runCounter := func() {
+		c := open()
+		var scratch [2]tally
+		gbpsCounter = append(gbpsCounter, measure([2]*ebpf.Program{c.objs.SkbIngress, c.objs.SkbEgress}, &scratch))
 		if err := c.Read(func(*Socket) {}); err != nil {
 			b.Fatal(err)
 		}
@@ -116,7 +160,7 @@ func BenchmarkKernelCost(b *testing.B) {
 	runNone := func() { gbpsNone = append(gbpsNone, iperf(b, p, secs)) }
 	// The order turns each round: a veth pair's throughput drifts, and
 	// whoever always ran first or last would carry the drift.
-	order := []func(){runEmpty, runCounter, runNone}
+	order := []func(){runBoth, runCounter, runNone}
 	for r := range rounds {
 		for i := range order {
 			order[(i+r)%len(order)]()
