@@ -15,6 +15,7 @@ type report struct {
 	accuracy      []accuracyRow
 	flows, procs  []scaleRow
 	churn         []scaleRow
+	kernel        kernelRow
 	micro         []string
 }
 
@@ -53,6 +54,7 @@ func (r *report) markdown() string {
 		w("| %s | %.1f%% | %.1f MB | %s | %s |\n", s.what, s.cpuPct, s.rssMB, s.tickP50, s.tickP99)
 	}
 	w("\nCPU is measured after a warm-up (start-up resolves every existing flow once). Above ~25,000 flows a full conntrack dump costs more than the 5%% budget of a tick, so bwmon reads the table every few ticks on its own goroutine (ticks stay short; live flows' bytes arrive in steps; ended flows' final bytes arrive with their DESTROY event).\n")
+	w("\n## eBPF socket counter: kernel cost per packet (4 iperf3 streams)\n\n%s", r.kernel.markdown())
 	w("\n## Go micro-benchmarks\n\n```\n%s\n```\n", strings.Join(r.micro, "\n"))
 	return b.String()
 }
