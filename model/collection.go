@@ -20,6 +20,9 @@ type MonitorEntry struct {
 	FirstSeen, LastSeen time.Time
 
 	periodIn, periodOut uint64
+	// cls splits the period's bytes by class, once a classified byte is
+	// added; spare is the split Usage handed out last, reused next.
+	cls, spare *ClassSplit
 }
 
 // Usage is what one entry moved during the period that a call to
@@ -27,6 +30,9 @@ type MonitorEntry struct {
 type Usage struct {
 	Entry   *MonitorEntry
 	In, Out uint64
+	// Classes splits In and Out by the class of the remote end; nil when
+	// all of them are of ClassNone (added with Add).
+	Classes *ClassSplit
 }
 
 // MonitorEntryCollection keeps a MonitorEntry per key. Monitors Add bytes;
@@ -55,10 +61,18 @@ func NewMonitorEntryCollection(retention time.Duration) *MonitorEntryCollection 
 	return &MonitorEntryCollection{retention: retention, entries: make(map[Key]*MonitorEntry)}
 }
 
-// Add counts in and out bytes for key at time now. The info of the first Add
-// for a key stays with its entry, unless a later one names a process where
-// the first did not.
+// Add counts in and out bytes for key at time now, of no class (ClassNone).
+// The info of the first Add for a key stays with its entry, unless a later
+// one names a process where the first did not.
 func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now time.Time) {
+	c.AddClass(key, info, ClassNone, in, out, now)
+}
+
+// AddClass is Add for bytes exchanged with remote ends of class class: a
+// monitor that knows each flow's remote end classifies it once and adds
+// its bytes with their class, in as many calls as the entry has classes in
+// the period.
+func (c *MonitorEntryCollection) AddClass(key Key, info Info, class Class, in, out uint64, now time.Time) {
 	e, ok := c.entries[key]
 	if !ok {
 		e = &MonitorEntry{Key: key, Info: info, FirstSeen: now}
@@ -77,6 +91,12 @@ func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now tim
 	e.BytesOut += out
 	e.periodIn += in
 	e.periodOut += out
+	if class != ClassNone || e.cls != nil {
+		if e.cls == nil {
+			e.cls = new(ClassSplit)
+		}
+		e.cls.Add(class, in, out)
+	}
 }
 
 // Usage closes the current period: it returns every entry that moved bytes
@@ -85,8 +105,15 @@ func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now tim
 func (c *MonitorEntryCollection) Usage(now time.Time) []Usage {
 	out := make([]Usage, 0, len(c.active))
 	for _, e := range c.active {
-		out = append(out, Usage{Entry: e, In: e.periodIn, Out: e.periodOut})
+		out = append(out, Usage{Entry: e, In: e.periodIn, Out: e.periodOut, Classes: e.cls})
 		e.periodIn, e.periodOut = 0, 0
+		if e.cls != nil {
+			// The split handed out stays put until the next call.
+			e.cls, e.spare = e.spare, e.cls
+			if e.cls != nil {
+				*e.cls = ClassSplit{}
+			}
+		}
 	}
 	c.active = c.active[:0]
 	for k, e := range c.entries {

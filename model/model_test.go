@@ -136,3 +136,38 @@ func TestProcessName(t *testing.T) {
 
 // Get returns the entry for key, or nil.
 func (c *MonitorEntryCollection) Get(key Key) *MonitorEntry { return c.entries[key] }
+
+func TestAddClass(t *testing.T) {
+	c := NewMonitorEntryCollection(time.Minute)
+	t0 := time.Unix(1000, 0)
+	k := KeyApp("a")
+	c.AddClass(k, Info{}, 2, 100, 10, t0)
+	c.AddClass(k, Info{}, 3, 1, 2, t0)
+	c.Add(k, Info{}, 5, 5, t0)
+	u := c.Usage(t0.Add(time.Second))
+	if len(u) != 1 || u[0].In != 106 || u[0].Out != 17 || u[0].Classes == nil {
+		t.Fatalf("usage %+v", u)
+	}
+	if got := *u[0].Classes; got[2] != (ClassBytes{100, 10}) || got[3] != (ClassBytes{1, 2}) || got[ClassNone] != (ClassBytes{5, 5}) {
+		t.Fatalf("classes %v", got[:4])
+	}
+	first := u[0].Classes
+	c.AddClass(k, Info{}, 2, 7, 0, t0.Add(time.Second))
+	if (*first)[2] != (ClassBytes{100, 10}) {
+		t.Fatal("the split handed out changed before the next Usage")
+	}
+	u = c.Usage(t0.Add(2 * time.Second))
+	if got := *u[0].Classes; got[2] != (ClassBytes{7, 0}) || got[3] != (ClassBytes{}) {
+		t.Fatalf("second period %v", got[:4])
+	}
+	c.AddClass(k, Info{}, MaxClasses+3, 1, 1, t0.Add(2*time.Second))
+	u = c.Usage(t0.Add(3 * time.Second))
+	if got := *u[0].Classes; got[ClassNone] != (ClassBytes{1, 1}) {
+		t.Fatalf("out of range class %v", got[:4])
+	}
+	k2 := KeyApp("b")
+	c.Add(k2, Info{}, 1, 1, t0.Add(3*time.Second))
+	if u := c.Usage(t0.Add(4 * time.Second)); u[0].Classes != nil {
+		t.Fatalf("no class: %+v", u)
+	}
+}
