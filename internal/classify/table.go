@@ -236,3 +236,12 @@ func inc(v u128) (u128, bool) {
 	}
 	return v, false
 }
+
+// Local returns the class of a remote end on the host itself: a flow whose
+// both ends are the host's addresses, loopback or not.
+func (t *Table) Local() model.Class {
+	if i := slices.Index(t.names, Local); i > 0 {
+		return model.Class(i)
+	}
+	return model.ClassNone
+}
