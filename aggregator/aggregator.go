@@ -27,6 +27,11 @@ type Config struct {
 	// rest are folded into model.OtherApp as the package doc says. The
 	// effective limits are reported in each Snapshot's AgentStats.
 	Limits model.Limits
+	// ClassNames names the destination classes by index
+	// (internal/classify's Table.Names): an app's line lists its bytes of
+	// each named class (AppUsage.Classes). Bytes of an index without a
+	// name, or of model.ClassNone, are in the app's totals only.
+	ClassNames []string
 }
 
 // Aggregator groups the monitors' entries into apps once per interval.
@@ -217,6 +222,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		st.out += u.Out
 		st.tickIn += u.In
 		st.tickOut += u.Out
+		st.addClasses(u.Classes)
 		st.active = now
 		if u.Entry.Info.Process != nil {
 			a.tickBytes[u.Entry.Key] = [2]uint64{u.In, u.Out}
@@ -251,7 +257,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		Time:      now,
 		Since:     a.since,
 		IntervalS: dt,
-		Apps:      a.lines(dt),
+		Apps:      a.lines(dt, a.cfg.ClassNames),
 		Unattributed: model.Unattributed{
 			RateIn:  float64(uIn) / dt,
 			RateOut: float64(uOut) / dt,

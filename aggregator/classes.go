@@ -1,0 +1,57 @@
+package aggregator
+
+import "github.com/bwmon/bwmon/model"
+
+// Destination classes: each app keeps its bytes split by the class of the
+// remote end, as the monitors that know it add them
+// (model.MonitorEntryCollection.AddClass). Classes are indices; their names
+// (Config.ClassNames) are only looked up when a line is made, so the split
+// costs an array addition per entry and tick.
+
+// addClasses adds one entry's split of the tick (nil: none) to s.
+func (s *appState) addClasses(c *model.ClassSplit) {
+	if c == nil {
+		return
+	}
+	s.classes = addSplit(s.classes, c)
+	s.tickClasses = addSplit(s.tickClasses, c)
+}
+
+// addSplit adds src to dst, made when nil, and returns dst.
+func addSplit(dst, src *model.ClassSplit) *model.ClassSplit {
+	if src == nil {
+		return dst
+	}
+	if dst == nil {
+		dst = new(model.ClassSplit)
+	}
+	for i := range src {
+		dst[i].In += src[i].In
+		dst[i].Out += src[i].Out
+	}
+	return dst
+}
+
+// classLines makes an app's classes for its line: every named class that
+// holds bytes, with its rates over the tick of dt seconds; nil when none.
+func classLines(total, tick *model.ClassSplit, dt float64, names []string) map[string]model.AppClass {
+	if total == nil {
+		return nil
+	}
+	var out map[string]model.AppClass
+	for i := 1; i < len(names) && i < model.MaxClasses; i++ {
+		t := total[i]
+		if t.In == 0 && t.Out == 0 || names[i] == "" {
+			continue
+		}
+		c := model.AppClass{BytesIn: t.In, BytesOut: t.Out}
+		if tick != nil {
+			c.RateIn, c.RateOut = float64(tick[i].In)/dt, float64(tick[i].Out)/dt
+		}
+		if out == nil {
+			out = make(map[string]model.AppClass, len(names))
+		}
+		out[names[i]] = c
+	}
+	return out
+}
