@@ -126,7 +126,8 @@ func (a *Aggregator) interval() time.Duration {
 // Reconfigure replaces the configuration, the monitors and the consumers,
 // keeping every app's totals, unless what processes are grouped by
 // (Grouper.By) changes: the app totals (OtherApp's too) then start afresh,
-// since groups of two kinds cannot be compared. The forwarded section is
+// since groups of two kinds cannot be compared. When the class names
+// change, the apps' splits by class start afresh (their totals are kept). The forwarded section is
 // kept either way. New Limits apply from the next tick. Monitors that are
 // not in the new list are not closed here: the caller owns them.
 func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
@@ -138,6 +139,9 @@ func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Con
 	if cfg.Grouper.by() != a.cfg.Grouper.by() {
 		clear(a.apps)
 		a.other = otherState{}
+	}
+	if !slices.Equal(cfg.ClassNames, a.cfg.ClassNames) {
+		a.resetClasses()
 	}
 	a.fwd.setBound(cfg.ForwardedPairs)
 	a.cfg = cfg

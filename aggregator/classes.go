@@ -55,3 +55,11 @@ func classLines(total, tick *model.ClassSplit, dt float64, names []string) map[s
 	}
 	return out
 }
+
+// resetClasses forgets every app's split by class (the classes changed).
+func (a *Aggregator) resetClasses() {
+	for _, s := range a.apps {
+		s.classes, s.tickClasses = nil, nil
+	}
+	a.other.classes, a.other.tickClasses = nil, nil
+}
