@@ -74,3 +74,23 @@ func TestClasses(t *testing.T) {
 		t.Fatalf("other: %+v", o)
 	}
 }
+
+func TestRestoreClasses(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	curl := proc(10, "/usr/bin/curl", "curl a")
+	m := &classMonitor{batches: [][]classAdd{{{curl, 10, 1, 1}}}}
+	a := New(Config{Interval: time.Second, Grouper: Grouper{AutoGroup: true}, ClassNames: []string{"", "lab", "internet"}}, []Monitor{m}, nil, nil, t0)
+	a.Restore(map[string]model.Totals{"curl": {In: 1000, Out: 100}, model.OtherApp: {In: 5, Out: 5}}, nil, t0)
+	a.RestoreClasses(map[string]map[string]model.Totals{
+		"curl":         {"lab": {In: 600, Out: 60}, "gone": {In: 1, Out: 1}},
+		model.OtherApp: {"internet": {In: 5, Out: 5}},
+		"nobody":       {"lab": {In: 9, Out: 9}},
+	})
+	s := a.Tick(t0.Add(time.Second))
+	if got := s.Apps[0].Classes; !reflect.DeepEqual(got, map[string]model.AppClass{"lab": {BytesIn: 610, BytesOut: 61, RateIn: 10, RateOut: 1}}) {
+		t.Fatalf("curl classes %+v", got)
+	}
+	if got := s.Apps[1]; got.App != model.OtherApp || got.Classes["internet"].BytesIn != 5 {
+		t.Fatalf("other %+v", got)
+	}
+}

@@ -139,3 +139,23 @@ func foldClassesBucket(b *bolt.Bucket) error {
 	}
 	return nil
 }
+
+// Classes returns each app's bytes by destination class as of the last
+// Consume (at Open: as stored), app name to class name to bytes, in the
+// form aggregator.RestoreClasses takes.
+func (s *Store) Classes() map[string]map[string]model.Totals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]map[string]model.Totals)
+	for k, t := range s.last {
+		class, app, ok := splitClassKey(k)
+		if !ok {
+			continue
+		}
+		if out[app] == nil {
+			out[app] = make(map[string]model.Totals)
+		}
+		out[app][class] = t
+	}
+	return out
+}
