@@ -195,6 +195,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	clear(a.tickBytes)
 
 	var uIn, uOut uint64
+	nClasses := min(len(a.cfg.ClassNames), model.MaxClasses)
 	for _, u := range a.entries.Usage(now) {
 		if p := u.Entry.Info.Forwarded; p != nil {
 			a.fwd.add(*p, u.In, u.Out)
@@ -226,7 +227,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		st.out += u.Out
 		st.tickIn += u.In
 		st.tickOut += u.Out
-		st.addClasses(u.Classes)
+		st.addClasses(u.Classes, nClasses)
 		st.active = now
 		if u.Entry.Info.Process != nil {
 			a.tickBytes[u.Entry.Key] = [2]uint64{u.In, u.Out}

@@ -8,24 +8,26 @@ import "github.com/bwmon/bwmon/model"
 // (Config.ClassNames) are only looked up when a line is made, so the split
 // costs an array addition per entry and tick.
 
-// addClasses adds one entry's split of the tick (nil: none) to s.
-func (s *appState) addClasses(c *model.ClassSplit) {
-	if c == nil {
+// addClasses adds one entry's split of the tick (nil: none) to s, its
+// first n classes (those with a name).
+func (s *appState) addClasses(c *model.ClassSplit, n int) {
+	if c == nil || n == 0 {
 		return
 	}
-	s.classes = addSplit(s.classes, c)
-	s.tickClasses = addSplit(s.tickClasses, c)
+	s.classes = addSplit(s.classes, c, n)
+	s.tickClasses = addSplit(s.tickClasses, c, n)
 }
 
-// addSplit adds src to dst, made when nil, and returns dst.
-func addSplit(dst, src *model.ClassSplit) *model.ClassSplit {
+// addSplit adds the first n classes of src to dst, made when nil, and
+// returns dst.
+func addSplit(dst, src *model.ClassSplit, n int) *model.ClassSplit {
 	if src == nil {
 		return dst
 	}
 	if dst == nil {
 		dst = new(model.ClassSplit)
 	}
-	for i := range src {
+	for i := range min(n, len(src)) {
 		dst[i].In += src[i].In
 		dst[i].Out += src[i].Out
 	}

@@ -101,8 +101,8 @@ func (a *Aggregator) foldApp(s *appState) {
 	a.other.out += s.out
 	a.other.tickIn += s.tickIn
 	a.other.tickOut += s.tickOut
-	a.other.classes = addSplit(a.other.classes, s.classes)
-	a.other.tickClasses = addSplit(a.other.tickClasses, s.tickClasses)
+	a.other.classes = addSplit(a.other.classes, s.classes, model.MaxClasses)
+	a.other.tickClasses = addSplit(a.other.tickClasses, s.tickClasses, model.MaxClasses)
 	a.folded++
 	delete(a.apps, s.name)
 }

@@ -79,11 +79,11 @@ func (a *Aggregator) RestoreClasses(apps map[string]map[string]model.Totals) {
 			continue
 		}
 		if name == model.OtherApp {
-			a.other.classes = addSplit(a.other.classes, split)
+			a.other.classes = addSplit(a.other.classes, split, model.MaxClasses)
 			continue
 		}
 		if st := a.apps[appName(name)]; st != nil {
-			st.classes = addSplit(st.classes, split)
+			st.classes = addSplit(st.classes, split, model.MaxClasses)
 		}
 	}
 }

@@ -69,8 +69,29 @@ type accum struct {
 	in, out uint64
 }
 
-// classAccum is an owner's booked bytes by the class of the remote end.
-type classAccum = model.ClassSplit
+// classAccum is an owner's booked bytes by the class of the remote end:
+// a row per class it has bytes of, in the order they came (most owners
+// have one or two), so that booking stays a short scan in a small record.
+type classAccum struct {
+	rows []classRow
+}
+
+type classRow struct {
+	class   model.Class
+	in, out uint64
+}
+
+// add books in and out to class c.
+func (a *classAccum) add(c model.Class, in, out uint64) {
+	for i := range a.rows {
+		if r := &a.rows[i]; r.class == c {
+			r.in += in
+			r.out += out
+			return
+		}
+	}
+	a.rows = append(a.rows, classRow{c, in, out})
+}
 
 // New makes an empty table.
 func New(o Options) *Table {
@@ -258,7 +279,7 @@ func (t *Table) account(fl *flow) {
 			}
 			t.acc[s.owner] = a
 		}
-		a.Add(s.class, in, out)
+		a.add(s.class, in, out)
 	}
 }
 
@@ -346,13 +367,11 @@ func (t *Table) OnDestroy(f *ctnetlink.Rec, r Resolver) {
 // end.
 func (t *Table) Drain(c *model.MonitorEntryCollection, now time.Time) {
 	for o, a := range t.acc {
-		for cl := range a {
-			if b := a[cl]; b.In != 0 || b.Out != 0 {
-				c.AddClass(o.key, o.info, model.Class(cl), b.In, b.Out, now)
-			}
+		for _, r := range a.rows {
+			c.AddClass(o.key, o.info, r.class, r.in, r.out, now)
 		}
 		delete(t.acc, o)
-		*a = classAccum{}
+		a.rows = a.rows[:0]
 		t.spare = append(t.spare, a)
 	}
 }
