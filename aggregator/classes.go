@@ -8,14 +8,22 @@ import "github.com/bwmon/bwmon/model"
 // (Config.ClassNames) are only looked up when a line is made, so the split
 // costs an array addition per entry and tick.
 
-// addClasses adds one entry's split of the tick (nil: none) to s, its
-// first n classes (those with a name).
-func (s *appState) addClasses(c *model.ClassSplit, n int) {
-	if c == nil || n == 0 {
-		return
+// addClasses adds one entry's classes of the tick to s, those of the
+// first n indices (those with a name).
+func (s *appState) addClasses(rows []model.ClassRow, n int) {
+	for _, r := range rows {
+		if int(r.Class) >= n {
+			continue
+		}
+		if s.classes == nil {
+			s.classes = new(model.ClassSplit)
+		}
+		if s.tickClasses == nil {
+			s.tickClasses = new(model.ClassSplit)
+		}
+		s.classes.Add(r.Class, r.In, r.Out)
+		s.tickClasses.Add(r.Class, r.In, r.Out)
 	}
-	s.classes = addSplit(s.classes, c, n)
-	s.tickClasses = addSplit(s.tickClasses, c, n)
 }
 
 // addSplit adds the first n classes of src to dst, made when nil, and

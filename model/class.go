@@ -25,6 +25,26 @@ type ClassBytes struct {
 	In, Out uint64
 }
 
+// ClassRow is what one class moved, in a short list of the classes an
+// entry has bytes of (most have one or two).
+type ClassRow struct {
+	Class   Class
+	In, Out uint64
+}
+
+// AddRow adds in and out to class c's row of rows, appending one when c
+// has none, and returns rows.
+func AddRow(rows []ClassRow, c Class, in, out uint64) []ClassRow {
+	for i := range rows {
+		if r := &rows[i]; r.Class == c {
+			r.In += in
+			r.Out += out
+			return rows
+		}
+	}
+	return append(rows, ClassRow{c, in, out})
+}
+
 // ClassSplit holds bytes by class index; ClassNone's slot holds the bytes
 // of no class.
 type ClassSplit [MaxClasses]ClassBytes

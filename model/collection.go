@@ -20,9 +20,9 @@ type MonitorEntry struct {
 	FirstSeen, LastSeen time.Time
 
 	periodIn, periodOut uint64
-	// cls splits the period's bytes by class, once a classified byte is
-	// added; spare is the split Usage handed out last, reused next.
-	cls, spare *ClassSplit
+	// cls splits the period's classified bytes by class; spare is the
+	// list Usage handed out last, whose room is reused next.
+	cls, spare []ClassRow
 }
 
 // Usage is what one entry moved during the period that a call to
@@ -30,9 +30,10 @@ type MonitorEntry struct {
 type Usage struct {
 	Entry   *MonitorEntry
 	In, Out uint64
-	// Classes splits In and Out by the class of the remote end; nil when
-	// all of them are of ClassNone (added with Add).
-	Classes *ClassSplit
+	// Classes splits the classified part of In and Out by the class of
+	// the remote end, a row per class (none for ClassNone: bytes added
+	// with Add are in In and Out only).
+	Classes []ClassRow
 }
 
 // MonitorEntryCollection keeps a MonitorEntry per key. Monitors Add bytes;
@@ -91,11 +92,8 @@ func (c *MonitorEntryCollection) AddClass(key Key, info Info, class Class, in, o
 	e.BytesOut += out
 	e.periodIn += in
 	e.periodOut += out
-	if class != ClassNone || e.cls != nil {
-		if e.cls == nil {
-			e.cls = new(ClassSplit)
-		}
-		e.cls.Add(class, in, out)
+	if class != ClassNone && int(class) < MaxClasses {
+		e.cls = AddRow(e.cls, class, in, out)
 	}
 }
 
@@ -108,11 +106,8 @@ func (c *MonitorEntryCollection) Usage(now time.Time) []Usage {
 		out = append(out, Usage{Entry: e, In: e.periodIn, Out: e.periodOut, Classes: e.cls})
 		e.periodIn, e.periodOut = 0, 0
 		if e.cls != nil {
-			// The split handed out stays put until the next call.
-			e.cls, e.spare = e.spare, e.cls
-			if e.cls != nil {
-				*e.cls = ClassSplit{}
-			}
+			// The rows handed out stay put until the next call.
+			e.cls, e.spare = e.spare[:0], e.cls
 		}
 	}
 	c.active = c.active[:0]

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,31 +144,30 @@ func TestAddClass(t *testing.T) {
 	k := KeyApp("a")
 	c.AddClass(k, Info{}, 2, 100, 10, t0)
 	c.AddClass(k, Info{}, 3, 1, 2, t0)
+	c.AddClass(k, Info{}, 2, 1, 1, t0)
 	c.Add(k, Info{}, 5, 5, t0)
 	u := c.Usage(t0.Add(time.Second))
-	if len(u) != 1 || u[0].In != 106 || u[0].Out != 17 || u[0].Classes == nil {
-		t.Fatalf("usage %+v", u)
-	}
-	if got := *u[0].Classes; got[2] != (ClassBytes{100, 10}) || got[3] != (ClassBytes{1, 2}) || got[ClassNone] != (ClassBytes{5, 5}) {
-		t.Fatalf("classes %v", got[:4])
+	want := []ClassRow{{2, 101, 11}, {3, 1, 2}}
+	if len(u) != 1 || u[0].In != 107 || u[0].Out != 18 || !slices.Equal(u[0].Classes, want) {
+		t.Fatalf("usage %+v, want classes %v", u, want)
 	}
 	first := u[0].Classes
 	c.AddClass(k, Info{}, 2, 7, 0, t0.Add(time.Second))
-	if (*first)[2] != (ClassBytes{100, 10}) {
-		t.Fatal("the split handed out changed before the next Usage")
+	if !slices.Equal(first, want) {
+		t.Fatal("the rows handed out changed before the next Usage")
 	}
 	u = c.Usage(t0.Add(2 * time.Second))
-	if got := *u[0].Classes; got[2] != (ClassBytes{7, 0}) || got[3] != (ClassBytes{}) {
-		t.Fatalf("second period %v", got[:4])
+	if !slices.Equal(u[0].Classes, []ClassRow{{2, 7, 0}}) {
+		t.Fatalf("second period %v", u[0].Classes)
 	}
 	c.AddClass(k, Info{}, MaxClasses+3, 1, 1, t0.Add(2*time.Second))
 	u = c.Usage(t0.Add(3 * time.Second))
-	if got := *u[0].Classes; got[ClassNone] != (ClassBytes{1, 1}) {
-		t.Fatalf("out of range class %v", got[:4])
+	if u[0].In != 1 || len(u[0].Classes) != 0 {
+		t.Fatalf("out of range class: %+v", u[0])
 	}
 	k2 := KeyApp("b")
 	c.Add(k2, Info{}, 1, 1, t0.Add(3*time.Second))
-	if u := c.Usage(t0.Add(4 * time.Second)); u[0].Classes != nil {
+	if u := c.Usage(t0.Add(4 * time.Second)); len(u[0].Classes) != 0 {
 		t.Fatalf("no class: %+v", u)
 	}
 }

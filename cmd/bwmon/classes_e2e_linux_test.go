@@ -132,3 +132,34 @@ flush = "1s"
 	}
 	t.Logf("bwmon report -by class:\n%s", out.String())
 }
+
+// TestClassesIPv6: IPv6 and IPv4 side by side on one link: a [[class]] of
+// an IPv6 prefix takes the IPv6 transfer, the built-in "private" the IPv4
+// one (RFC 1918), each within 1% of the peer's conntrack.
+func TestClassesIPv6(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)
+	srv, _ := nettest.Generator(t, "cl6sink")
+	v6, v4 := fmt.Sprintf("[%s]:5511", p.PeerIP6), fmt.Sprintf("%s:5512", p.PeerIP4)
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", v6)
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", v4)
+	gen, app := nettest.Generator(t, "cl6gen")
+	a := startAgent(t, fmt.Sprintf("[[class]]\nname = \"lab6\"\ncidr = [\"fd77::/64\"]\n\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched))
+	nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-linger", "2s", "tcp-send", v6, strconv.Itoa(8<<20))
+	nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-linger", "2s", "tcp-send", v4, strconv.Itoa(4<<20))
+	out6, in6 := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5511))
+	out4, in4 := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5512))
+	nettest.Eventually(t, 15*time.Second, func() error {
+		got, _ := a.app(app)
+		l, pr := got.Classes["lab6"], got.Classes["private"]
+		if !within(l.BytesOut, out6, 0.01) || !within(l.BytesIn, in6, 0.01) || !within(pr.BytesOut, out4, 0.01) || !within(pr.BytesIn, in4, 0.01) || len(got.Classes) != 2 {
+			b, _ := json.Marshal(got.Classes)
+			return fmt.Errorf("app %s by class %s; want lab6 out %d in %d, private out %d in %d (±1%%)", app, b, out6, in6, out4, in4)
+		}
+		return nil
+	})
+	got, _ := a.app(app)
+	t.Logf("IPv6 lab6 out %d / %d = %.5f; IPv4 private out %d / %d = %.5f",
+		got.Classes["lab6"].BytesOut, out6, ratio(got.Classes["lab6"].BytesOut, out6), got.Classes["private"].BytesOut, out4, ratio(got.Classes["private"].BytesOut, out4))
+}

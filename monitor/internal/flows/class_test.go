@@ -18,12 +18,8 @@ func drainClasses(t *Table, names []string) map[model.Key]map[string][2]uint64 {
 	out := map[model.Key]map[string][2]uint64{}
 	for _, u := range c.Usage(now) {
 		m := map[string][2]uint64{}
-		if u.Classes != nil {
-			for i, b := range u.Classes {
-				if b.In+b.Out > 0 {
-					m[names[i]] = [2]uint64{b.In, b.Out}
-				}
-			}
+		for _, r := range u.Classes {
+			m[names[r.Class]] = [2]uint64{r.In, r.Out}
 		}
 		out[u.Entry.Key] = m
 	}

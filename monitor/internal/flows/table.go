@@ -73,24 +73,7 @@ type accum struct {
 // a row per class it has bytes of, in the order they came (most owners
 // have one or two), so that booking stays a short scan in a small record.
 type classAccum struct {
-	rows []classRow
-}
-
-type classRow struct {
-	class   model.Class
-	in, out uint64
-}
-
-// add books in and out to class c.
-func (a *classAccum) add(c model.Class, in, out uint64) {
-	for i := range a.rows {
-		if r := &a.rows[i]; r.class == c {
-			r.in += in
-			r.out += out
-			return
-		}
-	}
-	a.rows = append(a.rows, classRow{c, in, out})
+	rows []model.ClassRow
 }
 
 // New makes an empty table.
@@ -279,7 +262,7 @@ func (t *Table) account(fl *flow) {
 			}
 			t.acc[s.owner] = a
 		}
-		a.add(s.class, in, out)
+		a.rows = model.AddRow(a.rows, s.class, in, out)
 	}
 }
 
@@ -368,7 +351,7 @@ func (t *Table) OnDestroy(f *ctnetlink.Rec, r Resolver) {
 func (t *Table) Drain(c *model.MonitorEntryCollection, now time.Time) {
 	for o, a := range t.acc {
 		for _, r := range a.rows {
-			c.AddClass(o.key, o.info, r.class, r.in, r.out, now)
+			c.AddClass(o.key, o.info, r.Class, r.In, r.Out, now)
 		}
 		delete(t.acc, o)
 		a.rows = a.rows[:0]
