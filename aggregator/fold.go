@@ -16,9 +16,9 @@ type appState struct {
 	in, out         uint64 // cumulative since Snapshot.Since
 	tickIn, tickOut uint64 // in the current tick
 	active          time.Time
-	// classes and tickClasses split in and tickIn, out and tickOut by
-	// destination class; nil until bytes of a class come.
-	classes, tickClasses *model.ClassSplit
+	// classes splits in and tickIn, out and tickOut by destination
+	// class: a row per class it has bytes of.
+	classes []appClass
 
 	// Gathered from the live entries during the tick, handed to its line.
 	pids  []int
@@ -30,7 +30,7 @@ func (s *appState) total() uint64 { return s.in + s.out }
 // otherState is model.OtherApp: the bytes of every app folded so far.
 type otherState struct {
 	in, out, tickIn, tickOut uint64
-	classes, tickClasses     *model.ClassSplit
+	classes                  []appClass
 }
 
 // limits returns the effective limits: Config.Limits with model's defaults
@@ -101,8 +101,7 @@ func (a *Aggregator) foldApp(s *appState) {
 	a.other.out += s.out
 	a.other.tickIn += s.tickIn
 	a.other.tickOut += s.tickOut
-	a.other.classes = addSplit(a.other.classes, s.classes, model.MaxClasses)
-	a.other.tickClasses = addSplit(a.other.tickClasses, s.tickClasses, model.MaxClasses)
+	a.other.classes = mergeClasses(a.other.classes, s.classes)
 	a.folded++
 	delete(a.apps, s.name)
 }
@@ -167,15 +166,12 @@ func (a *Aggregator) lines(dt float64, names []string) []model.AppUsage {
 			App: model.OtherApp, BytesIn: o.in, BytesOut: o.out,
 			RateIn: float64(o.tickIn) / dt, RateOut: float64(o.tickOut) / dt,
 			PIDs: []int{}, Folded: a.folded,
-			Classes: classLines(o.classes, o.tickClasses, dt, names),
+			Classes: classLines(o.classes, dt, names),
 		}
 		(*where)(nil).fill(&u)
 		out = append(out, u)
 	}
 	o.tickIn, o.tickOut = 0, 0
-	if o.tickClasses != nil {
-		*o.tickClasses = model.ClassSplit{}
-	}
 	return out
 }
 
@@ -188,16 +184,13 @@ func (s *appState) line(dt float64, names []string) model.AppUsage {
 		App: s.name, BytesIn: s.in, BytesOut: s.out,
 		RateIn: float64(s.tickIn) / dt, RateOut: float64(s.tickOut) / dt,
 		PIDs: listed(p), Processes: len(p),
-		Classes: classLines(s.classes, s.tickClasses, dt, names),
+		Classes: classLines(s.classes, dt, names),
 	}
 	if u.PIDs == nil {
 		u.PIDs = []int{}
 	}
 	s.where.fill(&u)
 	s.tickIn, s.tickOut = 0, 0
-	if s.tickClasses != nil {
-		*s.tickClasses = model.ClassSplit{}
-	}
 	s.pids, s.where = nil, nil
 	return u
 }

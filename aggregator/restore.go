@@ -66,24 +66,21 @@ func (a *Aggregator) RestoreClasses(apps map[string]map[string]model.Totals) {
 		}
 	}
 	for name, classes := range apps {
-		var split *model.ClassSplit
+		var rows []appClass
 		for class, t := range classes {
 			if i, ok := index[class]; ok {
-				if split == nil {
-					split = new(model.ClassSplit)
-				}
-				split[i] = model.ClassBytes{In: t.In, Out: t.Out}
+				rows = append(rows, appClass{class: model.Class(i), in: t.In, out: t.Out})
 			}
 		}
-		if split == nil {
+		if rows == nil {
 			continue
 		}
 		if name == model.OtherApp {
-			a.other.classes = addSplit(a.other.classes, split, model.MaxClasses)
+			a.other.classes = mergeClasses(a.other.classes, rows)
 			continue
 		}
 		if st := a.apps[appName(name)]; st != nil {
-			st.classes = addSplit(st.classes, split, model.MaxClasses)
+			st.classes = mergeClasses(st.classes, rows)
 		}
 	}
 }

@@ -19,14 +19,9 @@ const ClassNone Class = 0
 // stays bounded. Indices at or past it count as ClassNone.
 const MaxClasses = 20
 
-// ClassBytes is what one class moved: In is what the local end received
-// from remote ends of the class, Out what it sent to them.
-type ClassBytes struct {
-	In, Out uint64
-}
-
 // ClassRow is what one class moved, in a short list of the classes an
-// entry has bytes of (most have one or two).
+// entry has bytes of (most have one or two): In is what the local end
+// received from remote ends of the class, Out what it sent to them.
 type ClassRow struct {
 	Class   Class
 	In, Out uint64
@@ -43,19 +38,6 @@ func AddRow(rows []ClassRow, c Class, in, out uint64) []ClassRow {
 		}
 	}
 	return append(rows, ClassRow{c, in, out})
-}
-
-// ClassSplit holds bytes by class index; ClassNone's slot holds the bytes
-// of no class.
-type ClassSplit [MaxClasses]ClassBytes
-
-// Add adds in and out to class c (ClassNone when c is out of range).
-func (s *ClassSplit) Add(c Class, in, out uint64) {
-	if int(c) >= MaxClasses {
-		c = ClassNone
-	}
-	s[c].In += in
-	s[c].Out += out
 }
 
 // AppClass is one class of an app's line in a Snapshot: its bytes since
