@@ -115,6 +115,11 @@ func runAlertExec(args []string, stderr io.Writer) int {
 	if ru.Switch {
 		env = append(env, "HOME="+ru.Home, "USER="+ru.Name, "LOGNAME="+ru.Name)
 	}
+	// execve keeps the thread's signal mask, and the Go runtime blocks
+	// signals on a thread for a moment now and then (seen: a command that
+	// started with signals blocked, once in a few hundred runs): the
+	// command starts with none blocked, as from a shell.
+	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 	err = syscall.Exec(path, argv, env)
 	fmt.Fprintf(stderr, "bwmon %s: running %s: %v\n", alertExecCommand, argv[0], err)
 	return 126
