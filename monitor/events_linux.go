@@ -89,7 +89,7 @@ func (r *tableReader) dispatch(msgs []netlink.Message, workers []chan event) {
 // returns the flow prepared, for a worker to insert: the reader must not
 // wait.
 func (r *tableReader) newInline(rec *ctnetlink.Rec) (event, bool) {
-	p := r.table.PrepareNew(rec, r.res)
+	p := r.table.PrepareNew(rec, r.fr)
 	if !r.mu.TryLock() {
 		return event{rec: *rec, p: &p}, false
 	}
@@ -118,13 +118,13 @@ func (r *tableReader) handle(evs <-chan event) {
 	for ev := range evs {
 		if ev.destroy {
 			r.mu.Lock()
-			r.table.OnDestroy(&ev.rec, r.res)
+			r.table.OnDestroy(&ev.rec, r.fr)
 			r.mu.Unlock()
 			continue
 		}
 		p := ev.p
 		if p == nil {
-			np := r.table.PrepareNew(&ev.rec, r.res)
+			np := r.table.PrepareNew(&ev.rec, r.fr)
 			p = &np
 		}
 		r.mu.Lock()
