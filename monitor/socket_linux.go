@@ -3,6 +3,8 @@ package monitor
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +80,17 @@ func openSockets(mode SocketMode, open func() (socketSource, error)) (socketSour
 	return nil, err
 }
 
-// openSockbpf opens the real counters.
+// socketCaps are the capabilities the eBPF programs need beside
+// CAP_NET_ADMIN (neededCaps).
+var socketCaps = []capability{{39, "CAP_BPF"}, {38, "CAP_PERFMON"}}
+
+// openSockbpf opens the real counters, once bwmon has the capabilities.
 func openSockbpf() (socketSource, error) {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		if missing, err := missingCapsOf(string(b), socketCaps); err == nil && len(missing) > 0 {
+			return nil, fmt.Errorf("%w: bwmon lacks %s (give it CAP_BPF and CAP_PERFMON as bwmon.service does, or run it as root)", sockbpf.ErrUnsupported, strings.Join(missing, " and "))
+		}
+	}
 	c, err := sockbpf.Open(sockbpf.Options{})
 	if err != nil {
 		return nil, err

@@ -16,8 +16,9 @@ import (
 )
 
 // serviceCaps are the capabilities bwmon.service grants, as setpriv spells
-// them; the unit sets Nice=-10 in place of CAP_SYS_NICE.
-var serviceCaps = []string{"net_admin", "sys_ptrace", "dac_read_search"}
+// them; the unit sets Nice=-10 in place of CAP_SYS_NICE. bpf and perfmon
+// count at the socket ([socket] mode).
+var serviceCaps = []string{"net_admin", "sys_ptrace", "dac_read_search", "bpf", "perfmon"}
 
 // asService returns the command that runs bin as the unit does: user
 // nobody, only serviceCaps, nice -10; inside network namespace ns unless

@@ -215,11 +215,19 @@ const (
 	protoICMP = 1
 )
 
+// TestEndToEnd runs in both counting modes: at the socket (eBPF) and with
+// conntrack alone.
 func TestEndToEnd(t *testing.T) {
 	nettest.RequireRoot(t)
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { endToEnd(t, m.mode) })
+	}
+}
+
+func endToEnd(t *testing.T, mode string) {
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Peer) // the reference counters
-	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched))
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(mode))
 
 	hp := func(addr fmt.Stringer, port int) string {
 		return fmt.Sprintf("[%s]:%d", addr, port)
@@ -291,20 +299,23 @@ func TestEndToEnd(t *testing.T) {
 		expectApp(t, a, app, reply, orig)
 	})
 
-	t.Run("200 sequential connections from one process", func(t *testing.T) {
+	t.Run("3000 sequential connections from one process", func(t *testing.T) {
 		// One process making one short request after another: each
-		// connection lives about 0.2 ms over this link, less than it
-		// takes to read the process's fds after the kernel's event, so
-		// part of it is unattributed (a known gap, see docs/design.md, Known limits). What
-		// must hold: no byte is lost.
+		// connection lives about 0.2 ms over this link. Counted at the
+		// socket, the kernel records each socket's owner when it is
+		// created: at least 99.5% of the bytes are the process's. With
+		// conntrack alone the socket may be closed before its flow's
+		// event is read, so part of it is unattributed (a known gap,
+		// see docs/design.md, Known limits). What must hold in both: no
+		// byte is lost.
 		srv, _ := nettest.Generator(t, "srv")
 		nettest.StartServer(t, p.Peer, srv, "tcp-sink", hp(p.PeerIP4, 5030))
 		before := a.snapshot().Unattributed
 		gen, app := nettest.Generator(t, "seq")
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-conns", "200", "tcp-send", hp(p.PeerIP4, 5030), "10000")
+		nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-conns", "3000", "tcp-send", hp(p.PeerIP4, 5030), "2048")
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5030))
 		var got model.AppUsage
-		nettest.Eventually(t, 10*time.Second, func() error {
+		nettest.Eventually(t, 15*time.Second, func() error {
 			got, _ = a.app(app)
 			u := a.snapshot().Unattributed
 			seen := got.BytesIn + got.BytesOut + (u.BytesIn - before.BytesIn) + (u.BytesOut - before.BytesOut)
@@ -313,9 +324,28 @@ func TestEndToEnd(t *testing.T) {
 			if !within(seen, orig+reply, 0.005) {
 				return fmt.Errorf("attributed %d + unattributed %d bytes, want %d in all", got.BytesIn+got.BytesOut, seen-got.BytesIn-got.BytesOut, orig+reply)
 			}
+			if mode == socketOn && ratio(got.BytesIn+got.BytesOut, orig+reply) < 0.995 {
+				return fmt.Errorf("attributed %d of %d bytes (%.2f%%), want at least 99.5%% at the socket; the rest: %s", got.BytesIn+got.BytesOut, orig+reply,
+					100*ratio(got.BytesIn+got.BytesOut, orig+reply), reasonsSince(before, a.snapshot().Unattributed))
+			}
 			return nil
 		})
-		t.Logf("accuracy %s: attributed %.1f%% of %d bytes; the rest unattributed (%s)", app, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply, reasonsSince(before, a.snapshot().Unattributed))
+		t.Logf("accuracy %s (%s): attributed %.2f%% of %d bytes; the rest unattributed (%s)", app, mode, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply, reasonsSince(before, a.snapshot().Unattributed))
+	})
+
+	t.Run("a server's accepted connections", func(t *testing.T) {
+		// The server runs in the watched namespace and has listened for
+		// a while; clients from the peer connect, download and close.
+		srv, srvApp := nettest.Generator(t, "acceptsrv")
+		nettest.StartServer(t, p.Watched, srv, "tcp-serve", hp(p.WatchedIP4, 5040), strconv.Itoa(1<<20))
+		time.Sleep(2 * time.Second)
+		cli, _ := nettest.Generator(t, "remotecli")
+		for i := 0; i < 3; i++ {
+			nettest.RunOK(t, 30*time.Second, p.Peer, cli, "tcp-recv", hp(p.WatchedIP4, 5040), strconv.Itoa(1<<20))
+		}
+		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5040))
+		// The clients initiated: the server received orig, sent reply.
+		expectApp(t, a, srvApp, orig, reply)
 	})
 
 	t.Run("no listener: unattributed, not lost", func(t *testing.T) {
