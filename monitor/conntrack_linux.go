@@ -147,7 +147,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	if src != nil {
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: cookie, claims: cl})
+			keep: m.cfg.wants, netns: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()

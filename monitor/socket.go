@@ -68,9 +68,13 @@ type socketOptions struct {
 	owners flows.Resolver
 	keep   func(cmdline string) bool // nil keeps all
 	// netns is the cookie of the namespace whose sockets are counted; 0
-	// counts every namespace's.
+	// counts every namespace's. A socket whose namespace the kernel did
+	// not record is the watched namespace's when owners finds it there.
 	netns  uint64
 	claims *claims
+	// ignoreLocal leaves out sockets whose both ends are local addresses
+	// (ignore_local), as the conntrack tables do.
+	ignoreLocal bool
 }
 
 // Budgets of a tick: how many sockets may be looked up by their inode
@@ -94,10 +98,14 @@ type sockState struct {
 	resolved bool
 	verified bool
 	skip     bool // filtered out by include/exclude
-	ticks    uint8
-	seen     uint32 // the last Read that listed it
-	owner    model.Key
-	info     model.Info
+	// scope: 0 not known yet (no namespace recorded, not looked up), 1
+	// the watched namespace's (counted), 2 another's (left alone).
+	scope uint8
+	local bool // both ends local, with ignoreLocal: not booked
+	ticks uint8
+	seen  uint32 // the last Read that listed it
+	owner model.Key
+	info  model.Info
 }
 
 // socketAccum is what one owner moved during a tick.
@@ -170,7 +178,23 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		s.socks[k.Cookie] = st
 	}
 	st.seen = s.gen
+	if st.scope == 0 {
+		st.scope = s.scopeOf(k)
+	}
+	switch st.scope {
+	case scopeOther:
+		if k.Closed {
+			delete(s.socks, k.Cookie)
+		}
+		return
+	case 0:
+		if k.Closed {
+			delete(s.socks, k.Cookie)
+		}
+		return // its bytes wait in the kernel's counters
+	}
 	if k.Local.IsValid() {
+		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && s.o.owners.IsLocal(k.Remote.Addr())
 		key := keyOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			if st.claimed {
@@ -189,7 +213,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if st.resolved {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
 		st.in, st.out = k.BytesIn, k.BytesOut
-		if !st.skip && dIn+dOut > 0 {
+		if !st.skip && !st.local && dIn+dOut > 0 {
 			a := s.acc[st.owner]
 			if a == nil {
 				a = &socketAccum{info: st.info}
@@ -202,6 +226,32 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if k.Closed {
 		s.forget(k.Cookie, st)
 	}
+}
+
+const (
+	scopeOurs  = 1
+	scopeOther = 2
+)
+
+// scopeOf tells whether socket k is counted here: a socket of the
+// watched namespace (or of any, when every namespace's are counted). One
+// whose namespace the kernel did not record is looked up by its ends in
+// the watched namespace (0 while it has no ends or the tick's lookups are
+// spent).
+func (s *socketCounter) scopeOf(k *sockbpf.Socket) uint8 {
+	switch {
+	case s.o.netns == 0 || k.NetNSCookie == s.o.netns:
+		return scopeOurs
+	case k.NetNSCookie != 0:
+		return scopeOther
+	case !k.Local.IsValid() || s.budget <= 0:
+		return 0
+	}
+	s.budget--
+	if info, ok := s.o.owners.Resolve(k.Proto, k.Local, k.Remote, flows.Tick); ok && info.Process != nil {
+		return scopeOurs
+	}
+	return scopeOther
 }
 
 // delta is what a counter moved since it read last.

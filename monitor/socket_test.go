@@ -69,7 +69,7 @@ func TestSocketCounter(t *testing.T) {
 		return nil
 	})
 	sock := func(cookie uint64, pid int, comm string, in, out uint64, closed bool) sockbpf.Socket {
-		return sockbpf.Socket{Cookie: cookie, PID: pid, Comm: comm, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: in, BytesOut: out, Closed: closed}
+		return sockbpf.Socket{Cookie: cookie, PID: pid, Comm: comm, NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: in, BytesOut: out, Closed: closed}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -102,6 +102,12 @@ func TestSocketCounter(t *testing.T) {
 			{sock(7, 100, "curl", 30, 30, false)},
 			{sock(7, 100, "curl", 40, 40, false)},
 		}, daemon, map[model.Key][2]uint64{model.KeyProcess(curl): {20, 20}, model.KeyProcess(daemon): {20, 20}}},
+		{"namespace not recorded, found in the watched one", [][]sockbpf.Socket{
+			{{Cookie: 9, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 6}},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {5, 6}}},
+		{"namespace not recorded, not in the watched one: not counted", [][]sockbpf.Socket{
+			{{Cookie: 9, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 6}},
+		}, nil, map[model.Key][2]uint64{}},
 		{"another namespace's socket: not counted", [][]sockbpf.Socket{
 			{{Cookie: 8, PID: 100, Comm: "curl", NetNSCookie: 99, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 5}},
 		}, nil, map[model.Key][2]uint64{}},
