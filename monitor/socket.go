@@ -102,6 +102,10 @@ type sockState struct {
 	// the watched namespace's (counted), 2 another's (left alone).
 	scope uint8
 	local bool // both ends local, with ignoreLocal: not booked
+	// leave: a socket of PID 0 (older than the agent, or the kernel's
+	// own: echo replies, resets) that no process holds; its bytes are
+	// conntrack's.
+	leave bool
 	ticks uint8
 	seen  uint32 // the last Read that listed it
 	owner model.Key
@@ -193,6 +197,20 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 		return // its bytes wait in the kernel's counters
 	}
+	if st.ticks < 255 {
+		st.ticks++
+	}
+	if !st.resolved || (!st.verified && !k.Closed && st.ticks > verifyAfter) {
+		s.resolve(k, st)
+	}
+	if st.leave || (k.PID == 0 && !st.resolved) {
+		// Not (yet) known to be a process's: its bytes are left to
+		// conntrack, and its end is not claimed.
+		if k.Closed {
+			s.forget(k.Cookie, st)
+		}
+		return
+	}
 	if k.Local.IsValid() {
 		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && s.o.owners.IsLocal(k.Remote.Addr())
 		key := keyOf(k.Proto, k.Local, k.Remote)
@@ -203,12 +221,6 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 			s.changes = append(s.changes, claimChange{key, +1})
 			st.key, st.claimed = key, true
 		}
-	}
-	if st.ticks < 255 {
-		st.ticks++
-	}
-	if !st.resolved || (!st.verified && !k.Closed && st.ticks > verifyAfter) {
-		s.resolve(k, st)
 	}
 	if st.resolved {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
@@ -244,7 +256,9 @@ func (s *socketCounter) scopeOf(k *sockbpf.Socket) uint8 {
 		return scopeOurs
 	case k.NetNSCookie != 0:
 		return scopeOther
-	case !k.Local.IsValid() || s.budget <= 0:
+	case !k.Local.IsValid() || !s.o.owners.IsLocal(k.Local.Addr()):
+		return scopeOther
+	case s.budget <= 0:
 		return 0
 	}
 	s.budget--
@@ -299,6 +313,12 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		}
 		return
 	}
+	if k.PID == 0 && k.Proto != protoTCP && k.Proto != protoUDP {
+		// The kernel's own ICMP and raw sockets (echo replies, ...):
+		// conntrack tells their flows apart.
+		st.resolved, st.leave = true, true
+		return
+	}
 	var creator *model.Process
 	if k.PID > 1 {
 		creator = s.process(k.PID)
@@ -316,7 +336,7 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 	}
 	if k.Local.IsValid() && s.budget > 0 {
 		st.verified = true
-		if info, ok := s.holder(k, level); ok && (info.Process != nil || k.PID <= 1) {
+		if info, ok := s.holder(k, level); ok && (info.Process != nil || k.PID == 1) {
 			s.settle(st, info)
 			return
 		}
@@ -325,6 +345,8 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		return // its bytes wait in the kernel's counters
 	}
 	switch {
+	case k.PID == 0:
+		st.resolved, st.leave = true, true
 	case k.PID > 1 && k.Comm != "":
 		// Exited before anyone read it: what the kernel recorded.
 		s.settle(st, model.Info{Process: &model.Process{PID: k.PID, Comm: k.Comm}})

@@ -87,6 +87,14 @@ func TestSocketCounter(t *testing.T) {
 		{"pid 0: the inode holder", [][]sockbpf.Socket{
 			{sock(3, 0, "", 10, 20, false)},
 		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {10, 20}}},
+		{"pid 0, nobody holds it (the kernel's reset): left to conntrack", [][]sockbpf.Socket{
+			{sock(10, 0, "", 10, 20, false)},
+			{sock(10, 0, "", 10, 20, false)},
+			{sock(10, 0, "", 10, 20, true)},
+		}, nil, map[model.Key][2]uint64{}},
+		{"pid 0 ICMP (the kernel's echo replies): left to conntrack", [][]sockbpf.Socket{
+			{{Cookie: 11, NetNSCookie: 42, Proto: protoICMP, Local: netip.MustParseAddrPort("10.0.0.1:0"), Remote: netip.MustParseAddrPort("10.0.0.2:0"), BytesOut: 84}},
+		}, daemon, map[model.Key][2]uint64{}},
 		{"socket activation: pid 1 created it, the service holds it", [][]sockbpf.Socket{
 			{sock(4, 1, "systemd", 10, 20, false)},
 		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {10, 20}}},
@@ -116,6 +124,11 @@ func TestSocketCounter(t *testing.T) {
 			src := &fakeSource{reads: tc.reads}
 			cl := newClaims()
 			s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{p: tc.holder}, netns: 42, claims: cl})
+			defer func() {
+				if len(tc.want) == 0 && cl.len() != 0 {
+					t.Errorf("%d ends claimed, want none: their bytes are conntrack's", cl.len())
+				}
+			}()
 			c := model.NewMonitorEntryCollection(time.Hour)
 			now := time.Unix(1000, 0)
 			for range tc.reads {

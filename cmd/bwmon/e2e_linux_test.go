@@ -187,7 +187,11 @@ func loopback(t *testing.T, a *agent, ns string, port, n int) string {
 		if !ok1 || !ok2 || !within(cli.BytesOut, uint64(n), 0.05) || !within(sv.BytesIn, uint64(n), 0.05) {
 			return fmt.Errorf("client out %d, server in %d; want about %d each", cli.BytesOut, sv.BytesIn, n)
 		}
-		if cli.BytesOut != sv.BytesIn || cli.BytesIn != sv.BytesOut {
+		// Counted at each socket, a few acknowledgements the kernel
+		// sends for the client are seen arriving at the server but not
+		// leaving the client: within 0.1%. From one conntrack flow the
+		// two ends are the same counters.
+		if !within(cli.BytesOut, sv.BytesIn, 0.001) || !within(cli.BytesIn, sv.BytesOut, 0.001) {
 			return fmt.Errorf("client out/in %d/%d differ from server in/out %d/%d", cli.BytesOut, cli.BytesIn, sv.BytesIn, sv.BytesOut)
 		}
 		return nil
