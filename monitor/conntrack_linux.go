@@ -114,7 +114,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	switch {
 	case err != nil && o.Config.Socket != SocketOn:
 		m.fallback = err.Error()
-		m.log.Warn("counting with conntrack alone: the kernel does not let bwmon count at the socket; short connections may be unattributed and busy hosts cost more CPU. To count at the socket give bwmon CAP_BPF and CAP_PERFMON (see docs/service.md) on Linux 5.8 or later with cgroup v2; set [socket] mode = \"off\" to silence this", "reason", err)
+		m.log.Warn("counting with conntrack alone, not at the socket: short connections may go unattributed and busy hosts cost more CPU; the reason says how to fix it (see docs/design.md, Counting at the socket), or set [socket] mode = \"off\" to silence this", "reason", err)
 	case err != nil:
 		return nil, err
 	case src != nil:
