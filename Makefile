@@ -14,7 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR    ?= /etc/systemd/system
 DESTDIR    ?=
 
-.PHONY: all build run test vet fuzz rules bench clean install uninstall deb
+.PHONY: all build run test vet fuzz rules bench clean install uninstall deb generate check-generate
 
 all: build
 
@@ -32,9 +32,28 @@ vet:
 # Unit tests, then the end-to-end tests against the real kernel. -p 1: the
 # end-to-end tests of different packages share the host's conntrack and
 # process tables, so packages run one at a time.
-test: vet rules
+test: vet rules check-generate
 	$(GO) test -count=1 -p 1 -timeout 30m ./...
 	$(MAKE) fuzz
+
+# The eBPF programs of the socket monitor (monitor/internal/sockbpf/bpf):
+# bpf2go compiles them with Debian's clang into an object and its Go
+# wrapper, both committed, so that building bwmon needs no clang.
+# Needs clang, llvm and libbpf-dev.
+generate:
+	$(GO) generate ./monitor/internal/sockbpf
+
+# Fails when the committed eBPF object or wrapper is not what `make
+# generate` builds from the sources (then commit what it built). Without
+# clang this is a skip, and under CI a failure.
+check-generate:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null || { echo "check-generate: clang or llvm-strip not found: apt-get install clang llvm libbpf-dev"; [ -z "$$CI" ] || [ "$$CI" = false ]; exit $$?; }; \
+	set -e; d=monitor/internal/sockbpf; tmp=$$(mktemp -d); \
+	cp $$d/sockbpf_bpfel.o $$d/sockbpf_bpfel.go $$tmp/; \
+	$(GO) generate ./$$d; \
+	stale=; for f in sockbpf_bpfel.o sockbpf_bpfel.go; do cmp -s $$tmp/$$f $$d/$$f || stale="$$stale $$f"; done; \
+	rm -rf $$tmp; \
+	if [ -n "$$stale" ]; then echo "check-generate: $$d:$$stale differed from its sources (now rebuilt): commit them"; exit 1; fi
 
 # The shipped Prometheus rules (contrib/prometheus): promtool checks them
 # and runs their unit tests. promtool is in Debian's prometheus package;

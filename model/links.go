@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // InterfaceRole says how an interface takes part in Coverage.
 type InterfaceRole string
@@ -133,6 +136,18 @@ type CoverageSpan struct {
 	// SpanS is how many seconds the figures cover: less than the span's
 	// length while the agent is younger.
 	SpanS float64 `json:"span_s"`
+}
+
+// String says the span's shares for people: "in 99.3% out 99.9%", with
+// "–" for a direction whose interfaces moved nothing.
+func (s CoverageSpan) String() string {
+	pct := func(p *float64) string {
+		if p == nil {
+			return "–"
+		}
+		return strconv.FormatFloat(100**p, 'f', 1, 64) + "%"
+	}
+	return "in " + pct(s.In) + " out " + pct(s.Out)
 }
 
 // Ratio returns accounted over iface, or nil when iface is 0.

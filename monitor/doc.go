@@ -24,7 +24,9 @@
 //     one cache), and
 //   - procs: the process holding the socket (the process table);
 //   - netns: the network namespaces (the watched one, the host's, the
-//     others and their capped set of readers).
+//     others and their capped set of readers);
+//   - links: each namespace's interfaces (RTM_GETSTATS), the bytes a
+//     tick's flows are set against for coverage.
 //
 // nlconn (raw netlink sockets) and subscription (kernel readers reopened
 // after a failure) serve the others. Here, tableReader (reader_linux.go,

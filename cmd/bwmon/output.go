@@ -54,7 +54,11 @@ const maxAppWidth = 60
 
 // writeTable renders a Snapshot as the console table.
 func writeTable(w io.Writer, s *model.Snapshot) {
-	fmt.Fprintf(w, "bwmon  %s  interval %.2fs  IP-layer bytes (pipes: payload)\n", s.Time.Format("2006-01-02 15:04:05"), s.IntervalS)
+	fmt.Fprintf(w, "bwmon  %s  interval %.2fs  IP-layer bytes (pipes: payload)", s.Time.Format("2006-01-02 15:04:05"), s.IntervalS)
+	if len(s.Interfaces) > 0 { // how much of the interfaces' traffic the table explains
+		fmt.Fprintf(w, "  coverage 15m %s", s.Coverage.Last15m)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%12s %12s %12s %12s  %s\n", "RATE IN", "RATE OUT", "TOTAL IN", "TOTAL OUT", "APP")
 	for _, a := range s.Apps {
 		name := cut(a.App)

@@ -131,14 +131,8 @@ func coverageText(s *model.Snapshot) (coverage, bool) {
 		return coverage{}, false
 	}
 	w := s.Coverage.Last15m
-	pct := func(p *float64) string {
-		if p == nil {
-			return "–"
-		}
-		return fmt.Sprintf("%.1f%%", 100**p)
-	}
 	low := w.In != nil && *w.In < lowCoverage || w.Out != nil && *w.Out < lowCoverage
-	return coverage{"coverage 15m in " + pct(w.In) + " out " + pct(w.Out), low}, true
+	return coverage{"coverage 15m " + w.String(), low}, true
 }
 
 // share is part of whole in percent: "0.5%", "<0.1%".

@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+//
+// bwmon's kernel side: every inet socket gets a slot when it is created
+// (owner: tgid, comm, netns), its packets add their IP length to the slot
+// at cgroup_skb, and its final counters go to user space through a ring
+// buffer when it is done. docs/design.md ("The kernel programs") explains
+// the hooks, maps and limits; sockbpf_linux.go reads what these write.
+//
+// Build: `make generate` (bpf2go, clang -O2 -g -target bpf -mcpu=v3).
+
+#include "types.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+#define SLOT_NONE 0xffffffffu    // no slot: the map was full
+#define SLOT_PENDING 0xfffffffeu // being adopted by another CPU
+
+// The slot's state, as user space sees it.
+#define STATE_FREE 0
+#define STATE_LIVE 1
+#define STATE_CLOSED 2 // final, waiting for user space (the ring buffer was full)
+
+// sock_state.flags
+#define F_STATE_CB 1 // sock_ops reports this TCP socket's state changes
+#define F_RELEASED 2 // cgroup/sock_release has run
+
+// Refresh the tuple from the packet on the first packet of each direction
+// and then every TUPLE_EVERY packets (an unconnected UDP socket changes
+// peers).
+#define TUPLE_EVERY 1024
+
+// Indexes of the stats array.
+enum {
+	STAT_NEXT = 0,     // slots handed out fresh so far (user space scans [0, next))
+	STAT_MAP_FULL = 1, // sockets that found no free slot
+	STAT_RING_LOST = 2, // close records the ring buffer could not take
+	STAT_ADOPTED = 3,  // sockets first seen at a packet (older than the programs)
+	STAT_NO_STORAGE = 4, // sk_storage could not be allocated
+	STAT_MAX = 8,
+};
+
+// slot is one socket's owner and counters: 128 bytes, the counters in the
+// first cache line. User space reads the slots array through mmap; the
+// layout is mirrored in sockbpf_linux.go (bpf2go generates sockbpfSlot).
+struct slot {
+	__u64 bytes_in;
+	__u64 bytes_out;
+	__u64 packets_in;
+	__u64 packets_out;
+	__u64 cookie;
+	__u64 netns;
+	__u32 pid;
+	__u32 gen; // bumped when the slot is handed to a socket
+	__u8 state;
+	__u8 family; // the socket's
+	__u8 proto;
+	__u8 tuple_family; // the packets' (0 until the first one)
+	__u16 lport, rport; // host order
+	__u32 laddr[4], raddr[4]; // network order, v4 in [0]
+	char comm[16];
+	__u8 listener; // set at listen(): its tuple is its first handshake's
+	__u8 pad[15];
+};
+
+// sock_state is kept with the socket itself (BPF_MAP_TYPE_SK_STORAGE).
+// BPF_F_CLONE: an accepted socket starts with a copy of its listener's,
+// which is how it learns its server's owner.
+struct sock_state {
+	__u64 cookie; // the socket whose slot this is (a clone still holds the listener's)
+	__u32 slot;
+	__u32 flags;
+};
+
+volatile const __u32 max_slots = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); // Options.MaxSockets, set at load
+	__type(key, __u32);
+	__type(value, struct slot);
+} slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, 1); // Options.MaxSockets, set at load
+	__type(value, __u32);
+} free_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); // 4 MiB: ~30,000 close records
+} closed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+#define barrier() asm volatile("" ::: "memory")
+
+static __always_inline void stat_add(__u32 k, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &k);
+	if (v)
+		__sync_fetch_and_add(v, n);
+}
+
+static __always_inline __u32 alloc_slot(void)
+{
+	__u32 idx;
+	if (bpf_map_pop_elem(&free_slots, &idx) == 0)
+		return idx;
+	__u32 k = STAT_NEXT;
+	__u64 *next = bpf_map_lookup_elem(&stats, &k);
+	if (!next)
+		return SLOT_NONE;
+	__u64 n = __sync_fetch_and_add(next, 1);
+	if (n >= max_slots) {
+		stat_add(STAT_MAP_FULL, 1);
+		return SLOT_NONE;
+	}
+	return (__u32)n;
+}
+
+static __always_inline void free_slot(__u32 idx, struct slot *s)
+{
+	*(volatile __u8 *)&s->state = STATE_FREE;
+	bpf_map_push_elem(&free_slots, &idx, 0);
+}
+
+// init_slot hands slot idx to a socket. The gen bump comes first and the
+// state last, so that user space, reading gen before and after, never
+// takes half of one socket and half of another.
+static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 netns, __u32 pid, __u8 family, __u8 proto)
+{
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s)
+		return 0;
+	*(volatile __u32 *)&s->gen = s->gen + 1;
+	barrier();
+	s->bytes_in = 0;
+	s->bytes_out = 0;
+	s->packets_in = 0;
+	s->packets_out = 0;
+	s->cookie = cookie;
+	s->netns = netns;
+	s->pid = pid;
+	s->family = family;
+	s->proto = proto;
+	s->tuple_family = 0;
+	s->listener = 0;
+	s->lport = 0;
+	s->rport = 0;
+	__builtin_memset(s->laddr, 0, sizeof(s->laddr));
+	__builtin_memset(s->raddr, 0, sizeof(s->raddr));
+	__builtin_memset(s->comm, 0, sizeof(s->comm));
+	return s;
+}
+
+static __always_inline void publish(struct slot *s)
+{
+	barrier();
+	*(volatile __u8 *)&s->state = STATE_LIVE;
+}
+
+// finalize hands the socket's final counters to user space once: through
+// the ring buffer, or, when it is full, by leaving the slot in
+// STATE_CLOSED for user space to collect and free.
+static __always_inline void finalize(struct sock_state *st)
+{
+	__u32 idx = __sync_lock_test_and_set(&st->slot, SLOT_NONE);
+	if (idx >= max_slots)
+		return;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s)
+		return;
+	struct slot *r = bpf_ringbuf_reserve(&closed, sizeof(*r), 0);
+	if (!r) {
+		stat_add(STAT_RING_LOST, 1);
+		barrier();
+		*(volatile __u8 *)&s->state = STATE_CLOSED;
+		return;
+	}
+	__builtin_memcpy(r, s, sizeof(*r));
+	r->state = STATE_CLOSED;
+	bpf_ringbuf_submit(r, 0);
+	free_slot(idx, s);
+}
+
+SEC("cgroup/sock_create")
+int sock_create(struct bpf_sock *ctx)
+{
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		stat_add(STAT_NO_STORAGE, 1);
+		return 1;
+	}
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	st->cookie = cookie;
+	st->flags = 0;
+	__u32 idx = alloc_slot();
+	if (idx != SLOT_NONE) {
+		struct slot *s = init_slot(idx, cookie, bpf_get_netns_cookie(ctx),
+					   bpf_get_current_pid_tgid() >> 32, ctx->family, ctx->protocol);
+		if (!s) {
+			idx = SLOT_NONE;
+		} else {
+			bpf_get_current_comm(s->comm, sizeof(s->comm));
+			publish(s);
+		}
+	}
+	st->slot = idx;
+	return 1;
+}
+
+SEC("cgroup/sock_release")
+int sock_release(struct bpf_sock *ctx)
+{
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, ctx, 0, 0);
+	if (!st)
+		return 1;
+	__u32 old = __sync_fetch_and_or(&st->flags, F_RELEASED);
+	// A TCP socket sends on after close (queued data, FIN, ACKs): sock_ops
+	// finalizes it when it reaches TCP_CLOSE.
+	if (ctx->protocol == IPPROTO_TCP && (old & F_STATE_CB) && ctx->state != BPF_TCP_CLOSE)
+		return 1;
+	finalize(st);
+	return 1;
+}
+
+static __always_inline void want_state_cb(struct bpf_sock_ops *ops, struct sock_state *st)
+{
+	if (bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG) == 0)
+		__sync_fetch_and_or(&st->flags, F_STATE_CB);
+}
+
+// owner is what a socket's slot says of its process.
+struct owner {
+	__u64 netns;
+	__u32 pid;
+	char comm[16];
+};
+
+// owner_of copies the owner from the slot st refers to, if that slot
+// still belongs to the socket st was made for.
+static __always_inline int owner_of(struct sock_state *st, struct owner *o)
+{
+	__u32 idx = st->slot;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s || s->cookie != st->cookie || s->state != STATE_LIVE)
+		return 0;
+	o->pid = s->pid;
+	o->netns = s->netns;
+	__builtin_memcpy(o->comm, s->comm, sizeof(o->comm));
+	return 1;
+}
+
+// mptcp_owner finds the owner of an MPTCP subflow: the kernel creates
+// subflows itself (no cgroup/sock_create), so the owner is the MPTCP
+// socket's, the one the process holds (Go listens with MPTCP by default
+// since 1.24).
+static __always_inline int mptcp_owner(void *sk, struct owner *o)
+{
+	struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+	if (!msk)
+		return 0;
+	struct sock_state *mst = bpf_sk_storage_get(&sock_states, msk, 0, 0);
+	return mst && owner_of(mst, o);
+}
+
+// passive gives an accepted socket a slot of its own with its listener's
+// owner (its sock_state is a clone of the listener's, BPF_F_CLONE), or
+// PID 0 when the listener is older than the programs.
+static __always_inline void passive(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk = ops->sk;
+	if (!sk)
+		return;
+	struct owner o = {};
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (st) {
+		owner_of(st, &o);
+	} else {
+		mptcp_owner(sk, &o);
+		st = bpf_sk_storage_get(&sock_states, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			stat_add(STAT_NO_STORAGE, 1);
+			return;
+		}
+	}
+	if (!o.netns)
+		o.netns = bpf_get_netns_cookie(ops);
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	st->cookie = cookie;
+	st->flags = 0;
+	__u32 idx = alloc_slot();
+	if (idx != SLOT_NONE) {
+		struct slot *s = init_slot(idx, cookie, o.netns, o.pid, sk->family, IPPROTO_TCP);
+		if (!s) {
+			idx = SLOT_NONE;
+		} else {
+			__builtin_memcpy(s->comm, o.comm, sizeof(o.comm));
+			publish(s);
+		}
+	}
+	st->slot = idx;
+	want_state_cb(ops, st);
+}
+
+// adopt gives a socket that has no state yet a slot: an MPTCP subflow
+// gets its MPTCP socket's owner, a socket created before the programs
+// were attached PID 0 (Socket.Adopted).
+static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cookie, __u64 netns)
+{
+	struct sock_state init = {.slot = SLOT_PENDING};
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	if (st->slot != SLOT_PENDING)
+		return st; // another CPU adopted it first
+	struct owner o = {};
+	int mptcp = mptcp_owner(sk, &o);
+	if (!o.netns)
+		o.netns = netns;
+	__u32 idx = alloc_slot();
+	struct slot *s = 0;
+	if (idx != SLOT_NONE) {
+		s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->protocol);
+		if (!s)
+			idx = SLOT_NONE;
+		else
+			__builtin_memcpy(s->comm, o.comm, sizeof(o.comm));
+	}
+	if (__sync_val_compare_and_swap(&st->slot, SLOT_PENDING, idx) != SLOT_PENDING) {
+		if (s)
+			free_slot(idx, s);
+		return st;
+	}
+	st->cookie = cookie;
+	if (s)
+		publish(s);
+	if (!mptcp)
+		stat_add(STAT_ADOPTED, 1);
+	return st;
+}
+
+SEC("sockops")
+int sock_ops(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk;
+	struct sock_state *st;
+
+	switch (ops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		// From here on the socket is finalized when it reaches TCP_CLOSE
+		// (a kernel socket, such as an MPTCP subflow, is never released).
+		sk = ops->sk;
+		if (!sk)
+			break;
+		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+		if (!st)
+			st = adopt(sk, bpf_get_socket_cookie(ops), bpf_get_netns_cookie(ops));
+		if (!st)
+			break;
+		if (ops->op == BPF_SOCK_OPS_TCP_LISTEN_CB) {
+			__u32 idx = st->slot;
+			struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+			if (s)
+				s->listener = 1;
+		}
+		if (!(st->flags & F_STATE_CB))
+			want_state_cb(ops, st);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		passive(ops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ops->args[1] != BPF_TCP_CLOSE)
+			break;
+		sk = ops->sk;
+		if (!sk)
+			break;
+		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+		if (st)
+			finalize(st);
+		break;
+	}
+	return 1;
+}
+
+struct ip4 {
+	__u8 vhl, tos;
+	__u16 len, id, frag;
+	__u8 ttl, proto;
+	__u16 csum;
+	__u32 saddr, daddr;
+};
+
+struct ip6 {
+	__u32 vtcfl;
+	__u16 len;
+	__u8 next, hops;
+	__u32 saddr[4], daddr[4];
+};
+
+// note_tuple records the packet's addresses and ports as the socket's
+// local and remote end.
+static __noinline void note_tuple(struct __sk_buff *skb, struct slot *s, int egress)
+{
+	__u8 vhl;
+	__u16 ports[2] = {};
+	__u32 src[4] = {}, dst[4] = {};
+	__u8 fam, proto;
+	__u32 l4;
+
+	if (!s || bpf_skb_load_bytes(skb, 0, &vhl, 1))
+		return;
+	if ((vhl >> 4) == 4) {
+		struct ip4 h;
+		if (bpf_skb_load_bytes(skb, 0, &h, sizeof(h)))
+			return;
+		fam = AF_INET;
+		proto = h.proto;
+		src[0] = h.saddr;
+		dst[0] = h.daddr;
+		l4 = (h.vhl & 0xf) * 4;
+		if (h.frag & bpf_htons(0x1fff)) // not the first fragment: no ports
+			proto = 0;
+	} else if ((vhl >> 4) == 6) {
+		struct ip6 h;
+		if (bpf_skb_load_bytes(skb, 0, &h, sizeof(h)))
+			return;
+		fam = AF_INET6;
+		proto = h.next;
+		__builtin_memcpy(src, h.saddr, 16);
+		__builtin_memcpy(dst, h.daddr, 16);
+		l4 = sizeof(h);
+	} else {
+		return;
+	}
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP)
+		bpf_skb_load_bytes(skb, l4 & 0xff, ports, sizeof(ports));
+	s->tuple_family = fam;
+	if (egress) {
+		__builtin_memcpy(s->laddr, src, 16);
+		__builtin_memcpy(s->raddr, dst, 16);
+		s->lport = bpf_ntohs(ports[0]);
+		s->rport = bpf_ntohs(ports[1]);
+	} else {
+		__builtin_memcpy(s->laddr, dst, 16);
+		__builtin_memcpy(s->raddr, src, 16);
+		s->lport = bpf_ntohs(ports[1]);
+		s->rport = bpf_ntohs(ports[0]);
+	}
+}
+
+// slow_state finds the state of a packet's full socket that has none at
+// hand: it adopts it. (A request socket's SYN-ACK is not counted: the
+// verifier offers no typed way from it to its listener.)
+static __noinline struct sock_state *slow_state(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 0;
+	return adopt(sk, bpf_get_socket_cookie(skb), 0);
+}
+
+static __always_inline int count(struct __sk_buff *skb, int egress)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 1;
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (!st) {
+		st = slow_state(skb);
+		if (!st)
+			return 1;
+	}
+	__u32 idx = st->slot;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (!s)
+		return 1;
+	if (egress) {
+		if ((s->packets_out & (TUPLE_EVERY - 1)) == 0)
+			note_tuple(skb, s, 1);
+		__sync_fetch_and_add(&s->bytes_out, skb->len);
+		__sync_fetch_and_add(&s->packets_out, 1);
+	} else {
+		if ((s->packets_in & (TUPLE_EVERY - 1)) == 0)
+			note_tuple(skb, s, 0);
+		__sync_fetch_and_add(&s->bytes_in, skb->len);
+		__sync_fetch_and_add(&s->packets_in, 1);
+	}
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int skb_ingress(struct __sk_buff *skb)
+{
+	return count(skb, 0);
+}
+
+SEC("cgroup_skb/egress")
+int skb_egress(struct __sk_buff *skb)
+{
+	return count(skb, 1);
+}

@@ -1,0 +1,70 @@
+package sockbpf
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// ErrUnsupported is wrapped by Open's error when the host cannot run the
+// programs (no cgroup v2, no CAP_BPF/CAP_PERFMON, a kernel too old or
+// locked down, the verifier's refusal, another OS), as opposed to a bug.
+var ErrUnsupported = errors.New("eBPF socket accounting is not available")
+
+// Limits of Options.MaxSockets.
+const (
+	DefaultMaxSockets = 131072  // 16 MiB of kernel memory (128 bytes a slot)
+	MinMaxSockets     = 64      // below this Open raises it
+	MaxMaxSockets     = 1 << 22 // 512 MiB: above this Open lowers it
+)
+
+// Socket is one socket's owner and counters as the kernel recorded them.
+type Socket struct {
+	Cookie      uint64 // the kernel's socket cookie (sock_diag's idiag_cookie too)
+	PID         int    // tgid of the process that created it (accepted: the listener's creator; 0: unknown)
+	Comm        string // comm at creation (raw bytes, not sanitised)
+	NetNSCookie uint64 // bpf_get_netns_cookie of the socket's namespace (0 if unknown)
+	// Family is AF_INET or AF_INET6: the family of the packets once one was
+	// seen (a v4-mapped IPv6 socket reports AF_INET), else the socket's.
+	Family uint8
+	Proto  uint8 // IPPROTO_TCP, UDP, ICMP, ICMPV6 or a raw socket's protocol
+	// Local and Remote are taken from the socket's packets: the first in
+	// each direction and every 1024th after it. Zero until the first packet.
+	Local, Remote netip.AddrPort
+	// BytesIn and BytesOut count IP-layer bytes (skb->len at cgroup_skb, the
+	// layer conntrack counts), cumulative since the socket's creation or
+	// since the programs first saw it.
+	BytesIn, BytesOut     uint64
+	PacketsIn, PacketsOut uint64
+	// Listener: a listening TCP socket. It counts the handshakes (SYN in,
+	// SYN-ACK out, the first ACK in) of the connections it accepts; its
+	// Remote is zero.
+	Listener bool
+	// Adopted: the socket existed before the programs were attached; its
+	// owner is unknown (PID 0) and its counters start at its first packet
+	// seen.
+	Adopted bool
+	// Closed: these are its final counters (the socket was released, or a
+	// TCP socket reached CLOSE); it will not be reported again.
+	Closed bool
+}
+
+// Options configure Open.
+type Options struct {
+	// CgroupPath is the cgroup v2 directory to attach to; "" finds the
+	// root of the cgroup v2 hierarchy in /proc/self/mountinfo, which covers
+	// every process on the host, containers included.
+	CgroupPath string
+	// MaxSockets is the number of sockets counted at once (the slots map);
+	// 0 is DefaultMaxSockets. Each costs 128 bytes of kernel memory. A
+	// socket created while all are taken is not counted (Stats.MapFull).
+	MaxSockets int
+}
+
+// Stats is never silent about loss.
+type Stats struct {
+	Live     int    // sockets in the map at the last Read
+	MapFull  uint64 // sockets that found the map full (their bytes are not counted here)
+	RingLost uint64 // close records the ring buffer could not take (kept in the map until Read instead: not lost)
+	Closed   uint64 // close records read
+	Adopted  uint64 // sockets first seen at a packet (older than the programs; PID 0)
+}

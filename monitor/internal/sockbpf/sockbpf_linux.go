@@ -1,0 +1,311 @@
+package sockbpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// Slot states and stats indexes, as in bpf/sockbpf.c.
+const (
+	stateFree   = 0
+	stateLive   = 1
+	stateClosed = 2
+
+	statNext      = 0
+	statMapFull   = 1
+	statRingLost  = 2
+	statAdopted   = 3
+	statNoStorage = 4
+
+	slotSize = int(unsafe.Sizeof(sockbpfSlot{}))
+
+	afInet  = unix.AF_INET
+	afInet6 = unix.AF_INET6
+)
+
+// Offsets of the fields Read loads one at a time from the mapped slots.
+var (
+	offState = unsafe.Offsetof(sockbpfSlot{}.State)
+	offGen   = unsafe.Offsetof(sockbpfSlot{}.Gen)
+)
+
+// Counter holds the loaded programs, their links to the cgroup and the
+// user-space ends of their maps. One goroutine calls Read; Stats may be
+// called from any.
+type Counter struct {
+	objs  sockbpfObjects
+	links []link.Link
+	ring  *ringbuf.Reader
+	slots []byte // the slots map, mmapped
+	max   int
+
+	closedBuf []sockbpfSlot // Read's list of close records, reused
+	sock      Socket        // Read's Socket handed to fn, reused
+
+	live, closed atomic.Uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open loads the programs and attaches them to the cgroup (by default the
+// cgroup v2 root) with bpf_links, which the kernel detaches when the last
+// file descriptor closes: at Close, or when the process exits or is
+// killed. Its error says why eBPF cannot be used and how to fix it;
+// errors.Is(err, ErrUnsupported) holds when the cause is the host.
+func Open(o Options) (*Counter, error) {
+	path := o.CgroupPath
+	if path == "" {
+		f, err := os.Open("/proc/self/mountinfo")
+		if err != nil {
+			return nil, fmt.Errorf("finding the cgroup v2 root: %w", err)
+		}
+		path, err = parseCgroup2Root(f)
+		f.Close()
+		if errors.Is(err, errNoCgroup2) {
+			return nil, fmt.Errorf("%w: %v: mount it (mount -t cgroup2 none /sys/fs/cgroup) or boot with systemd.unified_cgroup_hierarchy=1", ErrUnsupported, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding the cgroup v2 root: %w", err)
+		}
+	}
+	n := o.MaxSockets
+	switch {
+	case n == 0:
+		n = DefaultMaxSockets
+	case n < MinMaxSockets:
+		n = MinMaxSockets
+	case n > MaxMaxSockets:
+		n = MaxMaxSockets
+	}
+
+	spec, err := loadSockbpf()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	spec.Maps[sockbpfMapSlots].MaxEntries = uint32(n)
+	spec.Maps[sockbpfMapFreeSlots].MaxEntries = uint32(n)
+	if err := spec.Variables[sockbpfVarMaxSlots].Set(uint32(n)); err != nil {
+		return nil, fmt.Errorf("setting max_slots: %w", err)
+	}
+	c := &Counter{max: n}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	for _, a := range []struct {
+		prog *ebpf.Program
+		typ  ebpf.AttachType
+	}{
+		// Creation first, so that no socket has packets before its owner.
+		{c.objs.SockCreate, ebpf.AttachCGroupInetSockCreate},
+		{c.objs.SockOps, ebpf.AttachCGroupSockOps},
+		{c.objs.SkbEgress, ebpf.AttachCGroupInetEgress},
+		{c.objs.SkbIngress, ebpf.AttachCGroupInetIngress},
+		{c.objs.SockRelease, ebpf.AttachCgroupInetSockRelease},
+	} {
+		l, err := attach(path, a.prog, a.typ)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.links = append(c.links, l)
+	}
+	c.slots, err = unix.Mmap(c.objs.Slots.FD(), 0, n*slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("mapping the slots map: %w", err)
+	}
+	if c.ring, err = ringbuf.NewReader(c.objs.Closed); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("opening the close records' ring buffer: %w", err)
+	}
+	return c, nil
+}
+
+// attach links prog to the cgroup at path with a bpf_link, never with the
+// legacy BPF_PROG_ATTACH (link.AttachCgroup's fallback), whose programs
+// stay attached after the agent dies.
+func attach(path string, prog *ebpf.Program, typ ebpf.AttachType) (link.Link, error) {
+	cg, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: opening the cgroup %s: %v", ErrUnsupported, path, err)
+		}
+		return nil, fmt.Errorf("opening the cgroup %s: %w", path, err)
+	}
+	defer cg.Close()
+	l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: prog, Attach: typ})
+	if err != nil {
+		return nil, attachError(path, typ, err)
+	}
+	return l, nil
+}
+
+// Read calls fn for every live socket with its current counters, then for
+// every socket closed since the last Read (Closed set, final counters,
+// once). fn must not keep the pointer. One goroutine calls Read, never
+// at the same time as Close.
+func (c *Counter) Read(fn func(*Socket)) error {
+	if c.slots == nil {
+		return errors.New("reading sockets: the counter is closed")
+	}
+	// The close records first: a socket whose record is read here has left
+	// its slot, so it is not also reported live below.
+	c.closedBuf = c.closedBuf[:0]
+	c.ring.SetDeadline(time.Now())
+	var rec ringbuf.Record
+	for {
+		err := c.ring.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading close records: %w", err)
+		}
+		if len(rec.RawSample) < slotSize {
+			continue
+		}
+		c.closedBuf = append(c.closedBuf, *(*sockbpfSlot)(unsafe.Pointer(&rec.RawSample[0])))
+	}
+
+	next, err := c.stat(statNext)
+	if err != nil {
+		return err
+	}
+	end := int(min(next, uint64(c.max)))
+	live := 0
+	for i := range end {
+		off := i * slotSize
+		state := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offState)&^3])))
+		state = state >> (8 * (uint32(offState) & 3)) & 0xff
+		switch state {
+		case stateLive:
+			gen := c.gen(off)
+			s := c.slotAt(off)
+			if c.gen(off) != gen || s.State != stateLive {
+				continue // handed to another socket while read: next time
+			}
+			live++
+			c.fill(&s, false)
+			fn(&c.sock)
+		case stateClosed:
+			// Its close record found the ring buffer full: the slot kept
+			// it, and is freed now that it is read.
+			c.closedBuf = append(c.closedBuf, c.slotAt(off))
+			c.slots[off+int(offState)] = stateFree
+			if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("freeing slot %d: %w", i, err)
+			}
+		}
+	}
+	c.live.Store(uint64(live))
+	for i := range c.closedBuf {
+		c.fill(&c.closedBuf[i], true)
+		fn(&c.sock)
+	}
+	c.closed.Add(uint64(len(c.closedBuf)))
+	return nil
+}
+
+func (c *Counter) gen(off int) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offGen)])))
+}
+
+// slotAt copies the slot at off, its counters with atomic loads.
+func (c *Counter) slotAt(off int) sockbpfSlot {
+	p := (*sockbpfSlot)(unsafe.Pointer(&c.slots[off]))
+	s := *p
+	s.BytesIn = atomic.LoadUint64(&p.BytesIn)
+	s.BytesOut = atomic.LoadUint64(&p.BytesOut)
+	s.PacketsIn = atomic.LoadUint64(&p.PacketsIn)
+	s.PacketsOut = atomic.LoadUint64(&p.PacketsOut)
+	return s
+}
+
+// fill sets c.sock from a slot.
+func (c *Counter) fill(s *sockbpfSlot, closed bool) {
+	k := &c.sock
+	*k = Socket{
+		Cookie: s.Cookie, PID: int(s.Pid), NetNSCookie: s.Netns,
+		Family: s.Family, Proto: s.Proto,
+		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
+		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
+		Listener: s.Listener != 0,
+		Closed:  closed,
+	}
+	comm := (*[16]byte)(unsafe.Pointer(&s.Comm))[:]
+	for i, b := range comm {
+		if b == 0 {
+			comm = comm[:i]
+			break
+		}
+	}
+	k.Comm = string(comm)
+	switch s.TupleFamily {
+	case afInet:
+		k.Family = afInet
+		l := (*[16]byte)(unsafe.Pointer(&s.Laddr))
+		r := (*[16]byte)(unsafe.Pointer(&s.Raddr))
+		k.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(l[:4])), s.Lport)
+		k.Remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(r[:4])), s.Rport)
+	case afInet6:
+		k.Family = afInet6
+		k.Local = netip.AddrPortFrom(netip.AddrFrom16(*(*[16]byte)(unsafe.Pointer(&s.Laddr))), s.Lport)
+		k.Remote = netip.AddrPortFrom(netip.AddrFrom16(*(*[16]byte)(unsafe.Pointer(&s.Raddr))), s.Rport)
+	}
+	if k.Listener {
+		k.Remote = netip.AddrPort{}
+	}
+}
+
+func (c *Counter) stat(k uint32) (uint64, error) {
+	var v uint64
+	if err := c.objs.Stats.Lookup(k, &v); err != nil {
+		return 0, fmt.Errorf("reading the stats map: %w", err)
+	}
+	return v, nil
+}
+
+// Stats reports the counters of loss and the sockets seen. Safe from any
+// goroutine, also after Close (the kernel's counters then read as zero).
+func (c *Counter) Stats() Stats {
+	st := Stats{Live: int(c.live.Load()), Closed: c.closed.Load()}
+	st.MapFull, _ = c.stat(statMapFull)
+	st.RingLost, _ = c.stat(statRingLost)
+	st.Adopted, _ = c.stat(statAdopted)
+	return st
+}
+
+// Close detaches the programs and frees the maps. It blocks only for the
+// system calls; safe twice.
+func (c *Counter) Close() error {
+	c.closeOnce.Do(func() {
+		var errs []error
+		for _, l := range c.links {
+			errs = append(errs, l.Close())
+		}
+		if c.ring != nil {
+			errs = append(errs, c.ring.Close())
+		}
+		if c.slots != nil {
+			errs = append(errs, unix.Munmap(c.slots))
+			c.slots = nil
+		}
+		errs = append(errs, c.objs.Close())
+		if err := errors.Join(errs...); err != nil {
+			c.closeErr = fmt.Errorf("closing the socket counter: %w", err)
+		}
+	})
+	return c.closeErr
+}
