@@ -29,6 +29,11 @@ func (r claimResolver) Resolve(proto uint8, local, remote netip.AddrPort, level 
 	if r.claims.has(proto, local, remote) {
 		return model.Info{Unattributed: flows.ReasonElsewhere}, true
 	}
+	if level == flows.Quick && r.claims.sure.Load() {
+		// A new flow: if its end has a socket, the socket monitor
+		// claims it at the next tick; no lookup now.
+		return model.Info{}, false
+	}
 	info, ok := r.Resolver.Resolve(proto, local, remote, level)
 	return r.settle(info, ok, proto, local, remote, level)
 }

@@ -68,6 +68,15 @@ func (r *tableReader) dispatch(msgs []netlink.Message, workers []chan event) {
 		}
 		k := ctnetlink.KeyOf(&rec)
 		w := workers[k.Hash()%uint32(len(workers))]
+		if !destroy && r.claims != nil && r.claims.sure.Load() {
+			// Counting at the socket: a new flow's local ends are not
+			// looked up now (the socket monitor will claim them), so
+			// making its record costs a map lookup (claimResolver).
+			if e, done := r.newInline(&rec); !done {
+				w <- e
+			}
+			continue
+		}
 		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && r.res.IsLocal(o.Src) {
 			known := r.res.NoteEarly(r.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
 			if known && !r.res.IsLocal(rec.Reply.Src) {

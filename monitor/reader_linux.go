@@ -36,6 +36,7 @@ type tableReader struct {
 	// fr is what the flow table asks: res, or, while the socket monitor
 	// counts, res behind its claims (claimResolver).
 	fr     flows.Resolver
+	claims *claims // the socket monitor's (nil without it)
 	sk     *sockets.Namespace // the namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
@@ -126,7 +127,7 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 		Peers: o.peers, Elsewhere: o.elsewhere, Log: r.log, Now: r.now}); err != nil {
 		return nil, err
 	}
-	r.fr = r.res
+	r.fr, r.claims = r.res, o.claims
 	if o.claims != nil {
 		r.fr = claimResolver{Resolver: r.res, claims: o.claims, outer: o.claimOuter}
 	}

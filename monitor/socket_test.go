@@ -201,7 +201,8 @@ func TestClaimResolver(t *testing.T) {
 		wantOK bool
 	}{
 		{"claimed", nil, tLocal, true, flows.Quick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
-		{"a socket, map never full: counted there", p, other, true, flows.Quick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
+		{"new flow, map never full: no lookup, claimed at the next tick", p, other, true, flows.Quick, model.Info{}, false},
+		{"a socket, map never full: counted there", p, other, true, flows.Tick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
 		{"no socket: conntrack's", nil, other, true, flows.Final, model.Info{}, true},
 		{"a socket, map full lately: wait", p, other, false, flows.Tick, model.Info{}, false},
 		{"a socket, map full lately, unclaimed at the end: conntrack's", p, other, false, flows.Final, model.Info{Process: p}, true},
