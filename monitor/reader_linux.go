@@ -36,7 +36,7 @@ type tableReader struct {
 	// fr is what the flow table asks: res, or, while the socket monitor
 	// counts, res behind its claims (claimResolver).
 	fr     flows.Resolver
-	claims *claims // the socket monitor's (nil without it)
+	claims *claims            // the socket monitor's (nil without it)
 	sk     *sockets.Namespace // the namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
