@@ -81,10 +81,9 @@ type socketOptions struct {
 // holder (a sock_diag request and maybe /proc reads each).
 const (
 	lookupsPerTick = 512
-	// verifyAfter is how many ticks a live socket is counted for its
-	// creator before its holder is checked once (handed-over sockets:
-	// inetd, a parent that passed it to the program it started).
-	verifyAfter = 2
+	// holderChecks is how many ticks a live socket's holder is looked
+	// for before its creator is taken for good.
+	holderChecks = 3
 	// resolveTicks is how many ticks a socket may wait for its owner
 	// before its bytes go to unattributed.
 	resolveTicks = 3
@@ -96,8 +95,9 @@ type sockState struct {
 	key      claimKey
 	claimed  bool
 	resolved bool
-	verified bool
-	skip     bool // filtered out by include/exclude
+	verified bool  // its holder was found, or looked for holderChecks times
+	checks   uint8 // ticks its holder was looked for
+	skip     bool  // filtered out by include/exclude
 	// scope: 0 not known yet (no namespace recorded, not looked up), 1
 	// the watched namespace's (counted), 2 another's (left alone).
 	scope uint8
@@ -200,7 +200,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if st.ticks < 255 {
 		st.ticks++
 	}
-	if !st.resolved || (!st.verified && !k.Closed && st.ticks > verifyAfter) {
+	if !st.resolved || (!st.verified && !k.Closed) {
 		s.resolve(k, st)
 	}
 	if st.leave || (k.PID == 0 && !st.resolved) {
@@ -296,27 +296,36 @@ func (s *socketCounter) sweep() {
 	}
 }
 
-// resolve finds the owner of socket k: the process that created it when
-// it is still that process (the fast path), else the process holding its
-// inode (sockets of PID 0 — accepted ones the kernel could not tie to
-// their server, those older than the agent — or of PID 1, or handed over
-// to another program). A live socket counted for its creator is checked
-// once, after verifyAfter ticks, against its holder: the holder decides.
+// resolve finds the owner of socket k. A live socket's owner is the
+// process holding its inode (found as conntrack's sides are: sock_diag,
+// then the process table), looked for at its first ticks: that is who
+// uses it, also when it was handed over (systemd socket activation,
+// inetd, a parent that passed it to the program it started). Otherwise —
+// a socket that closed before it was read, or whose holder is not found
+// (the tick's lookups spent) — its creator, as the kernel recorded it,
+// while that process is still the one (same PID and name). A socket of
+// PID 0 or 1 (older than the agent, accepted before its server was known,
+// systemd's) has only its holder.
 func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
-	if st.resolved { // the one check of a live socket's holder
-		if s.budget <= 0 {
-			return
-		}
-		st.verified = true
-		if info, ok := s.holder(k, flows.Tick); ok && info.Process != nil {
-			s.settle(st, info)
-		}
-		return
-	}
 	if k.PID == 0 && k.Proto != protoTCP && k.Proto != protoUDP {
 		// The kernel's own ICMP and raw sockets (echo replies, ...):
 		// conntrack tells their flows apart.
 		st.resolved, st.leave = true, true
+		return
+	}
+	if !k.Closed && k.Local.IsValid() && !st.verified && s.budget > 0 {
+		st.checks++
+		if info, ok := s.holder(k, flows.Tick); ok && info.Process != nil {
+			// Settled once another process than its creator holds it;
+			// its creator is asked again at the next ticks (a parent
+			// about to hand it over still holds it).
+			st.verified = info.Process.PID != k.PID || st.checks >= holderChecks
+			s.settle(st, info)
+			return
+		}
+		st.verified = st.checks >= holderChecks
+	}
+	if st.resolved {
 		return
 	}
 	var creator *model.Process
@@ -334,8 +343,7 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 	if k.Closed || st.ticks >= resolveTicks {
 		level = flows.Final
 	}
-	if k.Local.IsValid() && s.budget > 0 {
-		st.verified = true
+	if level == flows.Final && k.Local.IsValid() && s.budget > 0 {
 		if info, ok := s.holder(k, level); ok && (info.Process != nil || k.PID == 1) {
 			s.settle(st, info)
 			return

@@ -104,12 +104,12 @@ func TestSocketCounter(t *testing.T) {
 		{"exited, unknown to the table: what the kernel recorded", [][]sockbpf.Socket{
 			{sock(6, 300, "short", 10, 20, true)},
 		}, nil, map[model.Key][2]uint64{model.KeyProcess(&model.Process{PID: 300, Comm: "short"}): {10, 20}}},
-		{"handed over while alive: the holder decides after a check", [][]sockbpf.Socket{
+		{"handed over while alive: the holder decides", [][]sockbpf.Socket{
 			{sock(7, 100, "curl", 10, 10, false)},
 			{sock(7, 100, "curl", 20, 20, false)},
 			{sock(7, 100, "curl", 30, 30, false)},
 			{sock(7, 100, "curl", 40, 40, false)},
-		}, daemon, map[model.Key][2]uint64{model.KeyProcess(curl): {20, 20}, model.KeyProcess(daemon): {20, 20}}},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {40, 40}}},
 		{"namespace not recorded, found in the watched one", [][]sockbpf.Socket{
 			{{Cookie: 9, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 6}},
 		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {5, 6}}},

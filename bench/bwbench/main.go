@@ -175,7 +175,10 @@ const (
 
 func startAgent(b binaries, netns string, output string, mode string) *agent {
 	cfg := filepath.Join(workDir, "bwmon-"+netns+"-"+mode+".toml")
-	must(os.WriteFile(cfg, []byte(fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n[http]\nlisten = \"\"\n[socket]\nmode = %q\n", netns, mode)), 0o644))
+	// A state directory of its own: two agents run side by side, and the
+	// host's /var/lib/bwmon is not the benchmark's.
+	state := filepath.Join(workDir, "state-"+netns+"-"+mode)
+	must(os.WriteFile(cfg, []byte(fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n[http]\nlisten = \"\"\n[socket]\nmode = %q\n[state]\ndir = %q\n", netns, mode, state)), 0o644))
 	a := &agent{ticks: make(chan struct{}, 1000)}
 	a.cmd = exec.Command(b.bwmon, "-config", cfg, "-output", output, "-tick-stats", "-log-level", "warn")
 	a.cmd.Stderr = &a.stderr

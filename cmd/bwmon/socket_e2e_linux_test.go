@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,4 +180,44 @@ func TestSocketFallback(t *testing.T) {
 			t.Errorf("mode = \"on\" without CAP_BPF: exit %v, want a failure saying why and how to fix it; output:\n%s", err, out)
 		}
 	})
+}
+
+// copyBinary copies the program at path under a unique name, so that its
+// bytes form an app of their own, and returns the copy and its app name.
+func copyBinary(t *testing.T, path, name string) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("%s-%06d", name, rand.IntN(1_000_000))
+	dst := filepath.Join(t.TempDir(), app)
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst, app
+}
+
+// TestSocketHandedOver: a shell opens a connection and hands it to the
+// program it starts (as inetd, or a parent passing a socket to what it
+// execs), then closes its own copy and waits. Counted at the socket, the
+// bytes are the program's that holds and uses the socket, not its
+// creator's.
+func TestSocketHandedOver(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(socketOn))
+	srv, _ := nettest.Generator(t, "srv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5710))
+	p.Shape(t, "16mbit") // about 2 s: the socket is read while it lives
+	parent, parentApp := copyBinary(t, "/bin/bash", "hparent")
+	child, childApp := copyBinary(t, "/bin/dd", "hchild")
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/5710; %s if=/dev/zero bs=65536 count=64 status=none >&3 3>&- & exec 3>&-; wait", p.PeerIP4, child)
+	nettest.RunOK(t, 30*time.Second, p.Watched, parent, "-c", script)
+	orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5710))
+	expectApp(t, a, childApp, reply, orig)
+	if u, ok := a.app(parentApp); ok && u.BytesOut > orig/20 {
+		t.Errorf("the shell that handed the socket over got %d of %d bytes out", u.BytesOut, orig)
+	}
 }
