@@ -215,7 +215,15 @@ func TestSocketHandedOver(t *testing.T) {
 	child, childApp := copyBinary(t, "/bin/dd", "hchild")
 	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/5710; %s if=/dev/zero bs=65536 count=64 status=none >&3 3>&- & exec 3>&-; wait", p.PeerIP4, child)
 	nettest.RunOK(t, 30*time.Second, p.Watched, parent, "-c", script)
-	orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5710))
+	// dd is gone once its bytes are in the socket's buffer: the reference
+	// is read once they all arrived.
+	var orig, reply uint64
+	nettest.Eventually(t, 20*time.Second, func() error {
+		if orig, reply = nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5710)); orig < 64*65536 {
+			return fmt.Errorf("the peer received %d bytes so far", orig)
+		}
+		return nil
+	})
 	expectApp(t, a, childApp, reply, orig)
 	if u, ok := a.app(parentApp); ok && u.BytesOut > orig/20 {
 		t.Errorf("the shell that handed the socket over got %d of %d bytes out", u.BytesOut, orig)
