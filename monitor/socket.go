@@ -148,7 +148,9 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	if st.RingLost != s.last.RingLost {
 		s.sweep()
 	}
-	if st.MapFull != s.last.MapFull {
+	if st.MapFull != s.last.MapFull || err != nil {
+		// Sockets the map had no room for, or a Read that failed: the
+		// ends not claimed are conntrack's for a while.
 		s.lastFull = now
 	}
 	s.last = st

@@ -217,3 +217,31 @@ func TestClaimResolver(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketCounterUnderPressure: once a socket found the map full, ends
+// not claimed are conntrack's (claims not sure) for claimGrace.
+func TestSocketCounterUnderPressure(t *testing.T) {
+	src := &fakeSource{}
+	cl := newClaims()
+	s := newSocketCounter(socketOptions{src: src, procs: procsFunc(func(int) *model.Process { return nil }), owners: &holderResolver{}, claims: cl})
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for _, step := range []struct {
+		at      time.Duration
+		mapFull uint64
+		sure    bool
+	}{
+		{0, 0, true},
+		{time.Second, 3, false},
+		{claimGrace, 3, false},
+		{claimGrace + 2*time.Second, 3, true},
+	} {
+		src.st.MapFull = step.mapFull
+		if err := s.collect(c, now.Add(step.at)); err != nil {
+			t.Fatal(err)
+		}
+		if got := cl.sure.Load(); got != step.sure {
+			t.Errorf("at +%s with %d sockets that found the map full: sure %v, want %v", step.at, step.mapFull, got, step.sure)
+		}
+	}
+}
