@@ -65,7 +65,7 @@ var (
 		"Sockets the socket monitor counts now.",
 		[]string{"monitor"}, nil)
 	descSocketLosses = prometheus.NewDesc("bwmon_monitor_socket_losses_total",
-		"Sockets the kernel's programs could not follow since start: kind=\"map_full\" found the map full (their bytes are left to conntrack), kind=\"ring_lost\" lost their close record (what they moved in their last tick is missing).",
+		"Sockets the kernel's programs could not follow since start: kind=\"map_full\" found the map full (their bytes are left to conntrack), kind=\"ring_lost\" close records the ring buffer could not take (their final counters are read from the map instead).",
 		[]string{"monitor", "kind"}, nil)
 	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
 		"Failures of a monitor's kernel readers other than lost events since the agent started; each reader is restarted after a backoff.",

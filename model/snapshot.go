@@ -216,8 +216,8 @@ type MonitorStats struct {
 	// Sockets is how many sockets the socket monitor counts now;
 	// SocketsMapFull how many found the kernel's map full since start
 	// (their bytes were left to conntrack), SocketsRingLost how many
-	// close records were lost (the bytes such a socket moved in its
-	// last tick are missing).
+	// close records the kernel's ring buffer could not take (the
+	// sockets' final counters were read from the map instead).
 	Sockets                         int
 	SocketsMapFull, SocketsRingLost uint64
 }

@@ -257,9 +257,10 @@ func (s *socketCounter) forget(cookie uint64, st *sockState) {
 	delete(s.socks, cookie)
 }
 
-// sweep forgets the sockets the last Read did not list: their close
-// record was lost (the ring buffer was full), with what they moved since
-// the Read before.
+// sweep forgets the sockets the last Read did not list, as closed: it runs
+// when the ring buffer dropped close records, in case one of them was not
+// kept for Read (sockbpf keeps them in its map; this is the safety net
+// that keeps the claims from growing).
 func (s *socketCounter) sweep() {
 	for cookie, st := range s.socks {
 		if st.seen != s.gen {

@@ -218,7 +218,7 @@
         out += ' ' + name + ': counting at the socket';
         var lost = [];
         if (m.sockets_map_full) lost.push(m.sockets_map_full + ' sockets found the map full (left to conntrack)');
-        if (m.sockets_ring_lost) lost.push(m.sockets_ring_lost + ' close records lost');
+        if (m.sockets_ring_lost) lost.push(m.sockets_ring_lost + ' close records read late');
         out += lost.length ? ' (' + lost.join(', ') + ').' : '.';
       } else if (m.count_mode === 'conntrack') {
         out += ' ' + name + ': counting with conntrack alone' + (m.count_fallback ? ' (' + m.count_fallback + ').' : '.');
