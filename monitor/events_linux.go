@@ -68,10 +68,12 @@ func (r *tableReader) dispatch(msgs []netlink.Message, workers []chan event) {
 		}
 		k := ctnetlink.KeyOf(&rec)
 		w := workers[k.Hash()%uint32(len(workers))]
-		if !destroy && r.claims != nil && r.claims.sure.Load() {
-			// Counting at the socket: a new flow's local ends are not
-			// looked up now (the socket monitor will claim them), so
-			// making its record costs a map lookup (claimResolver).
+		if !destroy && r.claims != nil && r.claims.sure.Load() && r.res.IsLocal(rec.Orig.Src) {
+			// Counting at the socket: a connection this namespace opened
+			// is not looked up now (the socket monitor will claim its
+			// end), so making its record costs a map lookup
+			// (claimResolver). Others go to the workers as before: a
+			// socket behind NAT is still looked up while it is open.
 			if e, done := r.newInline(&rec); !done {
 				w <- e
 			}

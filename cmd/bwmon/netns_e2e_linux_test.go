@@ -84,10 +84,16 @@ func containerBehindNAT(t *testing.T, mode string) {
 // published port, DNATed to a server in the inside namespace: the server's
 // bytes are its process's.
 func TestPortForwardToContainer(t *testing.T) {
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { portForwardToContainer(t, m.mode) })
+	}
+}
+
+func portForwardToContainer(t *testing.T, mode string) {
 	r := nettest.NewRouted(t)
 	r.ForwardPort(t, 8080, 5201)
 	nettest.EngageConntrack(t, r.Outside)
-	a := gatewayAgent(t, r, "")
+	a := gatewayAgentMode(t, r, "", mode)
 
 	srv, srvApp := nettest.Generator(t, "pubsrv")
 	nettest.StartServer(t, r.Inside, srv, "tcp-serve", fmt.Sprintf("%s:5201", r.InsideIP), strconv.Itoa(4<<20))
