@@ -87,7 +87,10 @@ var socketCaps = []capability{{39, "CAP_BPF"}, {38, "CAP_PERFMON"}}
 // openSockbpf opens the real counters, once bwmon has the capabilities.
 func openSockbpf() (socketSource, error) {
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		if missing, err := missingCapsOf(string(b), socketCaps); err == nil && len(missing) > 0 {
+		// CAP_SYS_ADMIN stands for both (and is all there was before
+		// Linux 5.8).
+		admin, _ := missingCapsOf(string(b), []capability{{21, "CAP_SYS_ADMIN"}})
+		if missing, err := missingCapsOf(string(b), socketCaps); err == nil && len(missing) > 0 && len(admin) > 0 {
 			return nil, fmt.Errorf("%w: bwmon lacks %s (give it CAP_BPF and CAP_PERFMON as bwmon.service does, or run it as root)", sockbpf.ErrUnsupported, strings.Join(missing, " and "))
 		}
 	}
