@@ -27,6 +27,11 @@ type Config struct {
 	// rest are folded into model.OtherApp as the package doc says. The
 	// effective limits are reported in each Snapshot's AgentStats.
 	Limits model.Limits
+	// ClassNames names the destination classes by index
+	// (internal/classify's Table.Names): an app's line lists its bytes of
+	// each named class (AppUsage.Classes). Bytes of an index without a
+	// name, or of model.ClassNone, are in the app's totals only.
+	ClassNames []string
 }
 
 // Aggregator groups the monitors' entries into apps once per interval.
@@ -121,7 +126,8 @@ func (a *Aggregator) interval() time.Duration {
 // Reconfigure replaces the configuration, the monitors and the consumers,
 // keeping every app's totals, unless what processes are grouped by
 // (Grouper.By) changes: the app totals (OtherApp's too) then start afresh,
-// since groups of two kinds cannot be compared. The forwarded section is
+// since groups of two kinds cannot be compared. When the class names
+// change, the apps' splits by class start afresh (their totals are kept). The forwarded section is
 // kept either way. New Limits apply from the next tick. Monitors that are
 // not in the new list are not closed here: the caller owns them.
 func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Consumer) {
@@ -133,6 +139,9 @@ func (a *Aggregator) Reconfigure(cfg Config, monitors []Monitor, consumers []Con
 	if cfg.Grouper.by() != a.cfg.Grouper.by() {
 		clear(a.apps)
 		a.other = otherState{}
+	}
+	if !slices.Equal(cfg.ClassNames, a.cfg.ClassNames) {
+		a.resetClasses()
 	}
 	a.fwd.setBound(cfg.ForwardedPairs)
 	a.cfg = cfg
@@ -186,6 +195,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 	clear(a.tickBytes)
 
 	var uIn, uOut uint64
+	nClasses := min(len(a.cfg.ClassNames), model.MaxClasses)
 	for _, u := range a.entries.Usage(now) {
 		if p := u.Entry.Info.Forwarded; p != nil {
 			a.fwd.add(*p, u.In, u.Out)
@@ -217,6 +227,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		st.out += u.Out
 		st.tickIn += u.In
 		st.tickOut += u.Out
+		st.addClasses(u.Classes, nClasses)
 		st.active = now
 		if u.Entry.Info.Process != nil {
 			a.tickBytes[u.Entry.Key] = [2]uint64{u.In, u.Out}
@@ -251,7 +262,7 @@ func (a *Aggregator) tickLocked(now time.Time) *model.Snapshot {
 		Time:      now,
 		Since:     a.since,
 		IntervalS: dt,
-		Apps:      a.lines(dt),
+		Apps:      a.lines(dt, a.cfg.ClassNames),
 		Unattributed: model.Unattributed{
 			RateIn:  float64(uIn) / dt,
 			RateOut: float64(uOut) / dt,

@@ -34,15 +34,44 @@ func BenchmarkTick(b *testing.B) {
 	}
 }
 
-// loadMonitor adds bytes for every process on each Collect.
-type loadMonitor struct{ procs []model.Info }
+// BenchmarkTickClasses is BenchmarkTick with each process's bytes split
+// over three destination classes: the cost classes add to the
+// aggregator's share of a tick.
+func BenchmarkTickClasses(b *testing.B) {
+	const n = 5000
+	procs := make([]model.Info, n)
+	for i := range procs {
+		procs[i] = model.Info{Process: &model.Process{PID: i + 1, StartTime: 1, Exe: fmt.Sprintf("/usr/bin/app%d", i%50), Cmdline: fmt.Sprintf("app%d --worker %d", i%50, i)}}
+	}
+	m := &loadMonitor{procs: procs, classes: 3}
+	t0 := time.Unix(0, 0)
+	a := New(Config{Interval: time.Second, Grouper: Grouper{AutoGroup: true}, ClassNames: []string{"", "lab", "local", "private", "internet"}}, []Monitor{m}, nil, nil, t0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		a.Tick(t0.Add(time.Duration(i+1) * time.Second))
+	}
+}
+
+// loadMonitor adds bytes for every process on each Collect, split over
+// classes classes (none when 0).
+type loadMonitor struct {
+	procs   []model.Info
+	classes int
+}
 
 func (m *loadMonitor) Name() string              { return "load" }
 func (m *loadMonitor) Stats() model.MonitorStats { return model.MonitorStats{} }
 func (m *loadMonitor) Close() error              { return nil }
 func (m *loadMonitor) Collect(c *model.MonitorEntryCollection, now time.Time) error {
 	for _, p := range m.procs {
-		c.Add(model.KeyProcess(p.Process), p, 1000, 100, now)
+		if m.classes == 0 {
+			c.Add(model.KeyProcess(p.Process), p, 1000, 100, now)
+			continue
+		}
+		k := model.KeyProcess(p.Process)
+		for cl := range m.classes {
+			c.AddClass(k, p, model.Class(cl+1), 1000/uint64(m.classes), 100/uint64(m.classes), now)
+		}
 	}
 	return nil
 }

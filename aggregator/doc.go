@@ -29,6 +29,11 @@
 //     byte attributed since Snapshot.Since, and a flood of uniquely named
 //     processes costs at most Apps+1 lines.
 //
+// Each app also keeps its bytes split by destination class, as monitors
+// that know the remote end add them (model.MonitorEntryCollection.AddClass):
+// indices until a line is made, named then by Config.ClassNames; a folded
+// app's split joins OtherApp's (classes.go).
+//
 // A monitor that is a LinkMonitor also hands over, each tick right after
 // its Collect, what the interfaces of its namespace moved and the bytes it
 // counted as they crossed them (model.LinkTick). The aggregator keeps each

@@ -16,6 +16,9 @@ type appState struct {
 	in, out         uint64 // cumulative since Snapshot.Since
 	tickIn, tickOut uint64 // in the current tick
 	active          time.Time
+	// classes splits in and tickIn, out and tickOut by destination
+	// class: a row per class it has bytes of.
+	classes []appClass
 
 	// Gathered from the live entries during the tick, handed to its line.
 	pids  []int
@@ -27,6 +30,7 @@ func (s *appState) total() uint64 { return s.in + s.out }
 // otherState is model.OtherApp: the bytes of every app folded so far.
 type otherState struct {
 	in, out, tickIn, tickOut uint64
+	classes                  []appClass
 }
 
 // limits returns the effective limits: Config.Limits with model's defaults
@@ -97,6 +101,7 @@ func (a *Aggregator) foldApp(s *appState) {
 	a.other.out += s.out
 	a.other.tickIn += s.tickIn
 	a.other.tickOut += s.tickOut
+	a.other.classes = mergeClasses(a.other.classes, s.classes)
 	a.folded++
 	delete(a.apps, s.name)
 }
@@ -144,10 +149,10 @@ func selectFirst(s []*appState, k int, cmp func(x, y *appState) int) {
 // lines returns the Snapshot's lines of the apps, busiest first (by rate,
 // then by total, then by name), then OtherApp's once it holds bytes, and
 // closes the tick: the tick's bytes and what was gathered are reset.
-func (a *Aggregator) lines(dt float64) []model.AppUsage {
+func (a *Aggregator) lines(dt float64, names []string) []model.AppUsage {
 	out := make([]model.AppUsage, 0, len(a.apps)+1)
 	for _, s := range a.apps {
-		out = append(out, s.line(dt))
+		out = append(out, s.line(dt, names))
 	}
 	slices.SortFunc(out, func(x, y model.AppUsage) int {
 		return cmp.Or(
@@ -161,6 +166,7 @@ func (a *Aggregator) lines(dt float64) []model.AppUsage {
 			App: model.OtherApp, BytesIn: o.in, BytesOut: o.out,
 			RateIn: float64(o.tickIn) / dt, RateOut: float64(o.tickOut) / dt,
 			PIDs: []int{}, Folded: a.folded,
+			Classes: classLines(o.classes, dt, names),
 		}
 		(*where)(nil).fill(&u)
 		out = append(out, u)
@@ -170,7 +176,7 @@ func (a *Aggregator) lines(dt float64) []model.AppUsage {
 }
 
 // line returns s's line for a tick of dt seconds and resets the tick.
-func (s *appState) line(dt float64) model.AppUsage {
+func (s *appState) line(dt float64, names []string) model.AppUsage {
 	p := s.pids
 	slices.Sort(p)
 	p = slices.Compact(p)
@@ -178,6 +184,7 @@ func (s *appState) line(dt float64) model.AppUsage {
 		App: s.name, BytesIn: s.in, BytesOut: s.out,
 		RateIn: float64(s.tickIn) / dt, RateOut: float64(s.tickOut) / dt,
 		PIDs: listed(p), Processes: len(p),
+		Classes: classLines(s.classes, dt, names),
 	}
 	if u.PIDs == nil {
 		u.PIDs = []int{}

@@ -51,3 +51,36 @@ func (a *Aggregator) RestoreForwarded(hosts []model.ForwardedHosts) {
 	defer a.mu.Unlock()
 	a.fwd.restore(hosts)
 }
+
+// RestoreClasses seeds the apps' bytes by destination class with those a
+// previous run ended with (app name to class name to bytes). Call it after
+// Restore, before the first Tick. Classes the configuration no longer
+// names, and apps Restore did not seed, are left out.
+func (a *Aggregator) RestoreClasses(apps map[string]map[string]model.Totals) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	index := make(map[string]int, len(a.cfg.ClassNames))
+	for i, n := range a.cfg.ClassNames {
+		if i > 0 && i < model.MaxClasses && n != "" {
+			index[n] = i
+		}
+	}
+	for name, classes := range apps {
+		var rows []appClass
+		for class, t := range classes {
+			if i, ok := index[class]; ok {
+				rows = append(rows, appClass{class: model.Class(i), in: t.In, out: t.Out})
+			}
+		}
+		if rows == nil {
+			continue
+		}
+		if name == model.OtherApp {
+			a.other.classes = mergeClasses(a.other.classes, rows)
+			continue
+		}
+		if st := a.apps[appName(name)]; st != nil {
+			st.classes = mergeClasses(st.classes, rows)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,9 @@ var (
 	descAppBytes = prometheus.NewDesc("bwmon_app_bytes_total",
 		"Bytes an app moved since the totals began (bwmon_totals_start_time_seconds; they continue across restarts when the agent keeps state), at the layer its monitor counts (IP layer for conntrack, payload for pipes).",
 		[]string{"app", "direction"}, nil)
+	descAppClassBytes = prometheus.NewDesc("bwmon_app_class_bytes_total",
+		"Bytes an app exchanged with remote ends of a destination class (the [[class]] rules, then local, private, internet) since the totals began (bwmon_totals_start_time_seconds); only for the classes it has bytes in, and only the bytes of monitors that know the remote end (not pipes').",
+		[]string{"app", "class", "direction"}, nil)
 	descAppProcesses = prometheus.NewDesc("bwmon_app_processes",
 		"Processes of an app that moved bytes within the retention time.",
 		[]string{"app"}, nil)
@@ -122,7 +126,7 @@ var knownReasons = []model.Reason{
 }
 
 var allDescs = []*prometheus.Desc{
-	descAppBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
+	descAppBytes, descAppClassBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
 	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descCountMode, descSockets, descSocketLosses, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
 	descIfaceBytes, descIfaceLinkBytes, descIfacePackets, descCoverageIface, descCoverageAccounted, descCoverageRatio,
@@ -195,6 +199,7 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesIn), app, "in")
 		e.emit(descAppBytes, prometheus.CounterValue, float64(a.BytesOut), app, "out")
 		e.emit(descAppProcesses, prometheus.GaugeValue, float64(max(a.Processes, len(a.PIDs))), app)
+		collectClasses(e, app, a.Classes)
 	}
 	reasons := slices.Clone(knownReasons)
 	for r := range snap.Unattributed.Reasons {
@@ -256,6 +261,24 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsMapFull), label, "map_full")
 			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsRingLost), label, "ring_lost")
 		}
+	}
+}
+
+// collectClasses exports an app's bytes by class, at most
+// model.MaxClasses-1 classes.
+func collectClasses(e *emitter, app string, classes map[string]model.AppClass) {
+	if len(classes) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(classes))
+	if len(names) > model.MaxClasses-1 {
+		names = names[:model.MaxClasses-1]
+	}
+	for _, name := range names {
+		c := classes[name]
+		class := safename.Clean(name)
+		e.emit(descAppClassBytes, prometheus.CounterValue, float64(c.BytesIn), app, class, "in")
+		e.emit(descAppClassBytes, prometheus.CounterValue, float64(c.BytesOut), app, class, "out")
 	}
 }
 

@@ -68,6 +68,9 @@ type pageApp struct {
 	procs     int
 	where     []model.Container
 	idleAfter time.Duration // 0: never idle
+	// classes splits its bytes and rates by destination class: each
+	// class's share (nil: none).
+	classes map[string]float64
 }
 
 // pageTick makes ticks of apps as the aggregator would: busiest first (a
@@ -87,6 +90,13 @@ func pageTick(apps []pageApp) func(now time.Time) *model.Snapshot {
 			u := model.AppUsage{App: a.name, RateIn: in, RateOut: out,
 				BytesIn: uint64(1<<30 + in*(k+1)), BytesOut: uint64(1<<20 + out*(k+1)), PIDs: []int{}, Processes: a.procs,
 				Containers: a.where, NetNS: []string{}}
+			for name, f := range a.classes {
+				if u.Classes == nil {
+					u.Classes = map[string]model.AppClass{}
+				}
+				u.Classes[name] = model.AppClass{BytesIn: uint64(float64(u.BytesIn) * f), BytesOut: uint64(float64(u.BytesOut) * f),
+					RateIn: in * f, RateOut: out * f}
+			}
 			for i := range min(a.procs, 4) {
 				u.PIDs = append(u.PIDs, 1000+i)
 			}

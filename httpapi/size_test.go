@@ -35,6 +35,11 @@ func realisticSnap(now time.Time) *model.Snapshot {
 			PIDs: []int{1234567 + i, 2234567 + i, 3234567 + i}, Processes: 3,
 			Users: []model.UserRef{{UID: 1000 + i, Name: "user" + fmt.Sprint(1000+i)}},
 			Units: []string{unit}, Containers: []model.Container{}, Cgroups: []string{"/system.slice/" + unit}, NetNS: []string{},
+			Classes: map[string]model.AppClass{ // the three built-in classes
+				"local":    {BytesIn: 1234567 + uint64(i), BytesOut: 123456, RateIn: 12.5, RateOut: 1.25},
+				"private":  {BytesIn: 23456789012, BytesOut: 3456789012, RateIn: 234567.891, RateOut: 2345.678},
+				"internet": {BytesIn: 99998765433, BytesOut: 19998765434, RateIn: 999987.5, RateOut: 9998.75},
+			},
 		})
 	}
 	for i, n := range []string{"eth0", "docker0", "lo"} {

@@ -20,6 +20,9 @@ type MonitorEntry struct {
 	FirstSeen, LastSeen time.Time
 
 	periodIn, periodOut uint64
+	// cls splits the period's classified bytes by class; spare is the
+	// list Usage handed out last, whose room is reused next.
+	cls, spare []ClassRow
 }
 
 // Usage is what one entry moved during the period that a call to
@@ -27,6 +30,10 @@ type MonitorEntry struct {
 type Usage struct {
 	Entry   *MonitorEntry
 	In, Out uint64
+	// Classes splits the classified part of In and Out by the class of
+	// the remote end, a row per class (none for ClassNone: bytes added
+	// with Add are in In and Out only).
+	Classes []ClassRow
 }
 
 // MonitorEntryCollection keeps a MonitorEntry per key. Monitors Add bytes;
@@ -55,10 +62,18 @@ func NewMonitorEntryCollection(retention time.Duration) *MonitorEntryCollection 
 	return &MonitorEntryCollection{retention: retention, entries: make(map[Key]*MonitorEntry)}
 }
 
-// Add counts in and out bytes for key at time now. The info of the first Add
-// for a key stays with its entry, unless a later one names a process where
-// the first did not.
+// Add counts in and out bytes for key at time now, of no class (ClassNone).
+// The info of the first Add for a key stays with its entry, unless a later
+// one names a process where the first did not.
 func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now time.Time) {
+	c.AddClass(key, info, ClassNone, in, out, now)
+}
+
+// AddClass is Add for bytes exchanged with remote ends of class class: a
+// monitor that knows each flow's remote end classifies it once and adds
+// its bytes with their class, in as many calls as the entry has classes in
+// the period.
+func (c *MonitorEntryCollection) AddClass(key Key, info Info, class Class, in, out uint64, now time.Time) {
 	e, ok := c.entries[key]
 	if !ok {
 		e = &MonitorEntry{Key: key, Info: info, FirstSeen: now}
@@ -77,6 +92,9 @@ func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now tim
 	e.BytesOut += out
 	e.periodIn += in
 	e.periodOut += out
+	if class != ClassNone && int(class) < MaxClasses {
+		e.cls = AddRow(e.cls, class, in, out)
+	}
 }
 
 // Usage closes the current period: it returns every entry that moved bytes
@@ -85,8 +103,12 @@ func (c *MonitorEntryCollection) Add(key Key, info Info, in, out uint64, now tim
 func (c *MonitorEntryCollection) Usage(now time.Time) []Usage {
 	out := make([]Usage, 0, len(c.active))
 	for _, e := range c.active {
-		out = append(out, Usage{Entry: e, In: e.periodIn, Out: e.periodOut})
+		out = append(out, Usage{Entry: e, In: e.periodIn, Out: e.periodOut, Classes: e.cls})
 		e.periodIn, e.periodOut = 0, 0
+		if e.cls != nil {
+			// The rows handed out stay put until the next call.
+			e.cls, e.spare = e.spare[:0], e.cls
+		}
 	}
 	c.active = c.active[:0]
 	for k, e := range c.entries {

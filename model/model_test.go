@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,3 +137,37 @@ func TestProcessName(t *testing.T) {
 
 // Get returns the entry for key, or nil.
 func (c *MonitorEntryCollection) Get(key Key) *MonitorEntry { return c.entries[key] }
+
+func TestAddClass(t *testing.T) {
+	c := NewMonitorEntryCollection(time.Minute)
+	t0 := time.Unix(1000, 0)
+	k := KeyApp("a")
+	c.AddClass(k, Info{}, 2, 100, 10, t0)
+	c.AddClass(k, Info{}, 3, 1, 2, t0)
+	c.AddClass(k, Info{}, 2, 1, 1, t0)
+	c.Add(k, Info{}, 5, 5, t0)
+	u := c.Usage(t0.Add(time.Second))
+	want := []ClassRow{{2, 101, 11}, {3, 1, 2}}
+	if len(u) != 1 || u[0].In != 107 || u[0].Out != 18 || !slices.Equal(u[0].Classes, want) {
+		t.Fatalf("usage %+v, want classes %v", u, want)
+	}
+	first := u[0].Classes
+	c.AddClass(k, Info{}, 2, 7, 0, t0.Add(time.Second))
+	if !slices.Equal(first, want) {
+		t.Fatal("the rows handed out changed before the next Usage")
+	}
+	u = c.Usage(t0.Add(2 * time.Second))
+	if !slices.Equal(u[0].Classes, []ClassRow{{2, 7, 0}}) {
+		t.Fatalf("second period %v", u[0].Classes)
+	}
+	c.AddClass(k, Info{}, MaxClasses+3, 1, 1, t0.Add(2*time.Second))
+	u = c.Usage(t0.Add(3 * time.Second))
+	if u[0].In != 1 || len(u[0].Classes) != 0 {
+		t.Fatalf("out of range class: %+v", u[0])
+	}
+	k2 := KeyApp("b")
+	c.Add(k2, Info{}, 1, 1, t0.Add(3*time.Second))
+	if u := c.Usage(t0.Add(4 * time.Second)); len(u[0].Classes) != 0 {
+		t.Fatalf("no class: %+v", u)
+	}
+}

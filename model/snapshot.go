@@ -94,6 +94,13 @@ type AppUsage struct {
 	// NetNS lists the network namespaces other than the host's that the
 	// app's processes run in (see Process.NetNS), sorted.
 	NetNS []string `json:"netns"`
+	// Classes splits the app's bytes by the destination class of the
+	// remote end (the [[class]] rules and the built-in "local", "private"
+	// and "internet"), for the bytes of monitors that know the remote end:
+	// cumulative since Snapshot.Since, with the rates of the last tick.
+	// Only classes that hold bytes are listed, at most MaxClasses-1;
+	// absent when none does (a pipe's bytes).
+	Classes map[string]AppClass `json:"classes,omitempty"`
 }
 
 // Unattributed is the honest bucket: bytes bwmon saw but could not tie to a

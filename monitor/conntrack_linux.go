@@ -25,6 +25,8 @@ type Conntrack struct {
 	now    func() time.Time
 	cfg    ConntrackConfig
 	manage bool // set up the kernel in the watched namespace
+	// classes classifies each flow's remote end; nil for no classes.
+	classes flows.Classifier
 
 	cache *sockets.Cache // the /proc/net tables every reader's lookups read
 	peers *netns.Tracker // the host's other network namespaces
@@ -67,7 +69,11 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
-	m := &Conntrack{name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config,
+	var classes flows.Classifier
+	if o.Classes != nil {
+		classes = o.Classes
+	}
+	m := &Conntrack{classes: classes, name: o.Name, log: o.Logger.With("component", "monitor", "monitor", o.Name), now: o.Now, cfg: o.Config,
 		cache: sockets.NewCache(o.Now), stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -128,7 +134,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 	}
 	main := readerOptions{name: m.name, log: m.log, now: m.now, ns: ns, manage: m.manage, procs: m.procs, cache: m.cache, peers: m.peers,
-		flows:  flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded},
+		flows:  flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, Classes: m.classes},
 		claims: cl, claimOuter: o.Config.AllNamespaces}
 	m.claims = cl
 	if o.Config.AllNamespaces {
@@ -147,7 +153,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	if src != nil {
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal})
+			keep: m.cfg.wants, netns: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()
@@ -187,7 +193,7 @@ func (m *Conntrack) startOther(p *netns.Peer, userOwned bool, subscribed func())
 	label := p.Label()
 	return startReader(readerOptions{name: m.name + "/" + label, log: m.log.With("netns", label), now: m.now, ns: ns, manage: manage,
 		procs: m.procs, cache: m.cache, subscribed: subscribed, claims: m.claims, claimOuter: true,
-		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: true, LeaveOldOuter: true}})
+		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: true, LeaveOldOuter: true, Classes: m.classes}})
 }
 
 // scanPeers lists the host's network namespaces again every

@@ -3,6 +3,8 @@ package monitor
 import (
 	"log/slog"
 	"time"
+
+	"github.com/bwmon/bwmon/internal/classify"
 )
 
 // Options configure a conntrack monitor.
@@ -17,6 +19,9 @@ type Options struct {
 	// namespace of an ordinary user's user namespace it does neither,
 	// unless Config.ManageUserNamespaces.
 	Manage bool
+	// Classes puts each flow's remote end in a destination class, once,
+	// when the flow is first seen; nil counts bytes under no class.
+	Classes *classify.Table
 	// ProcRoot is where procfs is mounted (default /proc).
 	ProcRoot string
 	// Logger receives the monitor's logs (default: discarded).

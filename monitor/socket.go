@@ -74,6 +74,9 @@ type socketOptions struct {
 	// ignoreLocal leaves out sockets whose both ends are local addresses
 	// (ignore_local), as the conntrack tables do.
 	ignoreLocal bool
+	// classes tells the class of each socket's remote end, once (nil:
+	// no classes), as the conntrack tables do.
+	classes flows.Classifier
 }
 
 // Budgets of a tick: how many sockets may be looked up by their inode
@@ -106,15 +109,23 @@ type sockState struct {
 	// conntrack's.
 	leave bool
 	ticks uint8
-	seen  uint32 // the last Read that listed it
+	class model.Class // of its remote end, once known
+	seen  uint32      // the last Read that listed it
 	owner model.Key
 	info  model.Info
 }
 
-// socketAccum is what one owner moved during a tick.
+// socketAccum is what one owner moved during a tick with remote ends of
+// one class.
 type socketAccum struct {
 	info    model.Info
 	in, out uint64
+}
+
+// accKey is an owner and a class.
+type accKey struct {
+	owner model.Key
+	class model.Class
 }
 
 // socketCounter turns the kernel's per-socket counters into bytes per
@@ -122,7 +133,7 @@ type socketAccum struct {
 type socketCounter struct {
 	o       socketOptions
 	socks   map[uint64]*sockState
-	acc     map[model.Key]*socketAccum
+	acc     map[accKey]*socketAccum
 	changes []claimChange
 	pids    map[int]*model.Process // this tick's answers of procs
 	gen     uint32
@@ -134,7 +145,7 @@ type socketCounter struct {
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
-	return &socketCounter{o: o, socks: map[uint64]*sockState{}, acc: map[model.Key]*socketAccum{}, pids: map[int]*model.Process{}}
+	return &socketCounter{o: o, socks: map[uint64]*sockState{}, acc: map[accKey]*socketAccum{}, pids: map[int]*model.Process{}}
 }
 
 // collect reads every socket's counters and adds what each owner moved
@@ -160,7 +171,7 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	s.o.claims.apply(s.changes, now)
 	s.changes = s.changes[:0]
 	for k, a := range s.acc {
-		c.Add(k, a.info, a.in, a.out, now)
+		c.AddClass(k.owner, a.info, k.class, a.in, a.out, now)
 		delete(s.acc, k)
 	}
 	if err != nil {
@@ -213,7 +224,8 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		return
 	}
 	if k.Local.IsValid() {
-		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && s.o.owners.IsLocal(k.Remote.Addr())
+		remoteLocal := s.o.owners.IsLocal(k.Remote.Addr())
+		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && remoteLocal
 		key := keyOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			if st.claimed {
@@ -221,16 +233,23 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 			}
 			s.changes = append(s.changes, claimChange{key, +1})
 			st.key, st.claimed = key, true
+			if s.o.classes != nil {
+				st.class = s.o.classes.Lookup(k.Remote.Addr())
+				if remoteLocal {
+					st.class = s.o.classes.Local()
+				}
+			}
 		}
 	}
 	if st.resolved {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
 		st.in, st.out = k.BytesIn, k.BytesOut
 		if !st.skip && !st.local && dIn+dOut > 0 {
-			a := s.acc[st.owner]
+			ak := accKey{st.owner, st.class}
+			a := s.acc[ak]
 			if a == nil {
 				a = &socketAccum{info: st.info}
-				s.acc[st.owner] = a
+				s.acc[ak] = a
 			}
 			a.in += dIn
 			a.out += dOut

@@ -38,6 +38,11 @@ const (
 type Rule struct {
 	// App selects the apps the rule watches: those whose name it finds.
 	App *regexp.Regexp
+	// Class, when set, makes the rule watch only the app's bytes
+	// exchanged with remote ends of that destination class (its rates in
+	// model.AppUsage.Classes), e.g. "internet" for internet egress; ""
+	// watches all its bytes.
+	Class string
 	// In and Out are the limits of the moving average, in bytes per
 	// second; 0 leaves that direction unchecked.
 	In, Out model.Rate
@@ -76,6 +81,9 @@ type Config struct {
 	// Empty runs each command directly, with the agent's privileges and
 	// priority.
 	Launcher []string
+	// ClassNames are the destination classes a rule's Class may name
+	// (internal/classify's Table.Names); nil leaves Class unchecked.
+	ClassNames []string
 	// User is whom the commands run as ([notify_settings] command_user,
 	// see ResolveUser), which the Launcher switches to; its Name is
 	// logged. Zero when no rule has a command.
@@ -109,6 +117,10 @@ func (c Config) Validate() error {
 	for i := range c.Rules {
 		if err := c.Rules[i].Validate(); err != nil {
 			return model.InField(fmt.Sprintf("notify.%d", i), err)
+		}
+		if cl := c.Rules[i].Class; cl != "" && c.ClassNames != nil && !slices.Contains(c.ClassNames[1:], cl) {
+			return model.FieldErrorf(fmt.Sprintf("notify.%d.class", i), "class %q is not a destination class: use one of %s, or a [[class]] of that name",
+				cl, strings.Join(c.ClassNames[1:], ", "))
 		}
 	}
 	if len(c.Launcher) > 0 && c.Launcher[0] == "" {

@@ -40,7 +40,11 @@ type Event struct {
 	// line, so anything a local user chose. Treat it as data. It is
 	// safename.Clean'd: valid UTF-8, controls and direction overrides
 	// written as visible escapes, at most safename.MaxLen bytes.
-	App       string    `json:"app"`
+	App string `json:"app"`
+	// Class is the destination class the rule watches ("internet"):
+	// the rate is of the app's bytes with remote ends of that class.
+	// Absent for a rule without class, which watches all its bytes.
+	Class     string    `json:"class,omitempty"`
 	Direction Direction `json:"direction"`
 	State     State     `json:"state"`
 	// Rate is the moving average over Window ticks, in bytes per second,
@@ -68,9 +72,9 @@ func (e Event) JSON() []byte {
 // Env returns the event as BWMON_* environment variables, rates in bytes
 // per second. The app name is safename.Clean'd: it holds no NUL, which no
 // environment can carry, and stays far below the kernel's limit on one
-// variable (128 KiB).
+// variable (128 KiB). BWMON_CLASS is set for a rule with a class.
 func (e Event) Env() []string {
-	return []string{
+	env := []string{
 		"BWMON_APP=" + safename.Clean(e.App),
 		"BWMON_DIRECTION=" + string(e.Direction),
 		"BWMON_RATE=" + formatNumber(e.Rate),
@@ -79,6 +83,10 @@ func (e Event) Env() []string {
 		"BWMON_STATE=" + string(e.State),
 		"BWMON_TIME=" + e.Time.Format(time.RFC3339),
 	}
+	if e.Class != "" {
+		env = append(env, "BWMON_CLASS="+e.Class)
+	}
+	return env
 }
 
 func formatNumber(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -106,7 +114,11 @@ func (e Event) Line() string {
 	if e.Threshold > 0 {
 		pct = e.Rate / e.Threshold * 100
 	}
+	dir := string(e.Direction)
+	if e.Class != "" {
+		dir += " " + e.Class
+	}
 	return fmt.Sprintf("%s: %s %s '%s' bandwidth limit %s: %s (%.1f %%)\n",
-		e.Time.Format("2006-01-02 15:04:05"), logName(e.App), verb, e.Direction,
+		e.Time.Format("2006-01-02 15:04:05"), logName(e.App), verb, dir,
 		model.FormatRate(e.Threshold), model.FormatRate(e.Rate), pct)
 }

@@ -145,6 +145,7 @@ func (h *handler) step(in, out float64, now time.Time, send func(*direction, Eve
 			return send(d.st, Event{
 				Time:      now.Round(0).Truncate(time.Second),
 				App:       h.app,
+				Class:     h.rule.Class,
 				Direction: d.name,
 				State:     state,
 				Rate:      math.Round(mean),

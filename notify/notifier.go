@@ -172,7 +172,7 @@ func (n *Notifier) Consume(s *model.Snapshot) {
 			k := handlerKey{r, a.App}
 			h := n.handlers[k]
 			if h == nil {
-				if a.RateIn == 0 && a.RateOut == 0 {
+				if in, out := ruleRates(&n.rules[r], a); in == 0 && out == 0 {
 					continue // a new handler would stay as new
 				}
 				if h = n.watchLocked(k); h == nil {
@@ -180,7 +180,8 @@ func (n *Notifier) Consume(s *model.Snapshot) {
 				}
 			}
 			h.listed = n.tick
-			h.step(a.RateIn, a.RateOut, s.Time, n.sender(r))
+			in, out := ruleRates(&n.rules[r], a)
+			h.step(in, out, s.Time, n.sender(r))
 		}
 	}
 	for k, h := range n.handlers {
@@ -204,6 +205,16 @@ func (n *Notifier) Consume(s *model.Snapshot) {
 	if n.queue.len > queued {
 		n.poke()
 	}
+}
+
+// ruleRates returns the rates of app a that rule r watches: all its
+// bytes', or those of its Class.
+func ruleRates(r *Rule, a *model.AppUsage) (in, out float64) {
+	if r.Class == "" {
+		return a.RateIn, a.RateOut
+	}
+	c := a.Classes[r.Class]
+	return c.RateIn, c.RateOut
 }
 
 // rulesForLocked returns the indexes of the rules watching app, matching

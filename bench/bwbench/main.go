@@ -30,7 +30,7 @@ var (
 	root    = flag.String("root", ".", "the bwmon source tree")
 	out     = flag.String("readme", "bench/README.md", "where to write the results")
 	quick   = flag.Bool("quick", false, "smaller scales and shorter runs, to try the suite")
-	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows, procs, micro), print it, write no README")
+	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows, procs, churn, kernel, micro), print it, write no README")
 	workDir string
 )
 
@@ -66,6 +66,7 @@ func main() {
 	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
 	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })
 	part("churn", "scale: connection churn", func() { r.churn = scaleChurn(bins) })
+	part("kernel", "eBPF programs' cost per packet", func() { r.kernel = kernelCost() })
 	part("micro", "micro-benchmarks", func() { r.micro = micro() })
 	if *only != "" {
 		fmt.Print(r.markdown())

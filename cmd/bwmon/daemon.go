@@ -201,6 +201,7 @@ func startDaemon(cfg *config.Config, yieldState bool, logger *slog.Logger) (*dae
 	if a.store != nil {
 		apps, unattributed := a.store.Totals()
 		a.agg.Restore(apps, unattributed, a.store.Since())
+		a.agg.RestoreClasses(a.store.Classes())
 		a.agg.RestoreForwarded(a.store.Forwarded())
 	}
 	return a, nil

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bwmon/bwmon/aggregator"
+	"github.com/bwmon/bwmon/internal/classify"
 	"github.com/bwmon/bwmon/internal/config"
 	"github.com/bwmon/bwmon/monitor"
 	"github.com/bwmon/bwmon/pipe"
@@ -36,13 +37,16 @@ func monitorSpecs(cfg *config.Config) []monitorSpec {
 		if i > 0 {
 			name = fmt.Sprintf("conntrack-%d", i)
 		}
-		opts := monitor.Options{Name: name, Config: mc, Manage: cfg.Manage}
+		opts := monitor.Options{Name: name, Config: mc, Manage: cfg.Manage, Classes: cfg.ClassTable}
 		specs = append(specs, monitorSpec{
+			// The classes are part of it: a flow's class is found
+			// once, so new classes take a new monitor.
 			id: identity("conntrack", struct {
-				Name   string
-				Manage bool
-				Config monitor.ConntrackConfig
-			}{name, cfg.Manage, mc}),
+				Name    string
+				Manage  bool
+				Config  monitor.ConntrackConfig
+				Classes classify.Config
+			}{name, cfg.Manage, mc, cfg.Classes}),
 			start: func(logger *slog.Logger) (aggregator.Monitor, error) {
 				o := opts
 				o.Logger = logger

@@ -23,7 +23,8 @@ const reportUsage = `usage: bwmon report [flags]
 
 Print what each app moved per day (or month) from the state store the agent
 keeps in its [state] dir, newest last, like vnstat, and what the host
-forwarded between other hosts. Each period lists its largest apps (-apps)
+forwarded between other hosts; with -by class, what each app exchanged with
+each destination class (which app spent the internet egress). Each period lists its largest apps (-apps)
 and sums the rest in one "(other)" line. It reads the store without writing
 and works while the agent runs; bytes counted since the agent's last flush
 are not in the file yet.
@@ -41,6 +42,7 @@ type reportOptions struct {
 	configPath, dir string
 	from            time.Time
 	period          string
+	by              string
 	apps            int
 	json            bool
 }
@@ -59,6 +61,7 @@ func parseReportArgs(args []string, stderr io.Writer, now time.Time, loc *time.L
 	fs.StringVar(&o.dir, "state-dir", "", "read the store in this `directory`, whatever the configuration says")
 	since := fs.String("since", "7d", "from when: days (\"7d\": today and the 6 before), a duration (\"36h\") or a date (\"2025-06-01\")")
 	fs.StringVar(&o.period, "period", "day", "sum by day or month")
+	fs.StringVar(&o.by, "by", "app", "group each period by app, or by class: each destination class's bytes and the apps that sent the most to it")
 	fs.IntVar(&o.apps, "apps", state.DefaultUsageApps, "list at most this many apps in each period, the largest, and the rest in one \""+model.OtherApp+"\" line; 0 lists every app the store holds")
 	fs.BoolVar(&o.json, "json", false, "print JSON, as GET /api/v1/usage does")
 	if err := fs.Parse(args); err != nil {
@@ -74,6 +77,9 @@ func parseReportArgs(args []string, stderr io.Writer, now time.Time, loc *time.L
 	}
 	if o.period != "day" && o.period != "month" {
 		return fail("bad -period %.64q: want day or month", o.period)
+	}
+	if o.by != "app" && o.by != "class" {
+		return fail("bad -by %.64q: want app or class", o.by)
 	}
 	if o.apps < 0 {
 		return fail("bad -apps %d: want a number of apps, 0 for all", o.apps)
@@ -127,6 +133,10 @@ func reportCommand(args []string, stdout, stderr io.Writer, now time.Time, loc *
 		}
 		return 0
 	}
+	if o.by == "class" {
+		writeClassReport(stdout, o.dir, h, u, loc)
+		return 0
+	}
 	writeReport(stdout, o.dir, h, u, loc)
 	return 0
 }
@@ -155,17 +165,7 @@ func reportDir(path string) (string, error) {
 // forwarded bytes.
 func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc *time.Location) {
 	const stamp = "2006-01-02 15:04:05"
-	written := "never"
-	if !h.Flushed.IsZero() {
-		written = h.Flushed.In(loc).Format(stamp)
-	}
-	fmt.Fprintf(w, "bwmon report  %s  totals since %s  last written %s  IP-layer bytes (payload for pipes)\n",
-		safename.Clean(dir), h.Since.In(loc).Format(stamp), written)
-	head := "DAY"
-	if u.Period == "month" {
-		head = "MONTH"
-	}
-	fmt.Fprintf(w, "%-10s %12s %12s %12s  %s\n", head, "IN", "OUT", "TOTAL", "APP")
+	reportHeader(w, dir, h, u, loc, "APP")
 	if len(u.Periods) == 0 {
 		fmt.Fprintln(w, "(no bytes counted in this time)")
 	}
@@ -192,6 +192,62 @@ func writeReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc 
 		row("", un.BytesIn, un.BytesOut, "(unattributed)")
 	}
 	reportForwarded(row, u.Total.Forwarded, maxForwardedLines)
+}
+
+// reportHeader writes the report's first two lines, the last column
+// named last.
+func reportHeader(w io.Writer, dir string, h *state.History, u *state.Usage, loc *time.Location, last string) {
+	const stamp = "2006-01-02 15:04:05"
+	written := "never"
+	if !h.Flushed.IsZero() {
+		written = h.Flushed.In(loc).Format(stamp)
+	}
+	fmt.Fprintf(w, "bwmon report  %s  totals since %s  last written %s  IP-layer bytes (payload for pipes)\n",
+		safename.Clean(dir), h.Since.In(loc).Format(stamp), written)
+	head := "DAY"
+	if u.Period == "month" {
+		head = "MONTH"
+	}
+	fmt.Fprintf(w, "%-10s %12s %12s %12s  %s\n", head, "IN", "OUT", "TOTAL", last)
+}
+
+// writeClassReport renders u by destination class: a line per period and
+// class with its sum, then its apps, the largest senders first.
+func writeClassReport(w io.Writer, dir string, h *state.History, u *state.Usage, loc *time.Location) {
+	reportHeader(w, dir, h, u, loc, "CLASS / APP")
+	row := func(start string, in, out uint64, name string) {
+		fmt.Fprintf(w, "%-10s %12s %12s %12s  %s\n", start,
+			model.FormatBytes(float64(in)), model.FormatBytes(float64(out)), model.FormatBytes(float64(in+out)), name)
+	}
+	period := func(start string, classes []state.ClassBytes) {
+		for i := 0; i < len(classes); {
+			j := i
+			var in, out uint64
+			for ; j < len(classes) && classes[j].Class == classes[i].Class; j++ {
+				in, out = in+classes[j].BytesIn, out+classes[j].BytesOut
+			}
+			row(start, in, out, reportName(classes[i].Class))
+			start = ""
+			for _, c := range classes[i:j] {
+				row("", c.BytesIn, c.BytesOut, "  "+reportName(c.App))
+			}
+			i = j
+		}
+	}
+	n := 0
+	for _, p := range u.Periods {
+		if len(p.Classes) == 0 {
+			continue
+		}
+		period(p.Start, p.Classes)
+		n++
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "(no bytes by class in this time: only monitors that know the remote end classify it)")
+		return
+	}
+	fmt.Fprintf(w, "\ntotal since %s\n", h.Since.In(loc).Format("2006-01-02 15:04:05"))
+	period("", u.Total.Classes)
 }
 
 // reportNameWidth is the width, in characters, of a name in the report.

@@ -59,7 +59,13 @@ func reportFixture(t *testing.T) string {
 			model.ReasonNoSocket: {BytesIn: noSocket},
 		}}}
 		for name, b := range apps {
-			snap.Apps = append(snap.Apps, model.AppUsage{App: name, BytesIn: b[0], BytesOut: b[1]})
+			// Half of each app's bytes went to the internet; a
+			// quarter of curl's to the lab.
+			classes := map[string]model.AppClass{"internet": {BytesIn: b[0] / 2, BytesOut: b[1] / 2}}
+			if name == "curl" {
+				classes["lab"] = model.AppClass{BytesIn: b[0] / 4, BytesOut: b[1] / 4}
+			}
+			snap.Apps = append(snap.Apps, model.AppUsage{App: name, BytesIn: b[0], BytesOut: b[1], Classes: classes})
 		}
 		snap.Forwarded.Hosts = fwd
 		for _, h := range fwd {
@@ -94,6 +100,8 @@ func TestReport(t *testing.T) {
 		{"months", []string{"-since", "2025-01-01", "-period", "month"}, "report-months.txt"},
 		{"one day", []string{"-since", "1d"}, "report-today.txt"},
 		{"json", []string{"-json", "-since", "2d"}, "report-days.json"},
+		{"by class", []string{"-since", "7d", "-by", "class"}, "report-classes.txt"},
+		{"by class, a month, one app", []string{"-since", "2025-01-01", "-period", "month", "-by", "class", "-apps", "1"}, "report-classes-month.txt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

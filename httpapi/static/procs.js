@@ -1,7 +1,8 @@
-// bwmon's page: the processes of the focused app, from GET
-// /api/v1/processes, in a row under the app's row in the table. Refreshed
-// every few seconds while it is open and the tab is visible (the agent
-// walks its live entries to answer, so not on every tick).
+// bwmon's page: the focused app's bytes by destination class (from the
+// tick) and its processes, from GET /api/v1/processes, in a row under the
+// app's row in the table. The processes are refreshed every few seconds
+// while it is open and the tab is visible (the agent walks its live
+// entries to answer, so not on every tick); the classes every tick.
 (function () {
   'use strict';
 
@@ -40,7 +41,16 @@
     d.showAll = !d.showAll;
     render();
   });
-  panel.append(head, msg, list, more);
+  // The split by destination class: a line per class, the largest first.
+  var classes = el('div', 'class-split');
+  var classHead = el('div', 'procs-head');
+  classHead.append(el('strong', null, 'By destination'),
+    el('span', 'note', 'bytes by the class of the remote end ([[class]] in the configuration)'));
+  var classList = el('div', 'class-list');
+  classes.append(classHead, classList);
+  classes.hidden = true;
+  var classCache = new Map();
+  panel.append(classes, head, msg, list, more);
   td.appendChild(panel);
   tr.appendChild(td);
   tr.addEventListener('click', function (ev) { ev.stopPropagation(); });
@@ -57,11 +67,57 @@
     d.inflight = false;
     d.cache.clear();
     list.replaceChildren();
+    classCache.clear();
+    classList.replaceChildren();
+    renderClasses();
     if (app) load();
   };
 
-  // tick refreshes the list when it is due.
+  function makeClass(c) {
+    var r = { node: el('div', 'class-row') };
+    r.node.dataset.class = c.name;
+    r.name = el('span', 'cname', c.name);
+    r.bar = el('span', 'cbar');
+    r.fill = el('span', 'cfill');
+    r.bar.appendChild(r.fill);
+    r.bytes = el('span', 'cbytes');
+    r.rate = el('span', 'prate');
+    r.node.append(r.name, r.bar, r.bytes, r.rate);
+    return r;
+  }
+
+  function updateClass(r, c) {
+    setText(r.bytes, 'in ' + B.fmtBytes(c.bytes_in) + ' · out ' + B.fmtBytes(c.bytes_out) +
+      ' · ' + (c.share * 100).toFixed(1) + ' %');
+    setText(r.rate, 'now in ' + B.fmtRate(c.rate_in) + ' · out ' + B.fmtRate(c.rate_out));
+    r.fill.style.width = (c.share * 100).toFixed(1) + '%';
+    r.node.classList.toggle('idle', !(c.rate_in > 0 || c.rate_out > 0));
+  }
+
+  // renderClasses shows the focused app's classes of the latest tick.
+  function renderClasses() {
+    var snap = state.snap, app = d.app;
+    var a = app && snap && snap.apps.find(function (x) { return x.app === app; });
+    var cs = [];
+    if (a && a.classes) {
+      var sum = 0;
+      Object.keys(a.classes).forEach(function (name) {
+        var c = a.classes[name];
+        sum += c.bytes_in + c.bytes_out;
+        cs.push({ name: name, bytes_in: c.bytes_in, bytes_out: c.bytes_out, rate_in: c.rate_in, rate_out: c.rate_out });
+      });
+      cs.forEach(function (c) { c.share = sum > 0 ? (c.bytes_in + c.bytes_out) / sum : 0; });
+      cs.sort(function (x, y) {
+        return (y.bytes_in + y.bytes_out) - (x.bytes_in + x.bytes_out) || (x.name < y.name ? -1 : 1);
+      });
+    }
+    classes.hidden = !cs.length;
+    B.sync(classList, classCache, cs, function (c) { return c.name; }, makeClass, updateClass);
+  }
+
+  // tick refreshes the classes, and the list when it is due.
   P.tick = function () {
+    renderClasses();
     if (!d.app || d.inflight || document.hidden) return;
     var iv = state.snap ? state.snap.interval_s * 1000 : 1000;
     if (Date.now() - d.last >= Math.max(REFRESH_MS, iv) - 50) load();
@@ -139,5 +195,5 @@
     setText(more, d.showAll ? 'Show the busiest ' + SHOWN : 'Show all ' + ps.length);
   }
 
-  P.render = render; // units changed
+  P.render = function () { render(); renderClasses(); }; // units changed
 })();

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/classify"
 	"github.com/bwmon/bwmon/internal/redact"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
@@ -44,6 +45,11 @@ type Config struct {
 	// Limits are the bounds of the [limits] table; cmd hands each part
 	// its own (the aggregator holds them all, to report them).
 	Limits model.Limits
+	// Classes are the [[class]] sections, and ClassTable the destination
+	// classes built of them and the built-in ones, which the monitors
+	// classify with; Aggregator.ClassNames holds its names.
+	Classes    classify.Config
+	ClassTable *classify.Table
 
 	// lines are where the file's keys stand, for ErrorAt.
 	lines keyLines
@@ -53,12 +59,14 @@ type Config struct {
 // group by executable, tick every second.
 func Defaults() *Config {
 	limits := model.Limits{}.WithDefaults()
+	classes := classify.Default()
 	return &Config{
-		Aggregator: aggregator.Config{Interval: time.Second, Limits: limits,
+		ClassTable: classes,
+		Aggregator: aggregator.Config{Interval: time.Second, Limits: limits, ClassNames: classes.Names(),
 			Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp}},
 		Manage:    true,
 		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: limits.Namespaces, Socket: monitor.SocketAuto}},
-		Notify:    notify.Config{MaxRunning: notify.DefaultMaxRunning},
+		Notify:    notify.Config{MaxRunning: notify.DefaultMaxRunning, ClassNames: classes.Names()},
 		State:     state.Config{Dir: state.DefaultDir, Flush: state.DefaultFlush},
 		HTTP:      httpapi.Config{Listen: httpapi.DefaultListen},
 		Limits:    limits,
@@ -164,6 +172,10 @@ func parse(path, text string, e env) (*Config, error) {
 	if cfg.Limits, err = p.limits(fc.Limits, cfg.Limits); err != nil {
 		return nil, err
 	}
+	if cfg.Classes, cfg.ClassTable, err = p.classes(fc.Classes); err != nil {
+		return nil, err
+	}
+	cfg.Aggregator.ClassNames = cfg.ClassTable.Names()
 	if cfg.Aggregator, err = p.aggregator(fc, cfg.Aggregator, cfg.Limits); err != nil {
 		return nil, err
 	}
@@ -176,7 +188,7 @@ func parse(path, text string, e env) (*Config, error) {
 	if cfg.HTTP, err = p.http(fc.HTTP, cfg.HTTP); err != nil {
 		return nil, err
 	}
-	if cfg.Notify, err = p.notify(fc.Notify, fc.NotifySettings, e); err != nil {
+	if cfg.Notify, err = p.notify(fc.Notify, fc.NotifySettings, e, cfg.ClassTable.Names()); err != nil {
 		return nil, err
 	}
 	if cfg.Conntrack, cfg.Pipes, err = p.monitors(fc.Monitors, fc.Conntrack, fc.Socket, cfg.Limits); err != nil {

@@ -22,6 +22,13 @@ type fileConfig struct {
 	HTTP           httpSection      `toml:"http"`
 	Notify         []notifySection  `toml:"notify"`
 	NotifySettings notifySettings   `toml:"notify_settings"`
+	Classes        []classSection   `toml:"class"`
+}
+
+// classSection is one [[class]]: a destination class.
+type classSection struct {
+	Name string   `toml:"name"`
+	CIDR []string `toml:"cidr"`
 }
 
 // conntrackSection is [conntrack]: what every conntrack monitor shares.
@@ -97,6 +104,7 @@ type httpSection struct {
 // are refused by model.Rate while decoding, with their line.
 type notifySection struct {
 	App            string     `toml:"app"`
+	Class          string     `toml:"class"`
 	InThreshold    model.Rate `toml:"in_threshold"`
 	OutThreshold   model.Rate `toml:"out_threshold"`
 	Window         *int       `toml:"window"`

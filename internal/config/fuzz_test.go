@@ -32,6 +32,7 @@ func configSeeds(f *testing.F) []string {
 		"auto_group = \"yes\"\n",
 		"[limits]\napps = -1\nactive_window = \"1ns\"\n",
 		"interval = \"1s\"\r\nauto_group = \r\n",
+		"[[class]]\nname = \"lab\"\ncidr = [\"10.0.0.0/8\", \"fd00::/8\", \"10.1.2.3/8\"]\n[[notify]]\napp = \".\"\nclass = \"lab\"\nout_threshold = 1\n",
 	}
 }
 

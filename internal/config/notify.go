@@ -10,8 +10,8 @@ import (
 // notify maps the [[notify]] rules and [notify_settings], filling in the
 // defaults, and resolves command_user as e finds it when a rule has a
 // command or command_user is set.
-func (p *parser) notify(rules []notifySection, settings notifySettings, e env) (notify.Config, error) {
-	c := notify.Config{MaxRunning: notify.DefaultMaxRunning}
+func (p *parser) notify(rules []notifySection, settings notifySettings, e env, classes []string) (notify.Config, error) {
+	c := notify.Config{MaxRunning: notify.DefaultMaxRunning, ClassNames: classes}
 	if settings.MaxRunning != nil {
 		c.MaxRunning = *settings.MaxRunning
 	}
@@ -20,6 +20,7 @@ func (p *parser) notify(rules []notifySection, settings notifySettings, e env) (
 			In: s.InThreshold, Out: s.OutThreshold, Window: notify.DefaultWindow,
 			Command: s.Command, CommandTimeout: notify.DefaultCommandTimeout,
 			Cooldown: notify.DefaultCooldown, Resolve: s.Resolve, Webhook: s.Webhook,
+			Class: s.Class,
 		}
 		if s.App != "" { // "" leaves no regex: Validate asks for one
 			re, err := compileRegex(s.App)

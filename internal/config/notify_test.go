@@ -178,7 +178,7 @@ func TestExampleNotifySection(t *testing.T) {
 	}
 	want := []notifyRule{{"^backup$", notify.Rule{
 		In: 500 << 10, Out: model.Rate(80e6 / 8), Window: 5, Command: []string{"/usr/local/bin/page", "--team", "net"},
-		CommandTimeout: 30 * time.Second, Cooldown: 5 * time.Minute, Resolve: true, Webhook: "http://127.0.0.1:9093/hook",
+		CommandTimeout: 30 * time.Second, Cooldown: 5 * time.Minute, Resolve: true, Webhook: "http://127.0.0.1:9093/hook", Class: "internet",
 	}}}
 	if got := rulesOf(cfg.Notify); !reflect.DeepEqual(got, want) || cfg.Notify.MaxRunning != notify.DefaultMaxRunning {
 		t.Fatalf("the notify example gives %+v (max_running %d), want %+v (max_running %d)", got, cfg.Notify.MaxRunning, want, notify.DefaultMaxRunning)

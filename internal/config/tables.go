@@ -6,6 +6,7 @@ import (
 
 	"github.com/bwmon/bwmon/aggregator"
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/classify"
 	"github.com/bwmon/bwmon/internal/state"
 	"github.com/bwmon/bwmon/model"
 )
@@ -99,4 +100,17 @@ func (p *parser) http(s httpSection, c httpapi.Config) (httpapi.Config, error) {
 		c.AllowedOrigins = append(c.AllowedOrigins, n)
 	}
 	return c, nil
+}
+
+// classes maps the [[class]] sections and builds their table.
+func (p *parser) classes(sections []classSection) (classify.Config, *classify.Table, error) {
+	var c classify.Config
+	for _, s := range sections {
+		c.Rules = append(c.Rules, classify.Rule{Name: s.Name, CIDR: s.CIDR})
+	}
+	t, err := classify.New(c)
+	if err != nil {
+		return c, nil, p.invalid("", err)
+	}
+	return c, t, nil
 }

@@ -110,3 +110,13 @@ func ifname(n string) []byte {
 	copy(b, n)
 	return b
 }
+
+// AddRemote gives the outside namespace one more address, a on its
+// loopback, routed to from the gateway: a second remote host past the
+// gateway, in another range than OutsideIP (a test-only range such as
+// 198.18.0.0/15, the benchmarking one, stands for "the internet").
+func (r *Routed) AddRemote(tb testing.TB, a netip.Addr) {
+	tb.Helper()
+	MustIP(tb, "-n", r.Outside, "addr", "add", netip.PrefixFrom(a, a.BitLen()).String(), "dev", "lo")
+	MustIP(tb, "-n", r.Gateway, "route", "add", netip.PrefixFrom(a, a.BitLen()).String(), "via", r.OutsideIP.String())
+}

@@ -65,6 +65,7 @@ func foldDay(c counts, keep int, first func(key string) bool) int {
 		c.add(otherKey, a.t.In, a.t.Out)
 		delete(c, a.key)
 	}
+	foldClasses(c)
 	return len(apps) - keep
 }
 
@@ -99,6 +100,9 @@ func foldDayBucket(b *bolt.Bucket, keep int) (kept []string, folded int, err err
 		}
 		folded = len(apps) - keep
 		apps = apps[:keep]
+		if err := foldClassesBucket(b); err != nil {
+			return nil, 0, err
+		}
 	}
 	kept = make([]string, len(apps))
 	for i, a := range apps {

@@ -60,6 +60,12 @@ func cleanKey(key string) (clean string, ok bool) {
 		return unattKey(model.Reason(r)), true
 	case key == fwdTotalKey:
 		return key, true
+	case strings.HasPrefix(key, classPrefix):
+		class, app, ok := splitClassKey(key)
+		if !ok {
+			return "", false
+		}
+		return classKey(class, app), true
 	case strings.HasPrefix(key, fwdPrefix):
 		inside, remote, ok := strings.Cut(key[len(fwdPrefix):], "/")
 		if !ok || inside == "" || remote == "" {

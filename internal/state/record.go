@@ -36,6 +36,9 @@ func (s *Store) Consume(snap *model.Snapshot) {
 	apps := make(counts, len(snap.Apps))
 	for _, a := range snap.Apps {
 		apps.add(appKey(a.App), a.BytesIn, a.BytesOut)
+		for class, c := range a.Classes {
+			apps.add(classKey(class, a.App), c.BytesIn, c.BytesOut)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -43,8 +46,22 @@ func (s *Store) Consume(snap *model.Snapshot) {
 		return
 	}
 	var gone model.Totals
+	goneClasses := make(map[string]model.Totals) // OtherApp's class key -> the folded apps' bytes
 	for k, t := range s.last {
-		if _, ok := apps[k]; ok || !isAppKey(k) {
+		if _, ok := apps[k]; ok {
+			continue
+		}
+		if class, app, ok := splitClassKey(k); ok {
+			if _, kept := apps[appKey(app)]; !kept {
+				o := classKey(class, model.OtherApp)
+				goneClasses[o] = plus(goneClasses[o], t)
+			}
+			// else the classes started afresh: nothing to carry.
+			delete(s.last, k)
+			s.dirty = true
+			continue
+		}
+		if !isAppKey(k) {
 			continue
 		}
 		gone = plus(gone, t)
@@ -57,6 +74,8 @@ func (s *Store) Consume(snap *model.Snapshot) {
 		if k == otherKey {
 			// OtherApp's growth beyond the folded apps' totals.
 			base = plus(base, gone)
+		} else if g, ok := goneClasses[k]; ok {
+			base = plus(base, g)
 		}
 		added = s.recordOver(date, k, t.In, t.Out, base) || added
 	}

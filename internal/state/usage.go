@@ -43,6 +43,12 @@ type PeriodUsage struct {
 	BytesOut uint64 `json:"bytes_out"`
 	// Forwarded is what the host routed between other hosts.
 	Forwarded ForwardedBytes `json:"forwarded"`
+	// Classes splits the apps' bytes by the destination class of the
+	// remote end: by class name, then the apps that sent the most to it
+	// first, at most the number of apps asked for in each class, and then
+	// model.OtherApp's row with the rest. Only the bytes of monitors that
+	// know the remote end are in a class (not a pipe's).
+	Classes []ClassBytes `json:"classes"`
 }
 
 // AppBytes is one app's bytes in a period.
@@ -112,7 +118,7 @@ func (h *History) Usage(period string, apps int) (*Usage, error) {
 // name and n pairs of forwarding hosts (0: all).
 func periodUsage(start string, c counts, n int) PeriodUsage {
 	apps, unatt := c.split()
-	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}, Forwarded: c.forwarded()}
+	p := PeriodUsage{Start: start, Apps: make([]AppBytes, 0, len(apps)), Unattributed: UnattributedBytes{Reasons: unatt}, Forwarded: c.forwarded(), Classes: c.classes(n)}
 	p.Forwarded.fold(n)
 	other, haveOther := apps[model.OtherApp]
 	delete(apps, model.OtherApp)

@@ -190,7 +190,7 @@ func pack(segs []segment, w, n int) [][]segment {
 type layout struct {
 	header [][]segment
 	// heads is the rows above the table's body: its column titles, and
-	// in the processes view the app's line.
+	// in the processes view the app's line and its classes' line.
 	heads int
 	body  int
 	// logRows is the log area's rows under its rule; 0: no log area.
@@ -210,6 +210,9 @@ func (m *Model) layout() layout {
 	l := layout{header: pack(m.segments(), m.w, n), heads: 1}
 	if m.pane != nil {
 		l.heads = 2
+		if m.paneClasses() != "" {
+			l.heads = 3 // the app's classes
+		}
 	}
 	avail := m.h - len(l.header)
 	if avail >= 4 {

@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,9 +44,13 @@ func (m *Model) procLines(l layout) []string {
 	}
 	head += "  esc: back"
 	cs := m.procColumns()
-	out := []string{m.st.title.Render(clip(head, m.w)), m.titles(cs)}
+	out := []string{m.st.title.Render(clip(head, m.w))}
+	if c := m.paneClasses(); c != "" {
+		out = append(out, clip(c, m.w))
+	}
+	out = append(out, m.titles(cs))
 	rows := m.procRows()
-	for i := p.top; i < len(rows) && len(out) <= l.body+1; i++ {
+	for i := p.top; i < len(rows) && len(out) < l.body+l.heads; i++ {
 		r := rows[i]
 		vals := m.numbers(cs, procNumbers(r))
 		for j, c := range cs {
@@ -65,7 +71,7 @@ func (m *Model) procLines(l layout) []string {
 		}
 		out = append(out, line)
 	}
-	if p.loaded && p.err == "" && len(rows) == 0 && len(out) <= l.body+1 {
+	if p.loaded && p.err == "" && len(rows) == 0 && len(out) < l.body+l.heads {
 		msg := " no live process moved bytes in the last ticks"
 		if p.filter != "" {
 			msg = fmt.Sprintf(" no process matches %q", p.filter)
@@ -73,6 +79,45 @@ func (m *Model) procLines(l layout) []string {
 		out = append(out, clip(msg, m.w))
 	}
 	return out
+}
+
+// paneClasses is the line of the expanded app's bytes by destination
+// class, the largest first: "by class: internet in 1.2 MB/s out 80 kB/s
+// (3.1 GiB, 75%) · ..."; "" when it has none.
+func (m *Model) paneClasses() string {
+	if m.pane == nil || m.snap == nil {
+		return ""
+	}
+	var app *model.AppUsage
+	for i := range m.snap.Apps {
+		if m.snap.Apps[i].App == m.pane.app {
+			app = &m.snap.Apps[i]
+		}
+	}
+	if app == nil || len(app.Classes) == 0 {
+		return ""
+	}
+	names := make([]string, 0, len(app.Classes))
+	var sum uint64
+	for n, c := range app.Classes {
+		names = append(names, n)
+		sum += c.BytesIn + c.BytesOut
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		a, b := app.Classes[x], app.Classes[y]
+		return cmp.Or(cmp.Compare(b.BytesIn+b.BytesOut, a.BytesIn+a.BytesOut), cmp.Compare(x, y))
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		c := app.Classes[n]
+		share := 0.0
+		if sum > 0 {
+			share = float64(c.BytesIn+c.BytesOut) / float64(sum) * 100
+		}
+		parts[i] = fmt.Sprintf("%s in %s out %s (%s, %.0f%%)", n, formatRate(c.RateIn, m.bits), formatRate(c.RateOut, m.bits),
+			formatBytes(float64(c.BytesIn+c.BytesOut)), share)
+	}
+	return "  by class: " + strings.Join(parts, " · ")
 }
 
 // command is a process's command line for a column w wide: whole when it

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmon/bwmon/internal/classify"
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 )
@@ -64,10 +65,26 @@ func BenchmarkTableMemory(b *testing.B) {
 // BenchmarkApplyDump measures turning a dump of 100,000 flows into
 // per-process deltas, once every flow is known (the steady state of a
 // tick): the per-flow cost of bwmon's own work after the kernel's.
-func BenchmarkApplyDump(b *testing.B) {
+func BenchmarkApplyDump(b *testing.B) { benchApplyDump(b, Options{}) }
+
+// BenchmarkApplyDumpClasses is BenchmarkApplyDump with destination
+// classes (the built-in ones and two of a configuration): the cost they
+// add to a tick, beside BenchmarkApplyDump's.
+func BenchmarkApplyDumpClasses(b *testing.B) {
+	tb, err := classify.New(classify.Config{Rules: []classify.Rule{
+		{Name: "lab", CIDR: []string{"10.1.0.0/17", "fd00:1::/32"}},
+		{Name: "vpc", CIDR: []string{"10.0.0.0/8"}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchApplyDump(b, Options{Classes: tb})
+}
+
+func benchApplyDump(b *testing.B, o Options) {
 	const n = 100_000
 	recs, r := benchFlows(n)
-	ft := New(Options{})
+	ft := New(o)
 	applyDump(ft, recs, r) // baseline
 	applyDump(ft, recs, r) // resolve
 	c := model.NewMonitorEntryCollection(time.Hour)

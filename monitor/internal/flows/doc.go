@@ -12,6 +12,10 @@
 // is resolved, from the counters it had then, so none is lost or counted
 // twice; bytes moved before bwmon started (the first dump) are not counted.
 //
+// With Options.Classes, each side also keeps the destination class of its
+// remote end, found once when the flow is first seen; Drain hands each
+// owner's bytes over by class (model.MonitorEntryCollection.AddClass).
+//
 // It does no I/O and makes no system call: it builds and is tested on any
 // OS. Which owners to keep is a filter handed in (Options.Keep, the
 // include/exclude rules), not the monitor's configuration.

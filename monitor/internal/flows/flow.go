@@ -79,6 +79,9 @@ type side struct {
 	// namespace); filtered, one whose bytes nobody counts (include,
 	// exclude, ignore_forwarded): see crossing.go.
 	outer, filtered bool
+	// class is the destination class of the side's remote end, found
+	// when the flow was first seen.
+	class model.Class
 }
 
 // owner is whom a resolved side's bytes go to; one per process or reason.

@@ -23,6 +23,18 @@ type Options struct {
 	// counting until now, skips the flows of the first dump that leave
 	// the namespace (one side only): that table goes on counting them.
 	LeaveOldOuter bool
+	// Classes tells the class of each flow's remote end, once, when the
+	// table first sees the flow; nil leaves every byte of ClassNone.
+	Classes Classifier
+}
+
+// Classifier tells the destination class of a remote address
+// (internal/classify's Table is one).
+type Classifier interface {
+	// Lookup returns the class of the remote address a.
+	Lookup(a netip.Addr) model.Class
+	// Local is the class of a remote end on the watched host itself.
+	Local() model.Class
 }
 
 // Table turns conntrack dumps and events into bytes per owner. It is not
@@ -39,9 +51,10 @@ type Table struct {
 	// ready is set once the first dump is applied; before it, DESTROY
 	// events are of flows older than bwmon and not counted.
 	ready bool
-	acc   map[*owner]*accum
-	lost  uint64 // flows that vanished without a DESTROY event
-	cross accum  // the booked bytes as they crossed the interfaces (crossing.go)
+	acc   map[*owner]*classAccum
+	spare []*classAccum // drained accumulators, for reuse
+	lost  uint64        // flows that vanished without a DESTROY event
+	cross accum         // the booked bytes as they crossed the interfaces (crossing.go)
 
 	ownersMu sync.Mutex // guards owners; taken inside the table's lock
 	owners   map[model.Key]*owner
@@ -56,9 +69,16 @@ type accum struct {
 	in, out uint64
 }
 
+// classAccum is an owner's booked bytes by the class of the remote end:
+// a row per class it has bytes of, in the order they came (most owners
+// have one or two), so that booking stays a short scan in a small record.
+type classAccum struct {
+	rows []model.ClassRow
+}
+
 // New makes an empty table.
 func New(o Options) *Table {
-	return &Table{opts: o, flows: map[ctnetlink.Key]uint32{}, tomb: map[ctnetlink.Key]uint32{}, acc: map[*owner]*accum{}, owners: map[model.Key]*owner{}}
+	return &Table{opts: o, flows: map[ctnetlink.Key]uint32{}, tomb: map[ctnetlink.Key]uint32{}, acc: map[*owner]*classAccum{}, owners: map[model.Key]*owner{}}
 }
 
 // Len is the number of flows in the table.
@@ -97,18 +117,34 @@ func (t *Table) newFlow(f *ctnetlink.Rec, r Resolver, baseOrig, baseReply uint64
 	oLocal, rLocal := r.IsLocal(ol.Addr()), r.IsLocal(rl.Addr())
 	base := model.FlowCounter{Orig: baseOrig, Reply: baseReply}
 	if oLocal {
-		fl.add(side{isOrig: true, ep: &Ends{Local: ol, Remote: or}, ctr: base})
+		// The initiator's peer is the responder as it answers (after a
+		// DNAT, the real one).
+		fl.add(side{isOrig: true, ep: &Ends{Local: ol, Remote: or}, ctr: base, class: t.classOf(f.Reply.Src, rLocal)})
 	}
 	if rLocal {
-		fl.add(side{isOrig: false, ep: &Ends{Local: rl, Remote: rr}, ctr: base})
+		fl.add(side{isOrig: false, ep: &Ends{Local: rl, Remote: rr}, ctr: base, class: t.classOf(f.Orig.Src, oLocal)})
 	}
 	switch {
 	case oLocal && rLocal && t.opts.IgnoreLocal:
 		skipAll(&fl)
 	case !oLocal && !rLocal:
-		fl.add(outerSide(f, base))
+		s := outerSide(f, base)
+		s.class = t.classOf(s.ep.Remote.Addr(), false)
+		fl.add(s)
 	}
 	return fl
+}
+
+// classOf is the class of a side's remote end a, which is on the watched
+// host when onHost.
+func (t *Table) classOf(a netip.Addr, onHost bool) model.Class {
+	switch {
+	case t.opts.Classes == nil:
+		return model.ClassNone
+	case onHost:
+		return t.opts.Classes.Local()
+	}
+	return t.opts.Classes.Lookup(a)
 }
 
 // skipAll settles every side of fl as not counted.
@@ -219,11 +255,14 @@ func (t *Table) account(fl *flow) {
 		}
 		a := t.acc[s.owner]
 		if a == nil {
-			a = &accum{}
+			if n := len(t.spare); n > 0 {
+				a, t.spare = t.spare[n-1], t.spare[:n-1]
+			} else {
+				a = &classAccum{}
+			}
 			t.acc[s.owner] = a
 		}
-		a.in += in
-		a.out += out
+		a.rows = model.AddRow(a.rows, s.class, in, out)
 	}
 }
 
@@ -307,11 +346,16 @@ func (t *Table) OnDestroy(f *ctnetlink.Rec, r Resolver) {
 	t.remove(k, i)
 }
 
-// Drain moves the booked bytes into c.
+// Drain moves the booked bytes into c, with the class of their remote
+// end.
 func (t *Table) Drain(c *model.MonitorEntryCollection, now time.Time) {
 	for o, a := range t.acc {
-		c.Add(o.key, o.info, a.in, a.out, now)
+		for _, r := range a.rows {
+			c.AddClass(o.key, o.info, r.Class, r.In, r.Out, now)
+		}
 		delete(t.acc, o)
+		a.rows = a.rows[:0]
+		t.spare = append(t.spare, a)
 	}
 }
 

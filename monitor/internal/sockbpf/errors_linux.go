@@ -3,6 +3,7 @@ package sockbpf
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -33,4 +34,37 @@ func attachError(path string, typ ebpf.AttachType, err error) error {
 		return fmt.Errorf("%w: attaching %s to the cgroup %s with a bpf_link: %v: it needs Linux 5.12 or later and %s on a cgroup v2 mount", ErrUnsupported, typ, path, err, path)
 	}
 	return fmt.Errorf("attaching %s to the cgroup %s: %w", typ, path, err)
+}
+
+// Capabilities the programs need: CAP_BPF to load them (CAP_SYS_ADMIN
+// before Linux 5.8), CAP_PERFMON for the pointers they follow (MPTCP
+// subflows, the ring buffer), CAP_NET_ADMIN to attach them to a cgroup.
+var neededCaps = []struct {
+	bit  uint
+	name string
+}{
+	{unix.CAP_BPF, "CAP_BPF"},
+	{unix.CAP_PERFMON, "CAP_PERFMON"},
+	{unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"},
+}
+
+// checkCaps says which of the needed capabilities the process lacks in
+// its effective set (CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON).
+func checkCaps() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // let the system calls tell
+	}
+	has := func(bit uint) bool { return data[bit/32].Effective&(1<<(bit%32)) != 0 }
+	var missing []string
+	for _, c := range neededCaps {
+		if !has(c.bit) && !(c.bit != unix.CAP_NET_ADMIN && has(unix.CAP_SYS_ADMIN)) {
+			missing = append(missing, c.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: the process lacks %s: run as root or grant CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (systemd: AmbientCapabilities=)", ErrUnsupported, strings.Join(missing, ", "))
+	}
+	return nil
 }

@@ -67,4 +67,7 @@ type Stats struct {
 	RingLost uint64 // close records the ring buffer could not take (kept in the map until Read instead: not lost)
 	Closed   uint64 // close records read
 	Adopted  uint64 // sockets first seen at a packet (older than the programs; PID 0)
+	// NoStorage counts sockets the kernel could not give socket-local
+	// storage (out of memory): not counted here.
+	NoStorage uint64
 }

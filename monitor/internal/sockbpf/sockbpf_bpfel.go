@@ -16,9 +16,7 @@ import (
 type sockbpfSlot struct {
 	_           structs.HostLayout
 	BytesIn     uint64
-	BytesOut    uint64
 	PacketsIn   uint64
-	PacketsOut  uint64
 	Cookie      uint64
 	Netns       uint64
 	Pid         uint32
@@ -26,14 +24,17 @@ type sockbpfSlot struct {
 	State       uint8
 	Family      uint8
 	Proto       uint8
-	TupleFamily uint8
-	Lport       uint16
-	Rport       uint16
+	Listener    uint8
+	Comm        [16]int8
+	Pad0        [4]uint8
+	BytesOut    uint64
+	PacketsOut  uint64
 	Laddr       [4]uint32
 	Raddr       [4]uint32
-	Comm        [16]int8
-	Listener    uint8
-	Pad         [15]uint8
+	Lport       uint16
+	Rport       uint16
+	TupleFamily uint8
+	Pad1        [11]uint8
 }
 
 // Names of all BPF objects in the ELF.

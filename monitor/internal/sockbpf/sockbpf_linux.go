@@ -34,6 +34,13 @@ const (
 	afInet6 = unix.AF_INET6
 )
 
+// maxComms bounds Read's cache of comm strings.
+const maxComms = 4096
+
+// ringBytes is the size of the close records' ring buffer: 4 MiB, about
+// 30,000 records (tests make it smaller).
+var ringBytes uint32 = 4 << 20
+
 // Offsets of the fields Read loads one at a time from the mapped slots.
 var (
 	offState = unsafe.Offsetof(sockbpfSlot{}.State)
@@ -50,8 +57,9 @@ type Counter struct {
 	slots []byte // the slots map, mmapped
 	max   int
 
-	closedBuf []sockbpfSlot // Read's list of close records, reused
-	sock      Socket        // Read's Socket handed to fn, reused
+	closedBuf []sockbpfSlot       // Read's list of close records, reused
+	sock      Socket              // Read's Socket handed to fn, reused
+	comms     map[[16]byte]string // Read's comm strings, so that a tick allocates none for names seen before
 
 	live, closed atomic.Uint64
 
@@ -65,6 +73,9 @@ type Counter struct {
 // killed. Its error says why eBPF cannot be used and how to fix it;
 // errors.Is(err, ErrUnsupported) holds when the cause is the host.
 func Open(o Options) (*Counter, error) {
+	if err := checkCaps(); err != nil {
+		return nil, err
+	}
 	path := o.CgroupPath
 	if path == "" {
 		f, err := os.Open("/proc/self/mountinfo")
@@ -94,12 +105,13 @@ func Open(o Options) (*Counter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
+	spec.Maps[sockbpfMapClosed].MaxEntries = ringBytes
 	spec.Maps[sockbpfMapSlots].MaxEntries = uint32(n)
 	spec.Maps[sockbpfMapFreeSlots].MaxEntries = uint32(n)
 	if err := spec.Variables[sockbpfVarMaxSlots].Set(uint32(n)); err != nil {
 		return nil, fmt.Errorf("setting max_slots: %w", err)
 	}
-	c := &Counter{max: n}
+	c := &Counter{max: n, comms: map[[16]byte]string{}}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err)
 	}
@@ -242,16 +254,25 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
-		Closed:  closed,
+		Closed:   closed,
 	}
-	comm := (*[16]byte)(unsafe.Pointer(&s.Comm))[:]
-	for i, b := range comm {
-		if b == 0 {
-			comm = comm[:i]
-			break
+	raw := *(*[16]byte)(unsafe.Pointer(&s.Comm))
+	name, ok := c.comms[raw]
+	if !ok {
+		comm := raw[:]
+		for i, b := range comm {
+			if b == 0 {
+				comm = comm[:i]
+				break
+			}
 		}
+		name = string(comm)
+		if len(c.comms) >= maxComms {
+			clear(c.comms)
+		}
+		c.comms[raw] = name
 	}
-	k.Comm = string(comm)
+	k.Comm = name
 	switch s.TupleFamily {
 	case afInet:
 		k.Family = afInet
@@ -284,6 +305,7 @@ func (c *Counter) Stats() Stats {
 	st.MapFull, _ = c.stat(statMapFull)
 	st.RingLost, _ = c.stat(statRingLost)
 	st.Adopted, _ = c.stat(statAdopted)
+	st.NoStorage, _ = c.stat(statNoStorage)
 	return st
 }
 
@@ -308,4 +330,9 @@ func (c *Counter) Close() error {
 		}
 	})
 	return c.closeErr
+}
+
+// programs lists the loaded programs.
+func (c *Counter) programs() []*ebpf.Program {
+	return []*ebpf.Program{c.objs.SockCreate, c.objs.SockOps, c.objs.SkbEgress, c.objs.SkbIngress, c.objs.SockRelease}
 }

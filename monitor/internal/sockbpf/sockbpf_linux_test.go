@@ -328,5 +328,3 @@ func TestAdopted(t *testing.T) {
 		t.Errorf("stats %+v: want adopted sockets counted", st)
 	}
 }
-
-

@@ -51,10 +51,10 @@ enum {
 // first cache line. User space reads the slots array through mmap; the
 // layout is mirrored in sockbpf_linux.go (bpf2go generates sockbpfSlot).
 struct slot {
+	// First cache line: what ingress writes, and what only changes when
+	// the slot is handed to a socket.
 	__u64 bytes_in;
-	__u64 bytes_out;
 	__u64 packets_in;
-	__u64 packets_out;
 	__u64 cookie;
 	__u64 netns;
 	__u32 pid;
@@ -62,12 +62,16 @@ struct slot {
 	__u8 state;
 	__u8 family; // the socket's
 	__u8 proto;
-	__u8 tuple_family; // the packets' (0 until the first one)
-	__u16 lport, rport; // host order
-	__u32 laddr[4], raddr[4]; // network order, v4 in [0]
-	char comm[16];
 	__u8 listener; // set at listen(): its tuple is its first handshake's
-	__u8 pad[15];
+	char comm[16];
+	__u8 pad0[4];
+	// Second cache line: what egress writes, and the tuple.
+	__u64 bytes_out;
+	__u64 packets_out;
+	__u32 laddr[4], raddr[4]; // network order, v4 in [0]
+	__u16 lport, rport; // host order
+	__u8 tuple_family; // the packets' (0 until the first one)
+	__u8 pad1[11];
 };
 
 // sock_state is kept with the socket itself (BPF_MAP_TYPE_SK_STORAGE).
@@ -503,16 +507,16 @@ static __always_inline int count(struct __sk_buff *skb, int egress)
 	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
 	if (!s)
 		return 1;
+	// One locked instruction a counter, the packets' returning the old
+	// count (a load before it would cost a second trip for the line).
 	if (egress) {
-		if ((s->packets_out & (TUPLE_EVERY - 1)) == 0)
-			note_tuple(skb, s, 1);
 		__sync_fetch_and_add(&s->bytes_out, skb->len);
-		__sync_fetch_and_add(&s->packets_out, 1);
+		if ((__sync_fetch_and_add(&s->packets_out, 1) & (TUPLE_EVERY - 1)) == 0)
+			note_tuple(skb, s, 1);
 	} else {
-		if ((s->packets_in & (TUPLE_EVERY - 1)) == 0)
-			note_tuple(skb, s, 0);
 		__sync_fetch_and_add(&s->bytes_in, skb->len);
-		__sync_fetch_and_add(&s->packets_in, 1);
+		if ((__sync_fetch_and_add(&s->packets_in, 1) & (TUPLE_EVERY - 1)) == 0)
+			note_tuple(skb, s, 0);
 	}
 	return 1;
 }

@@ -1,0 +1,68 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// kernelRow is what BenchmarkKernelCost (monitor/internal/sockbpf)
+// reported: its metrics by unit.
+type kernelRow map[string]float64
+
+// kernelCost runs BenchmarkKernelCost: the eBPF socket counter's
+// per-packet cost in the kernel against an empty program on the same
+// hooks, under 4 iperf3 streams between two namespaces it creates.
+func kernelCost() kernelRow {
+	c := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkKernelCost$", "-benchtime", "1x", "./monitor/internal/sockbpf")
+	c.Dir = *root
+	c.Env = os.Environ()
+	if *quick {
+		c.Env = append(c.Env, "BWMON_COST_SECS=3", "BWMON_COST_ROUNDS=1")
+	}
+	o, err := c.CombinedOutput()
+	if err != nil {
+		log.Printf("kernel cost: %v\n%s", err, o)
+		return nil
+	}
+	return parseKernelCost(string(o))
+}
+
+// parseKernelCost reads the metrics of a BenchmarkKernelCost line:
+// "BenchmarkKernelCost-2 1 123 ns/op 65.1 ns/pkt-in-empty ...".
+func parseKernelCost(out string) kernelRow {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || !strings.HasPrefix(f[0], "BenchmarkKernelCost") {
+			continue
+		}
+		r := kernelRow{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				r[f[i+1]] = v
+			}
+		}
+		return r
+	}
+	return nil
+}
+
+func (r kernelRow) markdown() string {
+	if r == nil {
+		return "not measured (see the log)\n"
+	}
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	w("| hook | empty program | bwmon's program | above empty |\n|---|---|---|---|\n")
+	w("| cgroup_skb ingress | %.1f ns | %.1f ns | %.1f ns |\n", r["ns/pkt-in-empty"], r["ns/pkt-in"], r["ns/pkt-in-above-empty"])
+	w("| cgroup_skb egress | %.1f ns | %.1f ns | %.1f ns |\n", r["ns/pkt-out-empty"], r["ns/pkt-out"], r["ns/pkt-out-above-empty"])
+	w("\nPer packet: run_time_ns / run_cnt with BPF statistics on (which cost part of the empty program's figure), the empty programs and bwmon's attached together so that they see the same packets, %.0f packets/s; ", r["pkts/s"])
+	w("throughput %.2f Gbit/s with the programs, %.2f Gbit/s without (median of rounds; %.1f%% lower with the programs; on a small shared VM a veth pair's throughput drifts by tens of percent between runs: runs of the same programs while tuning them ranged from 42%% higher to 34%% lower). ", r["Gbit/s-counter"], r["Gbit/s-none"], r["%-throughput-loss"])
+	w("Target (issue 14): ≤ 40 ns above an empty program. Measured apart (one run each on this 2-vCPU VM), the socket-local storage lookup alone costs 18 ns in and 34 ns out above empty, touching the socket 3–5 ns; the rest is the slot's counter cache line, which the sending and receiving CPUs both write (ingress and egress counters already sit in lines of their own; counters kept in the socket-local storage instead measured the same). Figures move by ±15 ns from run to run here. `go test -run '^$' -bench KernelCost -benchtime 1x ./monitor/internal/sockbpf` (root, iperf3) measures it alone.\n")
+	return b.String()
+}

@@ -1,0 +1,91 @@
+package sockbpf
+
+import (
+	"net"
+	"os"
+	"testing"
+)
+
+// udpPair returns a connected UDP socket that has sent one datagram of
+// 100 bytes to rx.
+func udpSend(t *testing.T, rx net.PacketConn) *net.UDPConn {
+	t.Helper()
+	tx, err := net.Dial("udp4", rx.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	return tx.(*net.UDPConn)
+}
+
+// TestMapFull: with every slot taken, new sockets are not counted and
+// Stats.MapFull says how many; once sockets close, their slots serve new
+// ones.
+func TestMapFull(t *testing.T) {
+	c := openCounter(t, Options{MaxSockets: MinMaxSockets})
+	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	var socks []*net.UDPConn
+	for range 2 * MinMaxSockets {
+		socks = append(socks, udpSend(t, rx))
+	}
+	live := 0
+	if err := c.Read(func(s *Socket) {
+		if !s.Closed {
+			live++
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if live > MinMaxSockets || st.Live > MinMaxSockets || st.MapFull < MinMaxSockets {
+		t.Fatalf("%d live sockets reported, stats %+v: want at most %d live and at least %d that found the map full", live, st, MinMaxSockets, MinMaxSockets)
+	}
+	for _, s := range socks {
+		s.Close()
+	}
+	if err := c.Read(func(*Socket) {}); err != nil {
+		t.Fatal(err)
+	}
+	// A slot is free again: a new socket is counted.
+	tx := udpSend(t, rx)
+	k := cookie(t, tx)
+	tx.Close()
+	if s := collect(t, c, k)[k]; s.BytesOut != 128 || s.PID != os.Getpid() {
+		t.Errorf("socket after the map emptied: %+v, want 128 bytes out", s)
+	}
+}
+
+// TestRingFull: close records that do not fit the ring buffer stay in
+// their slots; Read reports every socket closed once all the same, and
+// Stats.RingLost counts the records the ring could not take.
+func TestRingFull(t *testing.T) {
+	defer func(n uint32) { ringBytes = n }(ringBytes)
+	ringBytes = uint32(os.Getpagesize()) // about 30 records
+	c := openCounter(t, Options{})
+	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	var want []uint64
+	for range 100 {
+		tx := udpSend(t, rx)
+		want = append(want, cookie(t, tx))
+		tx.Close()
+	}
+	got := collect(t, c, want...)
+	for _, k := range want {
+		if s := got[k]; s.BytesOut != 128 || !s.Closed {
+			t.Errorf("socket %d: %+v, want closed with 128 bytes out", k, s)
+		}
+	}
+	if st := c.Stats(); st.RingLost == 0 || st.Closed < 100 {
+		t.Errorf("stats %+v: want close records the ring could not take counted, and 100 closed read", st)
+	}
+}
