@@ -62,6 +62,15 @@ var (
 	descNamespaces = prometheus.NewDesc("bwmon_monitor_namespaces",
 		"Other network namespaces a conntrack monitor with namespaces = \"all\" reads now (state=\"read\"), and those it left to its own table at the last look because [limits] namespaces were read already (state=\"skipped\").",
 		[]string{"monitor", "state"}, nil)
+	descCountMode = prometheus.NewDesc("bwmon_monitor_count_mode",
+		"1 for where a conntrack monitor counts the bytes of local sockets: mode=\"socket\" (the kernel's eBPF programs count each socket, conntrack what has no local socket) or mode=\"conntrack\" (conntrack alone: [socket] mode = \"off\", or \"auto\" where the programs cannot load; GET /api/v1/stats says why).",
+		[]string{"monitor", "mode"}, nil)
+	descSockets = prometheus.NewDesc("bwmon_monitor_sockets",
+		"Sockets the socket monitor counts now.",
+		[]string{"monitor"}, nil)
+	descSocketLosses = prometheus.NewDesc("bwmon_monitor_socket_losses_total",
+		"Sockets the kernel's programs could not follow since start: kind=\"map_full\" found the map full (their bytes are left to conntrack), kind=\"ring_lost\" close records the ring buffer could not take (their final counters are read from the map instead).",
+		[]string{"monitor", "kind"}, nil)
 	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
 		"Failures of a monitor's kernel readers other than lost events since the agent started; each reader is restarted after a backoff.",
 		[]string{"monitor"}, nil)
@@ -118,7 +127,7 @@ var knownReasons = []model.Reason{
 
 var allDescs = []*prometheus.Desc{
 	descAppBytes, descAppClassBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,
-	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
+	descFlows, descProcesses, descEventsLost, descReadErrors, descNamespaces, descCountMode, descSockets, descSocketLosses, descLimit, descFolded, descHistoryApps, descHistoryEvicted,
 	descWSClients, descWSDropped, descWSRefused, descNotify, descSkipped,
 	descIfaceBytes, descIfaceLinkBytes, descIfacePackets, descCoverageIface, descCoverageAccounted, descCoverageRatio,
 }
@@ -243,6 +252,14 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 		if m.NamespacesRead+m.NamespacesSkipped > 0 {
 			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesRead), label, "read")
 			e.emit(descNamespaces, prometheus.GaugeValue, float64(m.NamespacesSkipped), label, "skipped")
+		}
+		if m.CountMode != "" {
+			e.emit(descCountMode, prometheus.GaugeValue, 1, label, m.CountMode)
+		}
+		if m.CountMode == "socket" {
+			e.emit(descSockets, prometheus.GaugeValue, float64(m.Sockets), label)
+			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsMapFull), label, "map_full")
+			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsRingLost), label, "ring_lost")
 		}
 	}
 }

@@ -59,6 +59,15 @@ type monitorReply struct {
 	// NamespacesRead and NamespacesSkipped: see model.MonitorStats.
 	NamespacesRead    int `json:"namespaces_read"`
 	NamespacesSkipped int `json:"namespaces_skipped"`
+	// CountMode and CountFallback: see model.MonitorStats ("socket" or
+	// "conntrack", and why not at the socket).
+	CountMode     string `json:"count_mode,omitempty"`
+	CountFallback string `json:"count_fallback,omitempty"`
+	// Sockets, SocketsMapFull, SocketsRingLost: the socket monitor's
+	// (see model.MonitorStats).
+	Sockets         int    `json:"sockets"`
+	SocketsMapFull  uint64 `json:"sockets_map_full"`
+	SocketsRingLost uint64 `json:"sockets_ring_lost"`
 }
 
 // serveStats answers GET /api/v1/stats.
@@ -106,5 +115,14 @@ func addMonitor(r monitorReply, m model.MonitorStats) monitorReply {
 	r.ReadErrors += m.ReadErrors
 	r.NamespacesRead += m.NamespacesRead
 	r.NamespacesSkipped += m.NamespacesSkipped
+	if r.CountMode == "" || m.CountMode == "conntrack" {
+		r.CountMode = m.CountMode
+	}
+	if m.CountFallback != "" {
+		r.CountFallback = safename.Clean(m.CountFallback)
+	}
+	r.Sockets += m.Sockets
+	r.SocketsMapFull += m.SocketsMapFull
+	r.SocketsRingLost += m.SocketsRingLost
 	return r
 }

@@ -214,6 +214,19 @@ type MonitorStats struct {
 	// it reads now, and those it left to its own table at the last look
 	// because [limits] namespaces were read already.
 	NamespacesRead, NamespacesSkipped int
+	// CountMode says where a conntrack monitor counts the bytes of local
+	// sockets: "socket" (the kernel's eBPF programs count each socket,
+	// conntrack the rest) or "conntrack" (all of them); CountFallback,
+	// with "conntrack" under [socket] mode = "auto", why not at the
+	// socket.
+	CountMode, CountFallback string
+	// Sockets is how many sockets the socket monitor counts now;
+	// SocketsMapFull how many found the kernel's map full since start
+	// (their bytes were left to conntrack), SocketsRingLost how many
+	// close records the kernel's ring buffer could not take (the
+	// sockets' final counters were read from the map instead).
+	Sockets                         int
+	SocketsMapFull, SocketsRingLost uint64
 }
 
 // NotifyStats counts what the notifier did since start; the HTTP API

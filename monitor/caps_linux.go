@@ -9,18 +9,25 @@ import (
 
 // neededCaps are the capabilities a conntrack monitor cannot do without;
 // root has them all. CAP_SYS_NICE (see Nice) is welcome but optional.
-var neededCaps = []struct {
-	bit  uint
-	name string
-}{
+var neededCaps = []capability{
 	{12, "CAP_NET_ADMIN"},      // conntrack netlink, nftables, proc connector, accounting sysctl
 	{19, "CAP_SYS_PTRACE"},     // readlink of other users' /proc/PID/fd/N
 	{2, "CAP_DAC_READ_SEARCH"}, // listing other users' /proc/PID/fd
 }
 
+// capability is one capability: its bit and name.
+type capability struct {
+	bit  uint
+	name string
+}
+
 // missingCaps returns the needed capabilities that the effective set in
 // status (the text of /proc/self/status) lacks.
-func missingCaps(status string) ([]string, error) {
+func missingCaps(status string) ([]string, error) { return missingCapsOf(status, neededCaps) }
+
+// missingCapsOf returns those of caps that the effective set in status
+// lacks.
+func missingCapsOf(status string, caps []capability) ([]string, error) {
 	for _, line := range strings.Split(status, "\n") {
 		hex, ok := strings.CutPrefix(line, "CapEff:")
 		if !ok {
@@ -31,7 +38,7 @@ func missingCaps(status string) ([]string, error) {
 			return nil, fmt.Errorf("bad CapEff %q: %w", hex, err)
 		}
 		var missing []string
-		for _, c := range neededCaps {
+		for _, c := range caps {
 			if eff&(1<<c.bit) == 0 {
 				missing = append(missing, c.name)
 			}

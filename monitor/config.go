@@ -36,6 +36,10 @@ type ConntrackConfig struct {
 	// Without it such a namespace's table is read only where conntrack
 	// runs and counts there already.
 	ManageUserNamespaces bool
+	// Socket says whether the bytes of local sockets are counted at the
+	// socket by the kernel's eBPF programs ([socket] mode; "" is
+	// SocketAuto), leaving conntrack what has no local socket.
+	Socket SocketMode
 }
 
 // Validate reports the first field of c that cannot run, as a
@@ -58,6 +62,8 @@ func (c *ConntrackConfig) Validate() error {
 	switch {
 	case c.AllNamespaces && c.NetNS != "":
 		return model.FieldErrorf("netns", `[conntrack] namespaces = "all" already watches network namespace %q: remove this netns (or this monitor), or set namespaces = "own"`, c.NetNS)
+	case !c.Socket.Valid():
+		return model.FieldErrorf("mode", `[socket] mode = %q: want "auto" (at the socket where the kernel allows it, else conntrack), "on" or "off" (conntrack alone)`, c.Socket)
 	case c.MaxNamespaces < 0:
 		return model.FieldErrorf("max_namespaces", "max_namespaces = %d: use 0 (the default) or more", c.MaxNamespaces)
 	}

@@ -31,10 +31,17 @@ type Conntrack struct {
 	cache *sockets.Cache // the /proc/net tables every reader's lookups read
 	peers *netns.Tracker // the host's other network namespaces
 	procs *procs.Table
+	// claims are the ends the socket monitor counts (nil without it).
+	claims *claims
 	// main reads the watched namespace's table; others, with
 	// AllNamespaces, the other namespaces' tables (nil without).
 	main   *tableReader
 	others *netns.Readers[*tableReader]
+	// sock, when the kernel's eBPF programs count local sockets, is the
+	// socket monitor, collected first in each tick; fallback says why
+	// not when [socket] mode = "auto" fell back to conntrack alone.
+	sock     *Socket
+	fallback string
 
 	stop      chan struct{} // closed by Close: stops scanPeers
 	wg        sync.WaitGroup
@@ -56,6 +63,9 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.openSockets == nil {
+		o.openSockets = openSockbpf
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
@@ -91,6 +101,31 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	if !raisePriority() {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
+	src, err := openSockets(o.Config.Socket, o.openSockets)
+	var cl *claims
+	var cookie uint64
+	if err == nil && src != nil && !o.Config.AllNamespaces {
+		// Only the watched namespace's sockets are counted at the
+		// socket: those of other namespaces stay conntrack's, as they
+		// are with namespaces = "own" (behind NAT).
+		if cookie, err = netnsCookie(ns); err != nil {
+			src.Close()
+			src = nil
+			err = fmt.Errorf("%w: %w", errSocketScope, err)
+			if o.Config.Socket == SocketOn {
+				return nil, err
+			}
+		}
+	}
+	switch {
+	case err != nil && o.Config.Socket != SocketOn:
+		m.fallback = err.Error()
+		m.log.Warn("counting with conntrack alone, not at the socket: short connections may go unattributed and busy hosts cost more CPU; the reason says how to fix it (see docs/design.md, Counting at the socket), or set [socket] mode = \"off\" to silence this", "reason", err)
+	case err != nil:
+		return nil, err
+	case src != nil:
+		cl = newClaims()
+	}
 	m.manage = o.Manage
 	if m.manage && !o.Config.ManageUserNamespaces {
 		if owned, err := ns.UserOwned(); err == nil && owned {
@@ -99,7 +134,9 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 	}
 	main := readerOptions{name: m.name, log: m.log, now: m.now, ns: ns, manage: m.manage, procs: m.procs, cache: m.cache, peers: m.peers,
-		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, Classes: m.classes}}
+		flows:  flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, Classes: m.classes},
+		claims: cl, claimOuter: o.Config.AllNamespaces}
+	m.claims = cl
 	if o.Config.AllNamespaces {
 		limit := o.Config.MaxNamespaces
 		if limit <= 0 {
@@ -109,14 +146,21 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		main.elsewhere = m.others.Watches
 	}
 	if m.main, err = startReader(main); err != nil {
+		if src != nil {
+			src.Close()
+		}
 		return nil, err
+	}
+	if src != nil {
+		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
+			keep: m.cfg.wants, netns: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()
 	if m.others != nil {
 		m.others.Sync(m.stop)
 	}
-	m.log.Info("conntrack monitor started", "netns", o.Config.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count())
+	m.log.Info("conntrack monitor started", "netns", o.Config.NetNS, "flows", m.Stats().Flows, "processes", m.procs.Count(), "count", m.Stats().CountMode)
 	return m, nil
 }
 
@@ -148,7 +192,7 @@ func (m *Conntrack) startOther(p *netns.Peer, userOwned bool, subscribed func())
 	}
 	label := p.Label()
 	return startReader(readerOptions{name: m.name + "/" + label, log: m.log.With("netns", label), now: m.now, ns: ns, manage: manage,
-		procs: m.procs, cache: m.cache, subscribed: subscribed,
+		procs: m.procs, cache: m.cache, subscribed: subscribed, claims: m.claims, claimOuter: true,
 		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: true, LeaveOldOuter: true, Classes: m.classes}})
 }
 
@@ -170,7 +214,12 @@ func (m *Conntrack) Name() string { return m.name }
 // Collect reads the counters of every live flow and adds what each owner
 // moved since the last call to c. It is called from one goroutine.
 func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) error {
-	err := m.main.collect(c, now)
+	var serr error
+	if m.sock != nil {
+		// First: the ends it claims this tick are left alone below.
+		serr = m.sock.Collect(c, now)
+	}
+	err := errors.Join(m.main.collect(c, now), serr)
 	if m.others != nil {
 		m.others.Each(func(r *tableReader) {
 			if err := r.collect(c, now); err != nil {
@@ -186,6 +235,11 @@ func (m *Conntrack) Stats() model.MonitorStats {
 	s := m.main.stats()
 	s.ReadErrors += m.procs.Failures()
 	s.Processes = m.procs.Count()
+	s.CountMode, s.CountFallback = CountConntrack, m.fallback
+	if m.sock != nil {
+		ss := m.sock.Stats()
+		s.CountMode, s.Sockets, s.SocketsMapFull, s.SocketsRingLost = ss.CountMode, ss.Sockets, ss.SocketsMapFull, ss.SocketsRingLost
+	}
 	if m.others != nil {
 		m.others.Each(func(r *tableReader) {
 			o := r.stats()
@@ -221,6 +275,9 @@ func (m *Conntrack) Close() error {
 		}
 		if m.main != nil {
 			errs = append(errs, m.main.Close())
+		}
+		if m.sock != nil {
+			errs = append(errs, m.sock.Close())
 		}
 		if m.procs != nil {
 			errs = append(errs, m.procs.Close())

@@ -6,6 +6,15 @@
 // through an inode map kept up to date by the kernel's proc connector, with
 // one full /proc/PID/fd scan at start.
 //
+// Where the kernel allows it ([socket] mode, ConntrackConfig.Socket), the
+// bytes of local sockets are counted at the socket instead: the socket
+// monitor (Socket, socket.go) reads the per-socket counters of the eBPF
+// programs in internal/sockbpf, books them for each socket's creator or,
+// where it differs, the process holding its inode, and claims the
+// sockets' ends (claims.go), which the conntrack tables then settle as
+// counted elsewhere (claimResolver): every byte once. Conntrack keeps what
+// has no local socket.
+//
 // It does not run `conntrack -L`, parse /proc/net/nf_conntrack, capture
 // packets or do any per-packet work: its cost follows flows and processes.
 // Bytes are IP-layer bytes as conntrack counts them (headers included).
@@ -42,14 +51,16 @@
 // netns.Readers' syncMu, then its mu (held while a reader is collected),
 // then a tableReader's dumpMu, then its mu (the flow table's lock), then
 // the locks of what a lookup reaches while the table is held: the flow
-// table's ownersMu, the resolver's, the tracker's (scanMu, mu, then a
+// table's ownersMu, the socket monitor's claims (an RWMutex, innermost of
+// its own), the resolver's, the tracker's (scanMu, mu, then a
 // Peer's), the sockets' (Namespace, Cache), the process table's (newScan,
 // then mu); netns.Readers' wmu is innermost. No lock of these packages is
 // held while calling back into a package listed before it.
 //
 // # Privileges
 //
-// It needs root (or CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH),
+// It needs root (or CAP_NET_ADMIN, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH,
+// and CAP_BPF and CAP_PERFMON to count at the socket),
 // a kernel with conntrack, and must run in the host's network and PID
 // namespaces for process events; it can watch another network namespace.
 // With Options.Manage it sets net.netfilter.nf_conntrack_acct=1 and, where

@@ -14,7 +14,7 @@ func (r *tableReader) dumpAndApply() error {
 	if err := r.dumpLocked(); err != nil {
 		return err
 	}
-	r.table.ResolvePending(r.res, &r.mu, r.stopping)
+	r.table.ResolvePending(r.fr, &r.mu, r.stopping)
 	return nil
 }
 
@@ -30,7 +30,7 @@ func (r *tableReader) dumpLocked() error {
 	err := r.dump.DumpEach(func(batch []ctnetlink.Rec) {
 		n += len(batch)
 		r.mu.Lock()
-		r.table.DumpBatch(batch, r.res)
+		r.table.DumpBatch(batch, r.fr)
 		r.mu.Unlock()
 	})
 	if err != nil {
@@ -38,7 +38,7 @@ func (r *tableReader) dumpLocked() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.table.EndDump(r.res, n > deferAbove)
+	r.table.EndDump(r.fr, n > deferAbove)
 	r.dumpCost = time.Since(start)
 	r.sinceFull, r.lostAtFull = 0, r.gaps()
 	return nil
@@ -87,7 +87,7 @@ func (r *tableReader) getAndApply() (bool, error) {
 		return true, err
 	}
 	r.mu.Lock()
-	r.table.ApplyCounters(recs, r.res)
+	r.table.ApplyCounters(recs, r.fr)
 	r.mu.Unlock()
 	return true, nil
 }
@@ -120,7 +120,7 @@ func (r *tableReader) dumpLoop() {
 		case r.dumpDone <- struct{}{}:
 		default:
 		}
-		r.table.ResolvePending(r.res, &r.mu, r.stopping)
+		r.table.ResolvePending(r.fr, &r.mu, r.stopping)
 		r.dumpMu.Unlock()
 	}
 }

@@ -68,6 +68,17 @@ func (r *tableReader) dispatch(msgs []netlink.Message, workers []chan event) {
 		}
 		k := ctnetlink.KeyOf(&rec)
 		w := workers[k.Hash()%uint32(len(workers))]
+		if !destroy && r.claims != nil && r.claims.sure.Load() && r.res.IsLocal(rec.Orig.Src) {
+			// Counting at the socket: a connection this namespace opened
+			// is not looked up now (the socket monitor will claim its
+			// end), so making its record costs a map lookup
+			// (claimResolver). Others go to the workers as before: a
+			// socket behind NAT is still looked up while it is open.
+			if e, done := r.newInline(&rec); !done {
+				w <- e
+			}
+			continue
+		}
 		if o := &rec.Orig; !destroy && rec.Proto == unix.IPPROTO_TCP && r.res.IsLocal(o.Src) {
 			known := r.res.NoteEarly(r.early, netip.AddrPortFrom(o.Src, o.SPort), netip.AddrPortFrom(o.Dst, o.DPort))
 			if known && !r.res.IsLocal(rec.Reply.Src) {
@@ -89,7 +100,7 @@ func (r *tableReader) dispatch(msgs []netlink.Message, workers []chan event) {
 // returns the flow prepared, for a worker to insert: the reader must not
 // wait.
 func (r *tableReader) newInline(rec *ctnetlink.Rec) (event, bool) {
-	p := r.table.PrepareNew(rec, r.res)
+	p := r.table.PrepareNew(rec, r.fr)
 	if !r.mu.TryLock() {
 		return event{rec: *rec, p: &p}, false
 	}
@@ -118,13 +129,13 @@ func (r *tableReader) handle(evs <-chan event) {
 	for ev := range evs {
 		if ev.destroy {
 			r.mu.Lock()
-			r.table.OnDestroy(&ev.rec, r.res)
+			r.table.OnDestroy(&ev.rec, r.fr)
 			r.mu.Unlock()
 			continue
 		}
 		p := ev.p
 		if p == nil {
-			np := r.table.PrepareNew(&ev.rec, r.res)
+			np := r.table.PrepareNew(&ev.rec, r.fr)
 			p = &np
 		}
 		r.mu.Lock()

@@ -28,4 +28,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// openSockets opens the kernel's per-socket counters (default:
+	// package sockbpf); tests hand in a fake or a failure.
+	openSockets func() (socketSource, error)
 }

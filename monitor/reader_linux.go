@@ -33,6 +33,10 @@ type tableReader struct {
 	ns     *netns.NS
 	kernel *kernelSetup // what it changed in the kernel (nil: nothing)
 	res    *owners.Resolver
+	// fr is what the flow table asks: res, or, while the socket monitor
+	// counts, res behind its claims (claimResolver).
+	fr     flows.Resolver
+	claims *claims            // the socket monitor's (nil without it)
 	sk     *sockets.Namespace // the namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
@@ -88,6 +92,11 @@ type readerOptions struct {
 	// subscribed, if set, is called once events are subscribed to,
 	// before the first dump.
 	subscribed func()
+	// claims, when the socket monitor counts, are the ends it counts:
+	// the table leaves their bytes to it; claimOuter, when it counts
+	// every namespace's sockets, those behind NAT too.
+	claims     *claims
+	claimOuter bool
 }
 
 // startReader starts reading the conntrack table of o.ns: kernel settings,
@@ -117,6 +126,10 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 	if r.res, err = owners.New(owners.Options{Sockets: r.sk, Addresses: r.ns.Addresses, Procs: o.procs,
 		Peers: o.peers, Elsewhere: o.elsewhere, Log: r.log, Now: r.now}); err != nil {
 		return nil, err
+	}
+	r.fr, r.claims = r.res, o.claims
+	if o.claims != nil {
+		r.fr = claimResolver{Resolver: r.res, claims: o.claims, outer: o.claimOuter}
 	}
 	r.table = flows.New(o.flows)
 

@@ -167,9 +167,19 @@ type agent struct {
 	ticks  chan struct{}
 }
 
-func startAgent(b binaries, netns string, output string) *agent {
-	cfg := filepath.Join(workDir, "bwmon-"+netns+".toml")
-	must(os.WriteFile(cfg, []byte(fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", netns)), 0o644))
+// The [socket] modes bwmon is measured in, side by side: counting with
+// conntrack alone, and at the socket (eBPF; "on" fails where it cannot).
+const (
+	modeConntrack = "off"
+	modeSocket    = "on"
+)
+
+func startAgent(b binaries, netns string, output string, mode string) *agent {
+	cfg := filepath.Join(workDir, "bwmon-"+netns+"-"+mode+".toml")
+	// A state directory of its own: two agents run side by side, and the
+	// host's /var/lib/bwmon is not the benchmark's.
+	state := filepath.Join(workDir, "state-"+netns+"-"+mode)
+	must(os.WriteFile(cfg, []byte(fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n[http]\nlisten = \"\"\n[socket]\nmode = %q\n[state]\ndir = %q\n", netns, mode, state)), 0o644))
 	a := &agent{ticks: make(chan struct{}, 1000)}
 	a.cmd = exec.Command(b.bwmon, "-config", cfg, "-output", output, "-tick-stats", "-log-level", "warn")
 	a.cmd.Stderr = &a.stderr

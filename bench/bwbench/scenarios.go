@@ -117,7 +117,7 @@ func overhead(b binaries) ([]overheadRow, int) {
 	defer kill(srv)
 	time.Sleep(500 * time.Millisecond)
 
-	rows := []overheadRow{{tool: "none"}, {tool: "bwmon"}, {tool: "nethogs"}}
+	rows := []overheadRow{{tool: "none"}, {tool: "bwmon (conntrack)"}, {tool: "bwmon (socket)"}, {tool: "nethogs"}}
 	gbps := make([][]float64, len(rows))
 	cpu := make([]time.Duration, len(rows))
 	elapsed := make([]time.Duration, len(rows))
@@ -133,12 +133,14 @@ func overhead(b binaries) ([]overheadRow, int) {
 	for range rounds {
 		gbps[0] = append(gbps[0], iperf(p, secs))
 
-		a := startAgent(b, p.a, "none")
-		watched(1, a.cmd.Process.Pid)
-		rows[1].tickP50, rows[1].tickP99 = a.stop()
+		for i, mode := range []string{modeConntrack, modeSocket} {
+			a := startAgent(b, p.a, "none", mode)
+			watched(1+i, a.cmd.Process.Pid)
+			rows[1+i].tickP50, rows[1+i].tickP99 = a.stop()
+		}
 
 		nh := startIn(p.a, "nethogs", "-t", "-a", "-d", "1", p.devA)
-		watched(2, nh.Process.Pid)
+		watched(3, nh.Process.Pid)
 		kill(nh)
 	}
 	for i := range rows {
@@ -155,9 +157,9 @@ func overhead(b binaries) ([]overheadRow, int) {
 // --- accuracy -------------------------------------------------------------
 
 type accuracyRow struct {
-	scenario       string
-	ref            uint64
-	bwmon, nethogs float64 // ratio to the reference
+	scenario               string
+	ref                    uint64
+	bwmon, socket, nethogs float64 // ratio to the reference (bwmon: conntrack alone; socket: at the socket)
 }
 
 // nethogsTotals follows nethogs -t -v 2 (total bytes) and keeps the last
@@ -208,7 +210,9 @@ func (n *nethogsTotals) total(name string) float64 {
 func accuracy(b binaries) []accuracyRow {
 	p := newPair(2)
 	engage(p.b)
-	a := startAgent(b, p.a, "json")
+	// Two agents side by side, one in each mode, on the same traffic.
+	a := startAgent(b, p.a, "json", modeConntrack)
+	as := startAgent(b, p.a, "json", modeSocket)
 	nh := startNethogs(p.a, p.devA)
 	time.Sleep(3 * time.Second)
 	v6 := strings.Replace(p.ipB, "10.81.2.2", "[fd81:2::2]", 1)
@@ -231,6 +235,7 @@ func accuracy(b binaries) []accuracyRow {
 		{"TCP over IPv6 (8 MiB)", 6, 7004, []string{"tcp-sink"}, []string{"-hold", "2s", "tcp-send", "v6", mb8}, 1},
 		{"20 short-lived processes (512 KiB each)", 6, 7005, []string{"tcp-sink"}, []string{"tcp-send", "", strconv.Itoa(512 << 10)}, 20},
 		{"200 small connections (10 KB each)", 6, 7006, []string{"tcp-sink"}, []string{"-hold", "2s", "-conns", "200", "tcp-send", "", "10000"}, 1},
+		{"3000 back-to-back connections (2 KiB each)", 6, 7007, []string{"tcp-sink"}, []string{"-hold", "2s", "-conns", "3000", "tcp-send", "", "2048"}, 1},
 	}
 	var rows []accuracyRow
 	for _, s := range scs {
@@ -267,12 +272,13 @@ func accuracy(b binaries) []accuracyRow {
 		}
 		time.Sleep(3 * time.Second) // two ticks of bwmon, two refreshes of nethogs
 		ref := refBytes(p.b, s.proto, uint16(s.port))
-		app := a.apps()[name]
+		app, sapp := a.apps()[name], as.apps()[name]
 		rows = append(rows, accuracyRow{scenario: s.name, ref: ref,
-			bwmon: float64(app[0]+app[1]) / float64(ref), nethogs: nh.total(name) / float64(ref)})
+			bwmon: float64(app[0]+app[1]) / float64(ref), socket: float64(sapp[0]+sapp[1]) / float64(ref), nethogs: nh.total(name) / float64(ref)})
 		kill(srv)
 	}
 	a.stop()
+	as.stop()
 	kill(nh.cmd)
 	return rows
 }
@@ -290,7 +296,12 @@ type scaleRow struct {
 // its CPU over that window, its peak RSS, its tick percentiles and the
 // window's length.
 func measure(b binaries, ns, what string, warm time.Duration, during func()) (scaleRow, time.Duration) {
-	a := startAgent(b, ns, "none")
+	return measureIn(b, ns, what, modeConntrack, warm, during)
+}
+
+// measureIn is measure with bwmon counting in [socket] mode mode.
+func measureIn(b binaries, ns, what, mode string, warm time.Duration, during func()) (scaleRow, time.Duration) {
+	a := startAgent(b, ns, "none", mode)
 	time.Sleep(warm)
 	c0, t0 := cpuTime(a.cmd.Process.Pid), time.Now()
 	during()
@@ -337,9 +348,14 @@ func scaleFlows(b binaries) []scaleRow {
 			}
 			have = now
 		}
-		r, _ := measure(b, p.a, fmt.Sprintf("%d flows", ctCount(p.a)), warm, sleep(secs))
-		rows = append(rows, r)
-		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+		for _, mode := range []string{modeConntrack, modeSocket} {
+			if mode == modeSocket && want < levels[len(levels)-1] {
+				continue // the largest only
+			}
+			r, _ := measureIn(b, p.a, fmt.Sprintf("%d flows (%s)", ctCount(p.a), modeName(mode)), mode, warm, sleep(secs))
+			rows = append(rows, r)
+			log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+		}
 	}
 	os.Setenv("BWMON_BENCH_NETNS", p.a)
 	return rows
@@ -391,12 +407,24 @@ func scaleChurn(b binaries) []scaleRow {
 	if *quick {
 		n = 5_000
 	}
-	r, el := measure(b, p.a, "", 3*time.Second, func() {
-		run("ip", "netns", "exec", p.a, b.gen, "-conns", strconv.Itoa(n), "tcp-send", fmt.Sprintf("%s:7200", p.ipB), "1000")
-	})
-	r.what = fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, one after another)", float64(n)/el.Seconds(), n)
-	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
-	return []scaleRow{r}
+	var rows []scaleRow
+	for _, mode := range []string{modeConntrack, modeSocket} {
+		r, el := measureIn(b, p.a, "", mode, 3*time.Second, func() {
+			run("ip", "netns", "exec", p.a, b.gen, "-conns", strconv.Itoa(n), "tcp-send", fmt.Sprintf("%s:7200", p.ipB), "1000")
+		})
+		r.what = fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, one after another; %s)", float64(n)/el.Seconds(), n, modeName(mode))
+		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// modeName names a [socket] mode in the tables.
+func modeName(mode string) string {
+	if mode == modeSocket {
+		return "at the socket"
+	}
+	return "conntrack"
 }
 
 // --- micro-benchmarks -----------------------------------------------------

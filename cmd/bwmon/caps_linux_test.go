@@ -16,8 +16,9 @@ import (
 )
 
 // serviceCaps are the capabilities bwmon.service grants, as setpriv spells
-// them; the unit sets Nice=-10 in place of CAP_SYS_NICE.
-var serviceCaps = []string{"net_admin", "sys_ptrace", "dac_read_search"}
+// them; the unit sets Nice=-10 in place of CAP_SYS_NICE. bpf and perfmon
+// count at the socket ([socket] mode).
+var serviceCaps = []string{"net_admin", "sys_ptrace", "dac_read_search", "bpf", "perfmon"}
 
 // asService returns the command that runs bin as the unit does: user
 // nobody, only serviceCaps, nice -10; inside network namespace ns unless
@@ -114,16 +115,20 @@ func TestServiceCapabilitiesSuffice(t *testing.T) {
 
 // TestServiceCapabilitiesProcConnector checks in the host's namespace, the
 // only one where the kernel sends process events, that the service's
-// capabilities subscribe to them. It changes nothing on the host:
-// manage = false, and no traffic.
+// capabilities subscribe to them, and load and attach the eBPF programs
+// that count at the socket ([socket] mode = "on" fails to start without).
+// It changes nothing on the host: manage = false, and no traffic.
 func TestServiceCapabilitiesProcConnector(t *testing.T) {
 	nettest.RequireRoot(t)
 	dir, bin, stateDir := serviceDir(t)
-	path := writeConfig(t, dir, fmt.Sprintf("[conntrack]\nmanage = false\n[state]\ndir = %q\n", stateDir))
+	path := writeConfig(t, dir, fmt.Sprintf("[conntrack]\nmanage = false\n[state]\ndir = %q\n", stateDir)+socketSection(socketOn))
 	a := followAgent(t, path, asService(t, "", bin, "-config", path, "-output", "json", "-log-level", "info"))
 	a.waitLog(t, "conntrack monitor started")
 	if strings.Contains(a.logs.String(), "no process events") {
 		t.Fatalf("the proc connector refused the service's capabilities:\n%s", a.logs.String())
+	}
+	if !strings.Contains(a.logs.String(), "count=socket") {
+		t.Fatalf("the service's capabilities do not count at the socket:\n%s", a.logs.String())
 	}
 }
 

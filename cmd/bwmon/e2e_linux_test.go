@@ -187,7 +187,11 @@ func loopback(t *testing.T, a *agent, ns string, port, n int) string {
 		if !ok1 || !ok2 || !within(cli.BytesOut, uint64(n), 0.05) || !within(sv.BytesIn, uint64(n), 0.05) {
 			return fmt.Errorf("client out %d, server in %d; want about %d each", cli.BytesOut, sv.BytesIn, n)
 		}
-		if cli.BytesOut != sv.BytesIn || cli.BytesIn != sv.BytesOut {
+		// Counted at each socket, a few acknowledgements the kernel
+		// sends for the client are seen arriving at the server but not
+		// leaving the client: within 0.1%. From one conntrack flow the
+		// two ends are the same counters.
+		if !within(cli.BytesOut, sv.BytesIn, 0.001) || !within(cli.BytesIn, sv.BytesOut, 0.001) {
 			return fmt.Errorf("client out/in %d/%d differ from server in/out %d/%d", cli.BytesOut, cli.BytesIn, sv.BytesIn, sv.BytesOut)
 		}
 		return nil
@@ -215,11 +219,19 @@ const (
 	protoICMP = 1
 )
 
+// TestEndToEnd runs in both counting modes: at the socket (eBPF) and with
+// conntrack alone.
 func TestEndToEnd(t *testing.T) {
 	nettest.RequireRoot(t)
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { endToEnd(t, m.mode) })
+	}
+}
+
+func endToEnd(t *testing.T, mode string) {
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Peer) // the reference counters
-	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched))
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(mode))
 
 	hp := func(addr fmt.Stringer, port int) string {
 		return fmt.Sprintf("[%s]:%d", addr, port)
@@ -291,20 +303,23 @@ func TestEndToEnd(t *testing.T) {
 		expectApp(t, a, app, reply, orig)
 	})
 
-	t.Run("200 sequential connections from one process", func(t *testing.T) {
+	t.Run("3000 sequential connections from one process", func(t *testing.T) {
 		// One process making one short request after another: each
-		// connection lives about 0.2 ms over this link, less than it
-		// takes to read the process's fds after the kernel's event, so
-		// part of it is unattributed (a known gap, see docs/design.md, Known limits). What
-		// must hold: no byte is lost.
+		// connection lives about 0.2 ms over this link. Counted at the
+		// socket, the kernel records each socket's owner when it is
+		// created: at least 99.5% of the bytes are the process's. With
+		// conntrack alone the socket may be closed before its flow's
+		// event is read, so part of it is unattributed (a known gap,
+		// see docs/design.md, Known limits). What must hold in both: no
+		// byte is lost.
 		srv, _ := nettest.Generator(t, "srv")
 		nettest.StartServer(t, p.Peer, srv, "tcp-sink", hp(p.PeerIP4, 5030))
 		before := a.snapshot().Unattributed
 		gen, app := nettest.Generator(t, "seq")
-		nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-conns", "200", "tcp-send", hp(p.PeerIP4, 5030), "10000")
+		nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-conns", "3000", "tcp-send", hp(p.PeerIP4, 5030), "2048")
 		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5030))
 		var got model.AppUsage
-		nettest.Eventually(t, 10*time.Second, func() error {
+		nettest.Eventually(t, 15*time.Second, func() error {
 			got, _ = a.app(app)
 			u := a.snapshot().Unattributed
 			seen := got.BytesIn + got.BytesOut + (u.BytesIn - before.BytesIn) + (u.BytesOut - before.BytesOut)
@@ -313,9 +328,46 @@ func TestEndToEnd(t *testing.T) {
 			if !within(seen, orig+reply, 0.005) {
 				return fmt.Errorf("attributed %d + unattributed %d bytes, want %d in all", got.BytesIn+got.BytesOut, seen-got.BytesIn-got.BytesOut, orig+reply)
 			}
+			if mode == socketOn && ratio(got.BytesIn+got.BytesOut, orig+reply) < 0.995 {
+				return fmt.Errorf("attributed %d of %d bytes (%.2f%%), want at least 99.5%% at the socket; the rest: %s", got.BytesIn+got.BytesOut, orig+reply,
+					100*ratio(got.BytesIn+got.BytesOut, orig+reply), reasonsSince(before, a.snapshot().Unattributed))
+			}
 			return nil
 		})
-		t.Logf("accuracy %s: attributed %.1f%% of %d bytes; the rest unattributed (%s)", app, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply, reasonsSince(before, a.snapshot().Unattributed))
+		t.Logf("accuracy %s (%s): attributed %.2f%% of %d bytes; the rest unattributed (%s)", app, mode, 100*ratio(got.BytesIn+got.BytesOut, orig+reply), orig+reply, reasonsSince(before, a.snapshot().Unattributed))
+	})
+
+	t.Run("a server's accepted connections", func(t *testing.T) {
+		// The server runs in the watched namespace and has listened for
+		// a while; clients from the peer connect, download and close.
+		srv, srvApp := nettest.Generator(t, "acceptsrv")
+		nettest.StartServer(t, p.Watched, srv, "tcp-serve", hp(p.WatchedIP4, 5040), strconv.Itoa(1<<20))
+		time.Sleep(2 * time.Second)
+		cli, _ := nettest.Generator(t, "remotecli")
+		before := a.snapshot().Unattributed
+		for i := 0; i < 3; i++ {
+			nettest.RunOK(t, 30*time.Second, p.Peer, cli, "tcp-recv", hp(p.WatchedIP4, 5040), strconv.Itoa(1<<20))
+		}
+		orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5040))
+		if mode == socketOn {
+			// The clients initiated: the server received orig, sent
+			// reply. The kernel gives each accepted socket its
+			// server's owner.
+			expectApp(t, a, srvApp, orig, reply)
+			return
+		}
+		// With conntrack alone a connection the server accepts, answers
+		// and closes within a few milliseconds may be gone before its
+		// owner is read: no byte lost, most attributed.
+		nettest.Eventually(t, 10*time.Second, func() error {
+			got, _ := a.app(srvApp)
+			u := a.snapshot().Unattributed
+			seen := got.BytesIn + got.BytesOut + (u.BytesIn - before.BytesIn) + (u.BytesOut - before.BytesOut)
+			if !within(seen, orig+reply, 0.005) || got.BytesOut == 0 {
+				return fmt.Errorf("server %d + unattributed %d bytes, want %d in all, most the server's", got.BytesIn+got.BytesOut, seen-got.BytesIn-got.BytesOut, orig+reply)
+			}
+			return nil
+		})
 	})
 
 	t.Run("no listener: unattributed, not lost", func(t *testing.T) {

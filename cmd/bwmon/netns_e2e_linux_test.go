@@ -18,7 +18,13 @@ import (
 // host of containers or a router, with the extra [conntrack] lines.
 func gatewayAgent(t *testing.T, r *nettest.Routed, conntrackLines string) *agent {
 	t.Helper()
-	return startAgent(t, fmt.Sprintf("[conntrack]\nmanage = true\n%s\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", conntrackLines, r.Gateway))
+	return gatewayAgentMode(t, r, conntrackLines, "auto")
+}
+
+// gatewayAgentMode is gatewayAgent counting in [socket] mode mode.
+func gatewayAgentMode(t *testing.T, r *nettest.Routed, conntrackLines, mode string) *agent {
+	t.Helper()
+	return startAgent(t, fmt.Sprintf("[conntrack]\nmanage = true\n%s\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", conntrackLines, r.Gateway)+socketSection(mode))
 }
 
 // expectNetNS checks that app's processes are labelled with namespace ns.
@@ -35,10 +41,16 @@ func expectNetNS(t *testing.T, a *agent, app, ns string) {
 // whose table holds the flow with the gateway's address, and finds the
 // socket in the inside namespace.
 func TestContainerBehindNAT(t *testing.T) {
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { containerBehindNAT(t, m.mode) })
+	}
+}
+
+func containerBehindNAT(t *testing.T, mode string) {
 	r := nettest.NewRouted(t)
 	r.Masquerade(t)
 	nettest.EngageConntrack(t, r.Outside) // the reference counters
-	a := gatewayAgent(t, r, "")
+	a := gatewayAgentMode(t, r, "", mode)
 
 	dst := func(port int) string { return fmt.Sprintf("%s:%d", r.OutsideIP, port) }
 	for _, tc := range []struct {
@@ -72,10 +84,16 @@ func TestContainerBehindNAT(t *testing.T) {
 // published port, DNATed to a server in the inside namespace: the server's
 // bytes are its process's.
 func TestPortForwardToContainer(t *testing.T) {
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { portForwardToContainer(t, m.mode) })
+	}
+}
+
+func portForwardToContainer(t *testing.T, mode string) {
 	r := nettest.NewRouted(t)
 	r.ForwardPort(t, 8080, 5201)
 	nettest.EngageConntrack(t, r.Outside)
-	a := gatewayAgent(t, r, "")
+	a := gatewayAgentMode(t, r, "", mode)
 
 	srv, srvApp := nettest.Generator(t, "pubsrv")
 	nettest.StartServer(t, r.Inside, srv, "tcp-serve", fmt.Sprintf("%s:5201", r.InsideIP), strconv.Itoa(4<<20))
@@ -93,9 +111,15 @@ func TestPortForwardToContainer(t *testing.T) {
 // TestForwarded: the gateway routes between two hosts, no NAT, no local
 // socket: the bytes are in the forwarded section under the pair of hosts.
 func TestForwarded(t *testing.T) {
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { forwarded(t, m.mode) })
+	}
+}
+
+func forwarded(t *testing.T, mode string) {
 	r := nettest.NewRouted(t)
 	nettest.EngageConntrack(t, r.Outside)
-	a := gatewayAgent(t, r, "")
+	a := gatewayAgentMode(t, r, "", mode)
 
 	srv, _ := nettest.Generator(t, "srv")
 	nettest.StartServer(t, r.Outside, srv, "tcp-sink", fmt.Sprintf("%s:5301", r.OutsideIP))
@@ -218,11 +242,17 @@ func TestNamespaceGone(t *testing.T) {
 // namespaces = "all", and not at all without it; traffic NATed out of a
 // namespace is still counted once.
 func TestAllNamespaces(t *testing.T) {
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { allNamespaces(t, m.mode) })
+	}
+}
+
+func allNamespaces(t *testing.T, mode string) {
 	r := nettest.NewRouted(t)
 	r.Masquerade(t)
 	nettest.EngageConntrack(t, r.Outside)
-	all := startAgent(t, "[conntrack]\nmanage = true\nnamespaces = \"all\"\n")
-	own := startAgent(t, "[conntrack]\nmanage = false\n")
+	all := startAgent(t, "[conntrack]\nmanage = true\nnamespaces = \"all\"\n"+socketSection(mode))
+	own := startAgent(t, "[conntrack]\nmanage = false\n"+socketSection(mode))
 
 	const n = 4 << 20
 	app := loopback(t, all, r.Inside, 5501, n)

@@ -91,8 +91,8 @@ func TestInstallAndUnit(t *testing.T) {
 		"Restart=on-failure",
 		"StateDirectory=bwmon",
 		"DynamicUser=yes",
-		"AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH",
-		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH",
+		"AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_BPF CAP_PERFMON",
+		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_BPF CAP_PERFMON",
 		"Nice=-10",
 	} {
 		if !strings.Contains(unit, "\n"+line+"\n") {

@@ -203,8 +203,29 @@
     var text = 'Listing at most ' + lim.apps + ' apps by name: those active in the last ' +
       fmtSpan(lim.active_window_s) + ' and the ' + lim.top_apps + ' largest';
     text += folded ? '; ' + folded + ' folded into ' + OTHER + '.' : '.';
+    text += countText(st.monitors || {});
     setText($('bounds'), text);
   };
+
+  // countText says where the monitors count the bytes of local sockets:
+  // at the socket (and what the kernel's programs could not follow), or
+  // with conntrack alone and why.
+  function countText(monitors) {
+    var out = '';
+    Object.keys(monitors).sort().forEach(function (name) {
+      var m = monitors[name];
+      if (m.count_mode === 'socket') {
+        out += ' ' + name + ': counting at the socket';
+        var lost = [];
+        if (m.sockets_map_full) lost.push(m.sockets_map_full + ' sockets found the map full (left to conntrack)');
+        if (m.sockets_ring_lost) lost.push(m.sockets_ring_lost + ' close records read late');
+        out += lost.length ? ' (' + lost.join(', ') + ').' : '.';
+      } else if (m.count_mode === 'conntrack') {
+        out += ' ' + name + ': counting with conntrack alone' + (m.count_fallback ? ' (' + m.count_fallback + ').' : '.');
+      }
+    });
+    return out;
+  }
 
   function fmtSpan(s) {
     if (s % 3600 === 0) return s / 3600 + ' h';

@@ -65,7 +65,7 @@ func Defaults() *Config {
 		Aggregator: aggregator.Config{Interval: time.Second, Limits: limits, ClassNames: classes.Names(),
 			Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp}},
 		Manage:    true,
-		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: limits.Namespaces}},
+		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: limits.Namespaces, Socket: monitor.SocketAuto}},
 		Notify:    notify.Config{MaxRunning: notify.DefaultMaxRunning, ClassNames: classes.Names()},
 		State:     state.Config{Dir: state.DefaultDir, Flush: state.DefaultFlush},
 		HTTP:      httpapi.Config{Listen: httpapi.DefaultListen},
@@ -191,7 +191,7 @@ func parse(path, text string, e env) (*Config, error) {
 	if cfg.Notify, err = p.notify(fc.Notify, fc.NotifySettings, e, cfg.ClassTable.Names()); err != nil {
 		return nil, err
 	}
-	if cfg.Conntrack, cfg.Pipes, err = p.monitors(fc.Monitors, fc.Conntrack, cfg.Limits); err != nil {
+	if cfg.Conntrack, cfg.Pipes, err = p.monitors(fc.Monitors, fc.Conntrack, fc.Socket, cfg.Limits); err != nil {
 		return nil, err
 	}
 	return cfg, nil

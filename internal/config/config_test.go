@@ -104,6 +104,29 @@ func TestParseConfigNamespaces(t *testing.T) {
 	}
 }
 
+func TestParseConfigSocketMode(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		want       monitor.SocketMode
+	}{
+		{"default", "", monitor.SocketAuto},
+		{"on", "[socket]\nmode = \"on\"\n", monitor.SocketOn},
+		{"off, every monitor", "[socket]\nmode = \"off\"\n[[monitor]]\ntype = \"conntrack\"\n[[monitor]]\ntype = \"conntrack\"\nnetns = \"web\"\n", monitor.SocketOff},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.toml", tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range cfg.Conntrack {
+				if m.Socket != tt.want {
+					t.Errorf("monitor %d: socket mode %q, want %q", i, m.Socket, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, text, want string
@@ -130,6 +153,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"pipe with a conntrack key", pipeSection(`listen = ":8080"`, `target = "h:80"`, `exclude = ["x"]`), "c.toml:5: exclude applies to type = \"conntrack\" only"},
 		{"conntrack with a pipe key", "[[monitor]]\ntype = \"conntrack\"\ntarget = \"h:80\"\n", "c.toml:3: target applies to type = \"pipe\" only"},
 		{"bad namespaces", "[conntrack]\nmanage = true\nnamespaces = \"every\"\n", "c.toml:3: namespaces = \"every\": want \"own\""},
+		{"bad socket mode", "[socket]\n\nmode = \"ebpf\"\n", "c.toml:3: mode = \"ebpf\": want \"auto\""},
+		{"empty socket mode", "[socket]\nmode = \"\"\n", "c.toml:2: mode = \"\": want \"auto\""},
 		{"limits apps zero", "[limits]\napps = 0\n", "c.toml:2: apps = 0: use 1 to 100000"},
 		{"limits top over apps", "[limits]\napps = 10\ntop_apps = 20\n", "c.toml:3: top_apps = 20 is more than apps = 10"},
 		{"limits short window", "[limits]\nactive_window = \"1s\"\n", "c.toml:2: active_window 1s is too short"},

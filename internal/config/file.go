@@ -14,6 +14,7 @@ type fileConfig struct {
 	AutoGroup      *bool            `toml:"auto_group"`
 	GroupBy        *string          `toml:"group_by"`
 	Conntrack      conntrackSection `toml:"conntrack"`
+	Socket         socketSection    `toml:"socket"`
 	Apps           []appSection     `toml:"app"`
 	Monitors       []monitorSection `toml:"monitor"`
 	State          stateSection     `toml:"state"`
@@ -36,6 +37,11 @@ type conntrackSection struct {
 	Forwarded    *bool   `toml:"forwarded"`
 	Namespaces   *string `toml:"namespaces"`
 	ManageUserNS *bool   `toml:"manage_user_namespaces"`
+}
+
+// socketSection is [socket]: whether bytes are counted at the socket.
+type socketSection struct {
+	Mode *string `toml:"mode"`
 }
 
 // appSection is one [[app]] rule.

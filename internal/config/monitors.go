@@ -12,11 +12,18 @@ import (
 // monitors maps the [[monitor]] sections, with what [conntrack] sets for
 // every conntrack monitor and the limits l. Without any section, one
 // conntrack monitor watches bwmon's own network namespace.
-func (p *parser) monitors(sections []monitorSection, ct conntrackSection, l model.Limits) ([]monitor.ConntrackConfig, []pipe.Config, error) {
+func (p *parser) monitors(sections []monitorSection, ct conntrackSection, sk socketSection, l model.Limits) ([]monitor.ConntrackConfig, []pipe.Config, error) {
 	shared := monitor.ConntrackConfig{
 		IgnoreForwarded:      ct.Forwarded != nil && !*ct.Forwarded,
 		MaxNamespaces:        l.Namespaces,
 		ManageUserNamespaces: ct.ManageUserNS != nil && *ct.ManageUserNS,
+		Socket:               monitor.SocketAuto,
+	}
+	if sk.Mode != nil {
+		shared.Socket = monitor.SocketMode(*sk.Mode)
+		if !shared.Socket.Valid() || *sk.Mode == "" {
+			return nil, nil, p.errAt("socket.mode", "mode = %q: want \"auto\" (count at the socket where the kernel allows it, else with conntrack), \"on\" (at the socket or not at all) or \"off\" (conntrack alone)", *sk.Mode)
+		}
 	}
 	if ct.Namespaces != nil {
 		switch *ct.Namespaces {
@@ -28,6 +35,9 @@ func (p *parser) monitors(sections []monitorSection, ct conntrackSection, l mode
 		}
 	}
 	if len(sections) == 0 {
+		if err := shared.Validate(); err != nil {
+			return nil, nil, p.invalid("conntrack", err)
+		}
 		return []monitor.ConntrackConfig{shared}, nil, nil
 	}
 	var conntracks []monitor.ConntrackConfig

@@ -96,6 +96,11 @@ func (t *Table) scan(pid int, inode uint64) bool {
 		// Read it now, while it surely lived a moment ago.
 		info = t.readProcess(pid)
 		lastFD = fds[i]
+	} else if inode == 0 && len(inodes) > 0 && t.unread(pid) {
+		// A newborn with sockets, never read: read it while it lives,
+		// for whoever asks for it after it exits (the socket monitor
+		// reads its sockets' owners a tick later).
+		info = t.readProcess(pid)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -112,6 +117,14 @@ func (t *Table) scan(pid int, inode uint64) bool {
 	t.setSockets(pid, e, inodes, n)
 	got, ok := t.holder(inode)
 	return inode != 0 && ok && got == pid
+}
+
+// unread reports whether pid is known but was never read.
+func (t *Table) unread(pid int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.procs[pid]
+	return e != nil && e.proc == nil
 }
 
 // ProbeRecent reads, for each recent owner, the one fd its last matched

@@ -1,0 +1,138 @@
+package monitor
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Every byte once: the socket monitor counts the bytes of the sockets it
+// sees, and the conntrack monitor must not count them again. The socket
+// monitor claims the local end of each socket it counts (claims); the
+// conntrack tables' resolver (claimResolver) settles a side whose end is
+// claimed as counted elsewhere, so that its bytes are booked for the
+// interfaces' coverage but for no owner.
+//
+// A claim outlives its socket by claimGrace: a connection that closed
+// before its conntrack flow was first read (a sub-millisecond one) is
+// still known when the flow's side is resolved, ticks later.
+
+// claimGrace is how long the end of a closed socket stays claimed. It
+// covers the conntrack table's longest wait before it resolves a side
+// (tickAttempts ticks of up to 10 s between full dumps on a large table).
+const claimGrace = 30 * time.Second
+
+// claimKey is a socket's end as conntrack sees it, without pointers (a
+// map of 100,000 keys the garbage collector never scans). A UDP socket
+// is claimed by its local end alone: an unconnected one talks to many
+// peers and reports only the last; ICMP and raw sockets by their
+// addresses (conntrack's "ports" are the echo ID and type).
+type claimKey struct {
+	local, remote [16]byte
+	lport, rport  uint16
+	proto         uint8
+}
+
+// keyOf returns the claim key of an end of protocol proto.
+func keyOf(proto uint8, local, remote netip.AddrPort) claimKey {
+	k := claimKey{proto: proto, local: local.Addr().Unmap().As16()}
+	switch proto {
+	case protoTCP:
+		k.lport, k.rport, k.remote = local.Port(), remote.Port(), remote.Addr().Unmap().As16()
+	case protoUDP, protoUDPLite:
+		k.lport = local.Port()
+	default:
+		k.remote = remote.Addr().Unmap().As16()
+	}
+	return k
+}
+
+const (
+	protoICMP    = 1
+	protoTCP     = 6
+	protoUDP     = 17
+	protoICMPv6  = 58
+	protoUDPLite = 136
+)
+
+// claim is one claimed end: how many live sockets hold it, and until when
+// it stays claimed once none does.
+type claim struct {
+	live  int32
+	until int64 // unix nanoseconds; meaningful when live == 0
+}
+
+// claimChange is one change of a tick, applied under the lock in one go.
+type claimChange struct {
+	key  claimKey
+	live int32 // +1 a socket took the end, -1 it let go of it
+}
+
+// claims is the set of ends the socket monitor counts. It is safe for
+// concurrent use: the socket monitor changes it once a tick (apply), the
+// conntrack tables' resolvers read it from any goroutine (has).
+type claims struct {
+	mu  sync.RWMutex // guards m and expiry
+	m   map[claimKey]claim
+	exp []expiring // ends let go of, oldest first
+	// sure says whether an end not claimed yet but found to have a
+	// socket is counted at the socket (the kernel's map had room for
+	// every socket lately); see claimResolver.
+	sure atomic.Bool
+}
+
+type expiring struct {
+	key   claimKey
+	until int64
+}
+
+func newClaims() *claims {
+	c := &claims{m: map[claimKey]claim{}}
+	c.sure.Store(true)
+	return c
+}
+
+// has reports whether the end is claimed.
+func (c *claims) has(proto uint8, local, remote netip.AddrPort) bool {
+	k := keyOf(proto, local, remote)
+	c.mu.RLock()
+	_, ok := c.m[k]
+	c.mu.RUnlock()
+	return ok
+}
+
+// apply records a tick's changes at time now and forgets the ends let go
+// of more than claimGrace ago.
+func (c *claims) apply(changes []claimChange, now time.Time) {
+	t := now.UnixNano()
+	until := now.Add(claimGrace).UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range changes {
+		cl := c.m[ch.key]
+		cl.live += ch.live
+		if cl.live <= 0 {
+			cl.live, cl.until = 0, until
+			c.exp = append(c.exp, expiring{ch.key, until})
+		}
+		c.m[ch.key] = cl
+	}
+	n := 0
+	for ; n < len(c.exp) && c.exp[n].until <= t; n++ {
+		e := c.exp[n]
+		if cl, ok := c.m[e.key]; ok && cl.live == 0 && cl.until <= t {
+			delete(c.m, e.key)
+		}
+	}
+	if n > 0 {
+		c.exp = append(c.exp[:0], c.exp[n:]...)
+	}
+}
+
+// len is the number of ends claimed.
+func (c *claims) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}

@@ -1,0 +1,247 @@
+package monitor
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/flows"
+	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
+)
+
+// fakeSource hands out, at each Read, the next list of sockets.
+type fakeSource struct {
+	reads [][]sockbpf.Socket
+	st    sockbpf.Stats
+}
+
+func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
+	if len(f.reads) == 0 {
+		return nil
+	}
+	for i := range f.reads[0] {
+		fn(&f.reads[0][i])
+	}
+	f.reads = f.reads[1:]
+	return nil
+}
+func (f *fakeSource) Stats() sockbpf.Stats { return f.st }
+func (f *fakeSource) Close() error         { return nil }
+
+type procsFunc func(pid int) *model.Process
+
+func (f procsFunc) Process(pid int) *model.Process { return f(pid) }
+
+// holderResolver answers every socket with one process (the inode holder).
+type holderResolver struct {
+	p     *model.Process
+	calls int
+}
+
+func (h *holderResolver) IsLocal(a netip.Addr) bool { return true }
+func (h *holderResolver) Resolve(proto uint8, local, remote netip.AddrPort, level flows.Level) (model.Info, bool) {
+	h.calls++
+	if h.p == nil {
+		return model.Info{}, level == flows.Final
+	}
+	return model.Info{Process: h.p}, true
+}
+func (h *holderResolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (model.Info, bool) {
+	return h.Resolve(proto, e.Local, e.Remote, level)
+}
+
+var (
+	tLocal  = netip.MustParseAddrPort("10.0.0.1:40000")
+	tRemote = netip.MustParseAddrPort("10.0.0.2:80")
+)
+
+func TestSocketCounter(t *testing.T) {
+	curl := &model.Process{PID: 100, StartTime: 1, Comm: "curl", Exe: "/usr/bin/curl"}
+	daemon := &model.Process{PID: 200, StartTime: 2, Comm: "daemon", Exe: "/usr/sbin/daemon"}
+	procs := procsFunc(func(pid int) *model.Process {
+		switch pid {
+		case 100:
+			return curl
+		case 1:
+			return &model.Process{PID: 1, Comm: "systemd", Exe: "/sbin/init"}
+		}
+		return nil
+	})
+	sock := func(cookie uint64, pid int, comm string, in, out uint64, closed bool) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: cookie, PID: pid, Comm: comm, NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: in, BytesOut: out, Closed: closed}
+	}
+	for _, tc := range []struct {
+		name   string
+		reads  [][]sockbpf.Socket
+		holder *model.Process
+		want   map[model.Key][2]uint64 // in, out over all ticks
+	}{
+		{"creator, counted by deltas", [][]sockbpf.Socket{
+			{sock(1, 100, "curl", 100, 200, false)},
+			{sock(1, 100, "curl", 150, 300, true)},
+		}, nil, map[model.Key][2]uint64{model.KeyProcess(curl): {150, 300}}},
+		{"gone between ticks: closed at first sight", [][]sockbpf.Socket{
+			{sock(2, 100, "curl", 1000, 2000, true)},
+		}, nil, map[model.Key][2]uint64{model.KeyProcess(curl): {1000, 2000}}},
+		{"pid 0: the inode holder", [][]sockbpf.Socket{
+			{sock(3, 0, "", 10, 20, false)},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {10, 20}}},
+		{"pid 0, nobody holds it (the kernel's reset): left to conntrack", [][]sockbpf.Socket{
+			{sock(10, 0, "", 10, 20, false)},
+			{sock(10, 0, "", 10, 20, false)},
+			{sock(10, 0, "", 10, 20, true)},
+		}, nil, map[model.Key][2]uint64{}},
+		{"pid 0 ICMP (the kernel's echo replies): left to conntrack", [][]sockbpf.Socket{
+			{{Cookie: 11, NetNSCookie: 42, Proto: protoICMP, Local: netip.MustParseAddrPort("10.0.0.1:0"), Remote: netip.MustParseAddrPort("10.0.0.2:0"), BytesOut: 84}},
+		}, daemon, map[model.Key][2]uint64{}},
+		{"socket activation: pid 1 created it, the service holds it", [][]sockbpf.Socket{
+			{sock(4, 1, "systemd", 10, 20, false)},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {10, 20}}},
+		{"creator exec'd since: the holder", [][]sockbpf.Socket{
+			{sock(5, 100, "sh", 10, 20, false)},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {10, 20}}},
+		{"exited, unknown to the table: what the kernel recorded", [][]sockbpf.Socket{
+			{sock(6, 300, "short", 10, 20, true)},
+		}, nil, map[model.Key][2]uint64{model.KeyProcess(&model.Process{PID: 300, Comm: "short"}): {10, 20}}},
+		{"handed over while alive: the holder decides", [][]sockbpf.Socket{
+			{sock(7, 100, "curl", 10, 10, false)},
+			{sock(7, 100, "curl", 20, 20, false)},
+			{sock(7, 100, "curl", 30, 30, false)},
+			{sock(7, 100, "curl", 40, 40, false)},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {40, 40}}},
+		{"namespace not recorded, found in the watched one", [][]sockbpf.Socket{
+			{{Cookie: 9, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 6}},
+		}, daemon, map[model.Key][2]uint64{model.KeyProcess(daemon): {5, 6}}},
+		{"namespace not recorded, not in the watched one: not counted", [][]sockbpf.Socket{
+			{{Cookie: 9, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 6}},
+		}, nil, map[model.Key][2]uint64{}},
+		{"another namespace's socket: not counted", [][]sockbpf.Socket{
+			{{Cookie: 8, PID: 100, Comm: "curl", NetNSCookie: 99, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 5, BytesOut: 5}},
+		}, nil, map[model.Key][2]uint64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeSource{reads: tc.reads}
+			cl := newClaims()
+			s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{p: tc.holder}, netns: 42, claims: cl})
+			defer func() {
+				if len(tc.want) == 0 && cl.len() != 0 {
+					t.Errorf("%d ends claimed, want none: their bytes are conntrack's", cl.len())
+				}
+			}()
+			c := model.NewMonitorEntryCollection(time.Hour)
+			now := time.Unix(1000, 0)
+			for range tc.reads {
+				if err := s.collect(c, now); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(time.Second)
+			}
+			got := map[model.Key][2]uint64{}
+			for _, e := range c.Entries() {
+				got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("entries %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k] != w {
+					t.Errorf("%s: in, out %v, want %v (all: %v)", k, got[k], w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestClaims(t *testing.T) {
+	cl := newClaims()
+	now := time.Unix(1000, 0)
+	udpL := netip.MustParseAddrPort("10.0.0.1:5353")
+	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}, {keyOf(protoUDP, udpL, tRemote), 1}}, now)
+	for _, tc := range []struct {
+		name          string
+		proto         uint8
+		local, remote netip.AddrPort
+		want          bool
+	}{
+		{"tcp end", protoTCP, tLocal, tRemote, true},
+		{"tcp, another peer", protoTCP, tLocal, netip.MustParseAddrPort("10.0.0.3:80"), false},
+		{"tcp as v4-mapped", protoTCP, netip.AddrPortFrom(netip.AddrFrom16(tLocal.Addr().As16()), tLocal.Port()), tRemote, true},
+		{"udp, any peer", protoUDP, udpL, netip.MustParseAddrPort("10.0.0.9:53"), true},
+		{"udp, another port", protoUDP, netip.MustParseAddrPort("10.0.0.1:5354"), tRemote, false},
+	} {
+		if got := cl.has(tc.proto, tc.local, tc.remote); got != tc.want {
+			t.Errorf("%s: claimed %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Let go of: still claimed for the grace period, then not.
+	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), -1}}, now)
+	cl.apply(nil, now.Add(claimGrace-time.Second))
+	if !cl.has(protoTCP, tLocal, tRemote) {
+		t.Errorf("a closed socket's end is not claimed within the grace period")
+	}
+	cl.apply(nil, now.Add(claimGrace+time.Second))
+	if cl.has(protoTCP, tLocal, tRemote) || cl.len() != 1 {
+		t.Errorf("a closed socket's end is still claimed after the grace period (%d claims)", cl.len())
+	}
+}
+
+func TestClaimResolver(t *testing.T) {
+	p := &model.Process{PID: 100, Comm: "curl"}
+	cl := newClaims()
+	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}}, time.Unix(1000, 0))
+	other := netip.MustParseAddrPort("10.0.0.1:40001")
+	for _, tc := range []struct {
+		name   string
+		inner  *model.Process
+		local  netip.AddrPort
+		sure   bool
+		level  flows.Level
+		want   model.Info
+		wantOK bool
+	}{
+		{"claimed", nil, tLocal, true, flows.Quick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
+		{"new flow, map never full: no lookup, claimed at the next tick", p, other, true, flows.Quick, model.Info{}, false},
+		{"a socket, map never full: counted there", p, other, true, flows.Tick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
+		{"no socket: conntrack's", nil, other, true, flows.Final, model.Info{}, true},
+		{"a socket, map full lately: wait", p, other, false, flows.Tick, model.Info{}, false},
+		{"a socket, map full lately, unclaimed at the end: conntrack's", p, other, false, flows.Final, model.Info{Process: p}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl.sure.Store(tc.sure)
+			r := claimResolver{Resolver: &holderResolver{p: tc.inner}, claims: cl}
+			got, ok := r.Resolve(protoTCP, tc.local, tRemote, tc.level)
+			if ok != tc.wantOK || got != tc.want {
+				t.Errorf("got %+v %v, want %+v %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+// TestSocketCounterUnderPressure: once a socket found the map full, ends
+// not claimed are conntrack's (claims not sure) for claimGrace.
+func TestSocketCounterUnderPressure(t *testing.T) {
+	src := &fakeSource{}
+	cl := newClaims()
+	s := newSocketCounter(socketOptions{src: src, procs: procsFunc(func(int) *model.Process { return nil }), owners: &holderResolver{}, claims: cl})
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for _, step := range []struct {
+		at      time.Duration
+		mapFull uint64
+		sure    bool
+	}{
+		{0, 0, true},
+		{time.Second, 3, false},
+		{claimGrace, 3, false},
+		{claimGrace + 2*time.Second, 3, true},
+	} {
+		src.st.MapFull = step.mapFull
+		if err := s.collect(c, now.Add(step.at)); err != nil {
+			t.Fatal(err)
+		}
+		if got := cl.sure.Load(); got != step.sure {
+			t.Errorf("at +%s with %d sockets that found the map full: sure %v, want %v", step.at, step.mapFull, got, step.sure)
+		}
+	}
+}
