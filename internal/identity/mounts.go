@@ -8,6 +8,7 @@ import (
 // Mount is a line of /proc/PID/mountinfo, as far as identity needs it.
 type Mount struct {
 	ID     uint64
+	Root   string // the mounted file system's directory shown there ("/" for all of it), unescaped
 	Point  string // where it is mounted, unescaped
 	FSType string // "ext4", "fuse.sshfs", …
 }
@@ -38,7 +39,7 @@ func ParseMountInfo(content string) []Mount {
 		if sep < 0 || sep+1 >= len(f) {
 			continue
 		}
-		out = append(out, Mount{ID: id, Point: unescapeMount(f[4]), FSType: f[sep+1]})
+		out = append(out, Mount{ID: id, Root: unescapeMount(f[3]), Point: unescapeMount(f[4]), FSType: f[sep+1]})
 	}
 	return out
 }

@@ -54,21 +54,6 @@ func TestParseCgroup2Root(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountinfo(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\040b`:  "/a b",
-		`/a\134b`:  `/a\b`,
-		`/a\12`:    `/a\12`,
-		`/a\999`:   `/a\999`,
-		`/plain`:   "/plain",
-		`/end\011`: "/end\t",
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func FuzzParseCgroup2Root(f *testing.F) {
 	f.Add("32 31 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
 	f.Add("41 24 0:30 / /mnt/my\\040cgroup rw shared:9 - cgroup2 cgroup2 rw\n")
