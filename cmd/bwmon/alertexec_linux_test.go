@@ -82,10 +82,13 @@ func TestParseAlertExecErrors(t *testing.T) {
 // statusScript writes, to the file named by its argument, the status of
 // its own process (uid, capabilities, no_new_privs, blocked signals), its
 // stat line (for the nice value), HOME and USER, BWMON_APP and its stdin.
+// The shell reads its own status itself: a child (cat) reading it could
+// catch the shell inside fork, all signals blocked for a moment.
 const statusScript = `#!/bin/sh
 {
-cat /proc/$$/status
-echo "Stat:	$(cat /proc/$$/stat)"
+while IFS= read -r l; do echo "$l"; done < /proc/$$/status
+read -r st < /proc/$$/stat
+echo "Stat:	$st"
 echo "Home:	$HOME"
 echo "User:	$USER"
 echo "App:	$BWMON_APP"
