@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func TestEventReader(t *testing.T) {
 	}
 	const flows = 50
 	done := make(chan result, 1)
+	var seen atomic.Int32 // events of the flows read so far
 	go func() {
 		var r result
 		for {
@@ -52,8 +54,10 @@ func TestEventReader(t *testing.T) {
 				switch ev.Type {
 				case conntrack.EventNew:
 					r.news++
+					seen.Add(1)
 				case conntrack.EventDestroy:
 					r.destroys++
+					seen.Add(1)
 				}
 			}
 		}
@@ -69,7 +73,11 @@ func TestEventReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct.Close()
-	time.Sleep(200 * time.Millisecond)
+	// Every event read before Close (a loaded machine takes its time);
+	// at most a few seconds, then the check below says what was missing.
+	for deadline := time.Now().Add(5 * time.Second); seen.Load() < 2*flows && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	start := time.Now()
 	if err := e.Close(); err != nil {
