@@ -9,8 +9,8 @@ import (
 
 // claimResolver is the resolver a conntrack table asks while the socket
 // monitor counts: a side whose end the socket monitor claims is settled
-// as counted elsewhere (flows.ReasonElsewhere: booked for coverage, for
-// no owner), and so is a side whose socket the inner resolver found
+// as counted at the socket (flows.ReasonAtSocket: booked for no owner,
+// its coverage booked by the socket monitor), and so is a side whose socket the inner resolver found
 // (it has a socket, so the kernel's programs counted it) while the
 // kernel's map had room for every socket (claims.sure). The rest — no
 // socket (the kernel answered), forwarded, or a socket the map had no
@@ -27,11 +27,13 @@ type claimResolver struct {
 // Resolve implements flows.Resolver.
 func (r claimResolver) Resolve(proto uint8, local, remote netip.AddrPort, level flows.Level) (model.Info, bool) {
 	if r.claims.has(proto, local, remote) {
-		return model.Info{Unattributed: flows.ReasonElsewhere}, true
+		return model.Info{Unattributed: flows.ReasonAtSocket}, true
 	}
-	if level == flows.Quick && r.claims.sure.Load() {
-		// A new flow: if its end has a socket, the socket monitor
-		// claims it at the next tick; no lookup now.
+	if level != flows.Final && r.claims.sure.Load() {
+		// A new flow, or one first read by a dump a moment after the
+		// socket monitor's last read: if its end has a socket, the
+		// socket monitor claims it by the next tick (its last attempt,
+		// Final); no lookup now.
 		return model.Info{}, false
 	}
 	info, ok := r.Resolver.Resolve(proto, local, remote, level)
@@ -41,7 +43,7 @@ func (r claimResolver) Resolve(proto uint8, local, remote netip.AddrPort, level 
 // ResolveOuter implements flows.Resolver.
 func (r claimResolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (model.Info, bool) {
 	if r.outer && e.NAT && r.claims.has(proto, e.Local, e.Remote) {
-		return model.Info{Unattributed: flows.ReasonElsewhere}, true
+		return model.Info{Unattributed: flows.ReasonAtSocket}, true
 	}
 	local, remote := e.Local, e.Remote
 	info, ok := r.Resolver.ResolveOuter(proto, e, level)
@@ -61,13 +63,13 @@ func (r claimResolver) settle(info model.Info, ok bool, proto uint8, local, remo
 		return info, ok
 	}
 	if r.claims.sure.Load() {
-		return model.Info{Unattributed: flows.ReasonElsewhere}, true
+		return model.Info{Unattributed: flows.ReasonAtSocket}, true
 	}
 	if level != flows.Final {
 		return model.Info{}, false
 	}
 	if r.claims.has(proto, local, remote) {
-		return model.Info{Unattributed: flows.ReasonElsewhere}, true
+		return model.Info{Unattributed: flows.ReasonAtSocket}, true
 	}
 	return info, ok
 }

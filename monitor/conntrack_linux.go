@@ -104,10 +104,12 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	src, err := openSockets(o.Config.Socket, o.openSockets)
 	var cl *claims
 	var cookie uint64
-	if err == nil && src != nil && !o.Config.AllNamespaces {
+	if err == nil && src != nil {
 		// Only the watched namespace's sockets are counted at the
-		// socket: those of other namespaces stay conntrack's, as they
-		// are with namespaces = "own" (behind NAT).
+		// socket unless namespaces = "all": those of other namespaces
+		// stay conntrack's, as they are with namespaces = "own"
+		// (behind NAT). Its cookie also tells which sockets' bytes
+		// crossed its interfaces (coverage).
 		if cookie, err = netnsCookie(ns); err != nil {
 			src.Close()
 			src = nil
@@ -152,8 +154,12 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		return nil, err
 	}
 	if src != nil {
+		watched := cookie
+		if o.Config.AllNamespaces {
+			watched = 0
+		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()

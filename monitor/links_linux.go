@@ -83,8 +83,9 @@ func WithLinks(m *Conntrack) (*LinkedConntrack, error) {
 }
 
 // Links reads what each interface of the watched namespace moved since
-// the last call, and takes the bytes the watched table counted since then
-// as they crossed those interfaces (model.LinkTick). The aggregator calls
+// the last call, and takes the bytes the watched table and the socket
+// monitor counted since then as they crossed those interfaces
+// (model.LinkTick). The aggregator calls
 // it after Collect, from the same goroutine. When the interfaces cannot be
 // read it returns the error, and the bytes taken wait for the next read,
 // whose counters cover this tick too.
@@ -93,6 +94,10 @@ func (l *LinkedConntrack) Links(time.Time) (model.LinkTick, error) {
 	r.mu.Lock()
 	in, out := r.table.TakeCrossed()
 	r.mu.Unlock()
+	if l.sock != nil {
+		si, so := l.sock.ctr.takeCrossed()
+		in, out = in+si, out+so
+	}
 	l.pendIn, l.pendOut = l.pendIn+in, l.pendOut+out
 	t, err := l.links.Read()
 	if err != nil {

@@ -69,7 +69,11 @@ type socketOptions struct {
 	// netns is the cookie of the namespace whose sockets are counted; 0
 	// counts every namespace's. A socket whose namespace the kernel did
 	// not record is the watched namespace's when owners finds it there.
-	netns  uint64
+	netns uint64
+	// home is the watched namespace's cookie (0: not known): the bytes of
+	// its sockets that reach a remote address crossed its interfaces, for
+	// coverage (takeCrossed).
+	home   uint64
 	claims *claims
 	// ignoreLocal leaves out sockets whose both ends are local addresses
 	// (ignore_local), as the conntrack tables do.
@@ -104,6 +108,9 @@ type sockState struct {
 	// the watched namespace's (counted), 2 another's (left alone).
 	scope uint8
 	local bool // both ends local, with ignoreLocal: not booked
+	// loop: both ends local (over the loopback, no interface crossed);
+	// home: a socket of the watched namespace (its bytes are coverage's).
+	loop, home bool
 	// leave: a socket of PID 0 (older than the agent, or the kernel's
 	// own: echo replies, resets) that no process holds; its bytes are
 	// conntrack's.
@@ -142,6 +149,19 @@ type socketCounter struct {
 	last      sockbpf.Stats
 	lastFull  time.Time // when MapFull last grew
 	lostClose uint64    // sockets whose close record never came
+	// cross is what the watched namespace's sockets booked since the
+	// last takeCrossed, as it crossed its interfaces.
+	crossIn, crossOut uint64
+}
+
+// takeCrossed returns the bytes booked since the last call that crossed
+// the watched namespace's interfaces (in, out), and starts again from 0:
+// the socket monitor's part of coverage (the conntrack tables book none
+// for the ends it counts, flows.ReasonAtSocket).
+func (s *socketCounter) takeCrossed() (in, out uint64) {
+	in, out = s.crossIn, s.crossOut
+	s.crossIn, s.crossOut = 0, 0
+	return in, out
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
@@ -196,6 +216,8 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	st.seen = s.gen
 	if st.scope == 0 {
 		st.scope = s.scopeOf(k)
+		st.home = st.scope == scopeOurs && (s.o.netns != 0 || (k.NetNSCookie != 0 && k.NetNSCookie == s.o.home) ||
+			(k.NetNSCookie == 0 && k.Local.IsValid() && s.o.owners.IsLocal(k.Local.Addr())))
 	}
 	switch st.scope {
 	case scopeOther:
@@ -226,6 +248,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if k.Local.IsValid() {
 		remoteLocal := s.o.owners.IsLocal(k.Remote.Addr())
 		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && remoteLocal
+		st.loop = remoteLocal
 		key := keyOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			if st.claimed {
@@ -253,6 +276,10 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 			}
 			a.in += dIn
 			a.out += dOut
+			if st.home && !st.loop {
+				s.crossIn += dIn
+				s.crossOut += dOut
+			}
 		}
 	}
 	if k.Closed {

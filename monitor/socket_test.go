@@ -200,9 +200,10 @@ func TestClaimResolver(t *testing.T) {
 		want   model.Info
 		wantOK bool
 	}{
-		{"claimed", nil, tLocal, true, flows.Quick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
+		{"claimed", nil, tLocal, true, flows.Quick, model.Info{Unattributed: flows.ReasonAtSocket}, true},
 		{"new flow, map never full: no lookup, claimed at the next tick", p, other, true, flows.Quick, model.Info{}, false},
-		{"a socket, map never full: counted there", p, other, true, flows.Tick, model.Info{Unattributed: flows.ReasonElsewhere}, true},
+		{"first read by a dump, map never full: no lookup until the last attempt", p, other, true, flows.Tick, model.Info{}, false},
+		{"a socket, map never full: counted there", p, other, true, flows.Final, model.Info{Unattributed: flows.ReasonAtSocket}, true},
 		{"no socket: conntrack's", nil, other, true, flows.Final, model.Info{}, true},
 		{"a socket, map full lately: wait", p, other, false, flows.Tick, model.Info{}, false},
 		{"a socket, map full lately, unclaimed at the end: conntrack's", p, other, false, flows.Final, model.Info{Process: p}, true},
@@ -243,5 +244,46 @@ func TestSocketCounterUnderPressure(t *testing.T) {
 		if got := cl.sure.Load(); got != step.sure {
 			t.Errorf("at +%s with %d sockets that found the map full: sure %v, want %v", step.at, step.mapFull, got, step.sure)
 		}
+	}
+}
+
+// localOnly is holderResolver with local addresses of its own.
+type localOnly struct {
+	holderResolver
+	local map[netip.Addr]bool
+}
+
+func (l *localOnly) IsLocal(a netip.Addr) bool { return l.local[a] }
+
+// TestSocketCounterCrossed: what the watched namespace's sockets book
+// towards a remote address is coverage's (takeCrossed); loopback and
+// other namespaces' sockets cross none of its interfaces.
+func TestSocketCounterCrossed(t *testing.T) {
+	curl := &model.Process{PID: 100, StartTime: 1, Comm: "curl", Exe: "/usr/bin/curl"}
+	procs := procsFunc(func(pid int) *model.Process { return curl })
+	lo := netip.MustParseAddrPort("127.0.0.1:8080")
+	res := &localOnly{holderResolver: holderResolver{p: curl}, local: map[netip.Addr]bool{tLocal.Addr(): true, lo.Addr(): true}}
+	src := &fakeSource{reads: [][]sockbpf.Socket{
+		{
+			{Cookie: 1, PID: 100, NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 1000, BytesOut: 200},
+			{Cookie: 2, PID: 100, NetNSCookie: 42, Proto: protoTCP, Local: netip.MustParseAddrPort("127.0.0.1:50000"), Remote: lo, BytesIn: 7000, BytesOut: 7000},
+			{Cookie: 3, PID: 100, NetNSCookie: 99, Proto: protoTCP, Local: netip.MustParseAddrPort("172.17.0.2:40000"), Remote: tRemote, BytesIn: 5, BytesOut: 5},
+		},
+		{{Cookie: 1, PID: 100, NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 1500, BytesOut: 260, Closed: true}},
+	}}
+	// namespaces = "all": every namespace's sockets counted, the watched
+	// one's (cookie 42) crossed its interfaces.
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: res, home: 42, claims: newClaims()})
+	var in, out uint64
+	for range 2 {
+		c := model.NewMonitorEntryCollection(time.Hour)
+		if err := s.collect(c, time.Unix(1000, 0)); err != nil {
+			t.Fatal(err)
+		}
+		i, o := s.takeCrossed()
+		in, out = in+i, out+o
+	}
+	if in != 1500 || out != 260 {
+		t.Errorf("crossed in %d, out %d; want 1500, 260 (the remote connection's, not loopback's or another namespace's)", in, out)
 	}
 }

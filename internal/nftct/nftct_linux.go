@@ -15,6 +15,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // Table is the prefix of the names of the inet tables Engage adds: each
@@ -179,4 +180,86 @@ func Engaged(netnsFD int, legacyNames string) (bool, error) {
 func ReadLegacyNames() string {
 	b, _ := os.ReadFile("/proc/self/net/ip_tables_names")
 	return string(b)
+}
+
+// Chain names of the tables Quiet adds; a table of bwmon's holding them
+// silences conntrack's events (QuietAgents).
+const (
+	quietOutput = "quiet-output"
+	quietInput  = "quiet-input"
+)
+
+// Quiet adds the table name (see NewName) that silences conntrack's
+// events for the flows of local processes' TCP and UDP sockets, which an
+// agent counting at the socket (eBPF) counts itself: a new flow whose
+// first packet leaves through a socket a process holds (output hook,
+// `meta skuid` finds the socket's file: kernel sockets such as
+// WireGuard's or NFS's have none), and a new TCP flow arriving for a
+// local socket (input hook, `socket transparent` finds it). Its rules set
+// the flow's event mask to none (`ct event set 0`) before conntrack
+// confirms it, so neither its NEW nor its DESTROY event is sent, to any
+// listener. Forwarded flows, flows with no socket (the kernel answering)
+// and inbound UDP keep their events. A leftover table of the same name
+// is replaced. netnsFD 0 means the caller's namespace.
+func Quiet(netnsFD int, name string) error {
+	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
+	c.DelTable(t)
+	_ = c.Flush() // fails when there is no leftover: fine
+	c.AddTable(t)
+	policy := nftables.ChainPolicyAccept
+	out := c.AddChain(&nftables.Chain{Name: quietOutput, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+	in := c.AddChain(&nftables.Chain{Name: quietInput, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &policy})
+	for _, proto := range []byte{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+		// A process's socket: loading its owner's uid fails (ends the
+		// rule) for a packet with no socket or a kernel socket.
+		c.AddRule(&nftables.Rule{Table: t, Chain: out, Exprs: quietRule(proto, &expr.Meta{Key: expr.MetaKeySKUID, Register: 2})})
+	}
+	// A local socket for the new flow's first packet: the lookup fails
+	// (ends the rule) when there is none.
+	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: quietRule(unix.IPPROTO_TCP, &expr.Socket{Key: expr.SocketKeyTransparent, Register: 2})})
+	return c.Flush()
+}
+
+// quietRule is `ct state new meta l4proto proto <socket> ct event set 0`.
+func quietRule(proto byte, socket expr.Any) []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW),
+			Xor:  binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+		socket,
+		&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Ct{Register: 1, SourceRegister: true, Key: expr.CtKeyEVENTMASK},
+		&expr.Counter{},
+	}
+}
+
+// QuietAgents returns the PIDs of the bwmon agents whose Quiet table is in
+// the namespace (other than those of process self), alive says by PID.
+func QuietAgents(netnsFD, self int, alive func(pid int) bool) ([]int, error) {
+	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
+	if err != nil {
+		return nil, err
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, ch := range chains {
+		pid, ours := ownerPID(ch.Table.Name)
+		if ours && ch.Name == quietOutput && pid != self && (pid == 0 || alive(pid)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }

@@ -9,12 +9,15 @@ package flows
 // interface and out on another. Bytes count once booked, whoever books
 // them (an app, a forwarded pair, an unattributed reason, or another
 // namespace's table: ReasonElsewhere), and not when nobody does (a side
-// filtered out by include, exclude or ignore_forwarded).
+// filtered out by include, exclude or ignore_forwarded). A local side
+// counted at the socket (ReasonAtSocket) is the socket counter's to book,
+// coverage included.
 
 // crossed adds what side s of fl booked, dO bytes in the original
 // direction and dR in the reply one, as it crossed the interfaces.
 func (t *Table) crossed(fl *flow, s *side, dO, dR uint64) {
 	switch {
+	case s.atSocket && !s.outer: // the socket counter books it
 	case fl.n == 2: // both ends local: over the loopback
 	case s.outer:
 		t.cross.in += dO + dR

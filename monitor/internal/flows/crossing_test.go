@@ -27,6 +27,7 @@ func TestCrossed(t *testing.T) {
 		opts    Options
 		owners  map[netip.AddrPort]*model.Process
 		outside map[netip.Addr]bool
+		sockets map[netip.AddrPort]bool
 		flow    ctnetlink.Rec // seen at 0, then with these counters
 		in, out uint64
 	}{
@@ -47,10 +48,14 @@ func TestCrossed(t *testing.T) {
 			outside: map[netip.Addr]bool{ctr.Addr(): true}, flow: natFlow(9, ctr, ext2, ext2, masq, 700, 9000), in: 9700, out: 9700},
 		{name: "excluded process: nobody counts it", opts: Options{Keep: func(c string) bool { return !strings.HasPrefix(c, "curl") }},
 			owners: map[netip.AddrPort]*model.Process{cli: curl}, flow: tcpFlow(10, cli, srv, 300, 5000)},
+		{name: "counted at the socket: the socket counter books its coverage", sockets: map[netip.AddrPort]bool{cli: true},
+			flow: tcpFlow(11, cli, srv, 300, 5000)},
+		{name: "a container's socket counted at the socket: still routed here", sockets: map[netip.AddrPort]bool{ctr: true},
+			flow: natFlow(12, ctr, ext2, ext2, masq, 700, 9000), in: 9700, out: 9700},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, elsewhere: tt.outside}
+			r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: tt.owners, elsewhere: tt.outside, sockets: tt.sockets}
 			ft := New(tt.opts)
 			applyDump(ft, nil, r)
 			zero := tt.flow
@@ -68,5 +73,58 @@ func TestCrossed(t *testing.T) {
 				t.Errorf("a second take gave %d, %d: want nothing", in, out)
 			}
 		})
+	}
+}
+
+// TestKeysLeaveSocketCounted: the counters of a flow whose every end is
+// counted at the socket are not read (Keys leaves it out); a flow with an
+// end of conntrack's, or routed, is.
+func TestKeysLeaveSocketCounted(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	cli2 := netip.AddrPortFrom(hostIP, 40001)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	ctr := netip.AddrPortFrom(netip.MustParseAddr("172.17.0.2"), 40000)
+	ext := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), 80)
+	masq := netip.AddrPortFrom(hostIP, 61000)
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli2: curl},
+		sockets: map[netip.AddrPort]bool{cli: true, ctr: true}}
+	ft := New(Options{})
+	applyDump(ft, nil, r)
+	flows := []ctnetlink.Rec{tcpFlow(1, cli, srv, 10, 20), tcpFlow(2, cli2, srv, 10, 20), natFlow(3, ctr, ext, ext, masq, 10, 20)}
+	for i := range flows {
+		f := flows[i]
+		onNew(ft, &f, r)
+	}
+	applyDump(ft, flows, r)
+	keys := ft.Keys(nil)
+	if len(keys) != 2 || ft.Len() != 3 {
+		t.Fatalf("Keys gave %d of %d flows, want 2 (the socket-counted one left out)", len(keys), ft.Len())
+	}
+	for _, k := range keys {
+		if k == ctnetlink.KeyOf(&flows[0]) {
+			t.Errorf("Keys lists the flow counted at the socket")
+		}
+	}
+}
+
+// TestBaselineDumps: with quiet conntrack events a flow first listed by a
+// later dump was never announced (its bytes so far are the socket
+// counter's): it counts from there, where by default it counts from 0.
+func TestBaselineDumps(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	for _, tc := range []struct {
+		baseline bool
+		want     [2]uint64
+	}{{false, [2]uint64{5500, 1300}}, {true, [2]uint64{500, 300}}} {
+		r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
+		ft := New(Options{BaselineDumps: tc.baseline})
+		applyDump(ft, nil, r)
+		applyDump(ft, []ctnetlink.Rec{tcpFlow(1, cli, srv, 1000, 5000)}, r)
+		applyDump(ft, []ctnetlink.Rec{tcpFlow(1, cli, srv, 1300, 5500)}, r)
+		got := drainTable(ft)[model.KeyProcess(curl)]
+		if got != tc.want {
+			t.Errorf("BaselineDumps %v: in, out %v, want %v", tc.baseline, got, tc.want)
+		}
 	}
 }

@@ -9,10 +9,12 @@ import (
 
 // BeginDump starts a full dump that DumpBatch then receives in batches.
 // The first dump only sets the baseline: bytes moved before bwmon started
-// are not counted.
+// are not counted. With Options.BaselineDumps every dump does so for the
+// flows it is first to list.
 func (t *Table) BeginDump() {
 	t.gen++
 	t.firstDump = !t.ready
+	t.baseline = t.firstDump || t.opts.BaselineDumps
 }
 
 // DumpBatch records the counters of part of a dump; the flows of the
@@ -31,7 +33,7 @@ func (t *Table) DumpBatch(flows []ctnetlink.Rec, r Resolver) {
 			fl = t.slab.at(i)
 		} else {
 			var bo, br uint64
-			if t.firstDump {
+			if t.baseline {
 				bo, br = o, rp
 			}
 			nf := t.newFlow(f, r, bo, br)

@@ -52,6 +52,14 @@ const tickAttempts = 2
 // counts ([conntrack] namespaces = "all"): the table skips it.
 const ReasonElsewhere model.Reason = "counted_elsewhere"
 
+// ReasonAtSocket marks a side whose local end a socket counter counts (the
+// socket monitor's claims): the table skips it, and books no coverage for
+// it unless it is an outer side (a socket behind NAT in another
+// namespace), since the socket counter books what crossed the watched
+// namespace's interfaces itself. A flow whose every side is counted at
+// the socket needs no counters (Keys leaves it out).
+const ReasonAtSocket model.Reason = "counted_at_socket"
+
 // Ends is where a side's socket is looked for. An outer side's local end is
 // not an address of the watched namespace: it is the inside host of a
 // forwarded flow, or, when the flow was NATed, maybe a socket in another
@@ -79,6 +87,8 @@ type side struct {
 	// namespace); filtered, one whose bytes nobody counts (include,
 	// exclude, ignore_forwarded): see crossing.go.
 	outer, filtered bool
+	// atSocket: settled as ReasonAtSocket.
+	atSocket bool
 	// class is the destination class of the side's remote end, found
 	// when the flow was first seen.
 	class model.Class

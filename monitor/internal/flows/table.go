@@ -26,6 +26,12 @@ type Options struct {
 	// Classes tells the class of each flow's remote end, once, when the
 	// table first sees the flow; nil leaves every byte of ClassNone.
 	Classes Classifier
+	// BaselineDumps makes every dump, not only the first, count the flows
+	// it is first to list from their counters then: where conntrack
+	// announces no local flow (quiet conntrack events, counted at the
+	// socket), a flow no event announced is one whose bytes the socket
+	// counter has, not one whose NEW event was lost.
+	BaselineDumps bool
 }
 
 // Classifier tells the destination class of a remote address
@@ -62,7 +68,8 @@ type Table struct {
 	// pending lists the flows a deferred EndDump left unresolved, for
 	// ResolvePending; their slots are not reused until it is done.
 	pending   []*flow
-	firstDump bool // the dump under way sets the baseline
+	firstDump bool // the dump under way is the first
+	baseline  bool // the dump under way sets new flows' baseline
 }
 
 type accum struct {
@@ -87,12 +94,27 @@ func (t *Table) Len() int { return len(t.flows) }
 // Lost counts the flows that vanished without a DESTROY event.
 func (t *Table) Lost() uint64 { return t.lost }
 
-// Keys appends the keys of every flow in the table to dst.
+// Keys appends to dst the keys of the flows whose counters are wanted:
+// all but those whose every end a socket counter counts (ReasonAtSocket).
 func (t *Table) Keys(dst []ctnetlink.Key) []ctnetlink.Key {
-	for k := range t.flows {
-		dst = append(dst, k)
+	for k, i := range t.flows {
+		if !atSocket(t.slab.at(i)) {
+			dst = append(dst, k)
+		}
 	}
 	return dst
+}
+
+// atSocket reports whether a socket counter counts every side of fl, so
+// that its counters are of no use: its bytes and their coverage are
+// booked there.
+func atSocket(fl *flow) bool {
+	for i := range fl.list() {
+		if s := &fl.sides[i]; !s.resolved || !s.atSocket || s.outer {
+			return false
+		}
+	}
+	return fl.n > 0
 }
 
 // endpoint returns the local end and the peer of one direction's tuple, in
@@ -206,6 +228,8 @@ func (t *Table) settle(s *side, info model.Info) {
 		s.skip, s.filtered = true, true
 	case info.Unattributed == ReasonElsewhere:
 		s.skip = true
+	case info.Unattributed == ReasonAtSocket:
+		s.skip, s.atSocket = true, true
 	}
 }
 

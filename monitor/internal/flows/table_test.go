@@ -20,13 +20,18 @@ type fakeResolver struct {
 	// elsewhere holds inside addresses whose namespace's own table
 	// counts their flows.
 	elsewhere map[netip.Addr]bool
-	calls     int
+	// sockets holds ends a socket counter counts (ReasonAtSocket).
+	sockets map[netip.AddrPort]bool
+	calls   int
 }
 
 func (f *fakeResolver) IsLocal(a netip.Addr) bool { return a.IsLoopback() || f.local[a] }
 
 func (f *fakeResolver) Resolve(proto uint8, local, remote netip.AddrPort, level Level) (model.Info, bool) {
 	f.calls++
+	if f.sockets[local] {
+		return model.Info{Unattributed: ReasonAtSocket}, true
+	}
 	if f.pending[local] && level != Final {
 		return model.Info{}, false
 	}
@@ -45,6 +50,9 @@ func (f *fakeResolver) ResolveOuter(proto uint8, e *Ends, level Level) (model.In
 	f.calls++
 	if f.elsewhere[e.Local.Addr()] {
 		return model.Info{Unattributed: ReasonElsewhere}, true
+	}
+	if f.sockets[e.Local] && e.NAT {
+		return model.Info{Unattributed: ReasonAtSocket}, true
 	}
 	if p, ok := f.owners[e.Local]; ok && e.NAT {
 		return model.Info{Process: p}, true
