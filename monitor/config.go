@@ -40,6 +40,13 @@ type ConntrackConfig struct {
 	// socket by the kernel's eBPF programs ([socket] mode; "" is
 	// SocketAuto), leaving conntrack what has no local socket.
 	Socket SocketMode
+	// KeepConntrackEvents, while bytes are counted at the socket, leaves
+	// conntrack's events of the flows counted there on ([socket]
+	// quiet_conntrack = false). By default they are silenced
+	// (nftct.Quiet): reading them was most of the agent's cost under
+	// connection churn. bwmon keeps them by itself when another
+	// conntrack event listener runs in the namespace at start.
+	KeepConntrackEvents bool
 }
 
 // Validate reports the first field of c that cannot run, as a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bwmon/bwmon/model"
@@ -42,6 +43,13 @@ type Conntrack struct {
 	// not when [socket] mode = "auto" fell back to conntrack alone.
 	sock     *Socket
 	fallback string
+	// loud: the socket map was full once, so conntrack's events are not
+	// silenced any more (tableReader.unquiet), nor in namespaces read
+	// from then on.
+	loud atomic.Bool
+	// quiet: the watched namespace's conntrack announces no flow of a
+	// local process's TCP or UDP socket (nftct.Quiet), until loud.
+	quiet atomic.Bool
 
 	stop      chan struct{} // closed by Close: stops scanPeers
 	wg        sync.WaitGroup
@@ -137,7 +145,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	main := readerOptions{name: m.name, log: m.log, now: m.now, ns: ns, manage: m.manage, procs: m.procs, cache: m.cache, peers: m.peers,
 		flows:  flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: m.cfg.IgnoreForwarded, Classes: m.classes},
-		claims: cl, claimOuter: o.Config.AllNamespaces}
+		claims: cl, claimOuter: o.Config.AllNamespaces, quiet: !o.Config.KeepConntrackEvents}
 	m.claims = cl
 	if o.Config.AllNamespaces {
 		limit := o.Config.MaxNamespaces
@@ -153,13 +161,14 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 		return nil, err
 	}
+	m.quiet.Store(m.main.quiet)
 	if src != nil {
 		watched := cookie
 		if o.Config.AllNamespaces {
 			watched = 0
 		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.Load, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()
@@ -198,7 +207,7 @@ func (m *Conntrack) startOther(p *netns.Peer, userOwned bool, subscribed func())
 	}
 	label := p.Label()
 	return startReader(readerOptions{name: m.name + "/" + label, log: m.log.With("netns", label), now: m.now, ns: ns, manage: manage,
-		procs: m.procs, cache: m.cache, subscribed: subscribed, claims: m.claims, claimOuter: true,
+		procs: m.procs, cache: m.cache, subscribed: subscribed, claims: m.claims, claimOuter: true, quiet: !m.cfg.KeepConntrackEvents && !m.loud.Load(),
 		flows: flows.Options{Keep: m.cfg.wants, IgnoreLocal: m.cfg.IgnoreLocal, IgnoreForwarded: true, LeaveOldOuter: true, Classes: m.classes}})
 }
 
@@ -224,6 +233,17 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	if m.sock != nil {
 		// First: the ends it claims this tick are left alone below.
 		serr = m.sock.Collect(c, now)
+		if full := m.sock.src.Stats().MapFull; full > 0 && !m.loud.Load() {
+			// Sockets the map has no room for are conntrack's to
+			// count: it must announce their flows again.
+			m.loud.Store(true)
+			m.quiet.Store(false)
+			m.log.Warn("the socket map is full: conntrack's events are on again, for the flows of the sockets it misses", "sockets_map_full", full)
+			m.main.unquiet()
+			if m.others != nil {
+				m.others.Each(func(r *tableReader) { r.unquiet() })
+			}
+		}
 	}
 	err := errors.Join(m.main.collect(c, now), serr)
 	if m.others != nil {

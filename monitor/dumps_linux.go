@@ -59,14 +59,19 @@ const (
 	fullEvery = 30
 )
 
-// getAndApply reads the counters of the known flows by GET, when the table
-// is small and a full dump happened recently; it reports whether it did.
+// getAndApply reads the counters of the known flows by GET (but those
+// counted at the socket: flows.Table.Keys), when they are few and a full
+// dump happened recently (or, with quiet events, no event was lost since
+// the last); it reports whether it did.
 func (r *tableReader) getAndApply() (bool, error) {
 	r.mu.Lock()
 	r.sinceFull++
-	ok := r.table.Len() <= getMax && r.sinceFull < fullEvery && r.gaps() == r.lostAtFull
+	// With quiet events no full dump is due but after a loss: the flows
+	// it would find were counted at the socket.
+	ok := (r.quiet || r.sinceFull < fullEvery) && r.gaps() == r.lostAtFull
 	if ok {
 		r.keys = r.table.Keys(r.keys[:0])
+		ok = len(r.keys) <= getMax
 	}
 	r.mu.Unlock()
 	if !ok {
@@ -88,6 +93,7 @@ func (r *tableReader) getAndApply() (bool, error) {
 	}
 	r.mu.Lock()
 	r.table.ApplyCounters(recs, r.fr)
+	r.table.ForgetUnanswered(r.keys, recs)
 	r.mu.Unlock()
 	return true, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/bwmon/bwmon/internal/nftct"
 	"github.com/bwmon/bwmon/monitor/internal/netns"
@@ -15,6 +17,9 @@ type kernelSetup struct {
 	ns    *netns.NS
 	log   *slog.Logger
 	table string // the nftables table it added ("" : none)
+	// quiet is the table silencing conntrack's events of the flows
+	// counted at the socket ("": none; quietOn).
+	quiet string
 }
 
 // ErrNoConntrack means the kernel has no connection tracking.
@@ -79,9 +84,10 @@ func processAlive(pid int) bool {
 	return err == nil
 }
 
-// undo removes what setupKernel installed (the nftables table; accounting
-// stays on). It is safe to call more than once.
+// undo removes what setupKernel and quietOn installed (the nftables
+// tables; accounting stays on). It is safe to call more than once.
 func (k *kernelSetup) undo() {
+	k.quietOff()
 	if k.table != "" {
 		if err := nftct.Remove(k.ns.FD(), k.table); err != nil {
 			k.log.Warn("removing nftables table", "table", k.table, "err", err)
@@ -96,4 +102,106 @@ func conntrackEngaged(ns *netns.NS) (bool, error) {
 	var legacy string
 	_ = ns.Do(func() error { legacy = nftct.ReadLegacyNames(); return nil })
 	return nftct.Engaged(ns.FD(), legacy)
+}
+
+// quietOn adds the table that silences conntrack's events of the flows
+// the socket monitor counts (nftct.Quiet), unless another listener of
+// conntrack's events runs in the namespace: they are everybody's events.
+// It reports whether it did.
+func (k *kernelSetup) quietOn() bool {
+	others, err := conntrackListeners(k.ns)
+	switch {
+	case err != nil:
+		k.log.Warn("leaving conntrack's events on: could not tell whether another program listens to them", "netns", k.ns.Name(), "err", err)
+		return false
+	case others > 0:
+		k.log.Info("leaving conntrack's events on: another program listens to them (conntrackd, ulogd, conntrack -E)", "netns", k.ns.Name(), "listeners", others)
+		return false
+	}
+	name := nftct.NewName()
+	if err := nftct.Quiet(k.ns.FD(), name); err != nil {
+		k.log.Warn("leaving conntrack's events on: could not add the table that silences them (kernel option CONFIG_NFT_SOCKET, CONFIG_NFT_CT)", "netns", k.ns.Name(), "err", err)
+		_ = nftct.Remove(k.ns.FD(), name)
+		return false
+	}
+	k.quiet = name
+	k.log.Info("silenced conntrack's events of the flows counted at the socket ([socket] quiet_conntrack)", "table", "inet "+name, "netns", k.ns.Name())
+	return true
+}
+
+// quietOff removes the table quietOn added, if any: conntrack announces
+// every new flow again. It is safe to call more than once.
+func (k *kernelSetup) quietOff() {
+	if k.quiet == "" {
+		return
+	}
+	if err := nftct.Remove(k.ns.FD(), k.quiet); err != nil {
+		k.log.Warn("removing nftables table", "table", k.quiet, "err", err)
+	}
+	k.quiet = ""
+}
+
+// conntrackListeners counts the sockets of the namespace, other than this
+// process's, that listen to conntrack's NEW, UPDATE or DESTROY events.
+func conntrackListeners(ns *netns.NS) (int, error) {
+	var b []byte
+	err := ns.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netlink")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return countListeners(b, ownSocketInodes()), nil
+}
+
+// ownSocketInodes returns the inodes of this process's sockets.
+func ownSocketInodes() map[uint64]bool {
+	own := map[uint64]bool{}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if v, ok := strings.CutPrefix(l, "socket:["); ok {
+			if ino, err := strconv.ParseUint(strings.TrimSuffix(v, "]"), 10, 64); err == nil {
+				own[ino] = true
+			}
+		}
+	}
+	return own
+}
+
+// countListeners counts the lines of /proc/net/netlink (b) that are
+// NETLINK_NETFILTER sockets in conntrack's event groups (1 NEW, 2 UPDATE,
+// 3 DESTROY: bits 0-2 of Groups), leaving out the inodes in own.
+func countListeners(b []byte, own map[uint64]bool) int {
+	n := 0
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 10 || f[1] != "12" {
+			continue
+		}
+		groups, err := strconv.ParseUint(f[3], 16, 32)
+		if err != nil || groups&0x7 == 0 {
+			continue
+		}
+		if ino, err := strconv.ParseUint(f[9], 10, 64); err == nil && own[ino] {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// warnQuietAgents warns, in conntrack-only mode, of another agent's table
+// that silences conntrack's events of local flows: this monitor then
+// misses the owners of short local connections.
+func warnQuietAgents(ns *netns.NS, log *slog.Logger) {
+	pids, err := nftct.QuietAgents(ns.FD(), os.Getpid(), processAlive)
+	if err != nil || len(pids) == 0 {
+		return
+	}
+	log.Warn("another bwmon agent silences conntrack's events of the flows it counts at the socket: counting with conntrack alone, this one misses the owners of short local connections; count at the socket here too ([socket] mode = \"auto\"), or set quiet_conntrack = false there", "netns", ns.Name(), "agents", pids)
 }

@@ -37,6 +37,11 @@ type tableReader struct {
 	// counts, res behind its claims (claimResolver).
 	fr     flows.Resolver
 	claims *claims            // the socket monitor's (nil without it)
+	// quiet: conntrack announces no flow the socket monitor counts
+	// (nftct.Quiet); the table is read by GET of the flows it announced,
+	// and by full dumps only when events were lost. The tick's goroutine
+	// only, after start.
+	quiet bool
 	sk     *sockets.Namespace // the namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
@@ -97,6 +102,9 @@ type readerOptions struct {
 	// every namespace's sockets, those behind NAT too.
 	claims     *claims
 	claimOuter bool
+	// quiet, with claims and manage, silences conntrack's events of the
+	// flows counted at the socket (kernelSetup.quietOn).
+	quiet bool
 }
 
 // startReader starts reading the conntrack table of o.ns: kernel settings,
@@ -118,6 +126,13 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 	} else if v, _ := r.ns.ReadSysctl("net.netfilter.nf_conntrack_acct"); v != "1" {
 		r.log.Warn("conntrack accounting is off and [conntrack] manage = false: flows will show no bytes; run `sysctl -w net.netfilter.nf_conntrack_acct=1`")
 	}
+	switch {
+	case o.claims != nil && o.quiet && r.kernel != nil:
+		r.quiet = r.kernel.quietOn()
+	case o.claims == nil:
+		warnQuietAgents(r.ns, r.log)
+	}
+	o.flows.BaselineDumps = r.quiet
 	ino, err := r.ns.Inode()
 	if err != nil {
 		return nil, fmt.Errorf("reading the inode of network namespace %q: %w", r.ns.Name(), err)
@@ -171,6 +186,15 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 // openEvents subscribes to the namespace's conntrack events.
 func (r *tableReader) openEvents() (subscription.Source, error) {
 	return ctnetlink.OpenEvents(r.ns.FD())
+}
+
+// unquiet lets conntrack announce every flow again (the socket monitor's
+// map was full: sockets it has no room for are conntrack's to count).
+func (r *tableReader) unquiet() {
+	if r.quiet {
+		r.kernel.quietOff()
+		r.quiet = false
+	}
 }
 
 // stopping reports whether Close has begun.

@@ -78,6 +78,10 @@ type socketOptions struct {
 	// ignoreLocal leaves out sockets whose both ends are local addresses
 	// (ignore_local), as the conntrack tables do.
 	ignoreLocal bool
+	// quiet reports whether conntrack's events of local TCP and UDP
+	// flows are silenced (nil: never): then a TCP or UDP socket no
+	// process holds is counted here, not left to conntrack.
+	quiet func() bool
 	// classes tells the class of each socket's remote end, once (nil:
 	// no classes), as the conntrack tables do.
 	classes flows.Classifier

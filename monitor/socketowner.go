@@ -97,6 +97,12 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		return // its bytes wait in the kernel's counters
 	}
 	switch {
+	case k.PID == 0 && s.o.quiet != nil && s.o.quiet():
+		// Older than the agent, or a kernel socket (NFS's, accepted by a
+		// kernel listener), held by no process: conntrack announces no
+		// flow of a TCP or UDP socket here, so its bytes are counted
+		// here.
+		s.settle(st, model.Info{Unattributed: model.ReasonNoProcess})
 	case k.PID == 0:
 		st.resolved, st.leave = true, true
 	case k.PID > 1 && k.Comm != "":

@@ -41,7 +41,8 @@ type conntrackSection struct {
 
 // socketSection is [socket]: whether bytes are counted at the socket.
 type socketSection struct {
-	Mode *string `toml:"mode"`
+	Mode           *string `toml:"mode"`
+	QuietConntrack *bool   `toml:"quiet_conntrack"`
 }
 
 // appSection is one [[app]] rule.

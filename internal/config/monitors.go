@@ -18,6 +18,7 @@ func (p *parser) monitors(sections []monitorSection, ct conntrackSection, sk soc
 		MaxNamespaces:        l.Namespaces,
 		ManageUserNamespaces: ct.ManageUserNS != nil && *ct.ManageUserNS,
 		Socket:               monitor.SocketAuto,
+		KeepConntrackEvents:  sk.QuietConntrack != nil && !*sk.QuietConntrack,
 	}
 	if sk.Mode != nil {
 		shared.Socket = monitor.SocketMode(*sk.Mode)

@@ -128,3 +128,44 @@ func TestBaselineDumps(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietTable: with quiet conntrack events (BaselineDumps) no DESTROY
+// comes for a local flow counted at the socket: the table forgets such a
+// flow a dump listed once it is counted at the socket, and a flow of
+// conntrack's that no event announced once three GETs find it gone; an
+// announced flow waits for its DESTROY, and a DESTROY of a flow the table
+// does not know books nothing.
+func TestQuietTable(t *testing.T) {
+	sock := netip.AddrPortFrom(hostIP, 40000)
+	tw := netip.AddrPortFrom(hostIP, 40001)  // a socket gone (time-wait), its claim expired
+	ann := netip.AddrPortFrom(hostIP, 40002) // announced, counted at the socket
+	srv := netip.AddrPortFrom(peerIP, 443)
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, sockets: map[netip.AddrPort]bool{sock: true, ann: true}}
+	ft := New(Options{BaselineDumps: true})
+	applyDump(ft, nil, r)
+	announced := tcpFlow(3, ann, srv, 0, 0)
+	onNew(ft, &announced, r)
+	dumped := []ctnetlink.Rec{tcpFlow(1, sock, srv, 100, 200), tcpFlow(2, tw, srv, 100, 200), tcpFlow(3, ann, srv, 10, 20)}
+	applyDump(ft, dumped, r)
+	for range tickAttempts { // tw settles with a reason at its last attempt
+		ft.ApplyCounters(dumped, r)
+	}
+	keys := ft.Keys(nil)
+	if ft.Len() != 2 || len(keys) != 1 || keys[0] != ctnetlink.KeyOf(&dumped[1]) {
+		t.Fatalf("after a dump: %d flows, keys %v; want 2 (the dumped socket-counted one forgotten) and tw's key", ft.Len(), keys)
+	}
+	for n := 1; n <= 3; n++ {
+		ft.ForgetUnanswered(keys, nil)
+		if want := 2 - n/3; ft.Len() != want {
+			t.Fatalf("after %d unanswered GETs: %d flows, want %d", n, ft.Len(), want)
+		}
+	}
+	gone := tcpFlow(9, netip.AddrPortFrom(hostIP, 40009), srv, 5000, 5000)
+	ft.OnDestroy(&gone, r)
+	if got := drainTable(ft); len(got) != 0 {
+		t.Errorf("booked %v: a flow nobody announced, nor anything of tw or the socket-counted ones", got)
+	}
+	if ft.Len() != 1 {
+		t.Errorf("%d flows: the announced flow must wait for its DESTROY", ft.Len())
+	}
+}

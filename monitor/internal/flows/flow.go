@@ -110,6 +110,8 @@ type flow struct {
 	proto       uint8
 	n           uint8 // sides in use
 	missing     uint8 // dumps in a row that did not list it
+	// announced: a NEW event announced it (else a dump listed it first).
+	announced bool
 }
 
 // list returns the sides in use, to read or update in place.

@@ -96,13 +96,49 @@ func (t *Table) Lost() uint64 { return t.lost }
 
 // Keys appends to dst the keys of the flows whose counters are wanted:
 // all but those whose every end a socket counter counts (ReasonAtSocket).
+//
+// With Options.BaselineDumps (quiet conntrack events) it also forgets the
+// flows counted at the socket that no event announced: no DESTROY event
+// will come for them.
 func (t *Table) Keys(dst []ctnetlink.Key) []ctnetlink.Key {
 	for k, i := range t.flows {
-		if !atSocket(t.slab.at(i)) {
+		fl := t.slab.at(i)
+		if !atSocket(fl) {
 			dst = append(dst, k)
+		} else if t.opts.BaselineDumps && !fl.announced {
+			t.remove(k, i)
 		}
 	}
 	return dst
+}
+
+// ForgetUnanswered takes, with Options.BaselineDumps, the flows among
+// asked that no event announced and that the kernel no longer has (no
+// answer among answered to three GETs in a row) as ended: no DESTROY
+// event will come for them (quiet conntrack events). Announced flows wait
+// for theirs, which carries their last bytes.
+func (t *Table) ForgetUnanswered(asked []ctnetlink.Key, answered []ctnetlink.Rec) {
+	if !t.opts.BaselineDumps {
+		return
+	}
+	got := make(map[ctnetlink.Key]struct{}, len(answered))
+	for i := range answered {
+		got[ctnetlink.KeyOf(&answered[i])] = struct{}{}
+	}
+	for _, k := range asked {
+		i, ok := t.flows[k]
+		if !ok {
+			continue
+		}
+		fl := t.slab.at(i)
+		if _, ok := got[k]; ok || fl.announced {
+			fl.missing = 0
+			continue
+		}
+		if fl.missing++; fl.missing >= 3 {
+			t.remove(k, i)
+		}
+	}
 }
 
 // atSocket reports whether a socket counter counts every side of fl, so
@@ -314,10 +350,12 @@ func (t *Table) InsertNew(p *Prepared) {
 	oi, ok := t.flows[k]
 	if !ok {
 		fl.seenGen = t.gen
+		fl.announced = true
 		t.insert(k, fl)
 		return
 	}
 	old := t.slab.at(oi)
+	old.announced = true
 	if old.n != fl.n {
 		return
 	}
@@ -337,11 +375,15 @@ func (t *Table) insert(k ctnetlink.Key, fl flow) *flow {
 	return p
 }
 
-// remove forgets the flow k in slot i and leaves a tombstone.
+// remove forgets the flow k in slot i and leaves a tombstone
+// (none with Options.BaselineDumps, where dumps are rare and a flow a
+// dump brings back counts from its counters then).
 func (t *Table) remove(k ctnetlink.Key, i uint32) {
 	delete(t.flows, k)
 	t.slab.release(i)
-	t.tomb[k] = t.gen
+	if !t.opts.BaselineDumps {
+		t.tomb[k] = t.gen
+	}
 }
 
 // OnDestroy books a flow's final counters, carried by its DESTROY event.
@@ -352,7 +394,11 @@ func (t *Table) OnDestroy(f *ctnetlink.Rec, r Resolver) {
 	k := ctnetlink.KeyOf(f)
 	i, ok := t.flows[k]
 	if !ok {
-		if _, dead := t.tomb[k]; dead {
+		if _, dead := t.tomb[k]; dead || t.opts.BaselineDumps {
+			// With quiet events (BaselineDumps), a flow the table
+			// does not know was counted at the socket and forgotten
+			// (Keys), or announced by an event lost with others (the
+			// dump after the loss counts from there).
 			return
 		}
 		// Born and gone between two dumps, with its NEW event lost.
