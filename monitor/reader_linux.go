@@ -36,12 +36,12 @@ type tableReader struct {
 	// fr is what the flow table asks: res, or, while the socket monitor
 	// counts, res behind its claims (claimResolver).
 	fr     flows.Resolver
-	claims *claims            // the socket monitor's (nil without it)
+	claims *claims // the socket monitor's (nil without it)
 	// quiet: conntrack announces no flow the socket monitor counts
 	// (nftct.Quiet); the table is read by GET of the flows it announced,
 	// and by full dumps only when events were lost. The tick's goroutine
 	// only, after start.
-	quiet bool
+	quiet  bool
 	sk     *sockets.Namespace // the namespace's socket lookups
 	dump   *ctnetlink.Dumper
 	events *subscription.Reader // conntrack NEW and DESTROY events
