@@ -32,6 +32,7 @@ const (
 	ctaICMP6ID   = 7
 	ctaICMP6Type = 8
 	ctaICMP6Code = 9
+	ctaProtoInfo = 4 // CTA_PROTOINFO, holding CTA_PROTOINFO_TCP (1), holding its state (1)
 	ctaCtrBytes  = 2 // CTA_COUNTERS_BYTES (64-bit)
 	ctaCtr32Byte = 4 // CTA_COUNTERS32_BYTES
 )
@@ -65,9 +66,35 @@ func decodeCT(b []byte, r *Rec) bool {
 			if len(v) >= 4 {
 				r.ID = binary.BigEndian.Uint32(v)
 			}
+		case ctaProtoInfo:
+			r.Done = tcpDone(v)
 		}
 	})
 	return ok && r.Orig.Src.IsValid()
+}
+
+// TCP_CONNTRACK_TIME_WAIT and TCP_CONNTRACK_CLOSE: a connection that
+// carries no more data.
+const (
+	tcpTimeWait = 7
+	tcpClose    = 8
+)
+
+// tcpDone reports whether a CTA_PROTOINFO holds a TCP state in which the
+// connection carries no more data.
+func tcpDone(b []byte) bool {
+	done := false
+	nlconn.Attrs(b, func(typ uint16, v []byte) {
+		if typ != 1 { // CTA_PROTOINFO_TCP
+			return
+		}
+		nlconn.Attrs(v, func(typ uint16, v []byte) {
+			if typ == 1 && len(v) >= 1 { // CTA_PROTOINFO_TCP_STATE
+				done = v[0] == tcpTimeWait || v[0] == tcpClose
+			}
+		})
+	})
+	return done
 }
 
 func counterBytes(v []byte) uint64 {

@@ -215,5 +215,6 @@ func RecOf(f *conntrack.Flow) Rec {
 		ICMP: f.TupleOrig.Proto.ICMPv4 || f.TupleOrig.Proto.ICMPv6,
 		Orig: tuple(f.TupleOrig), Reply: tuple(f.TupleReply),
 		OrigBytes: f.CountersOrig.Bytes, ReplyBytes: f.CountersReply.Bytes,
+		Done: f.ProtoInfo.TCP != nil && (f.ProtoInfo.TCP.State == tcpTimeWait || f.ProtoInfo.TCP.State == tcpClose),
 	}
 }

@@ -16,6 +16,9 @@ type Rec struct {
 	// carried (headers included), 0 unless net.netfilter.nf_conntrack_acct.
 	OrigBytes  uint64
 	ReplyBytes uint64
+	// Done: a TCP connection in TIME_WAIT or CLOSE, which carries no more
+	// data (its DESTROY event brings its last counters).
+	Done bool
 }
 
 // Tuple is one direction of a conntrack entry.

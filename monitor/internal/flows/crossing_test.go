@@ -169,3 +169,30 @@ func TestQuietTable(t *testing.T) {
 		t.Errorf("%d flows: the announced flow must wait for its DESTROY", ft.Len())
 	}
 }
+
+// TestKeysLeaveDone: a TCP connection in TIME_WAIT or CLOSE moves no more
+// bytes: once resolved its counters are not read (its DESTROY brings the
+// last ones); with quiet events (BaselineDumps) one no event announced is
+// forgotten.
+func TestKeysLeaveDone(t *testing.T) {
+	cli := netip.AddrPortFrom(hostIP, 40000)
+	srv := netip.AddrPortFrom(peerIP, 443)
+	for _, quiet := range []bool{false, true} {
+		r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{cli: curl}}
+		ft := New(Options{BaselineDumps: quiet})
+		applyDump(ft, nil, r)
+		f := tcpFlow(1, cli, srv, 10, 20)
+		applyDump(ft, []ctnetlink.Rec{f}, r)
+		if n := len(ft.Keys(nil)); n != 1 {
+			t.Fatalf("quiet %v: %d keys of a live connection, want 1", quiet, n)
+		}
+		f.Done = true
+		ft.ApplyCounters([]ctnetlink.Rec{f}, r)
+		if n := len(ft.Keys(nil)); n != 0 {
+			t.Errorf("quiet %v: %d keys of a connection in TIME_WAIT, want none", quiet, n)
+		}
+		if want := map[bool]int{false: 1, true: 0}[quiet]; ft.Len() != want {
+			t.Errorf("quiet %v: %d flows, want %d", quiet, ft.Len(), want)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func (t *Table) DumpBatch(flows []ctnetlink.Rec, r Resolver) {
 		}
 		fl.seenGen = t.gen
 		fl.missing = 0
-		fl.orig, fl.reply = o, rp
+		fl.orig, fl.reply, fl.done = o, rp, f.Done
 	}
 }
 
@@ -65,6 +65,12 @@ func (t *Table) EndDump(r Resolver, deferResolve bool) {
 				t.remove(k, i)
 				t.lost++
 			}
+			continue
+		}
+		if t.opts.BaselineDumps && fl.done && !fl.announced {
+			// Counted from now on, and it carries no more data: with
+			// quiet events no DESTROY may come for it.
+			t.remove(k, i)
 			continue
 		}
 		if deferResolve && hasUnresolved(fl) {
@@ -100,7 +106,7 @@ func (t *Table) ApplyCounters(recs []ctnetlink.Rec, r Resolver) {
 			continue
 		}
 		fl := t.slab.at(j)
-		fl.orig, fl.reply = f.OrigBytes, f.ReplyBytes
+		fl.orig, fl.reply, fl.done = f.OrigBytes, f.ReplyBytes, f.Done
 		t.resolveSides(fl, r, Tick)
 		t.account(fl)
 	}

@@ -112,6 +112,9 @@ type flow struct {
 	missing     uint8 // dumps in a row that did not list it
 	// announced: a NEW event announced it (else a dump listed it first).
 	announced bool
+	// done: a TCP connection in TIME_WAIT or CLOSE when last read; it
+	// moves no more bytes (its DESTROY event brings its last counters).
+	done bool
 }
 
 // list returns the sides in use, to read or update in place.

@@ -95,18 +95,21 @@ func (t *Table) Len() int { return len(t.flows) }
 func (t *Table) Lost() uint64 { return t.lost }
 
 // Keys appends to dst the keys of the flows whose counters are wanted:
-// all but those whose every end a socket counter counts (ReasonAtSocket).
+// all but those whose every end a socket counter counts (ReasonAtSocket)
+// and, once resolved, TCP connections that carry no more data (TIME_WAIT,
+// CLOSE), whose DESTROY event brings their last counters.
 //
-// With Options.BaselineDumps (quiet conntrack events) it also forgets the
-// flows counted at the socket that no event announced: no DESTROY event
-// will come for them.
+// With Options.BaselineDumps (quiet conntrack events) it also forgets
+// those of them that no event announced: no DESTROY event may come for
+// them.
 func (t *Table) Keys(dst []ctnetlink.Key) []ctnetlink.Key {
 	for k, i := range t.flows {
 		fl := t.slab.at(i)
-		if !atSocket(fl) {
-			dst = append(dst, k)
-		} else if t.opts.BaselineDumps && !fl.announced {
+		switch {
+		case t.opts.BaselineDumps && !fl.announced && (fl.done || atSocket(fl)):
 			t.remove(k, i)
+		case !atSocket(fl) && !(fl.done && !hasUnresolved(fl)):
+			dst = append(dst, k)
 		}
 	}
 	return dst
