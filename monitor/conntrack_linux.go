@@ -168,7 +168,10 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 			watched = 0
 		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.Load, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.Load,
+			listOlder: func(f func(cookie, inode uint64)) error {
+				return m.main.sk.List(func(so sockets.Socket) { f(so.Cookie, so.Inode) })
+			}, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 	}
 	m.wg.Add(1)
 	go m.scanPeers()

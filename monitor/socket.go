@@ -54,6 +54,13 @@ type socketSource interface {
 type processes interface {
 	// Process returns process pid as known now, nil if unknown.
 	Process(pid int) *model.Process
+	// ForkedSince reports whether process pid may have forked at or
+	// after since (true when it cannot tell).
+	ForkedSince(pid int, since time.Time) bool
+	// HolderPID returns the process known to hold socket inode; Refresh
+	// brings what is known up to date with /proc.
+	HolderPID(inode uint64) (int, bool)
+	Refresh()
 }
 
 // socketOptions is what a socket monitor is built from.
@@ -78,6 +85,11 @@ type socketOptions struct {
 	// ignoreLocal leaves out sockets whose both ends are local addresses
 	// (ignore_local), as the conntrack tables do.
 	ignoreLocal bool
+	// listOlder, if set, lists the watched namespace's TCP and UDP
+	// sockets with their cookie and inode (sock_diag): the sockets older
+	// than the agent (PID 0) are found there all at once, not by a lookup
+	// each.
+	listOlder func(f func(cookie, inode uint64)) error
 	// quiet reports whether conntrack's events of local TCP and UDP
 	// flows are silenced (nil: never): then a TCP or UDP socket no
 	// process holds is counted here, not left to conntrack.
@@ -90,6 +102,12 @@ type socketOptions struct {
 // Budgets of a tick: how many sockets may be looked up by their inode
 // holder (a sock_diag request and maybe /proc reads each).
 const (
+	// newPerTick is how many live sockets a tick takes on: beyond it
+	// the newest wait for the next ticks (their bytes wait in the
+	// kernel's counters), so that an agent starting beside 100,000
+	// sockets does not hold its first tick for a third of a second.
+	// Close records are always taken.
+	newPerTick     = 8192
 	lookupsPerTick = 512
 	// holderChecks is how many ticks a live socket's holder is looked
 	// for before its creator is taken for good.
@@ -101,6 +119,8 @@ const (
 
 // sockState is what the socket monitor keeps of one live socket.
 type sockState struct {
+	cookie   uint64
+	slot     int32 // in bySlot; -1: none
 	in, out  uint64 // the counters booked so far
 	key      claimKey
 	claimed  bool
@@ -120,23 +140,21 @@ type sockState struct {
 	// conntrack's.
 	leave bool
 	ticks uint8
+	born  int64       // unix nanoseconds of the tick that first listed it
 	class model.Class // of its remote end, once known
 	seen  uint32      // the last Read that listed it
-	owner model.Key
+	own   *sockOwner  // nil until resolved
+}
+
+// sockOwner is whom sockets' bytes go to, one per owner, shared by its
+// sockets (100,000 sockets of one process hold one key and one Info).
+type sockOwner struct {
+	key   model.Key
 	info  model.Info
-}
-
-// socketAccum is what one owner moved during a tick with remote ends of
-// one class.
-type socketAccum struct {
-	info    model.Info
-	in, out uint64
-}
-
-// accKey is an owner and a class.
-type accKey struct {
-	owner model.Key
-	class model.Class
+	socks int // sockets settled on it
+	// rows is what its sockets moved this tick, by class of their
+	// remote ends; a tick's owners with rows are listed in touched.
+	rows []model.ClassRow
 }
 
 // socketCounter turns the kernel's per-socket counters into bytes per
@@ -144,11 +162,29 @@ type accKey struct {
 type socketCounter struct {
 	o       socketOptions
 	socks   map[uint64]*sockState
-	acc     map[accKey]*socketAccum
+	// bySlot is the socket last read at each slot of the kernel's map
+	// (sockbpf.Socket.Slot): a live socket is found there, checked by
+	// its cookie, without a lookup in socks.
+	bySlot  []*sockState
+	owners  map[model.Key]*sockOwner
+	touched []*sockOwner // owners with bytes this tick
+	// older maps the cookie of each socket listOlder listed to its inode,
+	// as of olderAt; nil when no socket older than the agent waits.
+	older     map[uint64]uint64
+	olderAt   time.Time
+	olderUsed bool // this tick
+	refreshed bool // procs refreshed this tick
+	// The process settle last made an owner of, its key and whether the
+	// include and exclude rules leave it out.
+	lastProc *model.Process
+	lastKey  model.Key
+	lastSkip bool
 	changes []claimChange
 	pids    map[int]*model.Process // this tick's answers of procs
 	gen     uint32
 	budget  int
+	fresh   int // new live sockets this tick may still take on
+	now     time.Time // the tick's
 
 	last      sockbpf.Stats
 	lastFull  time.Time // when MapFull last grew
@@ -169,14 +205,21 @@ func (s *socketCounter) takeCrossed() (in, out uint64) {
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
-	return &socketCounter{o: o, socks: map[uint64]*sockState{}, acc: map[accKey]*socketAccum{}, pids: map[int]*model.Process{}}
+	return &socketCounter{o: o, socks: map[uint64]*sockState{}, owners: map[model.Key]*sockOwner{}, pids: map[int]*model.Process{}}
 }
 
 // collect reads every socket's counters and adds what each owner moved
 // since the last call to c.
 func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) error {
 	s.gen++
+	s.now = now
+	s.refreshed = false
+	if !s.olderUsed {
+		s.older = nil // no socket older than the agent waited last tick
+	}
+	s.olderUsed = false
 	s.budget = lookupsPerTick
+	s.fresh = newPerTick
 	clear(s.pids)
 	err := s.o.src.Read(s.add)
 	st := s.o.src.Stats()
@@ -194,10 +237,14 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	s.o.claims.sure.Store(s.lastFull.IsZero() || now.Sub(s.lastFull) > claimGrace)
 	s.o.claims.apply(s.changes, now)
 	s.changes = s.changes[:0]
-	for k, a := range s.acc {
-		c.AddClass(k.owner, a.info, k.class, a.in, a.out, now)
-		delete(s.acc, k)
+	for i, o := range s.touched {
+		for _, r := range o.rows {
+			c.AddClass(o.key, o.info, r.Class, r.In, r.Out, now)
+		}
+		o.rows = o.rows[:0]
+		s.touched[i] = nil
 	}
+	s.touched = s.touched[:0]
 	if err != nil {
 		return fmt.Errorf("reading the sockets' counters: %w", err)
 	}
@@ -209,15 +256,40 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if s.o.netns != 0 && k.NetNSCookie != 0 && k.NetNSCookie != s.o.netns {
 		return // another namespace's: not watched
 	}
-	st := s.socks[k.Cookie]
-	if st == nil {
-		if k.Closed && k.BytesIn == 0 && k.BytesOut == 0 {
-			return
+	var st *sockState
+	if k.Slot >= 0 && k.Slot < len(s.bySlot) {
+		if st = s.bySlot[k.Slot]; st != nil && st.cookie != k.Cookie {
+			st = nil
 		}
-		st = &sockState{}
-		s.socks[k.Cookie] = st
+	}
+	if st == nil {
+		if st = s.socks[k.Cookie]; st == nil {
+			if k.Closed && k.BytesIn == 0 && k.BytesOut == 0 {
+				return
+			}
+			if !k.Closed {
+				if s.fresh <= 0 {
+					return // next tick
+				}
+				s.fresh--
+			}
+			st = &sockState{cookie: k.Cookie, slot: -1, born: s.now.UnixNano()}
+			s.socks[k.Cookie] = st
+		}
+		if k.Slot >= 0 {
+			if k.Slot >= len(s.bySlot) {
+				s.bySlot = append(s.bySlot, make([]*sockState, k.Slot+1-len(s.bySlot))...)
+			}
+			if old := s.bySlot[k.Slot]; old != nil {
+				old.slot = -1 // its slot went to another socket
+			}
+			s.bySlot[k.Slot], st.slot = st, int32(k.Slot)
+		}
 	}
 	st.seen = s.gen
+	if st.scope == 0 && k.PID == 0 && s.o.listOlder != nil {
+		st.scope = s.olderScope(k, st)
+	}
 	if st.scope == 0 {
 		st.scope = s.scopeOf(k)
 		st.home = st.scope == scopeOurs && (s.o.netns != 0 || (k.NetNSCookie != 0 && k.NetNSCookie == s.o.home) ||
@@ -226,12 +298,12 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	switch st.scope {
 	case scopeOther:
 		if k.Closed {
-			delete(s.socks, k.Cookie)
+			s.drop(k.Cookie, st)
 		}
 		return
 	case 0:
 		if k.Closed {
-			delete(s.socks, k.Cookie)
+			s.drop(k.Cookie, st)
 		}
 		return // its bytes wait in the kernel's counters
 	}
@@ -250,11 +322,13 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		return
 	}
 	if k.Local.IsValid() {
-		remoteLocal := s.o.owners.IsLocal(k.Remote.Addr())
-		st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && remoteLocal
-		st.loop = remoteLocal
 		key := keyOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
+			// A new end (the first packet's, or an unconnected UDP
+			// socket's new peer): claimed, and where it goes.
+			remoteLocal := s.o.owners.IsLocal(k.Remote.Addr())
+			st.local = s.o.ignoreLocal && s.o.owners.IsLocal(k.Local.Addr()) && remoteLocal
+			st.loop = remoteLocal
 			if st.claimed {
 				s.changes = append(s.changes, claimChange{st.key, -1})
 			}
@@ -272,14 +346,11 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
 		st.in, st.out = k.BytesIn, k.BytesOut
 		if !st.skip && !st.local && dIn+dOut > 0 {
-			ak := accKey{st.owner, st.class}
-			a := s.acc[ak]
-			if a == nil {
-				a = &socketAccum{info: st.info}
-				s.acc[ak] = a
+			o := st.own
+			if len(o.rows) == 0 {
+				s.touched = append(s.touched, o)
 			}
-			a.in += dIn
-			a.out += dOut
+			o.rows = model.AddRow(o.rows, st.class, dIn, dOut)
 			if st.home && !st.loop {
 				s.crossIn += dIn
 				s.crossOut += dOut
@@ -304,7 +375,41 @@ func (s *socketCounter) forget(cookie uint64, st *sockState) {
 	if st.claimed {
 		s.changes = append(s.changes, claimChange{st.key, -1})
 	}
+	s.release(st)
+	s.drop(cookie, st)
+}
+
+// drop forgets socket cookie.
+func (s *socketCounter) drop(cookie uint64, st *sockState) {
+	if st.slot >= 0 && s.bySlot[st.slot] == st {
+		s.bySlot[st.slot] = nil
+	}
 	delete(s.socks, cookie)
+}
+
+// own makes the owner of key and info st's, sharing it with the other
+// sockets of that owner.
+func (s *socketCounter) own(st *sockState, key model.Key, info model.Info) {
+	o := s.owners[key]
+	if o == nil {
+		o = &sockOwner{key: key, info: info}
+		s.owners[key] = o
+	}
+	if o != st.own {
+		s.release(st)
+		o.socks++
+		st.own = o
+	}
+}
+
+// release lets go of st's owner, forgotten once no socket has it.
+func (s *socketCounter) release(st *sockState) {
+	if o := st.own; o != nil {
+		st.own = nil
+		if o.socks--; o.socks <= 0 {
+			delete(s.owners, o.key)
+		}
+	}
 }
 
 // sweep forgets the sockets the last Read did not list, as closed: it runs

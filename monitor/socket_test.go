@@ -33,6 +33,13 @@ type procsFunc func(pid int) *model.Process
 
 func (f procsFunc) Process(pid int) *model.Process { return f(pid) }
 
+// ForkedSince: any process may have forked (its sockets' holders are
+// looked for).
+func (f procsFunc) ForkedSince(int, time.Time) bool { return true }
+
+func (f procsFunc) HolderPID(uint64) (int, bool) { return 0, false }
+func (f procsFunc) Refresh()                     {}
+
 // holderResolver answers every socket with one process (the inode holder).
 type holderResolver struct {
 	p     *model.Process
@@ -285,5 +292,44 @@ func TestSocketCounterCrossed(t *testing.T) {
 	}
 	if in != 1500 || out != 260 {
 		t.Errorf("crossed in %d, out %d; want 1500, 260 (the remote connection's, not loopback's or another namespace's)", in, out)
+	}
+}
+
+// noForks is a process table whose processes never forked.
+type noForks struct{ procsFunc }
+
+func (noForks) ForkedSince(int, time.Time) bool { return false }
+
+// TestSocketCounterHolderOnlyAfterFork: the holder of a live socket is
+// looked for only when its creator may have handed it over (it forked
+// since it made it); the creator counts either way.
+func TestSocketCounterHolderOnlyAfterFork(t *testing.T) {
+	curl := &model.Process{PID: 100, StartTime: 1, Comm: "curl", Exe: "/usr/bin/curl"}
+	for _, tc := range []struct {
+		name    string
+		procs   processes
+		lookups bool
+	}{
+		{"forked since", procsFunc(func(int) *model.Process { return curl }), true},
+		{"never forked", noForks{procsFunc(func(int) *model.Process { return curl })}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := sockbpf.Socket{Cookie: 1, PID: 100, Comm: "curl", NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: 10, BytesOut: 20}
+			src := &fakeSource{reads: [][]sockbpf.Socket{{sock}, {sock}, {sock}}}
+			h := &holderResolver{p: curl}
+			s := newSocketCounter(socketOptions{src: src, procs: tc.procs, owners: h, netns: 42, claims: newClaims()})
+			c := model.NewMonitorEntryCollection(time.Hour)
+			for range 3 {
+				if err := s.collect(c, time.Unix(1000, 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if (h.calls > 0) != tc.lookups {
+				t.Errorf("%d holder lookups, want some: %v", h.calls, tc.lookups)
+			}
+			if u := c.Usage(time.Unix(1000, 0)); len(u) != 1 || u[0].In != 10 || u[0].Out != 20 {
+				t.Errorf("usage %+v, want curl's 10 in, 20 out", u)
+			}
+		})
 	}
 }

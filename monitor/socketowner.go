@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"time"
+
 	"net/netip"
 
 	"github.com/bwmon/bwmon/model"
@@ -56,6 +58,9 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		// conntrack tells their flows apart.
 		st.resolved, st.leave = true, true
 		return
+	}
+	if !st.verified && k.PID > 1 && !s.mayHandOver(k, st) {
+		st.verified = true // its creator is its only holder
 	}
 	if !k.Closed && k.Local.IsValid() && !st.verified && s.budget > 0 {
 		st.checks++
@@ -115,6 +120,65 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 	}
 }
 
+// olderEvery bounds how often the namespace's sockets are listed again
+// for sockets of PID 0 the last list did not have.
+const olderEvery = 5 * time.Second
+
+// olderScope places a socket of PID 0 (older than the agent, or made by
+// the kernel) by the list of the watched namespace's sockets (listOlder):
+// listed, it is the namespace's, and its holder, if the process table
+// knows its inode, owns it; not listed while the list is younger than the
+// socket, another namespace's. 0: not known yet.
+func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
+	s.olderUsed = true
+	born := time.Unix(0, st.born)
+	if s.older == nil || (s.olderAt.Before(born) && s.now.Sub(s.olderAt) >= olderEvery) {
+		idx := make(map[uint64]uint64, max(len(s.older), 64))
+		if err := s.o.listOlder(func(cookie, inode uint64) { idx[cookie] = inode }); err != nil {
+			return 0
+		}
+		s.older, s.olderAt = idx, s.now
+	}
+	ino, ok := s.older[k.Cookie]
+	switch {
+	case !ok && s.olderAt.Before(born):
+		return 0 // newer than the list: the next one tells
+	case !ok && s.o.netns != 0:
+		return scopeOther
+	case !ok:
+		return 0
+	}
+	if ino != 0 {
+		pid, found := s.o.procs.HolderPID(ino)
+		if !found && !s.refreshed {
+			s.o.procs.Refresh()
+			s.refreshed = true
+			pid, found = s.o.procs.HolderPID(ino)
+		}
+		if found {
+			if p := s.process(pid); p != nil {
+				s.settle(st, model.Info{Process: p})
+				st.verified = true
+			}
+		}
+	}
+	return scopeOurs
+}
+
+// handOverSlack is how long before the tick that first listed a socket it
+// may have been made: a fork after that may have handed it over.
+const handOverSlack = 2 * time.Second
+
+// mayHandOver reports whether socket k may have changed hands since its
+// creator made it: only through a child, so only if the creator forked
+// since (procs.Table.ForkedSince; fd passing over a unix socket is not
+// seen). The holder of a socket of a process that has not forked is not
+// looked for: with 100,000 sockets those lookups (sock_diag, and reading
+// each holder's open files) were most of the agent's work.
+func (s *socketCounter) mayHandOver(k *sockbpf.Socket, st *sockState) bool {
+	return s.o.procs.ForkedSince(k.PID, time.Unix(0, st.born).Add(-handOverSlack))
+}
+
 // holder asks the owners' resolver for the process holding k's inode.
 func (s *socketCounter) holder(k *sockbpf.Socket, level flows.Level) (model.Info, bool) {
 	s.budget--
@@ -141,16 +205,23 @@ func (s *socketCounter) process(pid int) *model.Process {
 
 // settle makes info the owner of st's bytes from now on.
 func (s *socketCounter) settle(st *sockState, info model.Info) {
-	st.resolved, st.info = true, info
+	st.resolved = true
+	var key model.Key
 	switch {
 	case info.Process != nil:
-		st.owner = model.KeyProcess(info.Process)
-		st.skip = s.o.keep != nil && !s.o.keep(info.Process.Cmdline)
+		if info.Process != s.lastProc {
+			// Consecutive sockets are mostly one process's: its key
+			// (and the include and exclude rules) once.
+			s.lastProc, s.lastKey = info.Process, model.KeyProcess(info.Process)
+			s.lastSkip = s.o.keep != nil && !s.o.keep(info.Process.Cmdline)
+		}
+		key, st.skip = s.lastKey, s.lastSkip
 	case info.Forwarded != nil:
-		st.owner = model.KeyForwarded(*info.Forwarded)
+		key = model.KeyForwarded(*info.Forwarded)
 	case info.Unattributed == flows.ReasonElsewhere:
-		st.owner, st.skip = model.KeyUnattributed(info.Unattributed), true
+		key, st.skip = model.KeyUnattributed(info.Unattributed), true
 	default:
-		st.owner = model.KeyUnattributed(info.Unattributed)
+		key = model.KeyUnattributed(info.Unattributed)
 	}
+	s.own(st, key, info)
 }

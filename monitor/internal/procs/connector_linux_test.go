@@ -200,3 +200,44 @@ func BenchmarkInodeMap(b *testing.B) {
 		})
 	}
 }
+
+// TestForkedSince: by the proc connector's fork events, a shell that has
+// not forked since a moment has not; once it starts a child it has; with
+// events lost since, it may have.
+func TestForkedSince(t *testing.T) {
+	nettest.RequireRoot(t)
+	tb, err := Open(Options{Root: "/proc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	if tb.pc == nil {
+		nettest.Missing(t, "no proc connector events here")
+	}
+	sh := exec.Command("sh", "-c", "read x; sleep 0.1 & wait")
+	in, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sh.Process.Kill(); _ = sh.Wait() }()
+	time.Sleep(100 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(100 * time.Millisecond)
+	if tb.ForkedSince(sh.Process.Pid, since) {
+		t.Errorf("a shell waiting on its input has forked since %v, says the table", since)
+	}
+	fmt.Fprintln(in, "go")
+	nettest.Eventually(t, 5*time.Second, func() error {
+		if !tb.ForkedSince(sh.Process.Pid, since) {
+			return errors.New("the shell started a child, the table does not say it forked")
+		}
+		return nil
+	})
+	tb.lostEvents()
+	if !tb.ForkedSince(os.Getpid()+1_000_000, since) {
+		t.Errorf("with events lost since, any process may have forked")
+	}
+}

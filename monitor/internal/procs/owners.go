@@ -28,6 +28,30 @@ func (t *Table) Known(inode uint64) bool {
 	return ok
 }
 
+// HolderPID returns the PID of the process known to hold socket inode,
+// reading nothing.
+func (t *Table) HolderPID(inode uint64) (int, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.holder(inode)
+}
+
+// Refresh brings the table up to date with /proc (a stat of each
+// process's fd directory, and a read of those that changed), at most every
+// syncEvery: for a pass over many sockets whose holders were not known.
+func (t *Table) Refresh() {
+	t.mu.Lock()
+	lost := t.eventsLost
+	due := lost || t.now().Sub(t.lastSync) >= syncEvery
+	if due {
+		t.lastSync = t.now()
+	}
+	t.mu.Unlock()
+	if due {
+		_ = t.sync(lost)
+	}
+}
+
 // Holder returns the process known to hold socket inode, reading nothing
 // but its executable's link (see Process); nil when none is known.
 func (t *Table) Holder(inode uint64) *model.Process {

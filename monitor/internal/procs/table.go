@@ -61,6 +61,11 @@ type Table struct {
 	eventsLost bool
 	// lastSync is when OwnerRefresh last synced with /proc.
 	lastSync time.Time
+	// forked maps a process that forked to when it last did (proc
+	// connector events; an entry goes with its exit), for ForkedSince;
+	// forksLost is when events were last lost.
+	forked    map[int]time.Time
+	forksLost time.Time
 
 	// newScan serialises listings of /proc for PIDs the proc connector
 	// has not told of yet; listedUpTo is the kernel's last allocated PID
@@ -135,7 +140,7 @@ func newTable(o Options) (*Table, error) {
 	}
 	return &Table{root: o.Root, fs: fs, now: o.Now, log: o.Log, netNS: o.NetNS, exited: o.Exited,
 		ids:   identity.NewResolver(identity.Options{Logger: o.Log}),
-		procs: map[int]*entry{}, inodes: map[uint64]inodeRef{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		procs: map[int]*entry{}, inodes: map[uint64]inodeRef{}, forked: map[int]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}, nil
 }
 
 // Open makes the table of the processes under o.Root: it subscribes to
@@ -229,6 +234,9 @@ func (t *Table) handle(ev event) {
 	}
 	t.mu.Lock()
 	exited := false
+	if ev.what == eventFork && ev.ppid > 0 {
+		t.forked[ev.ppid] = t.now()
+	}
 	switch ev.what {
 	case eventFork, eventExec:
 		if e := t.procs[ev.pid]; e != nil && !e.exited.IsZero() {
@@ -249,6 +257,7 @@ func (t *Table) handle(ev event) {
 			}
 		}
 	case eventExit:
+		delete(t.forked, ev.pid)
 		if e := t.procs[ev.pid]; e != nil {
 			exited = e.exited.IsZero() // else its absence from /proc told
 			e.exited = t.now()
@@ -264,5 +273,21 @@ func (t *Table) handle(ev event) {
 func (t *Table) lostEvents() {
 	t.mu.Lock()
 	t.eventsLost = true
+	t.forksLost = t.now()
 	t.mu.Unlock()
+}
+
+// ForkedSince reports whether process pid may have forked at or after
+// since: it did, by the proc connector's events, or they cannot tell
+// (none subscribed, or some lost since). A socket can change hands only
+// through a child (or fd passing, which this does not see): a process
+// that has not forked since it made a socket is still its only holder.
+func (t *Table) ForkedSince(pid int, since time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pc == nil || !t.forksLost.Before(since) {
+		return true
+	}
+	at, ok := t.forked[pid]
+	return ok && !at.Before(since)
 }

@@ -46,6 +46,10 @@ type Socket struct {
 	// Closed: these are its final counters (the socket was released, or a
 	// TCP socket reached CLOSE); it will not be reported again.
 	Closed bool
+	// Slot is where the kernel keeps the socket's counters while it lives
+	// (stable for its life, reused after it), -1 in a close record: a
+	// reader may keep its own per-socket state by Slot, checking Cookie.
+	Slot int
 }
 
 // Options configure Open.

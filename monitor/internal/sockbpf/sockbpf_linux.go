@@ -210,6 +210,7 @@ func (c *Counter) Read(fn func(*Socket)) error {
 			}
 			live++
 			c.fill(&s, false)
+			c.sock.Slot = i
 			fn(&c.sock)
 		case stateClosed:
 			// Its close record found the ring buffer full: the slot kept
@@ -255,6 +256,7 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
 		Closed:   closed,
+		Slot:     -1,
 	}
 	raw := *(*[16]byte)(unsafe.Pointer(&s.Comm))
 	name, ok := c.comms[raw]

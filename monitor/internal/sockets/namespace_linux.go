@@ -96,6 +96,25 @@ func (n *Namespace) release(d *Diag) {
 	<-n.slots
 }
 
+// List calls f with every TCP and UDP socket of the namespace (IPv4 and
+// IPv6), with its inode and cookie, by sock_diag dumps: one pass for the
+// sockets that were open before the agent watched them.
+func (n *Namespace) List(f func(Socket)) error {
+	d, err := n.acquire()
+	if err != nil {
+		return err
+	}
+	defer n.release(d)
+	for _, proto := range []uint8{unix.IPPROTO_TCP, unix.IPPROTO_UDP} {
+		for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			if err := d.List(proto, family, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Lookup finds the socket at the local end local of a flow of protocol
 // proto whose peer is remote. With fresh (the event path) a TCP socket
 // not accepted yet is waited for a moment (Diag.LookupAccepted) and the
