@@ -70,3 +70,23 @@ func TestIndexStale(t *testing.T) {
 		t.Errorf("sender out %d in %d, receiver in %d out %d: want %d each way, nothing the other", s.BytesOut, s.BytesIn, r.BytesIn, r.BytesOut, want)
 	}
 }
+
+func TestIndexSize(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		want uint32
+	}{
+		{"min", MinMaxSockets, 64},
+		{"above a power of two", MinMaxSockets + 1, 128},
+		{"default", DefaultMaxSockets, DefaultMaxSockets},
+		{"max", MaxMaxSockets, MaxMaxSockets},
+		{"odd", 100_000, 131072},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := indexSize(tc.n); got != tc.want {
+				t.Errorf("indexSize(%d) = %d, want %d", tc.n, got, tc.want)
+			}
+		})
+	}
+}
