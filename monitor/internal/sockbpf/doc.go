@@ -12,7 +12,9 @@
 //     socket (an MPTCP subflow) its MPTCP socket's, and asks to hear when
 //     a TCP socket reaches CLOSE;
 //   - cgroup_skb ingress and egress add each packet's IP length (the layer
-//     conntrack counts) to its socket's slot, and note the packet's tuple;
+//     conntrack counts) to its socket's slot, found by the socket's cookie
+//     in an index (no helper call on Linux 6.2 and later), and note the
+//     packet's tuple;
 //   - cgroup/sock_release (and, for TCP, the CLOSE state, since a closed
 //     TCP socket still sends its queued data and FIN) hands the final
 //     counters to user space through a ring buffer and frees the slot.
@@ -36,8 +38,10 @@
 // Privileges: CAP_BPF and CAP_PERFMON to load the programs (they read
 // kernel pointers: MPTCP subflows), CAP_NET_ADMIN to attach them to a
 // cgroup; Linux 5.12 or later (bpf_link for cgroups, sk_storage cloned
-// to accepted sockets, atomic exchange), cgroup v2 and BTF. Open's error
-// wraps ErrUnsupported when the host lacks one of these.
+// to accepted sockets, atomic exchange), cgroup v2 and BTF; on 6.2 and
+// later the packets' path reads the socket's cookie without a helper call
+// (bpf_cast_to_kern_ctx, a weak kfunc: older kernels take the helper).
+// Open's error wraps ErrUnsupported when the host lacks one of these.
 //
 // Read, Stats and Close: one goroutine calls Read (and not at the same
 // time as Close); Stats may be called from any goroutine.

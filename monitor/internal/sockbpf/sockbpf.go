@@ -12,7 +12,7 @@ var ErrUnsupported = errors.New("eBPF socket accounting is not available")
 
 // Limits of Options.MaxSockets.
 const (
-	DefaultMaxSockets = 131072  // 16 MiB of kernel memory (128 bytes a slot)
+	DefaultMaxSockets = 131072  // 16.5 MiB of kernel memory (128 bytes a slot, 4 an index entry)
 	MinMaxSockets     = 64      // below this Open raises it
 	MaxMaxSockets     = 1 << 22 // 512 MiB: above this Open lowers it
 )
@@ -26,14 +26,24 @@ type Socket struct {
 	// Family is AF_INET or AF_INET6: the family of the packets once one was
 	// seen (a v4-mapped IPv6 socket reports AF_INET), else the socket's.
 	Family uint8
-	Proto  uint8 // IPPROTO_TCP, UDP, ICMP, ICMPV6 or a raw socket's protocol
+	// Type is the socket's type: SOCK_STREAM, SOCK_DGRAM or SOCK_RAW (0:
+	// unknown). A kernel TCP or UDP socket (WireGuard's, NFS's) is a
+	// stream or datagram socket; the kernel's control sockets that send
+	// resets and echo replies are raw.
+	Type  uint8
+	Proto uint8 // IPPROTO_TCP, UDP, ICMP, ICMPV6 or a raw socket's protocol
 	// Local and Remote are taken from the socket's packets: the first in
 	// each direction and every 1024th after it. Zero until the first packet.
 	Local, Remote netip.AddrPort
 	// BytesIn and BytesOut count IP-layer bytes (skb->len at cgroup_skb, the
 	// layer conntrack counts), cumulative since the socket's creation or
 	// since the programs first saw it.
-	BytesIn, BytesOut     uint64
+	BytesIn, BytesOut uint64
+	// PacketsIn and PacketsOut count packets (GSO/GRO super-packets as
+	// one), exactly while one CPU at a time sends or receives on the
+	// socket; two CPUs racing on one socket may each lose a count (a plain
+	// increment keeps the kernel's cost at one locked add a packet, for
+	// the bytes, which are always exact).
 	PacketsIn, PacketsOut uint64
 	// Listener: a listening TCP socket. It counts the handshakes (SYN in,
 	// SYN-ACK out, the first ACK in) of the connections it accepts; its
@@ -59,7 +69,8 @@ type Options struct {
 	// every process on the host, containers included.
 	CgroupPath string
 	// MaxSockets is the number of sockets counted at once (the slots map);
-	// 0 is DefaultMaxSockets. Each costs 128 bytes of kernel memory. A
+	// 0 is DefaultMaxSockets. Each costs 128 bytes of kernel memory (and
+	// 4 to 8 bytes of the packets' index, a power of two of entries). A
 	// socket created while all are taken is not counted (Stats.MapFull).
 	MaxSockets int
 }

@@ -26,15 +26,17 @@ type sockbpfSlot struct {
 	Proto       uint8
 	Listener    uint8
 	Comm        [16]int8
-	Pad0        [4]uint8
+	Type        uint8
+	Pad0        [3]uint8
 	BytesOut    uint64
 	PacketsOut  uint64
+	CookieOut   uint64
 	Laddr       [4]uint32
 	Raddr       [4]uint32
 	Lport       uint16
 	Rport       uint16
 	TupleFamily uint8
-	Pad1        [11]uint8
+	Pad1        [3]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -44,6 +46,7 @@ const (
 	sockbpfMapClosed       = "closed"
 	sockbpfMapFreeSlots    = "free_slots"
 	sockbpfMapSlots        = "slots"
+	sockbpfMapSockIndex    = "sock_index"
 	sockbpfMapSockStates   = "sock_states"
 	sockbpfMapStats        = "stats"
 	sockbpfProgSkbEgress   = "skb_egress"
@@ -51,6 +54,7 @@ const (
 	sockbpfProgSockCreate  = "sock_create"
 	sockbpfProgSockOps     = "sock_ops"
 	sockbpfProgSockRelease = "sock_release"
+	sockbpfVarIndexMask    = "index_mask"
 	sockbpfVarMaxSlots     = "max_slots"
 )
 
@@ -110,6 +114,7 @@ type sockbpfMapSpecs struct {
 	Closed     *ebpf.MapSpec `ebpf:"closed"`
 	FreeSlots  *ebpf.MapSpec `ebpf:"free_slots"`
 	Slots      *ebpf.MapSpec `ebpf:"slots"`
+	SockIndex  *ebpf.MapSpec `ebpf:"sock_index"`
 	SockStates *ebpf.MapSpec `ebpf:"sock_states"`
 	Stats      *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -118,7 +123,8 @@ type sockbpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockbpfVariableSpecs struct {
-	MaxSlots *ebpf.VariableSpec `ebpf:"max_slots"`
+	IndexMask *ebpf.VariableSpec `ebpf:"index_mask"`
+	MaxSlots  *ebpf.VariableSpec `ebpf:"max_slots"`
 }
 
 // sockbpfObjects contains all objects after they have been loaded into the kernel.
@@ -144,6 +150,7 @@ type sockbpfMaps struct {
 	Closed     *ebpf.Map `ebpf:"closed"`
 	FreeSlots  *ebpf.Map `ebpf:"free_slots"`
 	Slots      *ebpf.Map `ebpf:"slots"`
+	SockIndex  *ebpf.Map `ebpf:"sock_index"`
 	SockStates *ebpf.Map `ebpf:"sock_states"`
 	Stats      *ebpf.Map `ebpf:"stats"`
 }
@@ -153,6 +160,7 @@ func (m *sockbpfMaps) Close() error {
 		m.Closed,
 		m.FreeSlots,
 		m.Slots,
+		m.SockIndex,
 		m.SockStates,
 		m.Stats,
 	)
@@ -162,7 +170,8 @@ func (m *sockbpfMaps) Close() error {
 //
 // It can be passed to loadSockbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockbpfVariables struct {
-	MaxSlots *ebpf.Variable `ebpf:"max_slots"`
+	IndexMask *ebpf.Variable `ebpf:"index_mask"`
+	MaxSlots  *ebpf.Variable `ebpf:"max_slots"`
 }
 
 // sockbpfPrograms contains all programs after they have been loaded into the kernel.

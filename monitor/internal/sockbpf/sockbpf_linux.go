@@ -3,6 +3,7 @@ package sockbpf
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"os"
 	"sync"
@@ -105,12 +106,37 @@ func Open(o Options) (*Counter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
 	}
+	if err := sizeSpec(spec, n); err != nil {
+		return nil, err
+	}
+	return openSpec(spec, path, n)
+}
+
+// sizeSpec sizes spec's maps for n sockets.
+func sizeSpec(spec *ebpf.CollectionSpec, n int) error {
 	spec.Maps[sockbpfMapClosed].MaxEntries = ringBytes
 	spec.Maps[sockbpfMapSlots].MaxEntries = uint32(n)
 	spec.Maps[sockbpfMapFreeSlots].MaxEntries = uint32(n)
 	if err := spec.Variables[sockbpfVarMaxSlots].Set(uint32(n)); err != nil {
-		return nil, fmt.Errorf("setting max_slots: %w", err)
+		return fmt.Errorf("setting max_slots: %w", err)
 	}
+	idx := indexSize(n)
+	spec.Maps[sockbpfMapSockIndex].MaxEntries = idx
+	if err := spec.Variables[sockbpfVarIndexMask].Set(idx - 1); err != nil {
+		return fmt.Errorf("setting index_mask: %w", err)
+	}
+	return nil
+}
+
+// indexSize is the number of sock_index entries for n sockets: the power
+// of two at or above n.
+func indexSize(n int) uint32 {
+	return uint32(1) << bits.Len32(uint32(n-1))
+}
+
+// openSpec loads spec's programs and maps and attaches them to the cgroup
+// at path.
+func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 	c := &Counter{max: n, comms: map[[16]byte]string{}}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, loadError(err)
@@ -133,6 +159,7 @@ func Open(o Options) (*Counter, error) {
 		}
 		c.links = append(c.links, l)
 	}
+	var err error
 	c.slots, err = unix.Mmap(c.objs.Slots.FD(), 0, n*slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		c.Close()
@@ -251,7 +278,7 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 	k := &c.sock
 	*k = Socket{
 		Cookie: s.Cookie, PID: int(s.Pid), NetNSCookie: s.Netns,
-		Family: s.Family, Proto: s.Proto,
+		Family: s.Family, Type: s.Type, Proto: s.Proto,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,

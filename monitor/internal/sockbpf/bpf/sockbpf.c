@@ -64,14 +64,18 @@ struct slot {
 	__u8 proto;
 	__u8 listener; // set at listen(): its tuple is its first handshake's
 	char comm[16];
-	__u8 pad0[4];
+	__u8 type; // SOCK_STREAM, SOCK_DGRAM, SOCK_RAW (bpf_sock->type)
+	__u8 pad0[3];
 	// Second cache line: what egress writes, and the tuple.
 	__u64 bytes_out;
 	__u64 packets_out;
+	// cookie_out is cookie while the socket is live, 0 once finalized:
+	// what egress checks (line one is ingress's to write).
+	__u64 cookie_out;
 	__u32 laddr[4], raddr[4]; // network order, v4 in [0]
 	__u16 lport, rport; // host order
 	__u8 tuple_family; // the packets' (0 until the first one)
-	__u8 pad1[11];
+	__u8 pad1[3];
 };
 
 // sock_state is kept with the socket itself (BPF_MAP_TYPE_SK_STORAGE).
@@ -84,6 +88,7 @@ struct sock_state {
 };
 
 volatile const __u32 max_slots = 1;
+volatile const __u32 index_mask = 0; // sock_index's size - 1 (a power of two)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -99,6 +104,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct slot);
 } slots SEC(".maps");
+
+// sock_index is the packets' fast way to a socket's slot: entry
+// (cookie & index_mask) holds the slot of the socket most recently given
+// it, and a packet whose socket's cookie is not in that slot takes the
+// socket-local storage instead (and claims the entry again). One lookup
+// by cookie, a word read from the kernel's socket, instead of
+// bpf_sk_storage_get's chain of dependent loads through the socket, its
+// storage and the storage's element.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); // the power of two >= Options.MaxSockets, set at load
+	__type(key, __u32);
+	__type(value, __u32);
+} sock_index SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK);
@@ -146,6 +165,7 @@ static __always_inline __u32 alloc_slot(void)
 
 static __always_inline void free_slot(__u32 idx, struct slot *s)
 {
+	*(volatile __u64 *)&s->cookie_out = 0;
 	*(volatile __u8 *)&s->state = STATE_FREE;
 	bpf_map_push_elem(&free_slots, &idx, 0);
 }
@@ -153,7 +173,7 @@ static __always_inline void free_slot(__u32 idx, struct slot *s)
 // init_slot hands slot idx to a socket. The gen bump comes first and the
 // state last, so that user space, reading gen before and after, never
 // takes half of one socket and half of another.
-static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 netns, __u32 pid, __u8 family, __u8 proto)
+static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 netns, __u32 pid, __u8 family, __u8 type, __u8 proto)
 {
 	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
 	if (!s)
@@ -165,9 +185,11 @@ static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 net
 	s->packets_in = 0;
 	s->packets_out = 0;
 	s->cookie = cookie;
+	s->cookie_out = cookie;
 	s->netns = netns;
 	s->pid = pid;
 	s->family = family;
+	s->type = type;
 	s->proto = proto;
 	s->tuple_family = 0;
 	s->listener = 0;
@@ -179,10 +201,20 @@ static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 net
 	return s;
 }
 
-static __always_inline void publish(struct slot *s)
+static __always_inline void index_slot(__u64 cookie, __u32 idx)
+{
+	__u32 k = cookie & index_mask;
+	__u32 *e = bpf_map_lookup_elem(&sock_index, &k);
+	if (e && *e != idx)
+		*e = idx;
+}
+
+// publish makes slot idx live and the packets' fast way to it.
+static __always_inline void publish(struct slot *s, __u32 idx)
 {
 	barrier();
 	*(volatile __u8 *)&s->state = STATE_LIVE;
+	index_slot(s->cookie, idx);
 }
 
 // finalize hands the socket's final counters to user space once: through
@@ -200,6 +232,7 @@ static __always_inline void finalize(struct sock_state *st)
 	if (!r) {
 		stat_add(STAT_RING_LOST, 1);
 		barrier();
+		*(volatile __u64 *)&s->cookie_out = 0;
 		*(volatile __u8 *)&s->state = STATE_CLOSED;
 		return;
 	}
@@ -223,12 +256,12 @@ int sock_create(struct bpf_sock *ctx)
 	__u32 idx = alloc_slot();
 	if (idx != SLOT_NONE) {
 		struct slot *s = init_slot(idx, cookie, bpf_get_netns_cookie(ctx),
-					   bpf_get_current_pid_tgid() >> 32, ctx->family, ctx->protocol);
+					   bpf_get_current_pid_tgid() >> 32, ctx->family, ctx->type, ctx->protocol);
 		if (!s) {
 			idx = SLOT_NONE;
 		} else {
 			bpf_get_current_comm(s->comm, sizeof(s->comm));
-			publish(s);
+			publish(s, idx);
 		}
 	}
 	st->slot = idx;
@@ -317,12 +350,12 @@ static __always_inline void passive(struct bpf_sock_ops *ops)
 	st->flags = 0;
 	__u32 idx = alloc_slot();
 	if (idx != SLOT_NONE) {
-		struct slot *s = init_slot(idx, cookie, o.netns, o.pid, sk->family, IPPROTO_TCP);
+		struct slot *s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->type, IPPROTO_TCP);
 		if (!s) {
 			idx = SLOT_NONE;
 		} else {
 			__builtin_memcpy(s->comm, o.comm, sizeof(o.comm));
-			publish(s);
+			publish(s, idx);
 		}
 	}
 	st->slot = idx;
@@ -347,7 +380,7 @@ static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cooki
 	__u32 idx = alloc_slot();
 	struct slot *s = 0;
 	if (idx != SLOT_NONE) {
-		s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->protocol);
+		s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->type, sk->protocol);
 		if (!s)
 			idx = SLOT_NONE;
 		else
@@ -360,7 +393,7 @@ static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cooki
 	}
 	st->cookie = cookie;
 	if (s)
-		publish(s);
+		publish(s, idx);
 	if (!mptcp)
 		stat_add(STAT_ADOPTED, 1);
 	return st;
@@ -492,32 +525,91 @@ static __noinline struct sock_state *slow_state(struct __sk_buff *skb)
 	return adopt(sk, bpf_get_socket_cookie(skb), 0);
 }
 
+// The kernel's own types, for the one field the fast path reads: CO-RE
+// relocates the offsets against the running kernel's BTF.
+struct sock_common {
+	struct {
+		__s64 counter;
+	} skc_cookie;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+// bpf_cast_to_kern_ctx (Linux 6.2) is inlined by the verifier: it turns
+// the context into the kernel's sk_buff, whose socket's cookie is then a
+// plain load instead of a helper call (bpf_get_socket_cookie). Weak: on
+// an older kernel the loader drops the branch that uses it.
+extern void *bpf_cast_to_kern_ctx(void *) __ksym __weak;
+
+// cookie_of is the packet's socket's cookie, 0 if it has none yet.
+static __always_inline __u64 cookie_of(struct __sk_buff *skb)
+{
+	if (bpf_cast_to_kern_ctx) {
+		struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+		struct sock *sk = kskb->sk;
+		return sk ? sk->__sk_common.skc_cookie.counter : 0;
+	}
+	return bpf_get_socket_cookie(skb);
+}
+
+// slot_of finds a packet's slot: by its socket's cookie in sock_index
+// (the fast way), else through the socket-local storage, adopting the
+// socket if it has none.
+static __always_inline struct slot *slot_of(struct __sk_buff *skb, struct bpf_sock *sk, int egress)
+{
+	__u64 cookie = cookie_of(skb);
+	__u32 k = cookie & index_mask;
+	__u32 *e = bpf_map_lookup_elem(&sock_index, &k);
+	if (!e)
+		return 0;
+	__u32 idx = *e;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	// Each direction checks the cookie in the line it writes: egress
+	// cookie_out (0 once finalized, as in a free slot), ingress cookie and
+	// state. Cookie 0 (an accepted socket before passive gave it one, a
+	// free slot's) never matches.
+	if (s && cookie && (egress ? s->cookie_out == cookie : s->cookie == cookie && s->state == STATE_LIVE))
+		return s;
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (!st) {
+		st = slow_state(skb);
+		if (!st)
+			return 0;
+	}
+	idx = st->slot;
+	s = bpf_map_lookup_elem(&slots, &idx);
+	// An accepted socket counts with its listener until sock_ops gives it
+	// a slot: only a socket's own slot goes into the index.
+	if (s && cookie && s->cookie == cookie)
+		index_slot(cookie, idx);
+	return s;
+}
+
 static __always_inline int count(struct __sk_buff *skb, int egress)
 {
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
 		return 1;
-	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
-	if (!st) {
-		st = slow_state(skb);
-		if (!st)
-			return 1;
-	}
-	__u32 idx = st->slot;
-	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	struct slot *s = slot_of(skb, sk, egress);
 	if (!s)
 		return 1;
-	// One locked instruction a counter, the packets' returning the old
-	// count (a load before it would cost a second trip for the line).
-	if (egress) {
-		__sync_fetch_and_add(&s->bytes_out, skb->len);
-		if ((__sync_fetch_and_add(&s->packets_out, 1) & (TUPLE_EVERY - 1)) == 0)
-			note_tuple(skb, s, 1);
-	} else {
-		__sync_fetch_and_add(&s->bytes_in, skb->len);
-		if ((__sync_fetch_and_add(&s->packets_in, 1) & (TUPLE_EVERY - 1)) == 0)
-			note_tuple(skb, s, 0);
-	}
+	// One locked instruction a packet, for the bytes. The packets are a
+	// plain increment: exact while one CPU at a time sends (or receives)
+	// on the socket, a count short when two race; they only pace
+	// note_tuple.
+	__u64 *bytes = egress ? &s->bytes_out : &s->bytes_in;
+	__u64 *packets = egress ? &s->packets_out : &s->packets_in;
+	__sync_fetch_and_add(bytes, skb->len);
+	__u64 n = *(volatile __u64 *)packets;
+	*(volatile __u64 *)packets = n + 1;
+	if ((n & (TUPLE_EVERY - 1)) == 0)
+		note_tuple(skb, s, egress);
 	return 1;
 }
 
