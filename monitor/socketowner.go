@@ -1,9 +1,10 @@
 package monitor
 
 import (
+	"net/netip"
 	"time"
 
-	"net/netip"
+	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
@@ -102,11 +103,12 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		return // its bytes wait in the kernel's counters
 	}
 	switch {
-	case k.PID == 0 && s.o.quiet != nil && s.o.quiet():
+	case k.PID == 0 && s.o.quiet != nil && s.o.quiet() && k.Type != unix.SOCK_RAW:
 		// Older than the agent, or a kernel socket (NFS's, accepted by a
 		// kernel listener), held by no process: conntrack announces no
 		// flow of a TCP or UDP socket here, so its bytes are counted
-		// here.
+		// here. Not the kernel's raw control sockets (resets, echo
+		// replies): their flows are announced and conntrack's.
 		s.settle(st, model.Info{Unattributed: model.ReasonNoProcess})
 	case k.PID == 0:
 		st.resolved, st.leave = true, true
