@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ var (
 	root    = flag.String("root", ".", "the bwmon source tree")
 	out     = flag.String("readme", "bench/README.md", "where to write the results")
 	quick   = flag.Bool("quick", false, "smaller scales and shorter runs, to try the suite")
-	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows, procs, churn, kernel, micro), print it, write no README")
+	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows (idle and live), idle, live, procs, churn, kernel, micro), print it, write no README")
 	workDir string
 )
 
@@ -55,15 +56,16 @@ func main() {
 	bins := build()
 
 	r := &report{date: time.Now().UTC().Format("2006-01-02"), machine: machine()}
-	part := func(name, what string, f func()) {
-		if *only == "" || *only == name {
+	part := func(names, what string, f func()) {
+		if *only == "" || slices.Contains(strings.Split(names, ","), *only) {
 			log.Print(what)
 			f()
 		}
 	}
 	part("overhead", "overhead under 4 iperf3 streams", func() { r.overhead, r.rounds = overhead(bins) })
 	part("accuracy", "accuracy beside nethogs", func() { r.accuracy = accuracy(bins) })
-	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
+	part("flows,idle", "scale: idle flows", func() { r.flows = scaleFlows(bins) })
+	part("flows,live", "scale: live flows", func() { r.live = scaleLive(bins) })
 	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })
 	part("churn", "scale: connection churn", func() { r.churn = scaleChurn(bins) })
 	part("kernel", "eBPF programs' cost per packet", func() { r.kernel = kernelCost() })
@@ -175,6 +177,12 @@ const (
 )
 
 func startAgent(b binaries, netns string, output string, mode string) *agent {
+	return startAgentWith(b, netns, output, mode, nil)
+}
+
+// startAgentWith is startAgent that also hands each line the agent prints
+// (each JSON tick) to onLine, on the reading goroutine, when not nil.
+func startAgentWith(b binaries, netns string, output string, mode string, onLine func([]byte)) *agent {
 	cfg := filepath.Join(workDir, "bwmon-"+netns+"-"+mode+".toml")
 	// A state directory of its own: two agents run side by side, and the
 	// host's /var/lib/bwmon is not the benchmark's.
@@ -192,6 +200,9 @@ func startAgent(b binaries, netns string, output string, mode string) *agent {
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
 		for sc.Scan() {
 			a.last = append(a.last[:0], sc.Bytes()...)
+			if onLine != nil {
+				onLine(sc.Bytes())
+			}
 			select {
 			case a.ticks <- struct{}{}:
 			default:

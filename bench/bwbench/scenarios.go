@@ -321,6 +321,9 @@ func ctCount(ns string) int {
 	return n
 }
 
+// scaleFlows measures bwmon while the watched namespace's conntrack table
+// holds idle UDP flows whose sockets are gone (one datagram each): the cost
+// of the table itself.
 func scaleFlows(b binaries) []scaleRow {
 	p := newPair(3)
 	sysctlIn(p.a, "net.netfilter.nf_conntrack_acct", "1")
@@ -330,7 +333,9 @@ func scaleFlows(b binaries) []scaleRow {
 	must(err)
 	must(nftct.Engage(int(h), "bwbench"))
 	h.Close()
-	levels := []int{10_000, 50_000, 100_000}
+	// 10,000 and 100,000 (issue 6's target); the live flows (scaleLive)
+	// are the ones that move bytes.
+	levels := []int{10_000, 100_000}
 	warm, secs := 8*time.Second, 15*time.Second
 	if *quick {
 		levels, warm, secs = []int{10_000, 30_000}, 5*time.Second, 6*time.Second
@@ -352,7 +357,7 @@ func scaleFlows(b binaries) []scaleRow {
 			if mode == modeSocket && want < levels[len(levels)-1] {
 				continue // the largest only
 			}
-			r, _ := measureIn(b, p.a, fmt.Sprintf("%d flows (%s)", ctCount(p.a), modeName(mode)), mode, warm, sleep(secs))
+			r, _ := measureIn(b, p.a, fmt.Sprintf("%d idle flows (%s)", ctCount(p.a), modeName(mode)), mode, warm, sleep(secs))
 			rows = append(rows, r)
 			log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99)
 		}
