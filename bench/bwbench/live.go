@@ -344,25 +344,32 @@ func measureLive(a *agent, at *appTicks, g *liveGen, warm, secs time.Duration) l
 
 	r := liveRow{scaleRow: scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / t1.Sub(t0).Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}}
 	r.sentPerS = g.rate(t0.Add(-time.Second), t1.Add(time.Second))
-	perByte := float64(g.size + udpIPHeaders)
 	at.mu.Lock()
 	defer at.mu.Unlock()
-	ticks := at.ticks
+	r.ratios, r.total, r.unattributed = tickRatios(at.ticks, t0, t1, r.sentPerS*float64(g.size+udpIPHeaders))
+	return r
+}
+
+// tickRatios compares the app's bytes in each tick that ended between from
+// and to with what the generator sent in as long (perSec bytes a second):
+// the ratio of each tick, of the whole window, and the unattributed bytes
+// of the window against what was sent.
+func tickRatios(ticks []appTick, from, to time.Time, perSec float64) (ratios []float64, total, unattributed float64) {
 	var got, un, want float64
 	for i := 1; i < len(ticks); i++ {
-		if ticks[i].at.Before(t0) || ticks[i].at.After(t1) {
+		if ticks[i].at.Before(from) || ticks[i].at.After(to) {
 			continue
 		}
 		d := float64(int64(ticks[i].bytes - ticks[i-1].bytes))
-		e := r.sentPerS * perByte * ticks[i].interval
+		e := perSec * ticks[i].interval
 		if e > 0 {
-			r.ratios = append(r.ratios, d/e)
+			ratios = append(ratios, d/e)
 		}
 		got, want = got+d, want+e
 		un += float64(int64(ticks[i].unattributed - ticks[i-1].unattributed))
 	}
 	if want > 0 {
-		r.total, r.unattributed = got/want, un/want
+		total, unattributed = got/want, un/want
 	}
-	return r
+	return ratios, total, unattributed
 }

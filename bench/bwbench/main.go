@@ -2,10 +2,15 @@
 
 // Command bwbench is bwmon's benchmark suite (`make bench`, as root): the
 // cost of watching under iperf3 traffic beside nethogs, accuracy per
-// scenario beside nethogs, cost at 10,000 to 100,000 flows and at 1,000 and
-// 5,000 processes, and the Go micro-benchmarks of the hot paths. It prints
-// a table and rewrites bench/README.md with it. Traffic runs only between
-// network namespaces it creates, which it removes at the end.
+// scenario beside nethogs, cost at 10,000 and 100,000 idle conntrack flows,
+// at 10,000 and 100,000 live flows all moving bytes (with how each tick's
+// bytes match what was sent: stepping), at 1,000 and 5,000 processes and
+// under a churn of short connections, the eBPF programs' kernel cost, and
+// the Go micro-benchmarks of the hot paths; bwmon in both [socket] modes
+// side by side. It prints a table and rewrites bench/README.md with it.
+// Traffic runs only between network namespaces it creates, which it removes
+// at the end. It raises the host's net.netfilter.nf_conntrack_max for the
+// run where it is below what a scenario needs, and puts it back.
 package main
 
 import (

@@ -11,15 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// portsPerDest is how many local ports udp-live binds for one destination
-// port: above it, sockets go to the next destination port, so that every
-// socket has a 4-tuple (and a conntrack flow) of its own without running
-// out of local ports.
-const portsPerDest = 50_000
-
-// firstLocalPort is the first local port udp-live binds.
-const firstLocalPort = 10_000
-
 // udpLive opens n connected UDP sockets to addr's host, at addr's port and
 // the ports above it (portsPerDest sockets a port), and sends size bytes on
 // each once a second, spread evenly over the second, until it is killed:
@@ -39,8 +30,8 @@ func udpLive(addr string, n, size int64, first int64, workers int) error {
 	if n <= 0 || size <= 0 || size > 65000 {
 		return fmt.Errorf("udp-live: want N > 0 sockets and 0 < SIZE ≤ 65000 bytes, not %d and %d", n, size)
 	}
-	if last := int64(ap.Port()) + (first+n-1)/portsPerDest; first < 0 || last > 65535 {
-		return fmt.Errorf("udp-live: %d sockets need destination ports up to %d", n, last)
+	if _, above := livePorts(first + n - 1); first < 0 || int(ap.Port())+above > 65535 {
+		return fmt.Errorf("udp-live: sockets %d to %d need destination ports up to %d", first, first+n-1, int(ap.Port())+above)
 	}
 	if err := raiseNoFile(uint64(n) + 64); err != nil {
 		return err
@@ -80,12 +71,12 @@ func udpLive(addr string, n, size int64, first int64, workers int) error {
 	}
 }
 
-// udpSocket opens the i-th socket of udp-live: local port firstLocalPort +
-// i%portsPerDest (shared with SO_REUSEADDR by the sockets of other
-// destination ports), destination port ap's + i/portsPerDest.
+// udpSocket opens the i-th socket of udp-live, on the ports livePorts
+// gives it (a local port is shared with SO_REUSEADDR by the sockets of
+// other destination ports).
 func udpSocket(ap netip.AddrPort, i int64) (int, error) {
-	local := firstLocalPort + int(i%portsPerDest)
-	port := int(ap.Port()) + int(i/portsPerDest)
+	local, above := livePorts(i)
+	port := int(ap.Port()) + above
 	family := unix.AF_INET
 	var from, to unix.Sockaddr = &unix.SockaddrInet4{Port: local}, &unix.SockaddrInet4{Port: port, Addr: ap.Addr().As4()}
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
