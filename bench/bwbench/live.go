@@ -82,7 +82,7 @@ func scaleLive(b binaries) []liveRow {
 	if *quick {
 		levels, warm, secs = []int{5_000, 30_000}, 4*time.Second, 8*time.Second
 	}
-	defer raiseConntrackMax(2 * levels[len(levels)-1])()
+	raiseConntrackMax(2 * levels[len(levels)-1])
 	var rows []liveRow
 	for _, n := range levels {
 		for _, mode := range []string{modeConntrack, modeSocket} {
@@ -166,18 +166,19 @@ func dropIncoming(ns string) {
 
 // raiseConntrackMax raises the host's net.netfilter.nf_conntrack_max (one
 // limit for every namespace, writable only from the initial one) to at
-// least n, and returns what puts the old value back.
-func raiseConntrackMax(n int) func() {
+// least n until the end of the run (cleanupAll puts it back, also after a
+// failure).
+func raiseConntrackMax(n int) {
 	const path = "/proc/sys/net/netfilter/nf_conntrack_max"
 	old, err := os.ReadFile(path)
 	must(err)
 	cur, _ := strconv.Atoi(strings.TrimSpace(string(old)))
 	if cur >= n {
-		return func() {}
+		return
 	}
+	undo = append(undo, func() { _ = os.WriteFile(path, old, 0o644) })
 	must(os.WriteFile(path, []byte(strconv.Itoa(n)), 0o644))
 	log.Printf("  nf_conntrack_max raised from %d to %d for the run", cur, n)
-	return func() { _ = os.WriteFile(path, old, 0o644) }
 }
 
 // liveGen is `bwgen udp-live` running in as many processes (of one

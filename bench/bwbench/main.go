@@ -250,7 +250,15 @@ var started []*exec.Cmd
 
 func track(c *exec.Cmd) { started = append(started, c) }
 
+// undo holds what puts back the host settings a scenario changed, run in
+// reverse order by cleanupAll.
+var undo []func()
+
 func cleanupAll() {
+	for i := len(undo) - 1; i >= 0; i-- {
+		undo[i]()
+	}
+	undo = nil
 	for _, c := range started {
 		if c.Process != nil && c.ProcessState == nil {
 			_ = c.Process.Kill()

@@ -413,7 +413,7 @@ func scaleChurn(b binaries) []scaleRow {
 	}
 	// Each connection leaves a time-wait flow in conntrack for 2 minutes
 	// (a reused port's new connection replaces its flow).
-	defer raiseConntrackMax(2 * n)()
+	raiseConntrackMax(2 * n)
 	sink := startIn(p.b, b.gen, "tcp-sink", "0.0.0.0:7200")
 	defer kill(sink)
 	time.Sleep(300 * time.Millisecond)
