@@ -268,6 +268,9 @@ func cleanupAll() {
 	for _, ns := range namespaces {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
+	if workDir != "" {
+		_ = os.RemoveAll(workDir) // also when must exits, past main's defers
+	}
 }
 
 func must(err error) {
