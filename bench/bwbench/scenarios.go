@@ -428,6 +428,7 @@ func scaleChurn(b binaries) []scaleRow {
 	must(err)
 	defer h.Close()
 	must(nftct.Engage(int(h), "bwbench"))
+	flushConntrack(p.a)
 	t0 := time.Now()
 	churn()
 	churnBase = float64(n) / time.Since(t0).Seconds()
@@ -436,6 +437,9 @@ func scaleChurn(b binaries) []scaleRow {
 
 	var rows []scaleRow
 	for _, mode := range []string{modeConntrack, modeSocket} {
+		// Each run starts from an empty table: the time-wait flows of the
+		// run before would be tens of thousands of idle flows more to read.
+		flushConntrack(p.a)
 		r, el := measureIn(b, p.a, "", mode, 3*time.Second, churn)
 		rate := float64(n) / el.Seconds()
 		r.what = fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB, %d at a time, %.1f s; %s): %.2f%% of a core per 1,000/s",
