@@ -40,6 +40,10 @@ type liveRow struct {
 	// unattributed is the unattributed bytes over the window / what the
 	// generator sent.
 	unattributed float64
+	// lateP50 and lateMax are the median and longest of the window's ticks,
+	// seen at the output (appTick.late): -tick-stats covers the whole run,
+	// the start of the flows included.
+	lateP50, lateMax time.Duration
 }
 
 // stepping sums up the ratios: lowest, median, highest, and the ticks
@@ -127,8 +131,8 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 		r.what = fmt.Sprintf("%d live flows (%s; sockets older than the agent)", n, modeName(mode))
 	}
 	lo, med, hi, zero := r.stepping()
-	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s; %.0f datagrams/s; bytes a tick / sent %.2f / %.2f / %.2f, %d of %d ticks none; window: app %.3f, unattributed %.3f",
-		r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, r.sentPerS, lo, med, hi, zero, len(r.ratios), r.total, r.unattributed)
+	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s (window: %s / max %s); %.0f datagrams/s; bytes a tick / sent %.2f / %.2f / %.2f, %d of %d ticks none; window: app %.3f, unattributed %.3f",
+		r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, r.lateP50.Round(time.Microsecond), r.lateMax.Round(time.Microsecond), r.sentPerS, lo, med, hi, zero, len(r.ratios), r.total, r.unattributed)
 	return r
 }
 
@@ -184,6 +188,9 @@ type appTick struct {
 	interval     float64
 	bytes        uint64
 	unattributed uint64
+	// late is from the tick's time (when it began) to the line's
+	// arrival: the tick's duration, its consumers and the pipe.
+	late time.Duration
 }
 
 // appTicks gathers an agent's ticks.
@@ -198,7 +205,8 @@ func startAgentTicks(b binaries, ns, mode, app string) (*agent, *appTicks) {
 	at := &appTicks{}
 	a := startAgentWith(b, ns, "json", mode, func(line []byte) {
 		var s struct {
-			IntervalS float64 `json:"interval_s"`
+			Time      time.Time `json:"time"`
+			IntervalS float64   `json:"interval_s"`
 			Apps      []struct {
 				App string `json:"app"`
 				In  uint64 `json:"bytes_in"`
@@ -212,7 +220,8 @@ func startAgentTicks(b binaries, ns, mode, app string) (*agent, *appTicks) {
 		if json.Unmarshal(line, &s) != nil {
 			return
 		}
-		t := appTick{at: time.Now(), interval: s.IntervalS, unattributed: s.Unattributed.In + s.Unattributed.Out}
+		now := time.Now()
+		t := appTick{at: now, interval: s.IntervalS, unattributed: s.Unattributed.In + s.Unattributed.Out, late: now.Sub(s.Time)}
 		for _, x := range s.Apps {
 			if x.App == app {
 				t.bytes = x.In + x.Out
@@ -242,6 +251,16 @@ func measureLive(a *agent, at *appTicks, g *liveGen, warm, secs time.Duration) l
 	at.mu.Lock()
 	defer at.mu.Unlock()
 	r.ratios, r.total, r.unattributed = tickRatios(at.ticks, t0, t1, r.sentPerS*float64(g.size+udpIPHeaders))
+	var late []time.Duration
+	for _, t := range at.ticks {
+		if !t.at.Before(t0) && !t.at.After(t1) {
+			late = append(late, t.late)
+		}
+	}
+	if len(late) > 0 {
+		slices.Sort(late)
+		r.lateP50, r.lateMax = late[len(late)/2], late[len(late)-1]
+	}
 	return r
 }
 
