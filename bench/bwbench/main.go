@@ -2,10 +2,15 @@
 
 // Command bwbench is bwmon's benchmark suite (`make bench`, as root): the
 // cost of watching under iperf3 traffic beside nethogs, accuracy per
-// scenario beside nethogs, cost at 10,000 to 100,000 flows and at 1,000 and
-// 5,000 processes, and the Go micro-benchmarks of the hot paths. It prints
-// a table and rewrites bench/README.md with it. Traffic runs only between
-// network namespaces it creates, which it removes at the end.
+// scenario beside nethogs, cost at 10,000 and 100,000 idle conntrack flows,
+// at 10,000 and 100,000 live flows all moving bytes (with how each tick's
+// bytes match what was sent: stepping), at 1,000 and 5,000 processes and
+// under a churn of short connections, the eBPF programs' kernel cost, and
+// the Go micro-benchmarks of the hot paths; bwmon in both [socket] modes
+// side by side. It prints a table and rewrites bench/README.md with it.
+// Traffic runs only between network namespaces it creates, which it removes
+// at the end. It raises the host's net.netfilter.nf_conntrack_max for the
+// run where it is below what a scenario needs, and puts it back.
 package main
 
 import (
@@ -21,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +36,7 @@ var (
 	root    = flag.String("root", ".", "the bwmon source tree")
 	out     = flag.String("readme", "bench/README.md", "where to write the results")
 	quick   = flag.Bool("quick", false, "smaller scales and shorter runs, to try the suite")
-	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows, procs, churn, kernel, micro), print it, write no README")
+	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows (idle and live), idle, live, procs, churn, kernel, micro), print it, write no README")
 	workDir string
 )
 
@@ -55,15 +61,16 @@ func main() {
 	bins := build()
 
 	r := &report{date: time.Now().UTC().Format("2006-01-02"), machine: machine()}
-	part := func(name, what string, f func()) {
-		if *only == "" || *only == name {
+	part := func(names, what string, f func()) {
+		if *only == "" || slices.Contains(strings.Split(names, ","), *only) {
 			log.Print(what)
 			f()
 		}
 	}
 	part("overhead", "overhead under 4 iperf3 streams", func() { r.overhead, r.rounds = overhead(bins) })
 	part("accuracy", "accuracy beside nethogs", func() { r.accuracy = accuracy(bins) })
-	part("flows", "scale: flows", func() { r.flows = scaleFlows(bins) })
+	part("flows,idle", "scale: idle flows", func() { r.flows = scaleFlows(bins) })
+	part("flows,live", "scale: live flows", func() { r.live = scaleLive(bins) })
 	part("procs", "scale: processes", func() { r.procs = scaleProcs(bins) })
 	part("churn", "scale: connection churn", func() { r.churn = scaleChurn(bins) })
 	part("kernel", "eBPF programs' cost per packet", func() { r.kernel = kernelCost() })
@@ -175,6 +182,12 @@ const (
 )
 
 func startAgent(b binaries, netns string, output string, mode string) *agent {
+	return startAgentWith(b, netns, output, mode, nil)
+}
+
+// startAgentWith is startAgent that also hands each line the agent prints
+// (each JSON tick) to onLine, on the reading goroutine, when not nil.
+func startAgentWith(b binaries, netns string, output string, mode string, onLine func([]byte)) *agent {
 	cfg := filepath.Join(workDir, "bwmon-"+netns+"-"+mode+".toml")
 	// A state directory of its own: two agents run side by side, and the
 	// host's /var/lib/bwmon is not the benchmark's.
@@ -192,6 +205,9 @@ func startAgent(b binaries, netns string, output string, mode string) *agent {
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
 		for sc.Scan() {
 			a.last = append(a.last[:0], sc.Bytes()...)
+			if onLine != nil {
+				onLine(sc.Bytes())
+			}
 			select {
 			case a.ticks <- struct{}{}:
 			default:
@@ -234,7 +250,15 @@ var started []*exec.Cmd
 
 func track(c *exec.Cmd) { started = append(started, c) }
 
+// undo holds what puts back the host settings a scenario changed, run in
+// reverse order by cleanupAll.
+var undo []func()
+
 func cleanupAll() {
+	for i := len(undo) - 1; i >= 0; i-- {
+		undo[i]()
+	}
+	undo = nil
 	for _, c := range started {
 		if c.Process != nil && c.ProcessState == nil {
 			_ = c.Process.Kill()
@@ -243,6 +267,9 @@ func cleanupAll() {
 	}
 	for _, ns := range namespaces {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
+	}
+	if workDir != "" {
+		_ = os.RemoveAll(workDir) // also when must exits, past main's defers
 	}
 }
 

@@ -10,6 +10,13 @@
 //	bwgen udp-sink  LISTEN            receive and discard datagrams
 //	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
 //	bwgen udp-flows ADDR N            one datagram from each of N source ports
+//	bwgen udp-live  ADDR N SIZE       hold N connected UDP sockets and send SIZE
+//	                                  bytes on each once a second, spread over
+//	                                  the second, until killed: N live flows
+//	                                  (Linux; to ADDR's port and the ports above
+//	                                  it, 50,000 sockets a port; raises its open
+//	                                  files limit; prints "ready N", then "sent
+//	                                  DATAGRAMS BYTES" each second)
 //	bwgen raw-eth   IFACE BYTES SIZE  send BYTES in Ethernet frames of SIZE bytes
 //	                                  on IFACE through an AF_PACKET socket, as no
 //	                                  IP socket sees them (Linux)
@@ -18,8 +25,11 @@
 // transfer; -linger D keeps each socket open D after its transfer (tests of
 // accounting use it, so that a process that lives a few milliseconds is not
 // what they measure); -conns N repeats a tcp-send/tcp-recv N times, one connection
-// after another; -ready FILE writes "ready" to FILE once listening; -rate N
-// paces tcp-send to N bytes per second.
+// after another; -parallel K runs those connections K at a time (tcp-send;
+// udp-live: K goroutines share the sockets); -first I numbers udp-live's
+// sockets from I, so that several processes (each below its open files
+// limit) hold distinct flows to one destination; -ready FILE writes "ready" to
+// FILE once listening; -rate N paces tcp-send to N bytes per second.
 package main
 
 import (
@@ -30,6 +40,8 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,12 +54,14 @@ func main() {
 	hold := flag.Duration("hold", 0, "stay alive this long after the transfer")
 	flag.DurationVar(&linger, "linger", 0, "keep each socket open this long after its transfer")
 	conns := flag.Int("conns", 1, "connections, one after another (tcp-send, tcp-recv)")
+	parallel := flag.Int("parallel", 1, "connections at a time (tcp-send); sending goroutines (udp-live)")
+	first := flag.Int64("first", 0, "number udp-live's sockets from this one (processes sharing a destination)")
 	ready := flag.String("ready", "", "file to write once listening")
 	flag.Int64Var(&rate, "rate", 0, "bytes per second for tcp-send (0: as fast as possible)")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) < 2 {
-		fatal(errors.New("usage: bwgen [-hold D] [-conns N] [-ready FILE] [-rate N] MODE ADDR [BYTES [SIZE]]"))
+		fatal(errors.New("usage: bwgen [-hold D] [-conns N] [-parallel K] [-ready FILE] [-rate N] MODE ADDR [BYTES [SIZE]]"))
 	}
 	n := func(i int) int64 {
 		if i >= len(a) {
@@ -62,9 +76,7 @@ func main() {
 	var err error
 	switch a[0] {
 	case "tcp-send":
-		for i := 0; i < *conns && err == nil; i++ {
-			err = tcpSend(a[1], n(2))
-		}
+		err = parallelConns(*conns, *parallel, func() error { return tcpSend(a[1], n(2)) })
 	case "tcp-recv":
 		for i := 0; i < *conns && err == nil; i++ {
 			err = tcpRecv(a[1], n(2))
@@ -81,6 +93,8 @@ func main() {
 		err = ping(a[1], n(2), n(3))
 	case "udp-flows":
 		err = udpFlows(a[1], n(2))
+	case "udp-live":
+		err = udpLive(a[1], n(2), n(3), *first, *parallel)
 	case "raw-eth":
 		err = rawEth(a[1], n(2), n(3))
 	default:
@@ -90,6 +104,27 @@ func main() {
 		fatal(err)
 	}
 	time.Sleep(*hold)
+}
+
+// parallelConns runs conn total times, k at a time, and returns the first
+// error (the others stop at their next connection).
+func parallelConns(total, k int, conn func() error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range max(1, min(k, total)) {
+		wg.Go(func() {
+			for next.Add(1) <= int64(total) {
+				if err := conn(); err != nil {
+					once.Do(func() { first = err })
+					next.Store(int64(total))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 func fatal(err error) {
