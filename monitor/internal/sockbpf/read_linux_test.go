@@ -19,6 +19,9 @@ func BenchmarkRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			base := int(next) + 64 // past the slots the host's sockets took
+			if err := c.mapSlots(base + n); err != nil {
+				b.Fatal(err)
+			}
 			for i := range n {
 				s := (*sockbpfSlot)(unsafe.Pointer(&c.slots[(base+i)*slotSize]))
 				*s = sockbpfSlot{Cookie: uint64(1<<40 + i), Pid: uint32(i), Gen: 1, State: stateLive, Family: afInet, Proto: 6, BytesIn: uint64(i)}
@@ -44,5 +47,23 @@ func BenchmarkRead(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/socket")
 		})
+	}
+}
+
+// TestMapSlots: the slots map is mapped as far as slots were handed out,
+// by whole chunks, never past the map; a longer mapping replaces it.
+func TestMapSlots(t *testing.T) {
+	c := openCounter(t, Options{MaxSockets: 131072})
+	if len(c.slots) == 0 || len(c.slots)%mapChunk != 0 || len(c.slots) > 4*mapChunk {
+		t.Fatalf("mapped %d bytes at start, want a few chunks of %d", len(c.slots), mapChunk)
+	}
+	for _, n := range []int{20_000, 10, 131072, 1 << 20} {
+		if err := c.mapSlots(n); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(n, 131072) * slotSize; len(c.slots) < want || len(c.slots) > 131072*slotSize {
+			t.Errorf("after mapSlots(%d): %d bytes mapped, want %d to %d", n, len(c.slots), want, 131072*slotSize)
+		}
+		_ = c.slots[len(c.slots)-1] // the last byte is mapped (a fault otherwise)
 	}
 }

@@ -160,10 +160,9 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		c.links = append(c.links, l)
 	}
 	var err error
-	c.slots, err = unix.Mmap(c.objs.Slots.FD(), 0, n*slotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
+	if err = c.mapSlots(1); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("mapping the slots map: %w", err)
+		return nil, err
 	}
 	if c.ring, err = ringbuf.NewReader(c.objs.Closed); err != nil {
 		c.Close()
@@ -223,6 +222,9 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		return err
 	}
 	end := int(min(next, uint64(c.max)))
+	if err := c.mapSlots(end); err != nil {
+		return err
+	}
 	live := 0
 	for i := range end {
 		off := i * slotSize
@@ -255,6 +257,30 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		fn(&c.sock)
 	}
 	c.closed.Add(uint64(len(c.closedBuf)))
+	return nil
+}
+
+// mapChunk is the step by which the mapping of the slots map grows.
+const mapChunk = 1 << 20
+
+// mapSlots maps at least the first n slots of the slots map, the part
+// ever handed out (slots are taken from the freed ones first): the kernel
+// maps every page of a mapping at once, so mapping the whole map would
+// make its 16 MiB (at the default MaxSockets) resident in bwmon for a
+// host with a few hundred sockets.
+func (c *Counter) mapSlots(n int) error {
+	size := min((n*slotSize+mapChunk-1)/mapChunk*mapChunk, c.max*slotSize)
+	if size <= len(c.slots) {
+		return nil
+	}
+	m, err := unix.Mmap(c.objs.Slots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mapping the slots map (%d bytes): %w", size, err)
+	}
+	if c.slots != nil {
+		_ = unix.Munmap(c.slots)
+	}
+	c.slots = m
 	return nil
 }
 
