@@ -17,8 +17,9 @@ type kernelSetup struct {
 	ns    *netns.NS
 	log   *slog.Logger
 	table string // the nftables table it added ("" : none)
-	// quiet is the table silencing conntrack's events of the flows
-	// counted at the socket ("": none; quietOn).
+	// quiet is the table holding the chains that silence conntrack's
+	// events of the flows counted at the socket ("": none; quietOn):
+	// table, or one of its own when conntrack needed no table.
 	quiet string
 }
 
@@ -104,8 +105,9 @@ func conntrackEngaged(ns *netns.NS) (bool, error) {
 	return nftct.Engaged(ns.FD(), legacy)
 }
 
-// quietOn adds the table that silences conntrack's events of the flows
-// the socket monitor counts (nftct.Quiet), unless another listener of
+// quietOn adds the chains that silence conntrack's events of the flows
+// the socket monitor counts (nftct.Quiet) to the agent's table (one of
+// its own when conntrack needed none), unless another listener of
 // conntrack's events runs in the namespace: they are everybody's events.
 // It reports whether it did.
 func (k *kernelSetup) quietOn() bool {
@@ -118,10 +120,14 @@ func (k *kernelSetup) quietOn() bool {
 		k.log.Info("leaving conntrack's events on: another program listens to them (conntrackd, ulogd, conntrack -E)", "netns", k.ns.Name(), "listeners", others)
 		return false
 	}
-	name := nftct.NewName()
+	name := k.table // one table an agent
+	if name == "" {
+		name = nftct.NewName()
+	}
 	if err := nftct.Quiet(k.ns.FD(), name); err != nil {
-		k.log.Warn("leaving conntrack's events on: could not add the table that silences them (kernel option CONFIG_NFT_SOCKET, CONFIG_NFT_CT)", "netns", k.ns.Name(), "err", err)
-		_ = nftct.Remove(k.ns.FD(), name)
+		k.log.Warn("leaving conntrack's events on: could not add the chains that silence them (kernel options CONFIG_NFT_SOCKET, CONFIG_NFT_CT)", "netns", k.ns.Name(), "err", err)
+		k.quiet = name
+		k.quietOff()
 		return false
 	}
 	k.quiet = name
@@ -129,14 +135,21 @@ func (k *kernelSetup) quietOn() bool {
 	return true
 }
 
-// quietOff removes the table quietOn added, if any: conntrack announces
-// every new flow again. It is safe to call more than once.
+// quietOff removes what quietOn added, if anything (its chains, or its
+// table when it was its own): conntrack announces every new flow again.
+// It is safe to call more than once.
 func (k *kernelSetup) quietOff() {
 	if k.quiet == "" {
 		return
 	}
-	if err := nftct.Remove(k.ns.FD(), k.quiet); err != nil {
-		k.log.Warn("removing nftables table", "table", k.quiet, "err", err)
+	var err error
+	if k.quiet == k.table {
+		err = nftct.Unquiet(k.ns.FD(), k.quiet)
+	} else {
+		err = nftct.Remove(k.ns.FD(), k.quiet)
+	}
+	if err != nil {
+		k.log.Warn("removing the chains that silence conntrack's events", "table", k.quiet, "err", err)
 	}
 	k.quiet = ""
 }

@@ -189,26 +189,29 @@ const (
 	quietInput  = "quiet-input"
 )
 
-// Quiet adds the table name (see NewName) that silences conntrack's
-// events for the flows of local processes' TCP and UDP sockets, which an
-// agent counting at the socket (eBPF) counts itself: a new flow whose
-// first packet leaves through a socket a process holds (output hook,
-// `meta skuid` finds the socket's file: kernel sockets such as
-// WireGuard's or NFS's have none), and a new TCP flow arriving for a
-// local socket (input hook, `socket transparent` finds it). Its rules set
-// the flow's event mask to none (`ct event set 0`) before conntrack
-// confirms it, so neither its NEW nor its DESTROY event is sent, to any
-// listener. Forwarded flows, flows with no socket (the kernel answering)
-// and inbound UDP keep their events. A leftover table of the same name
-// is replaced. netnsFD 0 means the caller's namespace.
+// Quiet adds to the table name (see NewName; made if missing, such as the
+// one Engage added) the chains that silence conntrack's events for the
+// flows of local processes' TCP and UDP sockets, which an agent counting
+// at the socket (eBPF) counts itself: a new flow whose first packet
+// leaves through a socket a process holds (output hook, `meta skuid` finds
+// the socket's file: kernel sockets such as WireGuard's or NFS's have
+// none), and a new TCP flow arriving for a local socket (input hook,
+// `socket transparent` finds it). Their rules set the flow's event mask to
+// none (`ct event set 0`) before conntrack confirms it, so neither its NEW
+// nor its DESTROY event is sent, to any listener. Forwarded flows, flows
+// with no socket (the kernel answering) and inbound UDP keep their
+// events. Leftover chains of that name are replaced. netnsFD 0 means the
+// caller's namespace.
 func Quiet(netnsFD int, name string) error {
 	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
 	if err != nil {
 		return err
 	}
 	t := &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
-	c.DelTable(t)
-	_ = c.Flush() // fails when there is no leftover: fine
+	for _, ch := range []string{quietOutput, quietInput} {
+		c.DelChain(&nftables.Chain{Name: ch, Table: t})
+		_ = c.Flush() // fails when there is no leftover: fine
+	}
 	c.AddTable(t)
 	policy := nftables.ChainPolicyAccept
 	out := c.AddChain(&nftables.Chain{Name: quietOutput, Table: t, Type: nftables.ChainTypeFilter,
@@ -223,6 +226,19 @@ func Quiet(netnsFD int, name string) error {
 	// A local socket for the new flow's first packet: the lookup fails
 	// (ends the rule) when there is none.
 	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: quietRule(unix.IPPROTO_TCP, &expr.Socket{Key: expr.SocketKeyTransparent, Register: 2})})
+	return c.Flush()
+}
+
+// Unquiet removes the chains Quiet added to the table name: conntrack
+// announces every flow again.
+func Unquiet(netnsFD int, name string) error {
+	c, err := nftables.New(nftables.WithNetNSFd(netnsFD))
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
+	c.DelChain(&nftables.Chain{Name: quietOutput, Table: t})
+	c.DelChain(&nftables.Chain{Name: quietInput, Table: t})
 	return c.Flush()
 }
 
