@@ -79,7 +79,7 @@ fuzz:
 		done; \
 	done
 
-# The benchmark suite (root; about 8 minutes): installs iperf3 and nethogs
+# The benchmark suite (root; about ten minutes): installs iperf3 and nethogs
 # if absent, prints the results and rewrites bench/README.md. Not part of
 # `make test`.
 bench:
