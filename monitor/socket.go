@@ -60,7 +60,7 @@ type processes interface {
 	// HolderPID returns the process known to hold socket inode; Refresh
 	// brings what is known up to date with /proc.
 	HolderPID(inode uint64) (int, bool)
-	Refresh()
+	Refresh() error
 }
 
 // socketOptions is what a socket monitor is built from.
@@ -120,7 +120,7 @@ const (
 // sockState is what the socket monitor keeps of one live socket.
 type sockState struct {
 	cookie   uint64
-	slot     int32 // in bySlot; -1: none
+	slot     int32  // in bySlot; -1: none
 	in, out  uint64 // the counters booked so far
 	key      claimKey
 	claimed  bool
@@ -160,8 +160,8 @@ type sockOwner struct {
 // socketCounter turns the kernel's per-socket counters into bytes per
 // owner, tick by tick. It runs on the tick's goroutine only.
 type socketCounter struct {
-	o       socketOptions
-	socks   map[uint64]*sockState
+	o     socketOptions
+	socks map[uint64]*sockState
 	// bySlot is the socket last read at each slot of the kernel's map
 	// (sockbpf.Socket.Slot): a live socket is found there, checked by
 	// its cookie, without a lookup in socks.
@@ -179,12 +179,12 @@ type socketCounter struct {
 	lastProc *model.Process
 	lastKey  model.Key
 	lastSkip bool
-	changes []claimChange
-	pids    map[int]*model.Process // this tick's answers of procs
-	gen     uint32
-	budget  int
-	fresh   int // new live sockets this tick may still take on
-	now     time.Time // the tick's
+	changes  []claimChange
+	pids     map[int]*model.Process // this tick's answers of procs
+	gen      uint32
+	budget   int
+	fresh    int       // new live sockets this tick may still take on
+	now      time.Time // the tick's
 
 	last      sockbpf.Stats
 	lastFull  time.Time // when MapFull last grew

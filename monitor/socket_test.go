@@ -38,7 +38,7 @@ func (f procsFunc) Process(pid int) *model.Process { return f(pid) }
 func (f procsFunc) ForkedSince(int, time.Time) bool { return true }
 
 func (f procsFunc) HolderPID(uint64) (int, bool) { return 0, false }
-func (f procsFunc) Refresh()                     {}
+func (f procsFunc) Refresh() error               { return nil }
 
 // holderResolver answers every socket with one process (the inode holder).
 type holderResolver struct {

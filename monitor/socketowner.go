@@ -153,7 +153,7 @@ func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 	if ino != 0 {
 		pid, found := s.o.procs.HolderPID(ino)
 		if !found && !s.refreshed {
-			s.o.procs.Refresh()
+			_ = s.o.procs.Refresh() // what it could read is used
 			s.refreshed = true
 			pid, found = s.o.procs.HolderPID(ino)
 		}

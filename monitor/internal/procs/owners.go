@@ -39,7 +39,7 @@ func (t *Table) HolderPID(inode uint64) (int, bool) {
 // Refresh brings the table up to date with /proc (a stat of each
 // process's fd directory, and a read of those that changed), at most every
 // syncEvery: for a pass over many sockets whose holders were not known.
-func (t *Table) Refresh() {
+func (t *Table) Refresh() error {
 	t.mu.Lock()
 	lost := t.eventsLost
 	due := lost || t.now().Sub(t.lastSync) >= syncEvery
@@ -47,9 +47,10 @@ func (t *Table) Refresh() {
 		t.lastSync = t.now()
 	}
 	t.mu.Unlock()
-	if due {
-		_ = t.sync(lost)
+	if !due {
+		return nil
 	}
+	return t.sync(lost)
 }
 
 // Holder returns the process known to hold socket inode, reading nothing
@@ -323,17 +324,8 @@ func (t *Table) OwnerRefresh(inode uint64) *model.Process {
 	if p := t.OwnerQuick(inode); p != nil {
 		return p
 	}
-	t.mu.Lock()
-	lost := t.eventsLost
-	due := lost || t.now().Sub(t.lastSync) >= syncEvery
-	if due {
-		t.lastSync = t.now()
-	}
-	t.mu.Unlock()
-	if due {
-		if err := t.sync(lost); err != nil {
-			return nil
-		}
+	if t.Refresh() != nil {
+		return nil
 	}
 	return t.Holder(inode)
 }
