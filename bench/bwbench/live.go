@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/conntrack"
 	"github.com/vishvananda/netns"
 
 	"github.com/bwmon/bwmon/internal/nftct"
@@ -138,11 +136,7 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 
 // flushConntrack empties ns's conntrack table.
 func flushConntrack(ns string) {
-	h, err := netns.GetFromName(ns)
-	must(err)
-	defer h.Close()
-	c, err := conntrack.Dial(&netlink.Config{NetNS: int(h)})
-	must(err)
+	c := ctConn(ns)
 	defer c.Close()
 	must(c.Flush())
 }

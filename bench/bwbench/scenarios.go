@@ -58,13 +58,20 @@ func engage(ns string) {
 	must(nftct.Engage(int(h), "bwbench"))
 }
 
-// refBytes sums ns's conntrack counters of flows to port of protocol proto.
-func refBytes(ns string, proto uint8, port uint16) uint64 {
+// ctConn opens a conntrack connection in namespace ns, for the caller to
+// close.
+func ctConn(ns string) *conntrack.Conn {
 	h, err := netns.GetFromName(ns)
 	must(err)
 	defer h.Close()
 	c, err := conntrack.Dial(&netlink.Config{NetNS: int(h)})
 	must(err)
+	return c
+}
+
+// refBytes sums ns's conntrack counters of flows to port of protocol proto.
+func refBytes(ns string, proto uint8, port uint16) uint64 {
+	c := ctConn(ns)
 	defer c.Close()
 	flows, err := c.Dump(nil)
 	must(err)
