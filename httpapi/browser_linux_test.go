@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,16 +86,6 @@ func (a *webAgent) stop(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestBrowser opens the page of a real agent in Chromium while a generator
 // sends traffic in a network namespace: the app must appear in the table
 // with a rate, the graph must grow, and when the agent goes away and comes
@@ -109,7 +98,7 @@ func TestBrowser(t *testing.T) {
 	srv, _ := nettest.Generator(t, "sink")
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", p.PeerIP4.String()+":5001")
 
-	listen := freePort(t)
+	listen := nettest.FreeAddr(t)
 	cfg := fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n\n[http]\nlisten = %q\n\n[state]\ndir = %q # never the host's /var/lib/bwmon\n", p.Watched, listen, t.TempDir())
 	agent := startWebAgent(t, cfg)
 	if want := "http://" + listen + "/"; agent.url != want {

@@ -108,7 +108,7 @@ func getStatus(t *testing.T, url string) int {
 // directory or address named by a flag or a file it fails instead.
 func TestSecondAgentOnDefaultsStepsAside(t *testing.T) {
 	dir := t.TempDir()
-	listen := freePort(t)
+	listen := nettest.FreeAddr(t)
 	defaults := testDefaults(t, dir, listen)
 
 	service := startInProcess(t, defaults)

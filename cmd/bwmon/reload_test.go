@@ -9,20 +9,9 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/internal/config"
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/pipe"
 )
-
-// freePort returns a loopback address nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func pipeConfig(t *testing.T, pipes ...pipe.Config) *config.Config {
 	t.Helper()
@@ -46,8 +35,8 @@ func listening(addr string) bool {
 // running, changed ones are replaced on the same address, and a reload
 // whose new monitor cannot start leaves the old set running.
 func TestApplyMonitors(t *testing.T) {
-	a1, a2, a3 := freePort(t), freePort(t), freePort(t)
-	target := freePort(t)
+	a1, a2, a3 := nettest.FreeAddr(t), nettest.FreeAddr(t), nettest.FreeAddr(t)
+	target := nettest.FreeAddr(t)
 	keep := pipe.Config{Name: "keep", Listen: a1, Target: target}
 	change := pipe.Config{Name: "change", Listen: a2, Target: target}
 	var logs bytes.Buffer

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,17 +33,6 @@ var countModes = []struct{ name, mode string }{{"socket", socketOn}, {"conntrack
 
 // socketSection is the [socket] table for mode, to append to a config.
 func socketSection(mode string) string { return fmt.Sprintf("\n[socket]\nmode = %q\n", mode) }
-
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // monitorStats is what GET /api/v1/stats says of one monitor.
 type monitorStats struct {
@@ -97,7 +85,7 @@ func conntrackStats(t *testing.T, addr string) monitorStats {
 func TestSocketModeStats(t *testing.T) {
 	nettest.RequireRoot(t)
 	p := nettest.NewPair(t)
-	addr := freeAddr(t)
+	addr := nettest.FreeAddr(t)
 	a := startAgent(t, fmt.Sprintf("[http]\nlisten = %q\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", addr, p.Watched)+socketSection(socketOn))
 	srv, srvApp := nettest.Generator(t, "statsrv")
 	nettest.StartServer(t, p.Watched, srv, "tcp-sink", fmt.Sprintf("127.0.0.1:%d", 5701))
@@ -142,7 +130,7 @@ func TestSocketFallback(t *testing.T) {
 	section := fmt.Sprintf("[state]\ndir = %q\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", dir, p.Watched)
 
 	t.Run("auto", func(t *testing.T) {
-		addr := freeAddr(t)
+		addr := nettest.FreeAddr(t)
 		path := writeConfig(t, t.TempDir(), section+fmt.Sprintf("[http]\nlisten = %q\n", addr)+socketSection("auto"))
 		a := followAgent(t, path, noCgroup("-config", path, "-output", "json", "-log-level", "warn"))
 		const line = "counting with conntrack alone"

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bwmon/bwmon/httpapi"
+	"github.com/bwmon/bwmon/internal/nettest"
 	"github.com/bwmon/bwmon/model"
 )
 
@@ -16,7 +17,7 @@ func TestListenWeb(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	free := freePort(t)
+	free := nettest.FreeAddr(t)
 	tests := []struct {
 		name    string
 		cfg     httpapi.Config

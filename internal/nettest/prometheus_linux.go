@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,18 +32,6 @@ type Prometheus struct {
 // within its timeout fails the call (and Eventually retries it) instead of
 // hanging the test.
 var promClient = &http.Client{Timeout: 10 * time.Second}
-
-// FreePort returns a TCP port on 127.0.0.1 nobody listened on a moment
-// ago, for a server that must keep its port across restarts.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // LookPrometheus returns the path of the prometheus binary, or skips tb
 // where it is not installed (a failure under CI, which installs it).
