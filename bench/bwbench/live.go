@@ -42,6 +42,9 @@ type liveRow struct {
 	// seen at the output (appTick.late): -tick-stats covers the whole run,
 	// the start of the flows included.
 	lateP50, lateMax time.Duration
+	// rssParts is the agent's resident memory at the end of the window,
+	// by kind (rssParts), for the log.
+	rssParts string
 }
 
 // stepping sums up the ratios: lowest, median, highest, and the ticks
@@ -81,15 +84,40 @@ func scaleLive(b binaries) []liveRow {
 		levels, warm, secs = []int{5_000, 30_000}, 4*time.Second, 8*time.Second
 	}
 	raiseConntrackMax(2 * levels[len(levels)-1])
-	var rows []liveRow
+	type liveRun struct {
+		n       int
+		mode    string
+		predate bool
+	}
+	var runs []liveRun
 	for _, n := range levels {
 		for _, mode := range []string{modeConntrack, modeSocket} {
-			rows = append(rows, runLive(b, p, n, mode, false, warm, secs))
+			runs = append(runs, liveRun{n, mode, false})
 		}
 	}
 	// Sockets that predate the agent are attributed at its start
 	// (sock_diag), not at their creation.
-	rows = append(rows, runLive(b, p, levels[len(levels)-1], modeSocket, true, warm, secs))
+	runs = append(runs, liveRun{levels[len(levels)-1], modeSocket, true})
+	if *liveSel != "" {
+		runs = runs[:0]
+		for _, sel := range strings.Split(*liveSel, ",") {
+			f := strings.Split(sel, ":")
+			n, err := strconv.Atoi(f[0])
+			if err != nil || len(f) < 2 || (f[1] != "conntrack" && f[1] != "socket") {
+				must(fmt.Errorf("-live %q: want FLOWS:MODE[:older], MODE conntrack or socket", sel))
+			}
+			mode := modeConntrack
+			if f[1] == "socket" {
+				mode = modeSocket
+			}
+			runs = append(runs, liveRun{n, mode, len(f) > 2 && f[2] == "older"})
+		}
+		raiseConntrackMax(2 * slices.MaxFunc(runs, func(a, b liveRun) int { return a.n - b.n }).n)
+	}
+	var rows []liveRow
+	for _, r := range runs {
+		rows = append(rows, runLive(b, p, r.n, r.mode, r.predate, warm, secs))
+	}
 	return rows
 }
 
@@ -129,6 +157,7 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 		r.what = fmt.Sprintf("%d live flows (%s; sockets older than the agent)", n, modeName(mode))
 	}
 	lo, med, hi, zero := r.stepping()
+	log.Printf("  %s: resident at the end: %s", r.what, r.rssParts)
 	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s (window: %s / max %s); %.0f datagrams/s; bytes a tick / sent %.2f / %.2f / %.2f, %d of %d ticks none; window: app %.3f, unattributed %.3f",
 		r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, r.lateP50.Round(time.Microsecond), r.lateMax.Round(time.Microsecond), r.sentPerS, lo, med, hi, zero, len(r.ratios), r.total, r.unattributed)
 	return r
@@ -238,9 +267,10 @@ func measureLive(a *agent, at *appTicks, g *liveGen, warm, secs time.Duration) l
 	time.Sleep(secs)
 	c1, t1 := cpuTime(pid), time.Now()
 	rss := peakRSS(pid)
+	parts := rssParts(pid)
 	p50, p99 := a.stop()
 
-	r := liveRow{scaleRow: scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / t1.Sub(t0).Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}}
+	r := liveRow{scaleRow: scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / t1.Sub(t0).Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}, rssParts: parts}
 	r.sentPerS = g.rate(t0.Add(-time.Second), t1.Add(time.Second))
 	at.mu.Lock()
 	defer at.mu.Unlock()

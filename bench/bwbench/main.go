@@ -37,6 +37,7 @@ var (
 	out     = flag.String("readme", "bench/README.md", "where to write the results")
 	quick   = flag.Bool("quick", false, "smaller scales and shorter runs, to try the suite")
 	only    = flag.String("only", "", "run one part only (overhead, accuracy, flows (idle and live), idle, live, procs, churn, kernel, micro), print it, write no README")
+	liveSel = flag.String("live", "", "with -only live: run only these rows, comma-separated FLOWS:MODE[:older] (MODE conntrack or socket), e.g. 100000:socket")
 	workDir string
 )
 
@@ -164,6 +165,49 @@ func peakRSS(pid int) float64 {
 	}
 	kb, _ := strconv.ParseFloat(string(m[1]), 64)
 	return kb / 1024
+}
+
+// rssParts splits the resident memory of process pid by what it is (from
+// /proc/PID/smaps): the program's text and data, the BPF maps it maps
+// (the slots and the ring buffer), anonymous memory (Go's heap and
+// stacks) and the rest, in MB.
+func rssParts(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return "?"
+	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	parts := map[string]float64{}
+	what := "other"
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if !strings.HasSuffix(f[0], ":") || strings.Contains(f[0], "-") {
+			// A mapping's header: address range, perms, offset, dev, inode, path.
+			path := ""
+			if len(f) >= 6 {
+				path = strings.Join(f[5:], " ")
+			}
+			switch {
+			case path == exe:
+				what = "program"
+			case strings.Contains(path, "bpf"):
+				what = "bpf maps"
+			case path == "" || path == "[heap]" || path == "[stack]":
+				what = "anonymous"
+			default:
+				what = "other"
+			}
+			continue
+		}
+		if f[0] == "Rss:" && len(f) >= 2 {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			parts[what] += kb / 1024
+		}
+	}
+	return fmt.Sprintf("program %.1f MB, bpf maps %.1f MB, anonymous %.1f MB, other %.1f MB", parts["program"], parts["bpf maps"], parts["anonymous"], parts["other"])
 }
 
 // agent is a running bwmon.
