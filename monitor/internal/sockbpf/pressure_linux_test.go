@@ -80,10 +80,17 @@ func TestRingFull(t *testing.T) {
 		tx.Close()
 	}
 	got := collect(t, c, want...)
+	slots := map[int]bool{}
 	for _, k := range want {
-		if s := got[k]; s.BytesOut != 128 || !s.Closed {
-			t.Errorf("socket %d: %+v, want closed with 128 bytes out", k, s)
+		if s := got[k]; s.BytesOut != 128 || !s.Closed || s.Slot < 0 {
+			t.Errorf("socket %d: %+v, want closed with 128 bytes out, at its slot", k, s)
 		}
+		slots[got[k].Slot] = true
+	}
+	// The records the ring took freed their slots for the next sockets;
+	// the others kept theirs, each its own.
+	if len(slots) < 50 {
+		t.Errorf("closed at %d slots: want the records kept in their slots to name each its own", len(slots))
 	}
 	if st := c.Stats(); st.RingLost == 0 || st.Closed < 100 {
 		t.Errorf("stats %+v: want close records the ring could not take counted, and 100 closed read", st)

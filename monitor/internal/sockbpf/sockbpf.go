@@ -57,8 +57,10 @@ type Socket struct {
 	// TCP socket reached CLOSE); it will not be reported again.
 	Closed bool
 	// Slot is where the kernel keeps the socket's counters while it lives
-	// (stable for its life, reused after it), -1 in a close record: a
-	// reader may keep its own per-socket state by Slot, checking Cookie.
+	// (stable for its life, reused after it); in a close record, the slot
+	// it left. A reader may keep its own per-socket state by Slot, checking
+	// Cookie: a Read reports a slot's close record after the live socket
+	// that took the slot since, if any.
 	Slot int
 }
 

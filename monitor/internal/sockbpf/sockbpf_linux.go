@@ -244,7 +244,9 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		case stateClosed:
 			// Its close record found the ring buffer full: the slot kept
 			// it, and is freed now that it is read.
-			c.closedBuf = append(c.closedBuf, c.slotAt(off))
+			r := c.slotAt(off)
+			r.Gen = uint32(i) // as in a record of the ring: the slot it left
+			c.closedBuf = append(c.closedBuf, r)
 			c.slots[off+int(offState)] = stateFree
 			if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
 				return fmt.Errorf("freeing slot %d: %w", i, err)
@@ -254,6 +256,7 @@ func (c *Counter) Read(fn func(*Socket)) error {
 	c.live.Store(uint64(live))
 	for i := range c.closedBuf {
 		c.fill(&c.closedBuf[i], true)
+		c.sock.Slot = int(c.closedBuf[i].Gen)
 		fn(&c.sock)
 	}
 	c.closed.Add(uint64(len(c.closedBuf)))

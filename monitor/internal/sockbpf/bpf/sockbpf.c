@@ -58,7 +58,7 @@ struct slot {
 	__u64 cookie;
 	__u64 netns;
 	__u32 pid;
-	__u32 gen; // bumped when the slot is handed to a socket
+	__u32 gen; // bumped when the slot is handed to a socket; in a close record, the slot's index
 	__u8 state;
 	__u8 family; // the socket's
 	__u8 proto;
@@ -238,6 +238,7 @@ static __always_inline void finalize(struct sock_state *st)
 	}
 	__builtin_memcpy(r, s, sizeof(*r));
 	r->state = STATE_CLOSED;
+	r->gen = idx; // a record's gen is the slot it left (Socket.Slot)
 	bpf_ringbuf_submit(r, 0);
 	free_slot(idx, s);
 }
