@@ -117,10 +117,11 @@ const (
 	resolveTicks = 3
 )
 
-// sockState is what the socket monitor keeps of one live socket.
+// sockState is what the socket monitor keeps of one live socket, at its
+// slot of the kernel's map (socketCounter.slots). It holds no pointer:
+// 100,000 of them are one allocation the garbage collector does not scan.
 type sockState struct {
-	cookie   uint64
-	slot     int32  // in bySlot; -1: none
+	cookie   uint64 // 0: a free slot
 	in, out  uint64 // the counters booked so far
 	key      claimKey
 	claimed  bool
@@ -143,12 +144,13 @@ type sockState struct {
 	born  int64       // unix nanoseconds of the tick that first listed it
 	class model.Class // of its remote end, once known
 	seen  uint32      // the last Read that listed it
-	own   *sockOwner  // nil until resolved
+	own   uint32      // its owner's index in socketCounter.ownerList; 0 until resolved
 }
 
 // sockOwner is whom sockets' bytes go to, one per owner, shared by its
 // sockets (100,000 sockets of one process hold one key and one Info).
 type sockOwner struct {
+	id    uint32 // in socketCounter.ownerList
 	key   model.Key
 	info  model.Info
 	socks int // sockets settled on it
@@ -160,14 +162,22 @@ type sockOwner struct {
 // socketCounter turns the kernel's per-socket counters into bytes per
 // owner, tick by tick. It runs on the tick's goroutine only.
 type socketCounter struct {
-	o     socketOptions
-	socks map[uint64]*sockState
-	// bySlot is the socket last read at each slot of the kernel's map
-	// (sockbpf.Socket.Slot): a live socket is found there, checked by
-	// its cookie, without a lookup in socks.
-	bySlot  []*sockState
-	owners  map[model.Key]*sockOwner
-	touched []*sockOwner // owners with bytes this tick
+	o socketOptions
+	// chunks hold the state of the socket at each slot of the kernel's
+	// map (sockbpf.Socket.Slot), checked by its cookie, slotChunk slots a
+	// chunk: as many chunks as the highest slot the kernel handed out
+	// needs (it hands out freed slots first). A chunk never moves.
+	chunks [][]sockState
+	live   int // slots with a socket
+	// gone holds, by cookie, the state of sockets whose slot went to
+	// another socket before their close record was read (a Read may list
+	// the new socket first); each waits there for its record, at most
+	// goneTicks Reads.
+	gone      map[uint64]sockState
+	owners    map[model.Key]*sockOwner
+	ownerList []*sockOwner // by sockOwner.id; [0] is nil
+	freeIDs   []uint32     // ids of ownerList free again
+	touched   []*sockOwner // owners with bytes this tick
 	// older maps the cookie of each socket listOlder listed to its inode,
 	// as of olderAt; nil when no socket older than the agent waits.
 	older     map[uint64]uint64
@@ -205,8 +215,12 @@ func (s *socketCounter) takeCrossed() (in, out uint64) {
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
-	return &socketCounter{o: o, socks: map[uint64]*sockState{}, owners: map[model.Key]*sockOwner{}, pids: map[int]*model.Process{}}
+	return &socketCounter{o: o, gone: map[uint64]sockState{}, owners: map[model.Key]*sockOwner{}, ownerList: []*sockOwner{nil}, pids: map[int]*model.Process{}}
 }
+
+// goneTicks is how many Reads the state of a socket whose slot was taken
+// by another waits for its close record before it is taken as lost.
+const goneTicks = 3
 
 // collect reads every socket's counters and adds what each owner moved
 // since the last call to c.
@@ -225,6 +239,13 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	st := s.o.src.Stats()
 	if st.RingLost != s.last.RingLost {
 		s.sweep()
+	}
+	for cookie, g := range s.gone {
+		if s.gen-g.seen >= goneTicks {
+			s.lostClose++
+			s.forget(&g, false)
+			delete(s.gone, cookie)
+		}
 	}
 	if st.MapFull != s.last.MapFull || err != nil {
 		// Sockets the map had no room for, or a Read that failed: the
@@ -256,34 +277,42 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if s.o.netns != 0 && k.NetNSCookie != 0 && k.NetNSCookie != s.o.netns {
 		return // another namespace's: not watched
 	}
-	var st *sockState
-	if k.Slot >= 0 && k.Slot < len(s.bySlot) {
-		if st = s.bySlot[k.Slot]; st != nil && st.cookie != k.Cookie {
-			st = nil
-		}
+	if k.Slot < 0 {
+		return // not expected: every socket the kernel reports has a slot
 	}
-	if st == nil {
-		if st = s.socks[k.Cookie]; st == nil {
-			if k.Closed && k.BytesIn == 0 && k.BytesOut == 0 {
+	st := s.slot(k.Slot)
+	inSlot := true
+	if st.cookie != k.Cookie {
+		if k.Closed {
+			// A close record whose slot went to another socket since (or
+			// of a socket never read live).
+			g, ok := s.gone[k.Cookie]
+			if !ok && k.BytesIn == 0 && k.BytesOut == 0 {
 				return
 			}
-			if !k.Closed {
-				if s.fresh <= 0 {
-					return // next tick
-				}
-				s.fresh--
+			if !ok {
+				g = sockState{cookie: k.Cookie, born: s.now.UnixNano()}
 			}
-			st = &sockState{cookie: k.Cookie, slot: -1, born: s.now.UnixNano()}
-			s.socks[k.Cookie] = st
-		}
-		if k.Slot >= 0 {
-			if k.Slot >= len(s.bySlot) {
-				s.bySlot = append(s.bySlot, make([]*sockState, k.Slot+1-len(s.bySlot))...)
+			delete(s.gone, k.Cookie)
+			if st.cookie != 0 {
+				st, inSlot = &g, false
+			} else {
+				*st = g
+				s.live++
 			}
-			if old := s.bySlot[k.Slot]; old != nil {
-				old.slot = -1 // its slot went to another socket
+		} else {
+			if s.fresh <= 0 {
+				return // next tick
 			}
-			s.bySlot[k.Slot], st.slot = st, int32(k.Slot)
+			s.fresh--
+			if st.cookie != 0 {
+				// Its socket closed and the slot went to this one before
+				// its close record was read: the record finds it in gone.
+				s.gone[st.cookie] = *st
+				s.live--
+			}
+			*st = sockState{cookie: k.Cookie, born: s.now.UnixNano()}
+			s.live++
 		}
 	}
 	st.seen = s.gen
@@ -298,12 +327,12 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	switch st.scope {
 	case scopeOther:
 		if k.Closed {
-			s.drop(k.Cookie, st)
+			s.drop(st, inSlot)
 		}
 		return
 	case 0:
 		if k.Closed {
-			s.drop(k.Cookie, st)
+			s.drop(st, inSlot)
 		}
 		return // its bytes wait in the kernel's counters
 	}
@@ -317,7 +346,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		// Not (yet) known to be a process's: its bytes are left to
 		// conntrack, and its end is not claimed.
 		if k.Closed {
-			s.forget(k.Cookie, st)
+			s.forget(st, inSlot)
 		}
 		return
 	}
@@ -346,7 +375,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
 		st.in, st.out = k.BytesIn, k.BytesOut
 		if !st.skip && !st.local && dIn+dOut > 0 {
-			o := st.own
+			o := s.ownerList[st.own]
 			if len(o.rows) == 0 {
 				s.touched = append(s.touched, o)
 			}
@@ -358,8 +387,23 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 	}
 	if k.Closed {
-		s.forget(k.Cookie, st)
+		s.forget(st, inSlot)
 	}
+}
+
+// slotChunk is how many slots' states a chunk holds (96 bytes each).
+const slotChunk = 4096
+
+// slot returns the state at slot i, making its chunk if it has none yet.
+func (s *socketCounter) slot(i int) *sockState {
+	c := i / slotChunk
+	for c >= len(s.chunks) {
+		s.chunks = append(s.chunks, nil)
+	}
+	if s.chunks[c] == nil {
+		s.chunks[c] = make([]sockState, slotChunk)
+	}
+	return &s.chunks[c][i%slotChunk]
 }
 
 // delta is what a counter moved since it read last.
@@ -370,21 +414,22 @@ func delta(cur, last uint64) uint64 {
 	return cur - last
 }
 
-// forget drops a socket that closed and lets go of its end.
-func (s *socketCounter) forget(cookie uint64, st *sockState) {
+// forget drops a socket that closed and lets go of its end. inSlot: st
+// is its slot's (else a copy, from gone).
+func (s *socketCounter) forget(st *sockState, inSlot bool) {
 	if st.claimed {
 		s.changes = append(s.changes, claimChange{st.key, -1})
 	}
 	s.release(st)
-	s.drop(cookie, st)
+	s.drop(st, inSlot)
 }
 
-// drop forgets socket cookie.
-func (s *socketCounter) drop(cookie uint64, st *sockState) {
-	if st.slot >= 0 && s.bySlot[st.slot] == st {
-		s.bySlot[st.slot] = nil
+// drop forgets the socket of st.
+func (s *socketCounter) drop(st *sockState, inSlot bool) {
+	if inSlot {
+		*st = sockState{}
+		s.live--
 	}
-	delete(s.socks, cookie)
 }
 
 // own makes the owner of key and info st's, sharing it with the other
@@ -393,22 +438,33 @@ func (s *socketCounter) own(st *sockState, key model.Key, info model.Info) {
 	o := s.owners[key]
 	if o == nil {
 		o = &sockOwner{key: key, info: info}
+		if n := len(s.freeIDs); n > 0 {
+			o.id, s.freeIDs = s.freeIDs[n-1], s.freeIDs[:n-1]
+			s.ownerList[o.id] = o
+		} else {
+			o.id = uint32(len(s.ownerList))
+			s.ownerList = append(s.ownerList, o)
+		}
 		s.owners[key] = o
 	}
-	if o != st.own {
+	if o.id != st.own {
 		s.release(st)
 		o.socks++
-		st.own = o
+		st.own = o.id
 	}
 }
 
 // release lets go of st's owner, forgotten once no socket has it.
 func (s *socketCounter) release(st *sockState) {
-	if o := st.own; o != nil {
-		st.own = nil
-		if o.socks--; o.socks <= 0 {
-			delete(s.owners, o.key)
-		}
+	if st.own == 0 {
+		return
+	}
+	o := s.ownerList[st.own]
+	st.own = 0
+	if o.socks--; o.socks <= 0 {
+		delete(s.owners, o.key)
+		s.ownerList[o.id] = nil
+		s.freeIDs = append(s.freeIDs, o.id)
 	}
 }
 
@@ -417,15 +473,17 @@ func (s *socketCounter) release(st *sockState) {
 // kept for Read (sockbpf keeps them in its map; this is the safety net
 // that keeps the claims from growing).
 func (s *socketCounter) sweep() {
-	for cookie, st := range s.socks {
-		if st.seen != s.gen {
-			s.lostClose++
-			s.forget(cookie, st)
+	for _, c := range s.chunks {
+		for i := range c {
+			if st := &c[i]; st.cookie != 0 && st.seen != s.gen {
+				s.lostClose++
+				s.forget(st, true)
+			}
 		}
 	}
 }
 
 // stats returns the kernel side's figures and the sockets counted.
 func (s *socketCounter) stats() (sockbpf.Stats, int) {
-	return s.o.src.Stats(), len(s.socks)
+	return s.o.src.Stats(), s.live
 }

@@ -45,7 +45,7 @@ func (m *Socket) Name() string { return m.name }
 // owner moved since the last call. It runs on one goroutine.
 func (m *Socket) Collect(c *model.MonitorEntryCollection, now time.Time) error {
 	err := m.ctr.collect(c, now)
-	m.live.Store(int64(len(m.ctr.socks)))
+	m.live.Store(int64(m.ctr.live))
 	return err
 }
 

@@ -10,18 +10,32 @@ import (
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
 )
 
-// fakeSource hands out, at each Read, the next list of sockets.
+// fakeSource hands out, at each Read, the next list of sockets, each at a
+// slot of its own (by cookie) unless the test gave it one.
 type fakeSource struct {
 	reads [][]sockbpf.Socket
 	st    sockbpf.Stats
+	slots map[uint64]int
 }
 
 func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
 	if len(f.reads) == 0 {
 		return nil
 	}
+	if f.slots == nil {
+		f.slots = map[uint64]int{}
+	}
 	for i := range f.reads[0] {
-		fn(&f.reads[0][i])
+		k := &f.reads[0][i]
+		if k.Slot == 0 {
+			slot, ok := f.slots[k.Cookie]
+			if !ok {
+				slot = len(f.slots) + 1
+				f.slots[k.Cookie] = slot
+			}
+			k.Slot = slot
+		}
+		fn(k)
 	}
 	f.reads = f.reads[1:]
 	return nil
@@ -329,6 +343,85 @@ func TestSocketCounterHolderOnlyAfterFork(t *testing.T) {
 			}
 			if u := c.Usage(time.Unix(1000, 0)); len(u) != 1 || u[0].In != 10 || u[0].Out != 20 {
 				t.Errorf("usage %+v, want curl's 10 in, 20 out", u)
+			}
+		})
+	}
+}
+
+// TestSocketSlotReused: a socket closes and its slot goes to a new one
+// before its close record is read; a Read lists the new socket first.
+// Both are counted in full, once, and the old one's end is let go of.
+func TestSocketSlotReused(t *testing.T) {
+	curl := &model.Process{PID: 100, StartTime: 1, Comm: "curl", Exe: "/usr/bin/curl"}
+	wget := &model.Process{PID: 101, StartTime: 1, Comm: "wget", Exe: "/usr/bin/wget"}
+	procs := procsFunc(func(pid int) *model.Process {
+		return map[int]*model.Process{100: curl, 101: wget}[pid]
+	})
+	other := netip.MustParseAddrPort("10.0.0.1:40001")
+	a := func(in uint64, closed bool) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 1, PID: 100, Comm: "curl", NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: in, Closed: closed, Slot: 7}
+	}
+	b := func(in uint64) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 2, PID: 101, Comm: "wget", NetNSCookie: 42, Proto: protoTCP, Local: other, Remote: tRemote, BytesIn: in, Slot: 7}
+	}
+	for _, tc := range []struct {
+		name     string
+		reads    [][]sockbpf.Socket
+		want     map[model.Key]uint64
+		claims   int // ends claimed at the end (live)
+		lost     uint64
+		liveLeft int
+	}{
+		{"record after the new socket", [][]sockbpf.Socket{
+			{a(100, false)},
+			{b(10), a(150, true)},
+			{b(30)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 150, model.KeyProcess(wget): 30}, 1, 0, 1},
+		{"record before the new socket", [][]sockbpf.Socket{
+			{a(100, false)},
+			{a(150, true), b(10)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 150, model.KeyProcess(wget): 10}, 1, 0, 1},
+		{"record never comes", [][]sockbpf.Socket{
+			{a(100, false)},
+			{b(10)}, {b(20)}, {b(30)}, {b(40)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 100, model.KeyProcess(wget): 40}, 1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newClaims()
+			s := newSocketCounter(socketOptions{src: &fakeSource{reads: tc.reads}, procs: procs, owners: &holderResolver{}, netns: 42, claims: cl})
+			c := model.NewMonitorEntryCollection(time.Hour)
+			now := time.Unix(1000, 0)
+			for range tc.reads {
+				if err := s.collect(c, now); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(time.Second)
+			}
+			got := map[model.Key]uint64{}
+			for _, e := range c.Entries() {
+				got[e.Key] = e.BytesIn
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("entries %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k] != w {
+					t.Errorf("%s: in %d, want %d", k, got[k], w)
+				}
+			}
+			live := 0
+			cl.mu.RLock()
+			for _, c := range cl.m {
+				if c.live > 0 {
+					live++
+				}
+			}
+			cl.mu.RUnlock()
+			if live != tc.claims {
+				t.Errorf("%d ends claimed by live sockets, want %d", live, tc.claims)
+			}
+			if s.lostClose != tc.lost || s.live != tc.liveLeft || len(s.gone) != 0 {
+				t.Errorf("lost %d, live %d, waiting for a record %d; want %d, %d, 0", s.lostClose, s.live, len(s.gone), tc.lost, tc.liveLeft)
 			}
 		})
 	}
