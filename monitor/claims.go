@@ -60,7 +60,7 @@ const (
 // it stays claimed once none does.
 type claim struct {
 	live  int32
-	until int64 // unix nanoseconds; meaningful when live == 0
+	until uint32 // unix seconds, rounded up; meaningful when live == 0
 }
 
 // claimChange is one change of a tick, applied under the lock in one go.
@@ -84,7 +84,7 @@ type claims struct {
 
 type expiring struct {
 	key   claimKey
-	until int64
+	until uint32
 }
 
 func newClaims() *claims {
@@ -105,8 +105,9 @@ func (c *claims) has(proto uint8, local, remote netip.AddrPort) bool {
 // apply records a tick's changes at time now and forgets the ends let go
 // of more than claimGrace ago.
 func (c *claims) apply(changes []claimChange, now time.Time) {
-	t := now.UnixNano()
-	until := now.Add(claimGrace).UnixNano()
+	// Seconds: 8 bytes a claim with its count (48-byte map slots).
+	t := uint32(now.Unix())
+	until := uint32(now.Add(claimGrace + time.Second - 1).Unix())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range changes {
