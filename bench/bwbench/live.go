@@ -150,6 +150,17 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 	}
 	r := measureLive(a, ticks, g, warm, secs)
 	g.stop()
+	if *liveSel != "" {
+		// Each tick of the run, as seen at the output (ms), to find the
+		// slow ones.
+		var b strings.Builder
+		ticks.mu.Lock()
+		for _, t := range ticks.ticks {
+			fmt.Fprintf(&b, " %.0f", t.late.Seconds()*1000)
+		}
+		ticks.mu.Unlock()
+		log.Printf("  ticks (ms):%s", b.String())
+	}
 	flushConntrack(p.a) // the next run's flows are new ones
 	r.flows = n
 	r.what = fmt.Sprintf("%d live flows (%s)", n, modeName(mode))
