@@ -123,7 +123,7 @@ const (
 type sockState struct {
 	cookie   uint64 // 0: a free slot
 	in, out  uint64 // the counters booked so far
-	key      claimKey
+	key      claimID
 	claimed  bool
 	resolved bool
 	verified bool  // its holder was found, or looked for holderChecks times
@@ -351,7 +351,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		return
 	}
 	if k.Local.IsValid() {
-		key := keyOf(k.Proto, k.Local, k.Remote)
+		key := idOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			// A new end (the first packet's, or an unconnected UDP
 			// socket's new peer): claimed, and where it goes.

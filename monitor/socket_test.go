@@ -178,7 +178,7 @@ func TestClaims(t *testing.T) {
 	cl := newClaims()
 	now := time.Unix(1000, 0)
 	udpL := netip.MustParseAddrPort("10.0.0.1:5353")
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}, {keyOf(protoUDP, udpL, tRemote), 1}}, now)
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), 1}, {idOf(protoUDP, udpL, tRemote), 1}}, now)
 	for _, tc := range []struct {
 		name          string
 		proto         uint8
@@ -196,7 +196,7 @@ func TestClaims(t *testing.T) {
 		}
 	}
 	// Let go of: still claimed for the grace period, then not.
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), -1}}, now)
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), -1}}, now)
 	cl.apply(nil, now.Add(claimGrace-time.Second))
 	if !cl.has(protoTCP, tLocal, tRemote) {
 		t.Errorf("a closed socket's end is not claimed within the grace period")
@@ -210,7 +210,7 @@ func TestClaims(t *testing.T) {
 func TestClaimResolver(t *testing.T) {
 	p := &model.Process{PID: 100, Comm: "curl"}
 	cl := newClaims()
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}}, time.Unix(1000, 0))
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), 1}}, time.Unix(1000, 0))
 	other := netip.MustParseAddrPort("10.0.0.1:40001")
 	for _, tc := range []struct {
 		name   string
