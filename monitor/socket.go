@@ -102,12 +102,16 @@ type socketOptions struct {
 // Budgets of a tick: how many sockets may be looked up by their inode
 // holder (a sock_diag request and maybe /proc reads each).
 const (
-	// newPerTick is how many live sockets a tick takes on: beyond it
+	// A tick takes on newPerTick new live sockets, and more, up to
+	// maxNewPerTick, while it has run less than intakeTime: beyond that
 	// the newest wait for the next ticks (their bytes wait in the
 	// kernel's counters), so that an agent starting beside 100,000
-	// sockets does not hold its first tick for a third of a second.
-	// Close records are always taken.
-	newPerTick     = 8192
+	// sockets (or a burst of that many) does not hold a tick for a tenth
+	// of a second; they cost ~0.5 µs each. Close records are always
+	// taken.
+	newPerTick     = 4096
+	maxNewPerTick  = 65536
+	intakeTime     = 20 * time.Millisecond
 	lookupsPerTick = 512
 	// holderChecks is how many ticks a live socket's holder is looked
 	// for before its creator is taken for good.
@@ -124,6 +128,7 @@ type sockState struct {
 	cookie   uint64 // 0: a free slot
 	in, out  uint64 // the counters booked so far
 	key      claimID
+	born     int64 // unix nanoseconds of the tick that first listed it
 	claimed  bool
 	resolved bool
 	verified bool  // its holder was found, or looked for holderChecks times
@@ -141,11 +146,16 @@ type sockState struct {
 	// conntrack's.
 	leave bool
 	ticks uint8
-	born  int64       // unix nanoseconds of the tick that first listed it
 	class model.Class // of its remote end, once known
 	seen  uint32      // the last Read that listed it
 	own   uint32      // its owner's index in socketCounter.ownerList; 0 until resolved
+	// tupleSeq is the sockbpf.Socket.TupleSeq its key was taken at, with
+	// tupleRecheck when the key is to be taken again at the next Read.
+	tupleSeq uint32
 }
+
+// tupleRecheck is the flag bit of sockState.tupleSeq.
+const tupleRecheck = 1 << 31
 
 // sockOwner is whom sockets' bytes go to, one per owner, shared by its
 // sockets (100,000 sockets of one process hold one key and one Info).
@@ -193,8 +203,12 @@ type socketCounter struct {
 	pids     map[int]*model.Process // this tick's answers of procs
 	gen      uint32
 	budget   int
-	fresh    int       // new live sockets this tick may still take on
-	now      time.Time // the tick's
+	fresh    int           // new live sockets this tick may still take on
+	perTick  int           // new live sockets a tick takes on (newPerTick; tests change it)
+	intake   time.Duration // intakeTime (tests change it)
+	extra    int           // new live sockets this tick may take on beyond perTick, time allowing
+	started  time.Time     // when the tick's collect began (the real clock: its cost)
+	now      time.Time     // the tick's
 
 	last      sockbpf.Stats
 	lastFull  time.Time // when MapFull last grew
@@ -215,7 +229,7 @@ func (s *socketCounter) takeCrossed() (in, out uint64) {
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
-	return &socketCounter{o: o, gone: map[uint64]sockState{}, owners: map[model.Key]*sockOwner{}, ownerList: []*sockOwner{nil}, pids: map[int]*model.Process{}}
+	return &socketCounter{o: o, perTick: newPerTick, intake: intakeTime, gone: map[uint64]sockState{}, owners: map[model.Key]*sockOwner{}, ownerList: []*sockOwner{nil}, pids: map[int]*model.Process{}}
 }
 
 // goneTicks is how many Reads the state of a socket whose slot was taken
@@ -233,7 +247,8 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	}
 	s.olderUsed = false
 	s.budget = lookupsPerTick
-	s.fresh = newPerTick
+	s.fresh, s.extra = s.perTick, maxNewPerTick-s.perTick
+	s.started = time.Now()
 	clear(s.pids)
 	err := s.o.src.Read(s.add)
 	st := s.o.src.Stats()
@@ -301,7 +316,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 				s.live++
 			}
 		} else {
-			if s.fresh <= 0 {
+			if s.fresh <= 0 && !s.more() {
 				return // next tick
 			}
 			s.fresh--
@@ -350,7 +365,15 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 		return
 	}
-	if k.Local.IsValid() {
+	if k.Local.IsValid() && (!st.claimed || k.TupleSeq == 0 || k.TupleSeq != st.tupleSeq&^tupleRecheck || st.tupleSeq&tupleRecheck != 0) {
+		// Its ends may have changed since the last Read (sockbpf notes
+		// them at some packets only): looked at again, and at the next
+		// Read too, in case the kernel was noting them as this one read.
+		if k.TupleSeq != st.tupleSeq&^tupleRecheck {
+			st.tupleSeq = k.TupleSeq | tupleRecheck
+		} else {
+			st.tupleSeq = k.TupleSeq
+		}
 		key := idOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			// A new end (the first packet's, or an unconnected UDP
@@ -389,6 +412,19 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if k.Closed {
 		s.forget(st, inSlot)
 	}
+}
+
+// more reports whether the tick may take on more new sockets beyond
+// perTick (it gives fresh another batch): while it has run less than
+// intakeTime.
+func (s *socketCounter) more() bool {
+	const batch = 1024
+	if s.extra <= 0 || time.Since(s.started) >= s.intake {
+		return false
+	}
+	n := min(batch, s.extra)
+	s.fresh, s.extra = s.fresh+n, s.extra-n
+	return true
 }
 
 // slotChunk is how many slots' states a chunk holds (96 bytes each).

@@ -426,3 +426,100 @@ func TestSocketSlotReused(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketTupleSeq: a socket's end is looked at again when its
+// TupleSeq changed, and at the Read after (the kernel may note the tuple
+// as a Read takes it), not otherwise.
+func TestSocketTupleSeq(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(tLocal.Addr(), port) }
+	sock := func(seq uint32, port uint16) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 1, PID: 100, Comm: "gen", NetNSCookie: 42, Proto: protoUDP, Local: at(port), Remote: tRemote, TupleSeq: seq, BytesOut: 1, Slot: 3}
+	}
+	src := &fakeSource{}
+	cl := newClaims()
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: cl})
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for i, step := range []struct {
+		sock sockbpf.Socket
+		want uint16 // the port claimed after the Read
+	}{
+		{sock(1, 5000), 5000},
+		{sock(1, 5001), 5001}, // the Read after a change: looked at again
+		{sock(1, 5002), 5001}, // same TupleSeq: not looked at
+		{sock(2, 5003), 5003}, // new TupleSeq
+		{sock(2, 5004), 5004}, // the Read after
+		{sock(2, 5000), 5004},
+	} {
+		src.reads = [][]sockbpf.Socket{{step.sock}}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		// The ends let go of stay claimed for claimGrace: only the live
+		// claim counts here.
+		live := 0
+		for p := uint16(5000); p <= 5004; p++ {
+			cl.mu.RLock()
+			cm := cl.m[idOf(protoUDP, at(p), tRemote)]
+			cl.mu.RUnlock()
+			if cm.live > 0 {
+				live++
+				if p != step.want {
+					t.Errorf("read %d: port %d claimed, want %d", i, p, step.want)
+				}
+			}
+		}
+		if live != 1 {
+			t.Errorf("read %d: %d ends claimed by the socket, want 1", i, live)
+		}
+	}
+}
+
+// TestSocketIntake: a tick takes on newPerTick new sockets, and more while
+// its time allows; the rest wait for the next ticks, their bytes in the
+// kernel's counters, and are counted in full then.
+func TestSocketIntake(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	var socks []sockbpf.Socket
+	for i := range 10 {
+		socks = append(socks, sockbpf.Socket{Cookie: uint64(i + 1), PID: 100, Comm: "gen", NetNSCookie: 42, Proto: protoUDP,
+			Local: netip.AddrPortFrom(tLocal.Addr(), uint16(5000+i)), Remote: tRemote, TupleSeq: 1, BytesOut: 100, Slot: i + 1})
+	}
+	for _, tc := range []struct {
+		name   string
+		intake time.Duration
+		live   []int // sockets taken on after each tick
+	}{
+		{"time allows", time.Hour, []int{10, 10}},
+		{"no time beyond the first", 0, []int{4, 8, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeSource{}
+			s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
+			s.perTick, s.intake = 4, tc.intake
+			c := model.NewMonitorEntryCollection(time.Hour)
+			now := time.Unix(1000, 0)
+			for i, want := range tc.live {
+				src.reads = [][]sockbpf.Socket{socks}
+				if err := s.collect(c, now); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(time.Second)
+				if s.live != want {
+					t.Errorf("tick %d: %d sockets taken on, want %d", i, s.live, want)
+				}
+			}
+			var out uint64
+			for _, e := range c.Entries() {
+				out += e.BytesOut
+			}
+			if out != 1000 {
+				t.Errorf("%d bytes out, want 1000", out)
+			}
+		})
+	}
+}

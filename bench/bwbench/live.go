@@ -160,6 +160,11 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 		}
 		ticks.mu.Unlock()
 		log.Printf("  ticks (ms):%s", b.String())
+		b.Reset()
+		for _, x := range r.ratios {
+			fmt.Fprintf(&b, " %.2f", x)
+		}
+		log.Printf("  window ticks' bytes / sent:%s", b.String())
 	}
 	flushConntrack(p.a) // the next run's flows are new ones
 	r.flows = n

@@ -45,6 +45,10 @@ type Socket struct {
 	// increment keeps the kernel's cost at one locked add a packet, for
 	// the bytes, which are always exact).
 	PacketsIn, PacketsOut uint64
+	// TupleSeq changes whenever Local and Remote may have changed since
+	// the last Read that reported the socket (0: no packet yet): a reader
+	// keeping what it derived from them looks at them again only then.
+	TupleSeq uint32
 	// Listener: a listening TCP socket. It counts the handshakes (SYN in,
 	// SYN-ACK out, the first ACK in) of the connections it accepts; its
 	// Remote is zero.

@@ -35,6 +35,10 @@ const (
 	afInet6 = unix.AF_INET6
 )
 
+// tupleEvery is TUPLE_EVERY of the programs: they note a socket's tuple at
+// each direction's first packet and every tupleEvery packets after.
+const tupleEvery = 1024
+
 // maxComms bounds Read's cache of comm strings.
 const maxComms = 4096
 
@@ -309,6 +313,9 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		Cookie: s.Cookie, PID: int(s.Pid), NetNSCookie: s.Netns,
 		Family: s.Family, Type: s.Type, Proto: s.Proto,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
+		// The programs note the tuple at a direction's first packet and
+		// every tupleEvery after (note_tuple).
+		TupleSeq: uint32((s.PacketsIn+tupleEvery-1)/tupleEvery + (s.PacketsOut+tupleEvery-1)/tupleEvery),
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
 		Closed:   closed,

@@ -35,7 +35,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 // Refresh the tuple from the packet on the first packet of each direction
 // and then every TUPLE_EVERY packets (an unconnected UDP socket changes
 // peers).
-#define TUPLE_EVERY 1024
+#define TUPLE_EVERY 1024 // sockbpf_linux.go: tupleEvery (Socket.TupleSeq)
 
 // Indexes of the stats array.
 enum {
