@@ -523,3 +523,80 @@ func TestSocketIntake(t *testing.T) {
 		})
 	}
 }
+
+// olderProcs holds every socket inode from 1000 on in process 100.
+type olderProcs struct{ p *model.Process }
+
+func (o olderProcs) Process(pid int) *model.Process {
+	if pid == o.p.PID {
+		return o.p
+	}
+	return nil
+}
+func (olderProcs) ForkedSince(int, time.Time) bool { return false }
+func (olderProcs) HolderPID(ino uint64) (int, bool) {
+	return 100, ino >= 1000
+}
+func (olderProcs) Refresh() error { return nil }
+
+// TestSocketOlder: sockets older than the agent (PID 0) are placed by one
+// list of the namespace's sockets, also those taken on ticks later (the
+// intake spent); a socket the list lacks, made after it, has the list
+// made again, at most every olderEvery.
+func TestSocketOlder(t *testing.T) {
+	daemon := &model.Process{PID: 100, StartTime: 1, Comm: "daemon", Exe: "/usr/sbin/daemon"}
+	sock := func(i int) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: uint64(i), NetNSCookie: 42, Type: 2, Proto: protoUDP,
+			Local: netip.AddrPortFrom(tLocal.Addr(), uint16(5000+i)), Remote: tRemote, TupleSeq: 1, BytesOut: 100, Slot: i}
+	}
+	var socks []sockbpf.Socket
+	for i := 1; i <= 10; i++ {
+		socks = append(socks, sock(i))
+	}
+	existing := 10
+	lists := 0
+	src := &fakeSource{}
+	s := newSocketCounter(socketOptions{src: src, procs: olderProcs{daemon}, owners: &holderResolver{}, netns: 42, claims: newClaims(),
+		listOlder: func(f func(cookie, inode uint64)) error {
+			lists++
+			for i := 1; i <= existing; i++ {
+				f(uint64(i), uint64(1000+i))
+			}
+			return nil
+		}})
+	s.perTick, s.intake = 1, 0 // ten ticks to take them on, past olderEvery
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	tick := func() {
+		t.Helper()
+		src.reads = [][]sockbpf.Socket{socks}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	for range 11 {
+		tick()
+	}
+	if lists != 1 || s.live != 10 {
+		t.Errorf("after 11 ticks: listed %d times, %d sockets taken on; want 1 and 10", lists, s.live)
+	}
+	// A socket made since, of PID 0 (accepted before its server was
+	// known, say): listed again.
+	existing = 11
+	socks = append(socks, sock(11))
+	tick()
+	if lists != 2 || s.live != 11 {
+		t.Errorf("after a new socket: listed %d times, %d sockets taken on; want 2 and 11", lists, s.live)
+	}
+	var out uint64
+	for _, e := range c.Entries() {
+		if e.Key != model.KeyProcess(daemon) {
+			t.Errorf("entry %s: want every byte the daemon's", e.Key)
+		}
+		out += e.BytesOut
+	}
+	if out != 1100 {
+		t.Errorf("%d bytes out, want 1100", out)
+	}
+}
