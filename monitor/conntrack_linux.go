@@ -73,7 +73,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		o.Now = time.Now
 	}
 	if o.openSockets == nil {
-		o.openSockets = openSockbpf
+		o.openSockets = func() (socketSource, error) { return openSockbpf(o.Config.MaxSockets) }
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
