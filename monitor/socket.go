@@ -210,9 +210,15 @@ type socketCounter struct {
 	started  time.Time     // when the tick's collect began (the real clock: its cost)
 	now      time.Time     // the tick's
 
-	last      sockbpf.Stats
-	lastFull  time.Time // when MapFull last grew
-	lostClose uint64    // sockets whose close record never came
+	last     sockbpf.Stats
+	lastMiss time.Time // when NoStorage last grew, or a Read failed
+	// over holds what the last Read said of each overflow entry
+	// (sockbpf.Socket.Overflow: the bytes of the sockets that found the
+	// map full, by namespace and creator), and overRows what they moved
+	// this tick.
+	over      map[overKey]overSeen
+	overRows  []overRow
+	lostClose uint64 // sockets whose close record never came
 	// cross is what the watched namespace's sockets booked since the
 	// last takeCrossed, as it crossed its interfaces.
 	crossIn, crossOut uint64
@@ -262,15 +268,17 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 			delete(s.gone, cookie)
 		}
 	}
-	if st.MapFull != s.last.MapFull || err != nil {
-		// Sockets the map had no room for, or a Read that failed: the
-		// ends not claimed are conntrack's for a while.
-		s.lastFull = now
+	if st.NoStorage != s.last.NoStorage || err != nil {
+		// Sockets the programs could not follow (the map full is not
+		// one: those are counted in overflow), or a Read that failed:
+		// the ends not claimed are conntrack's for a while.
+		s.lastMiss = now
 	}
+	s.overflowDone()
 	s.last = st
 	// Sure again once no socket found the map full for as long as a
 	// claim lasts: every socket alive since has its claim.
-	s.o.claims.sure.Store(s.lastFull.IsZero() || now.Sub(s.lastFull) > claimGrace)
+	s.o.claims.sure.Store(s.lastMiss.IsZero() || now.Sub(s.lastMiss) > claimGrace)
 	s.o.claims.apply(s.changes, now)
 	s.changes = s.changes[:0]
 	for i, o := range s.touched {
@@ -281,6 +289,10 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 		s.touched[i] = nil
 	}
 	s.touched = s.touched[:0]
+	for _, r := range s.overRows {
+		c.AddClass(r.key, r.info, 0, r.in, r.out, now)
+	}
+	s.overRows = s.overRows[:0]
 	if err != nil {
 		return fmt.Errorf("reading the sockets' counters: %w", err)
 	}
@@ -291,6 +303,10 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 func (s *socketCounter) add(k *sockbpf.Socket) {
 	if s.o.netns != 0 && k.NetNSCookie != 0 && k.NetNSCookie != s.o.netns {
 		return // another namespace's: not watched
+	}
+	if k.Overflow {
+		s.overflow(k)
+		return
 	}
 	if k.Slot < 0 {
 		return // not expected: every socket the kernel reports has a slot
@@ -440,6 +456,78 @@ func (s *socketCounter) slot(i int) *sockState {
 		s.chunks[c] = make([]sockState, slotChunk)
 	}
 	return &s.chunks[c][i%slotChunk]
+}
+
+// overKey is an overflow entry's: namespace and creator.
+type overKey struct {
+	netns uint64
+	pid   int
+}
+
+// overSeen is an overflow entry's counters as the last Read said, and
+// that Read.
+type overSeen struct {
+	in, out uint64
+	seen    uint32
+}
+
+// overRow is what an overflow entry moved in a tick, and whose it is.
+type overRow struct {
+	key     model.Key
+	info    model.Info
+	in, out uint64
+}
+
+// overflow takes an overflow entry of a Read: the bytes of the sockets of
+// one creator that found the map full. They go to the creator while it
+// is the process the kernel recorded, else, as for a socket that closed
+// before it was read, to what the kernel recorded; those of no known
+// creator (PID 0 or 1: older than the programs, handed over, the shared
+// entry) are unattributed, socket_map_full. Entries of other namespaces
+// are left alone, and their bytes are not coverage's (the sockets' ends
+// are not known).
+func (s *socketCounter) overflow(k *sockbpf.Socket) {
+	if s.o.netns != 0 && k.NetNSCookie != s.o.netns {
+		return
+	}
+	if s.over == nil {
+		s.over = map[overKey]overSeen{}
+	}
+	ok := overKey{k.NetNSCookie, k.PID}
+	last := s.over[ok]
+	s.over[ok] = overSeen{in: k.BytesIn, out: k.BytesOut, seen: s.gen}
+	dIn, dOut := delta(k.BytesIn, last.in), delta(k.BytesOut, last.out)
+	if dIn+dOut == 0 {
+		return
+	}
+	info := model.Info{Unattributed: model.ReasonSocketMapFull}
+	if k.PID > 1 {
+		p := s.process(k.PID)
+		if p == nil || (k.Comm != "" && p.Comm != "" && p.Comm != k.Comm) {
+			p = &model.Process{PID: k.PID, Comm: k.Comm}
+		}
+		info = model.Info{Process: p}
+	}
+	var key model.Key
+	if info.Process != nil {
+		if s.o.keep != nil && !s.o.keep(info.Process.Cmdline) {
+			return
+		}
+		key = model.KeyProcess(info.Process)
+	} else {
+		key = model.KeyUnattributed(info.Unattributed)
+	}
+	s.overRows = append(s.overRows, overRow{key, info, dIn, dOut})
+}
+
+// overflowDone forgets the overflow entries the last Read did not list
+// (deleted by the kernel's side once idle).
+func (s *socketCounter) overflowDone() {
+	for k, v := range s.over {
+		if v.seen != s.gen {
+			delete(s.over, k)
+		}
+	}
 }
 
 // delta is what a counter moved since it read last.

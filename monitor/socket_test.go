@@ -240,8 +240,10 @@ func TestClaimResolver(t *testing.T) {
 	}
 }
 
-// TestSocketCounterUnderPressure: once a socket found the map full, ends
-// not claimed are conntrack's (claims not sure) for claimGrace.
+// TestSocketCounterUnderPressure: once the programs could not follow a
+// socket (no memory for its state), ends not claimed are conntrack's
+// (claims not sure) for claimGrace; sockets that found the map full are
+// counted in overflow, so claims stay sure.
 func TestSocketCounterUnderPressure(t *testing.T) {
 	src := &fakeSource{}
 	cl := newClaims()
@@ -249,21 +251,67 @@ func TestSocketCounterUnderPressure(t *testing.T) {
 	c := model.NewMonitorEntryCollection(time.Hour)
 	now := time.Unix(1000, 0)
 	for _, step := range []struct {
-		at      time.Duration
-		mapFull uint64
-		sure    bool
+		at        time.Duration
+		mapFull   uint64
+		noStorage uint64
+		sure      bool
 	}{
-		{0, 0, true},
-		{time.Second, 3, false},
-		{claimGrace, 3, false},
-		{claimGrace + 2*time.Second, 3, true},
+		{0, 0, 0, true},
+		{time.Second, 3, 0, true},
+		{2 * time.Second, 3, 2, false},
+		{claimGrace + time.Second, 3, 2, false},
+		{claimGrace + 3*time.Second, 3, 2, true},
 	} {
-		src.st.MapFull = step.mapFull
+		src.st.MapFull, src.st.NoStorage = step.mapFull, step.noStorage
 		if err := s.collect(c, now.Add(step.at)); err != nil {
 			t.Fatal(err)
 		}
 		if got := cl.sure.Load(); got != step.sure {
-			t.Errorf("at +%s with %d sockets that found the map full: sure %v, want %v", step.at, step.mapFull, got, step.sure)
+			t.Errorf("at +%s with %d sockets that found the map full, %d with no state: sure %v, want %v", step.at, step.mapFull, step.noStorage, got, step.sure)
+		}
+	}
+}
+
+// TestSocketOverflow: the bytes of the sockets that found the map full
+// (sockbpf's overflow entries) go to their creator while it is the
+// process the kernel recorded, else to what it recorded; those of no known
+// creator are unattributed (socket_map_full); other namespaces' are left
+// alone; an entry deleted and made again counts from zero.
+func TestSocketOverflow(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	over := func(netns uint64, pid int, comm string, in, out uint64) sockbpf.Socket {
+		return sockbpf.Socket{Overflow: true, NetNSCookie: netns, PID: pid, Comm: comm, BytesIn: in, BytesOut: out, Slot: -1}
+	}
+	src := &fakeSource{reads: [][]sockbpf.Socket{
+		{over(42, 100, "gen", 10, 100), over(42, 200, "gone", 1, 2), over(42, 0, "", 5, 5), over(7, 100, "gen", 1000, 1000)},
+		{over(42, 100, "gen", 30, 300), over(42, 0, "", 5, 5)},
+		{over(42, 100, "gen", 4, 4)}, // deleted since, made again
+	}}
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for range 3 {
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	got := map[model.Key][2]uint64{}
+	for _, e := range c.Entries() {
+		got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
+	}
+	want := map[model.Key][2]uint64{
+		model.KeyProcess(gen): {34, 304},
+		model.KeyProcess(&model.Process{PID: 200, Comm: "gone"}): {1, 2},
+		model.KeyUnattributed(model.ReasonSocketMapFull):         {5, 5},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %v, want %v", k, got[k], w)
 		}
 	}
 }

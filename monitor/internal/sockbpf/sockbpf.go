@@ -60,6 +60,11 @@ type Socket struct {
 	// Closed: these are its final counters (the socket was released, or a
 	// TCP socket reached CLOSE); it will not be reported again.
 	Closed bool
+	// Overflow: not a socket, but the bytes of the sockets of one creator
+	// (PID, Comm; 0 for those the programs found no room for even there)
+	// in namespace NetNSCookie that found the map full, cumulative: they
+	// are counted, if not each on its own. Cookie is 0, Slot -1.
+	Overflow bool
 	// Slot is where the kernel keeps the socket's counters while it lives
 	// (stable for its life, reused after it); in a close record, the slot
 	// it left. A reader may keep its own per-socket state by Slot, checking
