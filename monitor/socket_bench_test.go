@@ -49,8 +49,12 @@ func (localResolver) ResolveOuter(uint8, *flows.Ends, flows.Level) (model.Info, 
 	return model.Info{}, false
 }
 
-// unforked is a process table whose processes never forked.
-type unforked struct{ p *model.Process }
+// unforked is a process table of one process, p, which never forked and
+// holds every socket inode from holdsFrom on (none if 0).
+type unforked struct {
+	p         *model.Process
+	holdsFrom uint64
+}
 
 func (u unforked) Process(pid int) *model.Process {
 	if pid == u.p.PID {
@@ -59,12 +63,14 @@ func (u unforked) Process(pid int) *model.Process {
 	return nil
 }
 func (unforked) ForkedSince(int, time.Time) bool { return false }
-func (unforked) HolderPID(uint64) (int, bool)    { return 0, false }
-func (unforked) Refresh() error                  { return nil }
+func (u unforked) HolderPID(ino uint64) (int, bool) {
+	return u.p.PID, u.holdsFrom != 0 && ino >= u.holdsFrom
+}
+func (unforked) Refresh() error { return nil }
 
 func newBenchCounter(src socketSource) *socketCounter {
 	p := &model.Process{PID: 1000, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen", Cmdline: "gen"}
-	return newSocketCounter(socketOptions{src: src, procs: unforked{p}, owners: localResolver{}, netns: 42, home: 42, claims: newClaims()})
+	return newSocketCounter(socketOptions{src: src, procs: unforked{p: p}, owners: localResolver{}, netns: 42, home: 42, claims: newClaims()})
 }
 
 // BenchmarkSocketTick is a tick of the socket monitor at 100,000 live

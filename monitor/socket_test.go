@@ -43,6 +43,25 @@ func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
 func (f *fakeSource) Stats() sockbpf.Stats { return f.st }
 func (f *fakeSource) Close() error         { return nil }
 
+// collectTicks runs n ticks of s a second apart from time 1000, into one
+// collection, and returns each key's bytes in and out.
+func collectTicks(t *testing.T, s *socketCounter, n int) map[model.Key][2]uint64 {
+	t.Helper()
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for range n {
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	got := map[model.Key][2]uint64{}
+	for _, e := range c.Entries() {
+		got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
+	}
+	return got
+}
+
 type procsFunc func(pid int) *model.Process
 
 func (f procsFunc) Process(pid int) *model.Process { return f(pid) }
@@ -150,18 +169,7 @@ func TestSocketCounter(t *testing.T) {
 					t.Errorf("%d ends claimed, want none: their bytes are conntrack's", cl.len())
 				}
 			}()
-			c := model.NewMonitorEntryCollection(time.Hour)
-			now := time.Unix(1000, 0)
-			for range tc.reads {
-				if err := s.collect(c, now); err != nil {
-					t.Fatal(err)
-				}
-				now = now.Add(time.Second)
-			}
-			got := map[model.Key][2]uint64{}
-			for _, e := range c.Entries() {
-				got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
-			}
+			got := collectTicks(t, s, len(tc.reads))
 			if len(got) != len(tc.want) {
 				t.Fatalf("entries %v, want %v", got, tc.want)
 			}
@@ -289,18 +297,7 @@ func TestSocketOverflow(t *testing.T) {
 		{over(42, 100, "gen", 4, 4)}, // deleted since, made again
 	}}
 	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
-	c := model.NewMonitorEntryCollection(time.Hour)
-	now := time.Unix(1000, 0)
-	for range 3 {
-		if err := s.collect(c, now); err != nil {
-			t.Fatal(err)
-		}
-		now = now.Add(time.Second)
-	}
-	got := map[model.Key][2]uint64{}
-	for _, e := range c.Entries() {
-		got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
-	}
+	got := collectTicks(t, s, 3)
 	want := map[model.Key][2]uint64{
 		model.KeyProcess(gen): {34, 304},
 		model.KeyProcess(&model.Process{PID: 200, Comm: "gone"}): {1, 2},
@@ -437,23 +434,12 @@ func TestSocketSlotReused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := newClaims()
 			s := newSocketCounter(socketOptions{src: &fakeSource{reads: tc.reads}, procs: procs, owners: &holderResolver{}, netns: 42, claims: cl})
-			c := model.NewMonitorEntryCollection(time.Hour)
-			now := time.Unix(1000, 0)
-			for range tc.reads {
-				if err := s.collect(c, now); err != nil {
-					t.Fatal(err)
-				}
-				now = now.Add(time.Second)
-			}
-			got := map[model.Key]uint64{}
-			for _, e := range c.Entries() {
-				got[e.Key] = e.BytesIn
-			}
+			got := collectTicks(t, s, len(tc.reads))
 			if len(got) != len(tc.want) {
 				t.Fatalf("entries %v, want %v", got, tc.want)
 			}
 			for k, w := range tc.want {
-				if got[k] != w {
+				if got[k][0] != w {
 					t.Errorf("%s: in %d, want %d", k, got[k], w)
 				}
 			}
@@ -572,21 +558,6 @@ func TestSocketIntake(t *testing.T) {
 	}
 }
 
-// olderProcs holds every socket inode from 1000 on in process 100.
-type olderProcs struct{ p *model.Process }
-
-func (o olderProcs) Process(pid int) *model.Process {
-	if pid == o.p.PID {
-		return o.p
-	}
-	return nil
-}
-func (olderProcs) ForkedSince(int, time.Time) bool { return false }
-func (olderProcs) HolderPID(ino uint64) (int, bool) {
-	return 100, ino >= 1000
-}
-func (olderProcs) Refresh() error { return nil }
-
 // TestSocketOlder: sockets older than the agent (PID 0) are placed by one
 // list of the namespace's sockets, also those taken on ticks later (the
 // intake spent); a socket the list lacks, made after it, has the list
@@ -604,7 +575,7 @@ func TestSocketOlder(t *testing.T) {
 	existing := 10
 	lists := 0
 	src := &fakeSource{}
-	s := newSocketCounter(socketOptions{src: src, procs: olderProcs{daemon}, owners: &holderResolver{}, netns: 42, claims: newClaims(),
+	s := newSocketCounter(socketOptions{src: src, procs: unforked{p: daemon, holdsFrom: 1000}, owners: &holderResolver{}, netns: 42, claims: newClaims(),
 		listOlder: func(f func(cookie, inode uint64)) error {
 			lists++
 			for i := 1; i <= existing; i++ {
