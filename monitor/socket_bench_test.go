@@ -123,4 +123,33 @@ func BenchmarkSocketTick(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(taken), "ns/new-socket")
 		b.ReportMetric(float64(taken)/float64(b.N), "new/tick")
 	})
+	// Sockets older than the agent (PID 0): placed by the namespace's
+	// list of sockets and the process table's map of inodes.
+	b.Run("older", func(b *testing.B) {
+		var taken int
+		for b.Loop() {
+			b.StopTimer()
+			src := newLiveSource(n)
+			for i := range src.socks {
+				src.socks[i].PID, src.socks[i].Comm = 0, ""
+			}
+			s := newBenchCounter(src)
+			s.o.procs = unforked{p: s.o.procs.(unforked).p, holdsFrom: 1}
+			s.o.listOlder = func(f func(cookie, inode uint64)) error {
+				for i := range n {
+					f(uint64(i+1), uint64(i+1))
+				}
+				return nil
+			}
+			s.perTick = n
+			c := model.NewMonitorEntryCollection(time.Hour)
+			runtime.GC()
+			b.StartTimer()
+			if err := s.collect(c, time.Unix(1000, 0)); err != nil {
+				b.Fatal(err)
+			}
+			taken += s.live
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(taken), "ns/new-socket")
+	})
 }
