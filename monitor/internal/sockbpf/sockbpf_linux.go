@@ -64,11 +64,12 @@ var (
 // user-space ends of their maps. One goroutine calls Read; Stats may be
 // called from any.
 type Counter struct {
-	objs  sockbpfObjects
-	links []link.Link
-	ring  *ringbuf.Reader
-	slots []byte // the slots map, mmapped
-	max   int
+	objs     sockbpfObjects
+	links    []link.Link
+	ring     *ringbuf.Reader
+	win      []byte // the mapped window of the slots map (nil once closed)
+	winStart int    // the first slot in win
+	max      int
 
 	stop chan struct{} // closed by Close: the drain goroutine returns
 	done chan struct{} // closed by the drain goroutine when it returns
@@ -177,7 +178,7 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		c.links = append(c.links, l)
 	}
 	var err error
-	if err = c.mapSlots(1); err != nil {
+	if err = c.mapWindow(0); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -259,7 +260,7 @@ func attach(path string, prog *ebpf.Program, typ ebpf.AttachType) (link.Link, er
 // once). fn must not keep the pointer. One goroutine calls Read, never
 // at the same time as Close.
 func (c *Counter) Read(fn func(*Socket)) error {
-	if c.slots == nil {
+	if c.win == nil {
 		return errors.New("reading sockets: the counter is closed")
 	}
 	c.mu.Lock()
@@ -278,32 +279,34 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		return err
 	}
 	end := int(min(next, uint64(c.max)))
-	if err := c.mapSlots(end); err != nil {
-		return err
-	}
 	live := 0
-	for i := range end {
-		off := i * slotSize
-		state := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offState)&^3])))
-		state = state >> (8 * (uint32(offState) & 3)) & 0xff
-		switch state {
-		case stateLive:
-			gen := c.gen(off)
-			s := c.slotAt(off)
-			if c.gen(off) != gen || s.State != stateLive {
-				continue // handed to another socket while read: next time
-			}
-			live++
-			c.fill(&s, false)
-			c.sock.Slot = i
-			fn(&c.sock)
-		case stateClosed:
-			// Its close record found the ring buffer full: the slot kept
-			// it, and is freed now that it is read.
-			c.closedBuf = append(c.closedBuf, c.slotAt(off))
-			c.slots[off+int(offState)] = stateFree
-			if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
-				return fmt.Errorf("freeing slot %d: %w", i, err)
+	for start := 0; start < end; start += windowSlots {
+		if err := c.mapWindow(start); err != nil {
+			return err
+		}
+		for i := start; i < min(start+windowSlots, end); i++ {
+			off := (i - start) * slotSize
+			state := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.win[off+int(offState)&^3])))
+			state = state >> (8 * (uint32(offState) & 3)) & 0xff
+			switch state {
+			case stateLive:
+				gen := c.gen(off)
+				s := c.slotAt(off)
+				if c.gen(off) != gen || s.State != stateLive {
+					continue // handed to another socket while read: next time
+				}
+				live++
+				c.fill(&s, false)
+				c.sock.Slot = i
+				fn(&c.sock)
+			case stateClosed:
+				// Its close record found the ring buffer full: the slot
+				// kept it, and is freed now that it is read.
+				c.closedBuf = append(c.closedBuf, c.slotAt(off))
+				c.win[off+int(offState)] = stateFree
+				if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
+					return fmt.Errorf("freeing slot %d: %w", i, err)
+				}
 			}
 		}
 	}
@@ -321,37 +324,42 @@ func (c *Counter) Read(fn func(*Socket)) error {
 	return nil
 }
 
-// mapChunk is the step by which the mapping of the slots map grows.
-const mapChunk = 1 << 20
+// windowSlots is the number of slots mapped at a time: 1 MiB of them.
+const windowSlots = (1 << 20) / slotSize
 
-// mapSlots maps at least the first n slots of the slots map, the part
-// ever handed out (slots are taken from the freed ones first): the kernel
-// maps every page of a mapping at once, so mapping the whole map would
-// make its 16 MiB (at the default MaxSockets) resident in bwmon for a
-// host with a few hundred sockets.
-func (c *Counter) mapSlots(n int) error {
-	size := min((n*slotSize+mapChunk-1)/mapChunk*mapChunk, c.max*slotSize)
-	if size <= len(c.slots) {
+// mapWindow maps the window of the slots map that starts at slot start (a
+// multiple of windowSlots), unless it is mapped already. Read maps the
+// slots handed out so far a window at a time rather than all at once: the
+// kernel maps every page of a mapping at once, and the slots of 100,000
+// sockets are 12.8 MB that the agent would hold in its resident memory
+// (the map's memory is the kernel's, allocated in full at Open, whether
+// or not it is mapped). On a host with fewer than windowSlots sockets the
+// one window stays mapped from Read to Read; above, each Read maps and
+// unmaps each window once (about 60 µs a window).
+func (c *Counter) mapWindow(start int) error {
+	if c.win != nil && c.winStart == start {
 		return nil
 	}
-	m, err := unix.Mmap(c.objs.Slots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	size := min(windowSlots, c.max-start) * slotSize
+	if c.win != nil {
+		_ = unix.Munmap(c.win)
+		c.win = nil
+	}
+	m, err := unix.Mmap(c.objs.Slots.FD(), int64(start*slotSize), size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return fmt.Errorf("mapping the slots map (%d bytes): %w", size, err)
+		return fmt.Errorf("mapping slots %d to %d of the slots map: %w", start, start+size/slotSize, err)
 	}
-	if c.slots != nil {
-		_ = unix.Munmap(c.slots)
-	}
-	c.slots = m
+	c.win, c.winStart = m, start
 	return nil
 }
 
 func (c *Counter) gen(off int) uint32 {
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offGen)])))
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.win[off+int(offGen)])))
 }
 
-// slotAt copies the slot at off, its counters with atomic loads.
+// slotAt copies the slot at off in the window, its counters with atomic loads.
 func (c *Counter) slotAt(off int) sockbpfSlot {
-	p := (*sockbpfSlot)(unsafe.Pointer(&c.slots[off]))
+	p := (*sockbpfSlot)(unsafe.Pointer(&c.win[off]))
 	s := *p
 	s.BytesIn = atomic.LoadUint64(&p.BytesIn)
 	s.BytesOut = atomic.LoadUint64(&p.BytesOut)
@@ -441,9 +449,9 @@ func (c *Counter) Close() error {
 		if c.ring != nil {
 			errs = append(errs, c.ring.Close())
 		}
-		if c.slots != nil {
-			errs = append(errs, unix.Munmap(c.slots))
-			c.slots = nil
+		if c.win != nil {
+			errs = append(errs, unix.Munmap(c.win))
+			c.win = nil
 		}
 		errs = append(errs, c.objs.Close())
 		if err := errors.Join(errs...); err != nil {
