@@ -105,3 +105,20 @@ func TestMapWindow(t *testing.T) {
 		_ = c.win[len(c.win)-1] // the last byte is mapped (a fault otherwise)
 	}
 }
+
+// BenchmarkMapWindow measures what Read pays a window of slots when there
+// is more than one: an munmap and an mmap of 1 MiB, and a read of each
+// page.
+func BenchmarkMapWindow(b *testing.B) {
+	c := openCounter(b, Options{MaxSockets: 2 * windowSlots})
+	i := 0
+	for b.Loop() {
+		i ^= 1
+		if err := c.mapWindow(i * windowSlots); err != nil {
+			b.Fatal(err)
+		}
+		for off := 0; off < len(c.win); off += 4096 {
+			_ = c.win[off]
+		}
+	}
+}

@@ -335,7 +335,8 @@ const windowSlots = (1 << 20) / slotSize
 // (the map's memory is the kernel's, allocated in full at Open, whether
 // or not it is mapped). On a host with fewer than windowSlots sockets the
 // one window stays mapped from Read to Read; above, each Read maps and
-// unmaps each window once (about 60 µs a window).
+// unmaps each window once (BenchmarkMapWindow: about 120 µs a window,
+// 1.6 ms a Read at 100,000 sockets).
 func (c *Counter) mapWindow(start int) error {
 	if c.win != nil && c.winStart == start {
 		return nil
