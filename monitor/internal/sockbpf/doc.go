@@ -19,10 +19,12 @@
 //     TCP socket still sends its queued data and FIN) hands the final
 //     counters to user space through a ring buffer and frees the slot.
 //
-// Read walks the slots (mapped into memory, no system call per socket)
-// and the ring buffer. Sockets older than the programs are counted from
-// their first packet, with PID 0 (Socket.Adopted): the caller finds their
-// owner by cookie (sock_diag's idiag_cookie).
+// Read walks the slots (mapped into memory a window of 1 MiB at a time,
+// no system call per socket) and the close records, which a goroutine of
+// the Counter moves out of the ring buffer every 100 ms (so that a small
+// ring serves a tick of closing sockets). Sockets older than the programs
+// are counted from their first packet, with PID 0 (Socket.Adopted): the
+// caller finds their owner by cookie (sock_diag's idiag_cookie).
 //
 // Nothing is pinned and no bpffs is needed: the kernel detaches the
 // programs when the last descriptor of their links closes, at Close or
@@ -44,5 +46,6 @@
 // Open's error wraps ErrUnsupported when the host lacks one of these.
 //
 // Read, Stats and Close: one goroutine calls Read (and not at the same
-// time as Close); Stats may be called from any goroutine.
+// time as Close); Stats may be called from any goroutine. Open starts one
+// goroutine; Close stops it and returns once it has.
 package sockbpf

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 // udpPair returns a connected UDP socket that has sent one datagram of
@@ -109,5 +110,44 @@ func TestRingFull(t *testing.T) {
 	}
 	if st := c.Stats(); st.RingLost == 0 || st.Closed < 100 {
 		t.Errorf("stats %+v: want close records the ring could not take counted, and 100 closed read", st)
+	}
+}
+
+// TestRingDrained: the Counter's goroutine empties the ring buffer between
+// Reads, so that more sockets close between two Reads than the ring holds
+// without any record left in its slot (250 sockets, a ring of 120).
+func TestRingDrained(t *testing.T) {
+	defer func(n uint32) { ringBytes = n }(ringBytes)
+	ringBytes = 4 * uint32(os.Getpagesize()) // about 120 records
+	c := openCounter(t, Options{})
+	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	var want []uint64
+	for range 5 {
+		for range 50 {
+			tx := udpSend(t, rx)
+			want = append(want, cookie(t, tx))
+			tx.Close()
+		}
+		time.Sleep(3 * drainEvery)
+	}
+	got := map[uint64]Socket{}
+	if err := c.Read(func(s *Socket) {
+		if s.Closed {
+			got[s.Cookie] = *s
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range want {
+		if s := got[k]; s.BytesOut != 128 {
+			t.Errorf("socket %d: %+v, want closed with 128 bytes out at the first Read", k, s)
+		}
+	}
+	if st := c.Stats(); st.RingLost != 0 {
+		t.Errorf("stats %+v: want no close record left in its slot", st)
 	}
 }

@@ -42,9 +42,21 @@ const tupleEvery = 1024
 // maxComms bounds Read's cache of comm strings.
 const maxComms = 4096
 
-// ringBytes is the size of the close records' ring buffer: 4 MiB, about
-// 30,000 records (tests make it smaller).
-var ringBytes uint32 = 4 << 20
+// ringBytes is the size of the close records' ring buffer: 512 KiB, about
+// 3,800 records of 136 bytes, 380 ms of 10,000 sockets closing a second
+// (tests make it smaller). The reader maps its data pages twice, so it
+// costs the agent twice that in resident memory once every page was read.
+var ringBytes uint32 = 512 << 10
+
+// drainEvery is how often the Counter's goroutine moves close records
+// from the ring buffer to its own list, so that a tick's worth of closing
+// sockets need not fit the ring.
+var drainEvery = 100 * time.Millisecond
+
+// maxPending bounds the close records the goroutine keeps between two
+// Reads (128 bytes each): beyond it they wait in the ring buffer, and
+// when that is full in their slots (Stats.RingLost), never lost.
+const maxPending = 1 << 15
 
 // Offsets of the fields Read loads one at a time from the mapped slots.
 var (
@@ -56,15 +68,21 @@ var (
 // user-space ends of their maps. One goroutine calls Read; Stats may be
 // called from any.
 type Counter struct {
-	objs  sockbpfObjects
-	links []link.Link
-	ring  *ringbuf.Reader
-	slots []byte // the slots map, mmapped
-	max   int
+	objs     sockbpfObjects
+	links    []link.Link
+	ring     *ringbuf.Reader
+	win      []byte // the mapped window of the slots map (nil once closed)
+	winStart int    // the first slot in win
+	max      int
 
-	closedBuf []sockbpfSlot       // Read's list of close records, reused
-	sock      Socket              // Read's Socket handed to fn, reused
-	comms     map[[16]byte]string // Read's comm strings, so that a tick allocates none for names seen before
+	stop chan struct{} // closed by Close: the drain goroutine returns
+	done chan struct{} // closed by the drain goroutine when it returns
+
+	mu        sync.Mutex    // guards closedBuf and the reading of ring; held through Read
+	closedBuf []sockbpfSlot // close records drained and not yet read (reused)
+
+	sock  Socket              // Read's Socket handed to fn, reused
+	comms map[[16]byte]string // Read's comm strings, so that a tick allocates none for names seen before
 
 	live, closed atomic.Uint64
 
@@ -174,7 +192,7 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		return nil, fmt.Errorf("making the shared overflow entry: %w", err)
 	}
 	var err error
-	if err = c.mapSlots(1); err != nil {
+	if err = c.mapWindow(0); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -182,7 +200,54 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		c.Close()
 		return nil, fmt.Errorf("opening the close records' ring buffer: %w", err)
 	}
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.drainLoop()
 	return c, nil
+}
+
+// drainLoop moves close records from the ring buffer to closedBuf every
+// drainEvery until Close, skipping a round while Read runs (Read drains
+// the ring itself).
+func (c *Counter) drainLoop() {
+	defer close(c.done)
+	t := time.NewTicker(drainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		if !c.mu.TryLock() {
+			continue
+		}
+		if len(c.closedBuf) < maxPending {
+			// An error here (the reader closed) is Read's to report.
+			_ = c.drainLocked(maxPending)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// drainLocked appends the close records waiting in the ring buffer to
+// closedBuf, until it holds limit records, without blocking.
+func (c *Counter) drainLocked(limit int) error {
+	c.ring.SetDeadline(time.Now())
+	var rec ringbuf.Record
+	for len(c.closedBuf) < limit {
+		err := c.ring.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading close records: %w", err)
+		}
+		if len(rec.RawSample) < slotSize {
+			continue
+		}
+		c.closedBuf = append(c.closedBuf, *(*sockbpfSlot)(unsafe.Pointer(&rec.RawSample[0])))
+	}
+	return nil
 }
 
 // attach links prog to the cgroup at path with a bpf_link, never with the
@@ -209,26 +274,18 @@ func attach(path string, prog *ebpf.Program, typ ebpf.AttachType) (link.Link, er
 // once). fn must not keep the pointer. One goroutine calls Read, never
 // at the same time as Close.
 func (c *Counter) Read(fn func(*Socket)) error {
-	if c.slots == nil {
+	if c.win == nil {
 		return errors.New("reading sockets: the counter is closed")
 	}
-	// The close records first: a socket whose record is read here has left
-	// its slot, so it is not also reported live below.
-	c.closedBuf = c.closedBuf[:0]
-	c.ring.SetDeadline(time.Now())
-	var rec ringbuf.Record
-	for {
-		err := c.ring.ReadInto(&rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading close records: %w", err)
-		}
-		if len(rec.RawSample) < slotSize {
-			continue
-		}
-		c.closedBuf = append(c.closedBuf, *(*sockbpfSlot)(unsafe.Pointer(&rec.RawSample[0])))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The close records first (those the goroutine drained, then the rest
+	// of the ring): a socket whose record is read here has left its slot,
+	// so it is not also reported live below.
+	// (A record left in the ring waits for the next Read; one kept in
+	// closedBuf after an error too.)
+	if err := c.drainLocked(2 * maxPending); err != nil {
+		return err
 	}
 
 	next, err := c.stat(statNext)
@@ -236,34 +293,36 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		return err
 	}
 	end := int(min(next, uint64(c.max)))
-	if err := c.mapSlots(end); err != nil {
-		return err
-	}
 	live := 0
-	for i := range end {
-		off := i * slotSize
-		state := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offState)&^3])))
-		state = state >> (8 * (uint32(offState) & 3)) & 0xff
-		switch state {
-		case stateLive:
-			gen := c.gen(off)
-			s := c.slotAt(off)
-			if c.gen(off) != gen || s.State != stateLive {
-				continue // handed to another socket while read: next time
-			}
-			live++
-			c.fill(&s, false)
-			c.sock.Slot = i
-			fn(&c.sock)
-		case stateClosed:
-			// Its close record found the ring buffer full: the slot kept
-			// it, and is freed now that it is read.
-			r := c.slotAt(off)
-			r.Gen = uint32(i) // as in a record of the ring: the slot it left
-			c.closedBuf = append(c.closedBuf, r)
-			c.slots[off+int(offState)] = stateFree
-			if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
-				return fmt.Errorf("freeing slot %d: %w", i, err)
+	for start := 0; start < end; start += windowSlots {
+		if err := c.mapWindow(start); err != nil {
+			return err
+		}
+		for i := start; i < min(start+windowSlots, end); i++ {
+			off := (i - start) * slotSize
+			state := atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.win[off+int(offState)&^3])))
+			state = state >> (8 * (uint32(offState) & 3)) & 0xff
+			switch state {
+			case stateLive:
+				gen := c.gen(off)
+				s := c.slotAt(off)
+				if c.gen(off) != gen || s.State != stateLive {
+					continue // handed to another socket while read: next time
+				}
+				live++
+				c.fill(&s, false)
+				c.sock.Slot = i
+				fn(&c.sock)
+			case stateClosed:
+				// Its close record found the ring buffer full: the slot
+				// kept it, and is freed now that it is read.
+				r := c.slotAt(off)
+				r.Gen = uint32(i) // as in a record of the ring: the slot it left
+				c.closedBuf = append(c.closedBuf, r)
+				c.win[off+int(offState)] = stateFree
+				if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
+					return fmt.Errorf("freeing slot %d: %w", i, err)
+				}
 			}
 		}
 	}
@@ -274,6 +333,11 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		fn(&c.sock)
 	}
 	c.closed.Add(uint64(len(c.closedBuf)))
+	if cap(c.closedBuf) > 8192 && len(c.closedBuf) < cap(c.closedBuf)/4 {
+		c.closedBuf = nil // a burst of closing is over: give its memory back
+	} else {
+		c.closedBuf = c.closedBuf[:0]
+	}
 	return c.readOverflow(fn)
 }
 
@@ -349,37 +413,43 @@ func (c *Counter) readOverflow(fn func(*Socket)) error {
 	return nil
 }
 
-// mapChunk is the step by which the mapping of the slots map grows.
-const mapChunk = 1 << 20
+// windowSlots is the number of slots mapped at a time: 1 MiB of them.
+const windowSlots = (1 << 20) / slotSize
 
-// mapSlots maps at least the first n slots of the slots map, the part
-// ever handed out (slots are taken from the freed ones first): the kernel
-// maps every page of a mapping at once, so mapping the whole map would
-// make its 16 MiB (at the default MaxSockets) resident in bwmon for a
-// host with a few hundred sockets.
-func (c *Counter) mapSlots(n int) error {
-	size := min((n*slotSize+mapChunk-1)/mapChunk*mapChunk, c.max*slotSize)
-	if size <= len(c.slots) {
+// mapWindow maps the window of the slots map that starts at slot start (a
+// multiple of windowSlots), unless it is mapped already. Read maps the
+// slots handed out so far a window at a time rather than all at once: the
+// kernel maps every page of a mapping at once, and the slots of 100,000
+// sockets are 12.8 MB that the agent would hold in its resident memory
+// (the map's memory is the kernel's, allocated in full at Open, whether
+// or not it is mapped). On a host with fewer than windowSlots sockets the
+// one window stays mapped from Read to Read; above, each Read maps and
+// unmaps each window once (BenchmarkMapWindow: about 120 µs a window,
+// 1.6 ms a Read at 100,000 sockets).
+func (c *Counter) mapWindow(start int) error {
+	if c.win != nil && c.winStart == start {
 		return nil
 	}
-	m, err := unix.Mmap(c.objs.Slots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	size := min(windowSlots, c.max-start) * slotSize
+	if c.win != nil {
+		_ = unix.Munmap(c.win)
+		c.win = nil
+	}
+	m, err := unix.Mmap(c.objs.Slots.FD(), int64(start*slotSize), size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return fmt.Errorf("mapping the slots map (%d bytes): %w", size, err)
+		return fmt.Errorf("mapping slots %d to %d of the slots map: %w", start, start+size/slotSize, err)
 	}
-	if c.slots != nil {
-		_ = unix.Munmap(c.slots)
-	}
-	c.slots = m
+	c.win, c.winStart = m, start
 	return nil
 }
 
 func (c *Counter) gen(off int) uint32 {
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.slots[off+int(offGen)])))
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.win[off+int(offGen)])))
 }
 
-// slotAt copies the slot at off, its counters with atomic loads.
+// slotAt copies the slot at off in the window, its counters with atomic loads.
 func (c *Counter) slotAt(off int) sockbpfSlot {
-	p := (*sockbpfSlot)(unsafe.Pointer(&c.slots[off]))
+	p := (*sockbpfSlot)(unsafe.Pointer(&c.win[off]))
 	s := *p
 	s.BytesIn = atomic.LoadUint64(&p.BytesIn)
 	s.BytesOut = atomic.LoadUint64(&p.BytesOut)
@@ -440,10 +510,15 @@ func (c *Counter) Stats() Stats {
 	return st
 }
 
-// Close detaches the programs and frees the maps. It blocks only for the
-// system calls; safe twice.
+// Close stops the drain goroutine, detaches the programs and frees the
+// maps. It blocks until the goroutine returns (at most one drain of the
+// ring) and for the system calls; safe twice.
 func (c *Counter) Close() error {
 	c.closeOnce.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			<-c.done
+		}
 		var errs []error
 		for _, l := range c.links {
 			errs = append(errs, l.Close())
@@ -451,9 +526,9 @@ func (c *Counter) Close() error {
 		if c.ring != nil {
 			errs = append(errs, c.ring.Close())
 		}
-		if c.slots != nil {
-			errs = append(errs, unix.Munmap(c.slots))
-			c.slots = nil
+		if c.win != nil {
+			errs = append(errs, unix.Munmap(c.win))
+			c.win = nil
 		}
 		errs = append(errs, c.objs.Close())
 		if err := errors.Join(errs...); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ func openCounter(tb testing.TB, o Options) *Counter {
 		w.Close()
 	}
 	files := nettest.OpenFiles(tb)
+	goroutines := runtime.NumGoroutine()
 	c, err := Open(o)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
@@ -40,6 +42,14 @@ func openCounter(tb testing.TB, o Options) *Counter {
 		}
 		if n := nettest.OpenFiles(tb); n > files {
 			tb.Errorf("%d open files after Close, %d before Open", n, files)
+		}
+		// Close waits for the drain goroutine; others of the test may
+		// take a moment to return.
+		for end := time.Now().Add(time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > goroutines {
+			tb.Errorf("%d goroutines after Close, %d before Open", n, goroutines)
 		}
 	})
 	return c
