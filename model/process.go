@@ -103,6 +103,11 @@ const (
 	// ReasonEventsLost: the kernel dropped conntrack events, so the last
 	// bytes of some flows were counted without an owner.
 	ReasonEventsLost Reason = "events_lost"
+	// ReasonSocketMapFull: the socket was made while the eBPF programs'
+	// map of sockets was full ([socket] max_sockets), and its creator is
+	// not known either (PID 0 or 1, or the map of creators was full too):
+	// its bytes are counted, not its process.
+	ReasonSocketMapFull Reason = "socket_map_full"
 	// ReasonUnreadableNamespace: the local end is in another network
 	// namespace of this host whose sockets bwmon cannot read (it lacks
 	// the privilege, or the namespace went away before it could look).

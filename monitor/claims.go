@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -23,8 +25,8 @@ import (
 // (tickAttempts ticks of up to 10 s between full dumps on a large table).
 const claimGrace = 30 * time.Second
 
-// claimKey is a socket's end as conntrack sees it, without pointers (a
-// map of 100,000 keys the garbage collector never scans). A UDP socket
+// claimKey is a socket's end as conntrack sees it; claims keep its
+// claimID. A UDP socket
 // is claimed by its local end alone: an unconnected one talks to many
 // peers and reports only the last; ICMP and raw sockets by their
 // addresses (conntrack's "ports" are the echo ID and type).
@@ -32,6 +34,32 @@ type claimKey struct {
 	local, remote [16]byte
 	lport, rport  uint16
 	proto         uint8
+}
+
+// claimID is a claimKey's 64-bit hash: what the claims and each socket's
+// state keep instead of the 38-byte key (at 100,000 sockets, 7 MB less).
+// Two ends with one ID would make an unclaimed end look claimed (its bytes
+// left to the socket monitor, which does not count them): with 100,000
+// claims, once in 10^14 lookups; the seed is the agent's own, so a local
+// user cannot pick ends that collide.
+type claimID uint64
+
+var claimSeed = maphash.MakeSeed()
+
+// id returns k's claimID.
+func (k claimKey) id() claimID {
+	var b [37]byte
+	copy(b[:16], k.local[:])
+	copy(b[16:32], k.remote[:])
+	binary.LittleEndian.PutUint16(b[32:], k.lport)
+	binary.LittleEndian.PutUint16(b[34:], k.rport)
+	b[36] = k.proto
+	return claimID(maphash.Bytes(claimSeed, b[:]))
+}
+
+// idOf returns the claimID of an end of protocol proto.
+func idOf(proto uint8, local, remote netip.AddrPort) claimID {
+	return keyOf(proto, local, remote).id()
 }
 
 // keyOf returns the claim key of an end of protocol proto.
@@ -60,12 +88,12 @@ const (
 // it stays claimed once none does.
 type claim struct {
 	live  int32
-	until int64 // unix nanoseconds; meaningful when live == 0
+	until uint32 // unix seconds, rounded up; meaningful when live == 0
 }
 
 // claimChange is one change of a tick, applied under the lock in one go.
 type claimChange struct {
-	key  claimKey
+	key  claimID
 	live int32 // +1 a socket took the end, -1 it let go of it
 }
 
@@ -74,7 +102,7 @@ type claimChange struct {
 // conntrack tables' resolvers read it from any goroutine (has).
 type claims struct {
 	mu  sync.RWMutex // guards m and expiry
-	m   map[claimKey]claim
+	m   map[claimID]claim
 	exp []expiring // ends let go of, oldest first
 	// sure says whether an end not claimed yet but found to have a
 	// socket is counted at the socket (the kernel's map had room for
@@ -83,19 +111,19 @@ type claims struct {
 }
 
 type expiring struct {
-	key   claimKey
-	until int64
+	key   claimID
+	until uint32
 }
 
 func newClaims() *claims {
-	c := &claims{m: map[claimKey]claim{}}
+	c := &claims{m: map[claimID]claim{}}
 	c.sure.Store(true)
 	return c
 }
 
 // has reports whether the end is claimed.
 func (c *claims) has(proto uint8, local, remote netip.AddrPort) bool {
-	k := keyOf(proto, local, remote)
+	k := idOf(proto, local, remote)
 	c.mu.RLock()
 	_, ok := c.m[k]
 	c.mu.RUnlock()
@@ -105,8 +133,9 @@ func (c *claims) has(proto uint8, local, remote netip.AddrPort) bool {
 // apply records a tick's changes at time now and forgets the ends let go
 // of more than claimGrace ago.
 func (c *claims) apply(changes []claimChange, now time.Time) {
-	t := now.UnixNano()
-	until := now.Add(claimGrace).UnixNano()
+	// Seconds: 8 bytes a claim with its count (48-byte map slots).
+	t := uint32(now.Unix())
+	until := uint32(now.Add(claimGrace + time.Second - 1).Unix())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ch := range changes {

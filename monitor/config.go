@@ -4,6 +4,7 @@ import (
 	"regexp"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
 )
 
 // ConntrackConfig is one [[monitor]] type = "conntrack" section.
@@ -47,7 +48,22 @@ type ConntrackConfig struct {
 	// connection churn. bwmon keeps them by itself when another
 	// conntrack event listener runs in the namespace at start.
 	KeepConntrackEvents bool
+	// MaxSockets is how many sockets are counted at the socket at once
+	// ([socket] max_sockets; 0 is DefaultMaxSockets): the programs' map,
+	// SocketSlotBytes of kernel memory each, made at start. A socket
+	// made while it is full is counted by conntrack (stats: map full).
+	MaxSockets int
 }
+
+// Limits of ConntrackConfig.MaxSockets.
+const (
+	DefaultMaxSockets = sockbpf.DefaultMaxSockets
+	MinMaxSockets     = sockbpf.MinMaxSockets
+	MaxMaxSockets     = sockbpf.MaxMaxSockets
+	// SocketSlotBytes is the kernel memory a socket of MaxSockets takes
+	// (its slot, and its entry in the packets' index).
+	SocketSlotBytes = 132
+)
 
 // Validate reports the first field of c that cannot run, as a
 // *model.FieldError naming its key in a [[monitor]] type = "conntrack"

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,10 +44,13 @@ type Conntrack struct {
 	// not when [socket] mode = "auto" fell back to conntrack alone.
 	sock     *Socket
 	fallback string
-	// loud: the socket map was full once, so conntrack's events are not
-	// silenced any more (tableReader.unquiet), nor in namespaces read
-	// from then on.
+	// loud: the programs could not follow some socket (no memory for its
+	// state), so conntrack's events are not silenced any more
+	// (tableReader.unquiet), nor in namespaces read from then on.
 	loud atomic.Bool
+	// fullSaid: the socket map's filling up was logged (Collect's
+	// goroutine only).
+	fullSaid bool
 	// quiet: the watched namespace's conntrack announces no flow of a
 	// local process's TCP or UDP socket (nftct.Quiet), until loud.
 	quiet atomic.Bool
@@ -73,7 +77,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		o.Now = time.Now
 	}
 	if o.openSockets == nil {
-		o.openSockets = openSockbpf
+		o.openSockets = func() (socketSource, error) { return openSockbpf(o.Config.MaxSockets) }
 	}
 	// The deferred Close needs m itself: `return nil, err` sets only the
 	// result.
@@ -236,12 +240,18 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	if m.sock != nil {
 		// First: the ends it claims this tick are left alone below.
 		serr = m.sock.Collect(c, now)
-		if full := m.sock.src.Stats().MapFull; full > 0 && !m.loud.Load() {
-			// Sockets the map has no room for are conntrack's to
+		st := m.sock.src.Stats()
+		if st.MapFull > 0 && !m.fullSaid {
+			m.fullSaid = true
+			m.log.Warn("the socket map is full: the bytes of the sockets it has no slot for are counted by creator and namespace, not by socket; raise [socket] max_sockets", "sockets_map_full", st.MapFull, "max_sockets", cmp.Or(m.cfg.MaxSockets, DefaultMaxSockets))
+		}
+		if st.NoStorage > 0 && !m.loud.Load() {
+			// Sockets the programs could not follow at all (the
+			// kernel had no memory for their state) are conntrack's to
 			// count: it must announce their flows again.
 			m.loud.Store(true)
 			m.quiet.Store(false)
-			m.log.Warn("the socket map is full: conntrack's events are on again, for the flows of the sockets it misses", "sockets_map_full", full)
+			m.log.Warn("the kernel had no memory for some sockets' state: conntrack's events are on again, for the flows of the sockets the programs miss", "sockets_no_storage", st.NoStorage)
 			m.main.unquiet()
 			if m.others != nil {
 				m.others.Each(func(r *tableReader) { r.unquiet() })

@@ -114,6 +114,18 @@ func (r *tableReader) newInline(rec *ctnetlink.Rec) (event, bool) {
 // live only a few milliseconds.
 const eventWorkers = 4
 
+// eventQueue is how many events wait for each worker before the receiving
+// goroutine waits too (then the netlink socket's buffer holds them): 4096
+// take in a burst of new flows while owners are looked up (160 bytes an
+// event, 2.6 MB in all); with quiet conntrack the flows of local sockets
+// announce nothing, and a tenth of that holds what is left.
+func eventQueue(quiet bool) int {
+	if quiet {
+		return 512
+	}
+	return 4096
+}
+
 // event is a conntrack NEW or DESTROY event; p, when set, is a NEW
 // event's flow made already (newInline).
 type event struct {

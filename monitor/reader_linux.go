@@ -164,7 +164,7 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 	r.wg.Add(1 + eventWorkers)
 	workers := make([]chan event, eventWorkers)
 	for i := range workers {
-		workers[i] = make(chan event, 4096)
+		workers[i] = make(chan event, eventQueue(r.quiet))
 		go r.handle(workers[i])
 	}
 	go r.receive(workers, r.openEvents)

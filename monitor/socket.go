@@ -102,12 +102,16 @@ type socketOptions struct {
 // Budgets of a tick: how many sockets may be looked up by their inode
 // holder (a sock_diag request and maybe /proc reads each).
 const (
-	// newPerTick is how many live sockets a tick takes on: beyond it
+	// A tick takes on newPerTick new live sockets, and more, up to
+	// maxNewPerTick, while it has run less than intakeTime: beyond that
 	// the newest wait for the next ticks (their bytes wait in the
 	// kernel's counters), so that an agent starting beside 100,000
-	// sockets does not hold its first tick for a third of a second.
-	// Close records are always taken.
-	newPerTick     = 8192
+	// sockets (or a burst of that many) does not hold a tick for a tenth
+	// of a second; they cost ~0.5 µs each. Close records are always
+	// taken.
+	newPerTick     = 4096
+	maxNewPerTick  = 65536
+	intakeTime     = 20 * time.Millisecond
 	lookupsPerTick = 512
 	// holderChecks is how many ticks a live socket's holder is looked
 	// for before its creator is taken for good.
@@ -117,12 +121,14 @@ const (
 	resolveTicks = 3
 )
 
-// sockState is what the socket monitor keeps of one live socket.
+// sockState is what the socket monitor keeps of one live socket, at its
+// slot of the kernel's map (socketCounter.slots). It holds no pointer:
+// 100,000 of them are one allocation the garbage collector does not scan.
 type sockState struct {
-	cookie   uint64
-	slot     int32  // in bySlot; -1: none
+	cookie   uint64 // 0: a free slot
 	in, out  uint64 // the counters booked so far
-	key      claimKey
+	key      claimID
+	born     int64 // unix nanoseconds of the tick that first listed it
 	claimed  bool
 	resolved bool
 	verified bool  // its holder was found, or looked for holderChecks times
@@ -140,15 +146,21 @@ type sockState struct {
 	// conntrack's.
 	leave bool
 	ticks uint8
-	born  int64       // unix nanoseconds of the tick that first listed it
 	class model.Class // of its remote end, once known
 	seen  uint32      // the last Read that listed it
-	own   *sockOwner  // nil until resolved
+	own   uint32      // its owner's index in socketCounter.ownerList; 0 until resolved
+	// tupleSeq is the sockbpf.Socket.TupleSeq its key was taken at, with
+	// tupleRecheck when the key is to be taken again at the next Read.
+	tupleSeq uint32
 }
+
+// tupleRecheck is the flag bit of sockState.tupleSeq.
+const tupleRecheck = 1 << 31
 
 // sockOwner is whom sockets' bytes go to, one per owner, shared by its
 // sockets (100,000 sockets of one process hold one key and one Info).
 type sockOwner struct {
+	id    uint32 // in socketCounter.ownerList
 	key   model.Key
 	info  model.Info
 	socks int // sockets settled on it
@@ -160,14 +172,22 @@ type sockOwner struct {
 // socketCounter turns the kernel's per-socket counters into bytes per
 // owner, tick by tick. It runs on the tick's goroutine only.
 type socketCounter struct {
-	o     socketOptions
-	socks map[uint64]*sockState
-	// bySlot is the socket last read at each slot of the kernel's map
-	// (sockbpf.Socket.Slot): a live socket is found there, checked by
-	// its cookie, without a lookup in socks.
-	bySlot  []*sockState
-	owners  map[model.Key]*sockOwner
-	touched []*sockOwner // owners with bytes this tick
+	o socketOptions
+	// chunks hold the state of the socket at each slot of the kernel's
+	// map (sockbpf.Socket.Slot), checked by its cookie, slotChunk slots a
+	// chunk: as many chunks as the highest slot the kernel handed out
+	// needs (it hands out freed slots first). A chunk never moves.
+	chunks [][]sockState
+	live   int // slots with a socket
+	// gone holds, by cookie, the state of sockets whose slot went to
+	// another socket before their close record was read (a Read may list
+	// the new socket first); each waits there for its record, at most
+	// goneTicks Reads.
+	gone      map[uint64]sockState
+	owners    map[model.Key]*sockOwner
+	ownerList []*sockOwner // by sockOwner.id; [0] is nil
+	freeIDs   []uint32     // ids of ownerList free again
+	touched   []*sockOwner // owners with bytes this tick
 	// older maps the cookie of each socket listOlder listed to its inode,
 	// as of olderAt; nil when no socket older than the agent waits.
 	older     map[uint64]uint64
@@ -183,12 +203,22 @@ type socketCounter struct {
 	pids     map[int]*model.Process // this tick's answers of procs
 	gen      uint32
 	budget   int
-	fresh    int       // new live sockets this tick may still take on
-	now      time.Time // the tick's
+	fresh    int           // new live sockets this tick may still take on
+	perTick  int           // new live sockets a tick takes on (newPerTick; tests change it)
+	intake   time.Duration // intakeTime (tests change it)
+	extra    int           // new live sockets this tick may take on beyond perTick, time allowing
+	started  time.Time     // when the tick's collect began (the real clock: its cost)
+	now      time.Time     // the tick's
 
-	last      sockbpf.Stats
-	lastFull  time.Time // when MapFull last grew
-	lostClose uint64    // sockets whose close record never came
+	last     sockbpf.Stats
+	lastMiss time.Time // when NoStorage last grew, or a Read failed
+	// over holds what the last Read said of each overflow entry
+	// (sockbpf.Socket.Overflow: the bytes of the sockets that found the
+	// map full, by namespace and creator), and overRows what they moved
+	// this tick.
+	over      map[overKey]overSeen
+	overRows  []overRow
+	lostClose uint64 // sockets whose close record never came
 	// cross is what the watched namespace's sockets booked since the
 	// last takeCrossed, as it crossed its interfaces.
 	crossIn, crossOut uint64
@@ -205,8 +235,12 @@ func (s *socketCounter) takeCrossed() (in, out uint64) {
 }
 
 func newSocketCounter(o socketOptions) *socketCounter {
-	return &socketCounter{o: o, socks: map[uint64]*sockState{}, owners: map[model.Key]*sockOwner{}, pids: map[int]*model.Process{}}
+	return &socketCounter{o: o, perTick: newPerTick, intake: intakeTime, gone: map[uint64]sockState{}, owners: map[model.Key]*sockOwner{}, ownerList: []*sockOwner{nil}, pids: map[int]*model.Process{}}
 }
+
+// goneTicks is how many Reads the state of a socket whose slot was taken
+// by another waits for its close record before it is taken as lost.
+const goneTicks = 3
 
 // collect reads every socket's counters and adds what each owner moved
 // since the last call to c.
@@ -219,22 +253,32 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 	}
 	s.olderUsed = false
 	s.budget = lookupsPerTick
-	s.fresh = newPerTick
+	s.fresh, s.extra = s.perTick, maxNewPerTick-s.perTick
+	s.started = time.Now()
 	clear(s.pids)
 	err := s.o.src.Read(s.add)
 	st := s.o.src.Stats()
 	if st.RingLost != s.last.RingLost {
 		s.sweep()
 	}
-	if st.MapFull != s.last.MapFull || err != nil {
-		// Sockets the map had no room for, or a Read that failed: the
-		// ends not claimed are conntrack's for a while.
-		s.lastFull = now
+	for cookie, g := range s.gone {
+		if s.gen-g.seen >= goneTicks {
+			s.lostClose++
+			s.forget(&g, false)
+			delete(s.gone, cookie)
+		}
 	}
+	if st.NoStorage != s.last.NoStorage || err != nil {
+		// Sockets the programs could not follow (the map full is not
+		// one: those are counted in overflow), or a Read that failed:
+		// the ends not claimed are conntrack's for a while.
+		s.lastMiss = now
+	}
+	s.overflowDone()
 	s.last = st
 	// Sure again once no socket found the map full for as long as a
 	// claim lasts: every socket alive since has its claim.
-	s.o.claims.sure.Store(s.lastFull.IsZero() || now.Sub(s.lastFull) > claimGrace)
+	s.o.claims.sure.Store(s.lastMiss.IsZero() || now.Sub(s.lastMiss) > claimGrace)
 	s.o.claims.apply(s.changes, now)
 	s.changes = s.changes[:0]
 	for i, o := range s.touched {
@@ -245,6 +289,10 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 		s.touched[i] = nil
 	}
 	s.touched = s.touched[:0]
+	for _, r := range s.overRows {
+		c.AddClass(r.key, r.info, 0, r.in, r.out, now)
+	}
+	s.overRows = s.overRows[:0]
 	if err != nil {
 		return fmt.Errorf("reading the sockets' counters: %w", err)
 	}
@@ -256,34 +304,46 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	if s.o.netns != 0 && k.NetNSCookie != 0 && k.NetNSCookie != s.o.netns {
 		return // another namespace's: not watched
 	}
-	var st *sockState
-	if k.Slot >= 0 && k.Slot < len(s.bySlot) {
-		if st = s.bySlot[k.Slot]; st != nil && st.cookie != k.Cookie {
-			st = nil
-		}
+	if k.Overflow {
+		s.overflow(k)
+		return
 	}
-	if st == nil {
-		if st = s.socks[k.Cookie]; st == nil {
-			if k.Closed && k.BytesIn == 0 && k.BytesOut == 0 {
+	if k.Slot < 0 {
+		return // not expected: every socket the kernel reports has a slot
+	}
+	st := s.slot(k.Slot)
+	inSlot := true
+	if st.cookie != k.Cookie {
+		if k.Closed {
+			// A close record whose slot went to another socket since (or
+			// of a socket never read live).
+			g, ok := s.gone[k.Cookie]
+			if !ok && k.BytesIn == 0 && k.BytesOut == 0 {
 				return
 			}
-			if !k.Closed {
-				if s.fresh <= 0 {
-					return // next tick
-				}
-				s.fresh--
+			if !ok {
+				g = sockState{cookie: k.Cookie, born: s.now.UnixNano()}
 			}
-			st = &sockState{cookie: k.Cookie, slot: -1, born: s.now.UnixNano()}
-			s.socks[k.Cookie] = st
-		}
-		if k.Slot >= 0 {
-			if k.Slot >= len(s.bySlot) {
-				s.bySlot = append(s.bySlot, make([]*sockState, k.Slot+1-len(s.bySlot))...)
+			delete(s.gone, k.Cookie)
+			if st.cookie != 0 {
+				st, inSlot = &g, false
+			} else {
+				*st = g
+				s.live++
 			}
-			if old := s.bySlot[k.Slot]; old != nil {
-				old.slot = -1 // its slot went to another socket
+		} else {
+			if s.fresh <= 0 && !s.more() {
+				return // next tick
 			}
-			s.bySlot[k.Slot], st.slot = st, int32(k.Slot)
+			s.fresh--
+			if st.cookie != 0 {
+				// Its socket closed and the slot went to this one before
+				// its close record was read: the record finds it in gone.
+				s.gone[st.cookie] = *st
+				s.live--
+			}
+			*st = sockState{cookie: k.Cookie, born: s.now.UnixNano()}
+			s.live++
 		}
 	}
 	st.seen = s.gen
@@ -298,12 +358,12 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 	switch st.scope {
 	case scopeOther:
 		if k.Closed {
-			s.drop(k.Cookie, st)
+			s.drop(st, inSlot)
 		}
 		return
 	case 0:
 		if k.Closed {
-			s.drop(k.Cookie, st)
+			s.drop(st, inSlot)
 		}
 		return // its bytes wait in the kernel's counters
 	}
@@ -317,12 +377,20 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		// Not (yet) known to be a process's: its bytes are left to
 		// conntrack, and its end is not claimed.
 		if k.Closed {
-			s.forget(k.Cookie, st)
+			s.forget(st, inSlot)
 		}
 		return
 	}
-	if k.Local.IsValid() {
-		key := keyOf(k.Proto, k.Local, k.Remote)
+	if k.Local.IsValid() && (!st.claimed || k.TupleSeq == 0 || k.TupleSeq != st.tupleSeq&^tupleRecheck || st.tupleSeq&tupleRecheck != 0) {
+		// Its ends may have changed since the last Read (sockbpf notes
+		// them at some packets only): looked at again, and at the next
+		// Read too, in case the kernel was noting them as this one read.
+		if k.TupleSeq != st.tupleSeq&^tupleRecheck {
+			st.tupleSeq = k.TupleSeq | tupleRecheck
+		} else {
+			st.tupleSeq = k.TupleSeq
+		}
+		key := idOf(k.Proto, k.Local, k.Remote)
 		if !st.claimed || key != st.key {
 			// A new end (the first packet's, or an unconnected UDP
 			// socket's new peer): claimed, and where it goes.
@@ -346,7 +414,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		dIn, dOut := delta(k.BytesIn, st.in), delta(k.BytesOut, st.out)
 		st.in, st.out = k.BytesIn, k.BytesOut
 		if !st.skip && !st.local && dIn+dOut > 0 {
-			o := st.own
+			o := s.ownerList[st.own]
 			if len(o.rows) == 0 {
 				s.touched = append(s.touched, o)
 			}
@@ -358,7 +426,107 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 	}
 	if k.Closed {
-		s.forget(k.Cookie, st)
+		s.forget(st, inSlot)
+	}
+}
+
+// more reports whether the tick may take on more new sockets beyond
+// perTick (it gives fresh another batch): while it has run less than
+// intakeTime.
+func (s *socketCounter) more() bool {
+	const batch = 1024
+	if s.extra <= 0 || time.Since(s.started) >= s.intake {
+		return false
+	}
+	n := min(batch, s.extra)
+	s.fresh, s.extra = s.fresh+n, s.extra-n
+	return true
+}
+
+// slotChunk is how many slots' states a chunk holds (96 bytes each).
+const slotChunk = 4096
+
+// slot returns the state at slot i, making its chunk if it has none yet.
+func (s *socketCounter) slot(i int) *sockState {
+	c := i / slotChunk
+	for c >= len(s.chunks) {
+		s.chunks = append(s.chunks, nil)
+	}
+	if s.chunks[c] == nil {
+		s.chunks[c] = make([]sockState, slotChunk)
+	}
+	return &s.chunks[c][i%slotChunk]
+}
+
+// overKey is an overflow entry's: namespace and creator.
+type overKey struct {
+	netns uint64
+	pid   int
+}
+
+// overSeen is an overflow entry's counters as the last Read said, and
+// that Read.
+type overSeen struct {
+	in, out uint64
+	seen    uint32
+}
+
+// overRow is what an overflow entry moved in a tick, and whose it is.
+type overRow struct {
+	key     model.Key
+	info    model.Info
+	in, out uint64
+}
+
+// overflow takes an overflow entry of a Read: the bytes of the sockets of
+// one creator that found the map full. They go to the creator while it
+// is the process the kernel recorded, else, as for a socket that closed
+// before it was read, to what the kernel recorded; those of no known
+// creator (PID 0 or 1: older than the programs, handed over, the shared
+// entry) are unattributed, socket_map_full. Entries of other namespaces
+// are left alone, and their bytes are not coverage's (the sockets' ends
+// are not known).
+func (s *socketCounter) overflow(k *sockbpf.Socket) {
+	if s.o.netns != 0 && k.NetNSCookie != s.o.netns {
+		return
+	}
+	if s.over == nil {
+		s.over = map[overKey]overSeen{}
+	}
+	ok := overKey{k.NetNSCookie, k.PID}
+	last := s.over[ok]
+	s.over[ok] = overSeen{in: k.BytesIn, out: k.BytesOut, seen: s.gen}
+	dIn, dOut := delta(k.BytesIn, last.in), delta(k.BytesOut, last.out)
+	if dIn+dOut == 0 {
+		return
+	}
+	info := model.Info{Unattributed: model.ReasonSocketMapFull}
+	if k.PID > 1 {
+		p := s.process(k.PID)
+		if p == nil || (k.Comm != "" && p.Comm != "" && p.Comm != k.Comm) {
+			p = &model.Process{PID: k.PID, Comm: k.Comm}
+		}
+		info = model.Info{Process: p}
+	}
+	var key model.Key
+	if info.Process != nil {
+		if s.o.keep != nil && !s.o.keep(info.Process.Cmdline) {
+			return
+		}
+		key = model.KeyProcess(info.Process)
+	} else {
+		key = model.KeyUnattributed(info.Unattributed)
+	}
+	s.overRows = append(s.overRows, overRow{key, info, dIn, dOut})
+}
+
+// overflowDone forgets the overflow entries the last Read did not list
+// (deleted by the kernel's side once idle).
+func (s *socketCounter) overflowDone() {
+	for k, v := range s.over {
+		if v.seen != s.gen {
+			delete(s.over, k)
+		}
 	}
 }
 
@@ -370,21 +538,22 @@ func delta(cur, last uint64) uint64 {
 	return cur - last
 }
 
-// forget drops a socket that closed and lets go of its end.
-func (s *socketCounter) forget(cookie uint64, st *sockState) {
+// forget drops a socket that closed and lets go of its end. inSlot: st
+// is its slot's (else a copy, from gone).
+func (s *socketCounter) forget(st *sockState, inSlot bool) {
 	if st.claimed {
 		s.changes = append(s.changes, claimChange{st.key, -1})
 	}
 	s.release(st)
-	s.drop(cookie, st)
+	s.drop(st, inSlot)
 }
 
-// drop forgets socket cookie.
-func (s *socketCounter) drop(cookie uint64, st *sockState) {
-	if st.slot >= 0 && s.bySlot[st.slot] == st {
-		s.bySlot[st.slot] = nil
+// drop forgets the socket of st.
+func (s *socketCounter) drop(st *sockState, inSlot bool) {
+	if inSlot {
+		*st = sockState{}
+		s.live--
 	}
-	delete(s.socks, cookie)
 }
 
 // own makes the owner of key and info st's, sharing it with the other
@@ -393,22 +562,33 @@ func (s *socketCounter) own(st *sockState, key model.Key, info model.Info) {
 	o := s.owners[key]
 	if o == nil {
 		o = &sockOwner{key: key, info: info}
+		if n := len(s.freeIDs); n > 0 {
+			o.id, s.freeIDs = s.freeIDs[n-1], s.freeIDs[:n-1]
+			s.ownerList[o.id] = o
+		} else {
+			o.id = uint32(len(s.ownerList))
+			s.ownerList = append(s.ownerList, o)
+		}
 		s.owners[key] = o
 	}
-	if o != st.own {
+	if o.id != st.own {
 		s.release(st)
 		o.socks++
-		st.own = o
+		st.own = o.id
 	}
 }
 
 // release lets go of st's owner, forgotten once no socket has it.
 func (s *socketCounter) release(st *sockState) {
-	if o := st.own; o != nil {
-		st.own = nil
-		if o.socks--; o.socks <= 0 {
-			delete(s.owners, o.key)
-		}
+	if st.own == 0 {
+		return
+	}
+	o := s.ownerList[st.own]
+	st.own = 0
+	if o.socks--; o.socks <= 0 {
+		delete(s.owners, o.key)
+		s.ownerList[o.id] = nil
+		s.freeIDs = append(s.freeIDs, o.id)
 	}
 }
 
@@ -417,15 +597,17 @@ func (s *socketCounter) release(st *sockState) {
 // kept for Read (sockbpf keeps them in its map; this is the safety net
 // that keeps the claims from growing).
 func (s *socketCounter) sweep() {
-	for cookie, st := range s.socks {
-		if st.seen != s.gen {
-			s.lostClose++
-			s.forget(cookie, st)
+	for _, c := range s.chunks {
+		for i := range c {
+			if st := &c[i]; st.cookie != 0 && st.seen != s.gen {
+				s.lostClose++
+				s.forget(st, true)
+			}
 		}
 	}
 }
 
 // stats returns the kernel side's figures and the sockets counted.
 func (s *socketCounter) stats() (sockbpf.Stats, int) {
-	return s.o.src.Stats(), len(s.socks)
+	return s.o.src.Stats(), s.live
 }

@@ -45,7 +45,7 @@ func (m *Socket) Name() string { return m.name }
 // owner moved since the last call. It runs on one goroutine.
 func (m *Socket) Collect(c *model.MonitorEntryCollection, now time.Time) error {
 	err := m.ctr.collect(c, now)
-	m.live.Store(int64(len(m.ctr.socks)))
+	m.live.Store(int64(m.ctr.live))
 	return err
 }
 
@@ -84,8 +84,9 @@ func openSockets(mode SocketMode, open func() (socketSource, error)) (socketSour
 // CAP_NET_ADMIN (neededCaps).
 var socketCaps = []capability{{39, "CAP_BPF"}, {38, "CAP_PERFMON"}}
 
-// openSockbpf opens the real counters, once bwmon has the capabilities.
-func openSockbpf() (socketSource, error) {
+// openSockbpf opens the real counters for up to max sockets at once (0:
+// sockbpf's default), once bwmon has the capabilities.
+func openSockbpf(max int) (socketSource, error) {
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		// CAP_SYS_ADMIN stands for both (and is all there was before
 		// Linux 5.8).
@@ -94,7 +95,7 @@ func openSockbpf() (socketSource, error) {
 			return nil, fmt.Errorf("%w: bwmon lacks %s (give it CAP_BPF and CAP_PERFMON as bwmon.service does, or run it as root)", sockbpf.ErrUnsupported, strings.Join(missing, " and "))
 		}
 	}
-	c, err := sockbpf.Open(sockbpf.Options{})
+	c, err := sockbpf.Open(sockbpf.Options{MaxSockets: max})
 	if err != nil {
 		return nil, err
 	}

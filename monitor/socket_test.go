@@ -10,24 +10,57 @@ import (
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
 )
 
-// fakeSource hands out, at each Read, the next list of sockets.
+// fakeSource hands out, at each Read, the next list of sockets, each at a
+// slot of its own (by cookie) unless the test gave it one.
 type fakeSource struct {
 	reads [][]sockbpf.Socket
 	st    sockbpf.Stats
+	slots map[uint64]int
 }
 
 func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
 	if len(f.reads) == 0 {
 		return nil
 	}
+	if f.slots == nil {
+		f.slots = map[uint64]int{}
+	}
 	for i := range f.reads[0] {
-		fn(&f.reads[0][i])
+		k := &f.reads[0][i]
+		if k.Slot == 0 {
+			slot, ok := f.slots[k.Cookie]
+			if !ok {
+				slot = len(f.slots) + 1
+				f.slots[k.Cookie] = slot
+			}
+			k.Slot = slot
+		}
+		fn(k)
 	}
 	f.reads = f.reads[1:]
 	return nil
 }
 func (f *fakeSource) Stats() sockbpf.Stats { return f.st }
 func (f *fakeSource) Close() error         { return nil }
+
+// collectTicks runs n ticks of s a second apart from time 1000, into one
+// collection, and returns each key's bytes in and out.
+func collectTicks(t *testing.T, s *socketCounter, n int) map[model.Key][2]uint64 {
+	t.Helper()
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for range n {
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	got := map[model.Key][2]uint64{}
+	for _, e := range c.Entries() {
+		got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
+	}
+	return got
+}
 
 type procsFunc func(pid int) *model.Process
 
@@ -136,18 +169,7 @@ func TestSocketCounter(t *testing.T) {
 					t.Errorf("%d ends claimed, want none: their bytes are conntrack's", cl.len())
 				}
 			}()
-			c := model.NewMonitorEntryCollection(time.Hour)
-			now := time.Unix(1000, 0)
-			for range tc.reads {
-				if err := s.collect(c, now); err != nil {
-					t.Fatal(err)
-				}
-				now = now.Add(time.Second)
-			}
-			got := map[model.Key][2]uint64{}
-			for _, e := range c.Entries() {
-				got[e.Key] = [2]uint64{e.BytesIn, e.BytesOut}
-			}
+			got := collectTicks(t, s, len(tc.reads))
 			if len(got) != len(tc.want) {
 				t.Fatalf("entries %v, want %v", got, tc.want)
 			}
@@ -164,7 +186,7 @@ func TestClaims(t *testing.T) {
 	cl := newClaims()
 	now := time.Unix(1000, 0)
 	udpL := netip.MustParseAddrPort("10.0.0.1:5353")
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}, {keyOf(protoUDP, udpL, tRemote), 1}}, now)
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), 1}, {idOf(protoUDP, udpL, tRemote), 1}}, now)
 	for _, tc := range []struct {
 		name          string
 		proto         uint8
@@ -182,7 +204,7 @@ func TestClaims(t *testing.T) {
 		}
 	}
 	// Let go of: still claimed for the grace period, then not.
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), -1}}, now)
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), -1}}, now)
 	cl.apply(nil, now.Add(claimGrace-time.Second))
 	if !cl.has(protoTCP, tLocal, tRemote) {
 		t.Errorf("a closed socket's end is not claimed within the grace period")
@@ -196,7 +218,7 @@ func TestClaims(t *testing.T) {
 func TestClaimResolver(t *testing.T) {
 	p := &model.Process{PID: 100, Comm: "curl"}
 	cl := newClaims()
-	cl.apply([]claimChange{{keyOf(protoTCP, tLocal, tRemote), 1}}, time.Unix(1000, 0))
+	cl.apply([]claimChange{{idOf(protoTCP, tLocal, tRemote), 1}}, time.Unix(1000, 0))
 	other := netip.MustParseAddrPort("10.0.0.1:40001")
 	for _, tc := range []struct {
 		name   string
@@ -226,8 +248,10 @@ func TestClaimResolver(t *testing.T) {
 	}
 }
 
-// TestSocketCounterUnderPressure: once a socket found the map full, ends
-// not claimed are conntrack's (claims not sure) for claimGrace.
+// TestSocketCounterUnderPressure: once the programs could not follow a
+// socket (no memory for its state), ends not claimed are conntrack's
+// (claims not sure) for claimGrace; sockets that found the map full are
+// counted in overflow, so claims stay sure.
 func TestSocketCounterUnderPressure(t *testing.T) {
 	src := &fakeSource{}
 	cl := newClaims()
@@ -235,21 +259,56 @@ func TestSocketCounterUnderPressure(t *testing.T) {
 	c := model.NewMonitorEntryCollection(time.Hour)
 	now := time.Unix(1000, 0)
 	for _, step := range []struct {
-		at      time.Duration
-		mapFull uint64
-		sure    bool
+		at        time.Duration
+		mapFull   uint64
+		noStorage uint64
+		sure      bool
 	}{
-		{0, 0, true},
-		{time.Second, 3, false},
-		{claimGrace, 3, false},
-		{claimGrace + 2*time.Second, 3, true},
+		{0, 0, 0, true},
+		{time.Second, 3, 0, true},
+		{2 * time.Second, 3, 2, false},
+		{claimGrace + time.Second, 3, 2, false},
+		{claimGrace + 3*time.Second, 3, 2, true},
 	} {
-		src.st.MapFull = step.mapFull
+		src.st.MapFull, src.st.NoStorage = step.mapFull, step.noStorage
 		if err := s.collect(c, now.Add(step.at)); err != nil {
 			t.Fatal(err)
 		}
 		if got := cl.sure.Load(); got != step.sure {
-			t.Errorf("at +%s with %d sockets that found the map full: sure %v, want %v", step.at, step.mapFull, got, step.sure)
+			t.Errorf("at +%s with %d sockets that found the map full, %d with no state: sure %v, want %v", step.at, step.mapFull, step.noStorage, got, step.sure)
+		}
+	}
+}
+
+// TestSocketOverflow: the bytes of the sockets that found the map full
+// (sockbpf's overflow entries) go to their creator while it is the
+// process the kernel recorded, else to what it recorded; those of no known
+// creator are unattributed (socket_map_full); other namespaces' are left
+// alone; an entry deleted and made again counts from zero.
+func TestSocketOverflow(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	over := func(netns uint64, pid int, comm string, in, out uint64) sockbpf.Socket {
+		return sockbpf.Socket{Overflow: true, NetNSCookie: netns, PID: pid, Comm: comm, BytesIn: in, BytesOut: out, Slot: -1}
+	}
+	src := &fakeSource{reads: [][]sockbpf.Socket{
+		{over(42, 100, "gen", 10, 100), over(42, 200, "gone", 1, 2), over(42, 0, "", 5, 5), over(7, 100, "gen", 1000, 1000)},
+		{over(42, 100, "gen", 30, 300), over(42, 0, "", 5, 5)},
+		{over(42, 100, "gen", 4, 4)}, // deleted since, made again
+	}}
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
+	got := collectTicks(t, s, 3)
+	want := map[model.Key][2]uint64{
+		model.KeyProcess(gen): {34, 304},
+		model.KeyProcess(&model.Process{PID: 200, Comm: "gone"}): {1, 2},
+		model.KeyUnattributed(model.ReasonSocketMapFull):         {5, 5},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %v, want %v", k, got[k], w)
 		}
 	}
 }
@@ -331,5 +390,232 @@ func TestSocketCounterHolderOnlyAfterFork(t *testing.T) {
 				t.Errorf("usage %+v, want curl's 10 in, 20 out", u)
 			}
 		})
+	}
+}
+
+// TestSocketSlotReused: a socket closes and its slot goes to a new one
+// before its close record is read; a Read lists the new socket first.
+// Both are counted in full, once, and the old one's end is let go of.
+func TestSocketSlotReused(t *testing.T) {
+	curl := &model.Process{PID: 100, StartTime: 1, Comm: "curl", Exe: "/usr/bin/curl"}
+	wget := &model.Process{PID: 101, StartTime: 1, Comm: "wget", Exe: "/usr/bin/wget"}
+	procs := procsFunc(func(pid int) *model.Process {
+		return map[int]*model.Process{100: curl, 101: wget}[pid]
+	})
+	other := netip.MustParseAddrPort("10.0.0.1:40001")
+	a := func(in uint64, closed bool) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 1, PID: 100, Comm: "curl", NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesIn: in, Closed: closed, Slot: 7}
+	}
+	b := func(in uint64) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 2, PID: 101, Comm: "wget", NetNSCookie: 42, Proto: protoTCP, Local: other, Remote: tRemote, BytesIn: in, Slot: 7}
+	}
+	for _, tc := range []struct {
+		name     string
+		reads    [][]sockbpf.Socket
+		want     map[model.Key]uint64
+		claims   int // ends claimed at the end (live)
+		lost     uint64
+		liveLeft int
+	}{
+		{"record after the new socket", [][]sockbpf.Socket{
+			{a(100, false)},
+			{b(10), a(150, true)},
+			{b(30)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 150, model.KeyProcess(wget): 30}, 1, 0, 1},
+		{"record before the new socket", [][]sockbpf.Socket{
+			{a(100, false)},
+			{a(150, true), b(10)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 150, model.KeyProcess(wget): 10}, 1, 0, 1},
+		{"record never comes", [][]sockbpf.Socket{
+			{a(100, false)},
+			{b(10)}, {b(20)}, {b(30)}, {b(40)},
+		}, map[model.Key]uint64{model.KeyProcess(curl): 100, model.KeyProcess(wget): 40}, 1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := newClaims()
+			s := newSocketCounter(socketOptions{src: &fakeSource{reads: tc.reads}, procs: procs, owners: &holderResolver{}, netns: 42, claims: cl})
+			got := collectTicks(t, s, len(tc.reads))
+			if len(got) != len(tc.want) {
+				t.Fatalf("entries %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k][0] != w {
+					t.Errorf("%s: in %d, want %d", k, got[k], w)
+				}
+			}
+			live := 0
+			cl.mu.RLock()
+			for _, c := range cl.m {
+				if c.live > 0 {
+					live++
+				}
+			}
+			cl.mu.RUnlock()
+			if live != tc.claims {
+				t.Errorf("%d ends claimed by live sockets, want %d", live, tc.claims)
+			}
+			if s.lostClose != tc.lost || s.live != tc.liveLeft || len(s.gone) != 0 {
+				t.Errorf("lost %d, live %d, waiting for a record %d; want %d, %d, 0", s.lostClose, s.live, len(s.gone), tc.lost, tc.liveLeft)
+			}
+		})
+	}
+}
+
+// TestSocketTupleSeq: a socket's end is looked at again when its
+// TupleSeq changed, and at the Read after (the kernel may note the tuple
+// as a Read takes it), not otherwise.
+func TestSocketTupleSeq(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(tLocal.Addr(), port) }
+	sock := func(seq uint32, port uint16) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: 1, PID: 100, Comm: "gen", NetNSCookie: 42, Proto: protoUDP, Local: at(port), Remote: tRemote, TupleSeq: seq, BytesOut: 1, Slot: 3}
+	}
+	src := &fakeSource{}
+	cl := newClaims()
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: cl})
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	for i, step := range []struct {
+		sock sockbpf.Socket
+		want uint16 // the port claimed after the Read
+	}{
+		{sock(1, 5000), 5000},
+		{sock(1, 5001), 5001}, // the Read after a change: looked at again
+		{sock(1, 5002), 5001}, // same TupleSeq: not looked at
+		{sock(2, 5003), 5003}, // new TupleSeq
+		{sock(2, 5004), 5004}, // the Read after
+		{sock(2, 5000), 5004},
+	} {
+		src.reads = [][]sockbpf.Socket{{step.sock}}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+		// The ends let go of stay claimed for claimGrace: only the live
+		// claim counts here.
+		live := 0
+		for p := uint16(5000); p <= 5004; p++ {
+			cl.mu.RLock()
+			cm := cl.m[idOf(protoUDP, at(p), tRemote)]
+			cl.mu.RUnlock()
+			if cm.live > 0 {
+				live++
+				if p != step.want {
+					t.Errorf("read %d: port %d claimed, want %d", i, p, step.want)
+				}
+			}
+		}
+		if live != 1 {
+			t.Errorf("read %d: %d ends claimed by the socket, want 1", i, live)
+		}
+	}
+}
+
+// TestSocketIntake: a tick takes on newPerTick new sockets, and more while
+// its time allows; the rest wait for the next ticks, their bytes in the
+// kernel's counters, and are counted in full then.
+func TestSocketIntake(t *testing.T) {
+	gen := &model.Process{PID: 100, StartTime: 1, Comm: "gen", Exe: "/usr/bin/gen"}
+	procs := procsFunc(func(pid int) *model.Process { return map[int]*model.Process{100: gen}[pid] })
+	var socks []sockbpf.Socket
+	for i := range 10 {
+		socks = append(socks, sockbpf.Socket{Cookie: uint64(i + 1), PID: 100, Comm: "gen", NetNSCookie: 42, Proto: protoUDP,
+			Local: netip.AddrPortFrom(tLocal.Addr(), uint16(5000+i)), Remote: tRemote, TupleSeq: 1, BytesOut: 100, Slot: i + 1})
+	}
+	for _, tc := range []struct {
+		name   string
+		intake time.Duration
+		live   []int // sockets taken on after each tick
+	}{
+		{"time allows", time.Hour, []int{10, 10}},
+		{"no time beyond the first", 0, []int{4, 8, 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeSource{}
+			s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
+			s.perTick, s.intake = 4, tc.intake
+			c := model.NewMonitorEntryCollection(time.Hour)
+			now := time.Unix(1000, 0)
+			for i, want := range tc.live {
+				src.reads = [][]sockbpf.Socket{socks}
+				if err := s.collect(c, now); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(time.Second)
+				if s.live != want {
+					t.Errorf("tick %d: %d sockets taken on, want %d", i, s.live, want)
+				}
+			}
+			var out uint64
+			for _, e := range c.Entries() {
+				out += e.BytesOut
+			}
+			if out != 1000 {
+				t.Errorf("%d bytes out, want 1000", out)
+			}
+		})
+	}
+}
+
+// TestSocketOlder: sockets older than the agent (PID 0) are placed by one
+// list of the namespace's sockets, also those taken on ticks later (the
+// intake spent); a socket the list lacks, made after it, has the list
+// made again, at most every olderEvery.
+func TestSocketOlder(t *testing.T) {
+	daemon := &model.Process{PID: 100, StartTime: 1, Comm: "daemon", Exe: "/usr/sbin/daemon"}
+	sock := func(i int) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: uint64(i), NetNSCookie: 42, Type: 2, Proto: protoUDP,
+			Local: netip.AddrPortFrom(tLocal.Addr(), uint16(5000+i)), Remote: tRemote, TupleSeq: 1, BytesOut: 100, Slot: i}
+	}
+	var socks []sockbpf.Socket
+	for i := 1; i <= 10; i++ {
+		socks = append(socks, sock(i))
+	}
+	existing := 10
+	lists := 0
+	src := &fakeSource{}
+	s := newSocketCounter(socketOptions{src: src, procs: unforked{p: daemon, holdsFrom: 1000}, owners: &holderResolver{}, netns: 42, claims: newClaims(),
+		listOlder: func(f func(cookie, inode uint64)) error {
+			lists++
+			for i := 1; i <= existing; i++ {
+				f(uint64(i), uint64(1000+i))
+			}
+			return nil
+		}})
+	s.perTick, s.intake = 1, 0 // ten ticks to take them on, past olderEvery
+	c := model.NewMonitorEntryCollection(time.Hour)
+	now := time.Unix(1000, 0)
+	tick := func() {
+		t.Helper()
+		src.reads = [][]sockbpf.Socket{socks}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	for range 11 {
+		tick()
+	}
+	if lists != 1 || s.live != 10 {
+		t.Errorf("after 11 ticks: listed %d times, %d sockets taken on; want 1 and 10", lists, s.live)
+	}
+	// A socket made since, of PID 0 (accepted before its server was
+	// known, say): listed again.
+	existing = 11
+	socks = append(socks, sock(11))
+	tick()
+	if lists != 2 || s.live != 11 {
+		t.Errorf("after a new socket: listed %d times, %d sockets taken on; want 2 and 11", lists, s.live)
+	}
+	var out uint64
+	for _, e := range c.Entries() {
+		if e.Key != model.KeyProcess(daemon) {
+			t.Errorf("entry %s: want every byte the daemon's", e.Key)
+		}
+		out += e.BytesOut
+	}
+	if out != 1100 {
+		t.Errorf("%d bytes out, want 1100", out)
 	}
 }

@@ -134,14 +134,18 @@ const olderEvery = 5 * time.Second
 func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 	s.olderUsed = true
 	born := time.Unix(0, st.born)
-	if s.older == nil || (s.olderAt.Before(born) && s.now.Sub(s.olderAt) >= olderEvery) {
+	ino, ok := s.older[k.Cookie]
+	if !ok && (s.older == nil || (s.olderAt.Before(born) && s.now.Sub(s.olderAt) >= olderEvery)) {
+		// Not in the list, which may be older than the socket: listed
+		// again. (A socket taken on ticks after the list, the tick's
+		// intake spent, is found in it.)
 		idx := make(map[uint64]uint64, max(len(s.older), 64))
 		if err := s.o.listOlder(func(cookie, inode uint64) { idx[cookie] = inode }); err != nil {
 			return 0
 		}
 		s.older, s.olderAt = idx, s.now
+		ino, ok = s.older[k.Cookie]
 	}
-	ino, ok := s.older[k.Cookie]
 	switch {
 	case !ok && s.olderAt.Before(born):
 		return 0 // newer than the list: the next one tells

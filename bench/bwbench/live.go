@@ -45,6 +45,8 @@ type liveRow struct {
 	// rssParts is the agent's resident memory at the end of the window,
 	// by kind (rssParts), for the log.
 	rssParts string
+	// mapsMB is the kernel memory of the agent's BPF maps (bpfMapsMB).
+	mapsMB float64
 }
 
 // stepping sums up the ratios: lowest, median, highest, and the ticks
@@ -150,6 +152,22 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 	}
 	r := measureLive(a, ticks, g, warm, secs)
 	g.stop()
+	if *liveSel != "" {
+		// Each tick of the run, as seen at the output (ms), to find the
+		// slow ones.
+		var b strings.Builder
+		ticks.mu.Lock()
+		for _, t := range ticks.ticks {
+			fmt.Fprintf(&b, " %.0f", t.late.Seconds()*1000)
+		}
+		ticks.mu.Unlock()
+		log.Printf("  ticks (ms):%s", b.String())
+		b.Reset()
+		for _, x := range r.ratios {
+			fmt.Fprintf(&b, " %.2f", x)
+		}
+		log.Printf("  window ticks' bytes / sent:%s", b.String())
+	}
 	flushConntrack(p.a) // the next run's flows are new ones
 	r.flows = n
 	r.what = fmt.Sprintf("%d live flows (%s)", n, modeName(mode))
@@ -157,7 +175,7 @@ func runLive(b binaries, p pair, n int, mode string, predate bool, warm, secs ti
 		r.what = fmt.Sprintf("%d live flows (%s; sockets older than the agent)", n, modeName(mode))
 	}
 	lo, med, hi, zero := r.stepping()
-	log.Printf("  %s: resident at the end: %s", r.what, r.rssParts)
+	log.Printf("  %s: resident at the end: %s; BPF maps' kernel memory %.1f MB", r.what, r.rssParts, r.mapsMB)
 	log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s (window: %s / max %s); %.0f datagrams/s; bytes a tick / sent %.2f / %.2f / %.2f, %d of %d ticks none; window: app %.3f, unattributed %.3f",
 		r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, r.lateP50.Round(time.Microsecond), r.lateMax.Round(time.Microsecond), r.sentPerS, lo, med, hi, zero, len(r.ratios), r.total, r.unattributed)
 	return r
@@ -267,10 +285,10 @@ func measureLive(a *agent, at *appTicks, g *liveGen, warm, secs time.Duration) l
 	time.Sleep(secs)
 	c1, t1 := cpuTime(pid), time.Now()
 	rss := peakRSS(pid)
-	parts := rssParts(pid)
+	parts, maps := rssParts(pid), bpfMapsMB(pid)
 	p50, p99 := a.stop()
 
-	r := liveRow{scaleRow: scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / t1.Sub(t0).Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}, rssParts: parts}
+	r := liveRow{scaleRow: scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / t1.Sub(t0).Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}, rssParts: parts, mapsMB: maps}
 	r.sentPerS = g.rate(t0.Add(-time.Second), t1.Add(time.Second))
 	at.mu.Lock()
 	defer at.mu.Unlock()

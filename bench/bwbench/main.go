@@ -210,6 +210,35 @@ func rssParts(pid int) string {
 	return fmt.Sprintf("program %.1f MB, bpf maps %.1f MB, anonymous %.1f MB, other %.1f MB", parts["program"], parts["bpf maps"], parts["anonymous"], parts["other"])
 }
 
+// bpfMapsMB is the kernel memory of the BPF maps process pid holds, in MB:
+// the sum of their memlock in /proc/PID/fdinfo. It is not part of the
+// process's RSS unless the process maps a map (the agent maps parts of
+// its slots map and its ring buffer; rssParts shows what is mapped).
+func bpfMapsMB(pid int) float64 {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, e := range ents {
+		if t, err := os.Readlink(filepath.Join(dir, e.Name())); err != nil || t != "anon_inode:bpf-map" {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "memlock:" {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				total += v
+			}
+		}
+	}
+	return total / (1 << 20)
+}
+
 // agent is a running bwmon.
 type agent struct {
 	cmd    *exec.Cmd

@@ -64,10 +64,14 @@ func (r *report) markdown() string {
 	w("\nAt the socket (`[socket] mode`), the bytes of local sockets come from the kernel's per-socket counters and each socket's owner is known from its creation; conntrack is still read for what has no local socket, and its new flows cost a map lookup (no socket lookup, no /proc reads). What remains of the churn cost is reading conntrack's events and table, which grow with connections whoever counts them; the idle flows rows are UDP flows of one datagram whose sockets are gone, so they measure that table; the live flows below move bytes. The programs' own cost per packet is measured by the sockbpf package's benchmark.\n")
 	if len(r.live) > 0 {
 		w("\n## Live flows: every flow moving bytes (issue 14)\n\n")
-		w("| load | CPU (%% of one core) | peak RSS | tick p50 | tick p99 | tick in the window: median / max | sent (datagrams/s) | bytes a tick / sent: min / median / max | ticks with none | window: app / sent (unattributed / sent) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| load | CPU (%% of one core) | peak RSS | BPF maps (kernel) | tick p50 | tick p99 | tick in the window: median / max | sent (datagrams/s) | bytes a tick / sent: min / median / max | ticks with none | window: app / sent (unattributed / sent) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, l := range r.live {
 			lo, med, hi, zero := l.stepping()
-			w("| %s | %.1f%% | %.1f MB | %s | %s | %s / %s | %.0f | %.2f / %.2f / %.2f | %d of %d | %.3f (%.3f) |\n", l.what, l.cpuPct, l.rssMB, l.tickP50, l.tickP99,
+			maps := "—"
+			if l.mapsMB > 0 {
+				maps = fmt.Sprintf("%.1f MB", l.mapsMB)
+			}
+			w("| %s | %.1f%% | %.1f MB | %s | %s | %s | %s / %s | %.0f | %.2f / %.2f / %.2f | %d of %d | %.3f (%.3f) |\n", l.what, l.cpuPct, l.rssMB, maps, l.tickP50, l.tickP99,
 				l.lateP50.Round(time.Microsecond), l.lateMax.Round(time.Microsecond), l.sentPerS, lo, med, hi, zero, len(l.ratios), l.total, l.unattributed)
 		}
 		w("\n%s\n", liveNote)
@@ -85,4 +89,6 @@ var liveNote = "Each flow is a connected UDP socket of one generator (`bwgen udp
 	"\"Bytes a tick / sent\" is, for each tick of the agent's JSON output (`-output json`) in the 15 s window, the generator app's bytes in that tick against " +
 	"what the generator sent in as long (its datagrams a second × " + strconv.Itoa(liveSize+udpIPHeaders) + " IP-layer bytes × the tick's length): 1.00 / 1.00 / 1.00 is every flow's bytes in the tick in which they moved; " +
 	"zeros and a maximum of k are steps of k ticks. The last column is the same over the window (bytes the agent gave the app / bytes sent), and in brackets the unattributed bytes of the window / bytes sent: what is in neither was lost. " +
-	"Tick p50 and p99 are over the agent's whole run (-tick-stats), the start of the flows included; the window's ticks are timed from each tick's time in its JSON to the line's arrival (the tick, its consumers and the pipe: an upper bound). Target (issue 14): no stepping at 100,000 flows, ≤ 5% of a core, tick p99 ≤ 50 ms, RSS ≤ 48 MB."
+	"Tick p50 and p99 are over the agent's whole run (-tick-stats), the start of the flows included; the window's ticks are timed from each tick's time in its JSON to the line's arrival (the tick, its consumers and the pipe: an upper bound). " +
+	"Peak RSS is the agent's VmHWM: its heap, its program, and the parts of the BPF maps it maps (the close records' ring, and the window of the slots map it is reading); \"BPF maps (kernel)\" is the kernel memory of all its maps (memlock in /proc/PID/fdinfo), which is there whether mapped or not (the slots map is made for as many sockets as it can count at once, 131,072, whatever the sockets counted). " +
+	"Target (issue 14): no stepping at 100,000 flows, ≤ 5% of a core, tick p99 ≤ 50 ms, RSS ≤ 48 MB."

@@ -224,3 +224,32 @@ func TestSocketHandedOver(t *testing.T) {
 		t.Errorf("the shell that handed the socket over got %d of %d bytes out", u.BytesOut, orig)
 	}
 }
+
+// TestSocketMapFull: with room for 64 sockets at once ([socket]
+// max_sockets) and a host holding more, the sockets that found the map
+// full are counted by conntrack: every byte of 100 connections at a time
+// is the app's, once, and the stats and /metrics count the sockets that
+// found no room.
+func TestSocketMapFull(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)
+	addr := nettest.FreeAddr(t)
+	a := startAgent(t, fmt.Sprintf("[http]\nlisten = %q\n[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", addr, p.Watched)+socketSection(socketOn)+"max_sockets = 64\n")
+	srv, _ := nettest.Generator(t, "fullsrv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", fmt.Sprintf("%s:5711", p.PeerIP4))
+	gen, app := nettest.Generator(t, "fullcli")
+	nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-conns", "300", "-parallel", "100", "-linger", "1s", "tcp-send", fmt.Sprintf("%s:5711", p.PeerIP4), "100000")
+	orig, reply := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5711))
+	expectApp(t, a, app, reply, orig)
+	st := conntrackStats(t, addr)
+	if st.CountMode != "socket" || st.MapFull == 0 {
+		t.Errorf("stats %+v: want counting at the socket, sockets that found the map full counted", st)
+	}
+	if !strings.Contains(string(httpGet(t, "http://"+addr+"/metrics")), `bwmon_monitor_socket_losses_total{kind="map_full",monitor="conntrack"} `) {
+		t.Errorf("/metrics has no map_full losses")
+	}
+	if u := a.snapshot().Unattributed; u.BytesIn+u.BytesOut > 0 {
+		t.Errorf("%d/%d bytes unattributed, want none", u.BytesIn, u.BytesOut)
+	}
+}

@@ -127,6 +127,28 @@ func TestParseConfigSocketMode(t *testing.T) {
 	}
 }
 
+func TestParseConfigMaxSockets(t *testing.T) {
+	for _, tt := range []struct {
+		name, text string
+		want       int
+	}{
+		{"default", "", 0},
+		{"set, every monitor", "[socket]\nmax_sockets = 500000\n[[monitor]]\ntype = \"conntrack\"\n[[monitor]]\ntype = \"conntrack\"\nnetns = \"web\"\n", 500000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.toml", tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, m := range cfg.Conntrack {
+				if m.MaxSockets != tt.want {
+					t.Errorf("monitor %d: max sockets %d, want %d", i, m.MaxSockets, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name, text, want string
@@ -155,6 +177,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad namespaces", "[conntrack]\nmanage = true\nnamespaces = \"every\"\n", "c.toml:3: namespaces = \"every\": want \"own\""},
 		{"bad socket mode", "[socket]\n\nmode = \"ebpf\"\n", "c.toml:3: mode = \"ebpf\": want \"auto\""},
 		{"empty socket mode", "[socket]\nmode = \"\"\n", "c.toml:2: mode = \"\": want \"auto\""},
+		{"too few sockets", "[socket]\nmode = \"on\"\nmax_sockets = 10\n", "c.toml:3: max_sockets = 10: want from 64 to 4194304"},
+		{"too many sockets", "[socket]\nmax_sockets = 100000000\n", "c.toml:2: max_sockets = 100000000: want from 64"},
 		{"limits apps zero", "[limits]\napps = 0\n", "c.toml:2: apps = 0: use 1 to 100000"},
 		{"limits top over apps", "[limits]\napps = 10\ntop_apps = 20\n", "c.toml:3: top_apps = 20 is more than apps = 10"},
 		{"limits short window", "[limits]\nactive_window = \"1s\"\n", "c.toml:2: active_window 1s is too short"},

@@ -43,6 +43,7 @@ type conntrackSection struct {
 type socketSection struct {
 	Mode           *string `toml:"mode"`
 	QuietConntrack *bool   `toml:"quiet_conntrack"`
+	MaxSockets     *int    `toml:"max_sockets"`
 }
 
 // appSection is one [[app]] rule.

@@ -26,6 +26,13 @@ func (p *parser) monitors(sections []monitorSection, ct conntrackSection, sk soc
 			return nil, nil, p.errAt("socket.mode", "mode = %q: want \"auto\" (count at the socket where the kernel allows it, else with conntrack), \"on\" (at the socket or not at all) or \"off\" (conntrack alone)", *sk.Mode)
 		}
 	}
+	if sk.MaxSockets != nil {
+		n := *sk.MaxSockets
+		if n < monitor.MinMaxSockets || n > monitor.MaxMaxSockets {
+			return nil, nil, p.errAt("socket.max_sockets", "max_sockets = %d: want from %d to %d sockets counted at once (%d bytes of kernel memory each; the default is %d)", n, monitor.MinMaxSockets, monitor.MaxMaxSockets, monitor.SocketSlotBytes, monitor.DefaultMaxSockets)
+		}
+		shared.MaxSockets = n
+	}
 	if ct.Namespaces != nil {
 		switch *ct.Namespaces {
 		case "all":

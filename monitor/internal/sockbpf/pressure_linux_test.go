@@ -21,9 +21,10 @@ func udpSend(t *testing.T, rx net.PacketConn) *net.UDPConn {
 	return tx.(*net.UDPConn)
 }
 
-// TestMapFull: with every slot taken, new sockets are not counted and
-// Stats.MapFull says how many; once sockets close, their slots serve new
-// ones.
+// TestMapFull: with every slot taken, new sockets get none and
+// Stats.MapFull says how many; their bytes are counted all the same, under
+// their creator in the overflow entries; once sockets close, their slots
+// serve new ones.
 func TestMapFull(t *testing.T) {
 	c := openCounter(t, Options{MaxSockets: MinMaxSockets})
 	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -36,9 +37,20 @@ func TestMapFull(t *testing.T) {
 		socks = append(socks, udpSend(t, rx))
 	}
 	live := 0
+	var out, over uint64 // bytes out of this process's sockets: in slots, in overflow
 	if err := c.Read(func(s *Socket) {
-		if !s.Closed {
+		switch {
+		case s.Overflow && s.PID == os.Getpid():
+			over += s.BytesOut
+			if s.Comm != comm(t) {
+				t.Errorf("overflow entry %+v: want comm %q", *s, comm(t))
+			}
+		case s.Overflow:
+		case !s.Closed:
 			live++
+			if s.PID == os.Getpid() {
+				out += s.BytesOut
+			}
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -46,6 +58,9 @@ func TestMapFull(t *testing.T) {
 	st := c.Stats()
 	if live > MinMaxSockets || st.Live > MinMaxSockets || st.MapFull < MinMaxSockets {
 		t.Fatalf("%d live sockets reported, stats %+v: want at most %d live and at least %d that found the map full", live, st, MinMaxSockets, MinMaxSockets)
+	}
+	if want := uint64(2 * MinMaxSockets * 128); out+over != want || over == 0 {
+		t.Errorf("bytes out: %d in slots, %d in overflow; want %d in all, some in overflow", out, over, want)
 	}
 	for _, s := range socks {
 		s.Close()
@@ -81,10 +96,17 @@ func TestRingFull(t *testing.T) {
 		tx.Close()
 	}
 	got := collect(t, c, want...)
+	slots := map[int]bool{}
 	for _, k := range want {
-		if s := got[k]; s.BytesOut != 128 || !s.Closed {
-			t.Errorf("socket %d: %+v, want closed with 128 bytes out", k, s)
+		if s := got[k]; s.BytesOut != 128 || !s.Closed || s.Slot < 0 {
+			t.Errorf("socket %d: %+v, want closed with 128 bytes out, at its slot", k, s)
 		}
+		slots[got[k].Slot] = true
+	}
+	// The records the ring took freed their slots for the next sockets;
+	// the others kept theirs, each its own.
+	if len(slots) < 50 {
+		t.Errorf("closed at %d slots: want the records kept in their slots to name each its own", len(slots))
 	}
 	if st := c.Stats(); st.RingLost == 0 || st.Closed < 100 {
 		t.Errorf("stats %+v: want close records the ring could not take counted, and 100 closed read", st)

@@ -45,6 +45,10 @@ type Socket struct {
 	// increment keeps the kernel's cost at one locked add a packet, for
 	// the bytes, which are always exact).
 	PacketsIn, PacketsOut uint64
+	// TupleSeq changes whenever Local and Remote may have changed since
+	// the last Read that reported the socket (0: no packet yet): a reader
+	// keeping what it derived from them looks at them again only then.
+	TupleSeq uint32
 	// Listener: a listening TCP socket. It counts the handshakes (SYN in,
 	// SYN-ACK out, the first ACK in) of the connections it accepts; its
 	// Remote is zero.
@@ -56,9 +60,16 @@ type Socket struct {
 	// Closed: these are its final counters (the socket was released, or a
 	// TCP socket reached CLOSE); it will not be reported again.
 	Closed bool
+	// Overflow: not a socket, but the bytes of the sockets of one creator
+	// (PID, Comm; 0 for those the programs found no room for even there)
+	// in namespace NetNSCookie that found the map full, cumulative: they
+	// are counted, if not each on its own. Cookie is 0, Slot -1.
+	Overflow bool
 	// Slot is where the kernel keeps the socket's counters while it lives
-	// (stable for its life, reused after it), -1 in a close record: a
-	// reader may keep its own per-socket state by Slot, checking Cookie.
+	// (stable for its life, reused after it); in a close record, the slot
+	// it left. A reader may keep its own per-socket state by Slot, checking
+	// Cookie: a Read reports a slot's close record after the live socket
+	// that took the slot since, if any.
 	Slot int
 }
 

@@ -13,6 +13,20 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sockbpfOverflowKey struct {
+	_     structs.HostLayout
+	Netns uint64
+	Pid   uint32
+	Pad   uint32
+}
+
+type sockbpfOverflowVal struct {
+	_        structs.HostLayout
+	BytesIn  uint64
+	BytesOut uint64
+	Comm     [16]int8
+}
+
 type sockbpfSlot struct {
 	_           structs.HostLayout
 	BytesIn     uint64
@@ -45,6 +59,7 @@ type sockbpfSlot struct {
 const (
 	sockbpfMapClosed       = "closed"
 	sockbpfMapFreeSlots    = "free_slots"
+	sockbpfMapOverflow     = "overflow"
 	sockbpfMapSlots        = "slots"
 	sockbpfMapSockIndex    = "sock_index"
 	sockbpfMapSockStates   = "sock_states"
@@ -113,6 +128,7 @@ type sockbpfProgramSpecs struct {
 type sockbpfMapSpecs struct {
 	Closed     *ebpf.MapSpec `ebpf:"closed"`
 	FreeSlots  *ebpf.MapSpec `ebpf:"free_slots"`
+	Overflow   *ebpf.MapSpec `ebpf:"overflow"`
 	Slots      *ebpf.MapSpec `ebpf:"slots"`
 	SockIndex  *ebpf.MapSpec `ebpf:"sock_index"`
 	SockStates *ebpf.MapSpec `ebpf:"sock_states"`
@@ -149,6 +165,7 @@ func (o *sockbpfObjects) Close() error {
 type sockbpfMaps struct {
 	Closed     *ebpf.Map `ebpf:"closed"`
 	FreeSlots  *ebpf.Map `ebpf:"free_slots"`
+	Overflow   *ebpf.Map `ebpf:"overflow"`
 	Slots      *ebpf.Map `ebpf:"slots"`
 	SockIndex  *ebpf.Map `ebpf:"sock_index"`
 	SockStates *ebpf.Map `ebpf:"sock_states"`
@@ -159,6 +176,7 @@ func (m *sockbpfMaps) Close() error {
 	return _SockbpfClose(
 		m.Closed,
 		m.FreeSlots,
+		m.Overflow,
 		m.Slots,
 		m.SockIndex,
 		m.SockStates,

@@ -35,6 +35,10 @@ const (
 	afInet6 = unix.AF_INET6
 )
 
+// tupleEvery is TUPLE_EVERY of the programs: they note a socket's tuple at
+// each direction's first packet and every tupleEvery packets after.
+const tupleEvery = 1024
+
 // maxComms bounds Read's cache of comm strings.
 const maxComms = 4096
 
@@ -81,6 +85,11 @@ type Counter struct {
 	comms map[[16]byte]string // Read's comm strings, so that a tick allocates none for names seen before
 
 	live, closed atomic.Uint64
+
+	// overIdle counts, for each overflow entry, the Reads since its
+	// counters last moved; one idle for overflowIdle Reads is deleted.
+	overIdle map[sockbpfOverflowKey]overflowSeen
+	overKeys []sockbpfOverflowKey // Read's, reused
 
 	closeOnce sync.Once
 	closeErr  error
@@ -176,6 +185,11 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 			return nil, err
 		}
 		c.links = append(c.links, l)
+	}
+	// The shared overflow entry, for sockets whose own found no room.
+	if err := c.objs.Overflow.Update(sockbpfOverflowKey{}, sockbpfOverflowVal{}, ebpf.UpdateNoExist); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("making the shared overflow entry: %w", err)
 	}
 	var err error
 	if err = c.mapWindow(0); err != nil {
@@ -302,7 +316,9 @@ func (c *Counter) Read(fn func(*Socket)) error {
 			case stateClosed:
 				// Its close record found the ring buffer full: the slot
 				// kept it, and is freed now that it is read.
-				c.closedBuf = append(c.closedBuf, c.slotAt(off))
+				r := c.slotAt(off)
+				r.Gen = uint32(i) // as in a record of the ring: the slot it left
+				c.closedBuf = append(c.closedBuf, r)
 				c.win[off+int(offState)] = stateFree
 				if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
 					return fmt.Errorf("freeing slot %d: %w", i, err)
@@ -313,6 +329,7 @@ func (c *Counter) Read(fn func(*Socket)) error {
 	c.live.Store(uint64(live))
 	for i := range c.closedBuf {
 		c.fill(&c.closedBuf[i], true)
+		c.sock.Slot = int(c.closedBuf[i].Gen)
 		fn(&c.sock)
 	}
 	c.closed.Add(uint64(len(c.closedBuf)))
@@ -320,6 +337,78 @@ func (c *Counter) Read(fn func(*Socket)) error {
 		c.closedBuf = nil // a burst of closing is over: give its memory back
 	} else {
 		c.closedBuf = c.closedBuf[:0]
+	}
+	return c.readOverflow(fn)
+}
+
+// comm returns the string of a comm as the kernel keeps it, from Read's
+// cache.
+func (c *Counter) comm(raw [16]byte) string {
+	name, ok := c.comms[raw]
+	if !ok {
+		comm := raw[:]
+		for i, b := range comm {
+			if b == 0 {
+				comm = comm[:i]
+				break
+			}
+		}
+		name = string(comm)
+		if len(c.comms) >= maxComms {
+			clear(c.comms)
+		}
+		c.comms[raw] = name
+	}
+	return name
+}
+
+// overflowSeen is what Read last saw of an overflow entry.
+type overflowSeen struct {
+	in, out uint64
+	idle    int
+}
+
+// overflowIdle is how many Reads an overflow entry's counters may stay
+// still before it is deleted (its owner's sockets are likely gone; one
+// still sending then counts under the shared entry).
+const overflowIdle = 60
+
+// readOverflow reports each overflow entry: the bytes of sockets that
+// found the map full, by namespace and creator (Socket.Overflow).
+func (c *Counter) readOverflow(fn func(*Socket)) error {
+	var (
+		k sockbpfOverflowKey
+		v sockbpfOverflowVal
+	)
+	c.overKeys = c.overKeys[:0]
+	it := c.objs.Overflow.Iterate()
+	for it.Next(&k, &v) {
+		raw := *(*[16]byte)(unsafe.Pointer(&v.Comm))
+		c.sock = Socket{Cookie: 0, PID: int(k.Pid), NetNSCookie: k.Netns, BytesIn: v.BytesIn, BytesOut: v.BytesOut,
+			Comm: c.comm(raw), Overflow: true, Slot: -1}
+		fn(&c.sock)
+		seen := c.overIdle[k]
+		if seen.in == v.BytesIn && seen.out == v.BytesOut {
+			seen.idle++
+		} else {
+			seen = overflowSeen{in: v.BytesIn, out: v.BytesOut}
+		}
+		if c.overIdle == nil {
+			c.overIdle = map[sockbpfOverflowKey]overflowSeen{}
+		}
+		c.overIdle[k] = seen
+		if seen.idle >= overflowIdle && (k.Netns != 0 || k.Pid != 0) {
+			c.overKeys = append(c.overKeys, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading the overflow counters: %w", err)
+	}
+	for _, k := range c.overKeys {
+		if err := c.objs.Overflow.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("deleting an idle overflow entry: %w", err)
+		}
+		delete(c.overIdle, k)
 	}
 	return nil
 }
@@ -376,28 +465,15 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		Cookie: s.Cookie, PID: int(s.Pid), NetNSCookie: s.Netns,
 		Family: s.Family, Type: s.Type, Proto: s.Proto,
 		BytesIn: s.BytesIn, BytesOut: s.BytesOut, PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut,
+		// The programs note the tuple at a direction's first packet and
+		// every tupleEvery after (note_tuple).
+		TupleSeq: uint32((s.PacketsIn+tupleEvery-1)/tupleEvery + (s.PacketsOut+tupleEvery-1)/tupleEvery),
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
 		Closed:   closed,
 		Slot:     -1,
 	}
-	raw := *(*[16]byte)(unsafe.Pointer(&s.Comm))
-	name, ok := c.comms[raw]
-	if !ok {
-		comm := raw[:]
-		for i, b := range comm {
-			if b == 0 {
-				comm = comm[:i]
-				break
-			}
-		}
-		name = string(comm)
-		if len(c.comms) >= maxComms {
-			clear(c.comms)
-		}
-		c.comms[raw] = name
-	}
-	k.Comm = name
+	k.Comm = c.comm(*(*[16]byte)(unsafe.Pointer(&s.Comm)))
 	switch s.TupleFamily {
 	case afInet:
 		k.Family = afInet

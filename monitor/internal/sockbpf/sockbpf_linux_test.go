@@ -236,6 +236,12 @@ func TestTCPLiveThenClosed(t *testing.T) {
 	if cs.BytesOut < payload+52*3 {
 		t.Errorf("client %+v: want ≥ %d bytes out", cs, payload+52*3)
 	}
+	// A close record names the slot its socket had while live.
+	for _, k := range []uint64{lnk, clk, svk} {
+		if got[k].Slot != live[k].Slot || got[k].Slot < 0 {
+			t.Errorf("socket %d: closed at slot %d, live at %d: want the same", k, got[k].Slot, live[k].Slot)
+		}
+	}
 	// Read no longer reports them.
 	if err := c.Read(func(s *Socket) {
 		if s.Cookie == clk || s.Cookie == svk || s.Cookie == lnk {

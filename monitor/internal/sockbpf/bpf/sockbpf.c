@@ -35,7 +35,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 // Refresh the tuple from the packet on the first packet of each direction
 // and then every TUPLE_EVERY packets (an unconnected UDP socket changes
 // peers).
-#define TUPLE_EVERY 1024
+#define TUPLE_EVERY 1024 // sockbpf_linux.go: tupleEvery (Socket.TupleSeq)
 
 // Indexes of the stats array.
 enum {
@@ -58,7 +58,7 @@ struct slot {
 	__u64 cookie;
 	__u64 netns;
 	__u32 pid;
-	__u32 gen; // bumped when the slot is handed to a socket
+	__u32 gen; // bumped when the slot is handed to a socket; in a close record, the slot's index
 	__u8 state;
 	__u8 family; // the socket's
 	__u8 proto;
@@ -85,7 +85,35 @@ struct sock_state {
 	__u64 cookie; // the socket whose slot this is (a clone still holds the listener's)
 	__u32 slot;
 	__u32 flags;
+	// The owner of a socket that found the map full (slot SLOT_NONE):
+	// its packets are counted in overflow under this key.
+	__u64 netns;
+	__u32 pid;
+	__u32 pad;
 };
+
+// overflow counts the bytes of the sockets that found the map full, by
+// namespace and creator: they are counted, if not each on its own. The
+// entry {0, 0}, made by user space at load, takes those whose own entry
+// found this map full too.
+struct overflow_key {
+	__u64 netns;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct overflow_val {
+	__u64 bytes_in;
+	__u64 bytes_out;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct overflow_key);
+	__type(value, struct overflow_val);
+} overflow SEC(".maps");
 
 volatile const __u32 max_slots = 1;
 volatile const __u32 index_mask = 0; // sock_index's size - 1 (a power of two)
@@ -238,8 +266,28 @@ static __always_inline void finalize(struct sock_state *st)
 	}
 	__builtin_memcpy(r, s, sizeof(*r));
 	r->state = STATE_CLOSED;
+	r->gen = idx; // a record's gen is the slot it left (Socket.Slot)
 	bpf_ringbuf_submit(r, 0);
 	free_slot(idx, s);
+}
+
+// no_slot records the owner of a socket that found the map full, so that
+// its packets are counted in overflow.
+static __always_inline void no_slot(struct sock_state *st, __u64 netns, __u32 pid, const char *comm)
+{
+	struct overflow_key k = {.netns = netns, .pid = pid};
+	struct overflow_val v = {};
+	if (comm)
+		__builtin_memcpy(v.comm, comm, sizeof(v.comm));
+	else
+		bpf_get_current_comm(v.comm, sizeof(v.comm));
+	if (bpf_map_update_elem(&overflow, &k, &v, BPF_NOEXIST) == 0 || bpf_map_lookup_elem(&overflow, &k)) {
+		st->netns = netns;
+		st->pid = pid;
+	} else {
+		st->netns = 0; // the shared entry
+		st->pid = 0;
+	}
 }
 
 SEC("cgroup/sock_create")
@@ -251,12 +299,13 @@ int sock_create(struct bpf_sock *ctx)
 		return 1;
 	}
 	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u64 netns = bpf_get_netns_cookie(ctx);
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	st->cookie = cookie;
 	st->flags = 0;
 	__u32 idx = alloc_slot();
 	if (idx != SLOT_NONE) {
-		struct slot *s = init_slot(idx, cookie, bpf_get_netns_cookie(ctx),
-					   bpf_get_current_pid_tgid() >> 32, ctx->family, ctx->type, ctx->protocol);
+		struct slot *s = init_slot(idx, cookie, netns, pid, ctx->family, ctx->type, ctx->protocol);
 		if (!s) {
 			idx = SLOT_NONE;
 		} else {
@@ -264,6 +313,8 @@ int sock_create(struct bpf_sock *ctx)
 			publish(s, idx);
 		}
 	}
+	if (idx == SLOT_NONE)
+		no_slot(st, netns, pid, 0);
 	st->slot = idx;
 	return 1;
 }
@@ -358,6 +409,8 @@ static __always_inline void passive(struct bpf_sock_ops *ops)
 			publish(s, idx);
 		}
 	}
+	if (idx == SLOT_NONE)
+		no_slot(st, o.netns, o.pid, o.comm);
 	st->slot = idx;
 	want_state_cb(ops, st);
 }
@@ -386,6 +439,8 @@ static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cooki
 		else
 			__builtin_memcpy(s->comm, o.comm, sizeof(o.comm));
 	}
+	if (idx == SLOT_NONE)
+		no_slot(st, o.netns, o.pid, o.comm);
 	if (__sync_val_compare_and_swap(&st->slot, SLOT_PENDING, idx) != SLOT_PENDING) {
 		if (s)
 			free_slot(idx, s);
@@ -591,14 +646,39 @@ static __always_inline struct slot *slot_of(struct __sk_buff *skb, struct bpf_so
 	return s;
 }
 
+// count_overflow counts a packet of a socket that found the map full.
+static __noinline void count_overflow(struct __sk_buff *skb, struct bpf_sock *sk, int egress)
+{
+	if (!sk)
+		return;
+	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
+	if (!st || st->slot != SLOT_NONE)
+		return;
+	struct overflow_key k = {.netns = st->netns, .pid = st->pid};
+	struct overflow_val *v = bpf_map_lookup_elem(&overflow, &k);
+	if (!v) {
+		k.netns = 0;
+		k.pid = 0;
+		v = bpf_map_lookup_elem(&overflow, &k);
+		if (!v)
+			return;
+	}
+	if (egress)
+		__sync_fetch_and_add(&v->bytes_out, skb->len);
+	else
+		__sync_fetch_and_add(&v->bytes_in, skb->len);
+}
+
 static __always_inline int count(struct __sk_buff *skb, int egress)
 {
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
 		return 1;
 	struct slot *s = slot_of(skb, sk, egress);
-	if (!s)
+	if (!s) {
+		count_overflow(skb, sk, egress);
 		return 1;
+	}
 	// One locked instruction a packet, for the bytes. The packets are a
 	// plain increment: exact while one CPU at a time sends (or receives)
 	// on the socket, a count short when two race; they only pace
