@@ -11,10 +11,12 @@ import (
 // monitor counts: a side whose end the socket monitor claims is settled
 // as counted at the socket (flows.ReasonAtSocket: booked for no owner,
 // its coverage booked by the socket monitor), and so is a side whose socket the inner resolver found
-// (it has a socket, so the kernel's programs counted it) while the
-// kernel's map had room for every socket (claims.sure). The rest — no
-// socket (the kernel answered), forwarded, or a socket the map had no
-// room for — keeps conntrack's answer.
+// (it has a socket, so the kernel's programs counted it, in its slot or,
+// when their map was full, in their overflow counters) while the programs
+// followed every socket lately (claims.sure: the kernel had memory for
+// each socket's state). The rest — no socket (the kernel answered),
+// forwarded, or a socket the programs could not follow — keeps
+// conntrack's answer.
 type claimResolver struct {
 	flows.Resolver
 	claims *claims
@@ -55,7 +57,7 @@ func (r claimResolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Leve
 
 // settle turns the inner resolver's answer for a socket into "counted
 // elsewhere" when the socket monitor surely counts that socket. When it
-// cannot be sure (its map was full lately) a side with a socket waits for
+// cannot be sure (a socket it could not follow lately) a side with a socket waits for
 // the claims of the next ticks, and at the last attempt keeps conntrack's
 // answer: counted by conntrack rather than by nobody.
 func (r claimResolver) settle(info model.Info, ok bool, proto uint8, local, remote netip.AddrPort, level flows.Level) (model.Info, bool) {

@@ -230,12 +230,12 @@ func TestClaimResolver(t *testing.T) {
 		wantOK bool
 	}{
 		{"claimed", nil, tLocal, true, flows.Quick, model.Info{Unattributed: flows.ReasonAtSocket}, true},
-		{"new flow, map never full: no lookup, claimed at the next tick", p, other, true, flows.Quick, model.Info{}, false},
-		{"first read by a dump, map never full: no lookup until the last attempt", p, other, true, flows.Tick, model.Info{}, false},
-		{"a socket, map never full: counted there", p, other, true, flows.Final, model.Info{Unattributed: flows.ReasonAtSocket}, true},
+		{"new flow, every socket followed: no lookup, claimed at the next tick", p, other, true, flows.Quick, model.Info{}, false},
+		{"first read by a dump, every socket followed: no lookup until the last attempt", p, other, true, flows.Tick, model.Info{}, false},
+		{"a socket, every socket followed: counted there", p, other, true, flows.Final, model.Info{Unattributed: flows.ReasonAtSocket}, true},
 		{"no socket: conntrack's", nil, other, true, flows.Final, model.Info{}, true},
-		{"a socket, map full lately: wait", p, other, false, flows.Tick, model.Info{}, false},
-		{"a socket, map full lately, unclaimed at the end: conntrack's", p, other, false, flows.Final, model.Info{Process: p}, true},
+		{"a socket, one not followed lately: wait", p, other, false, flows.Tick, model.Info{}, false},
+		{"a socket, one not followed lately, unclaimed at the end: conntrack's", p, other, false, flows.Final, model.Info{Process: p}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl.sure.Store(tc.sure)
