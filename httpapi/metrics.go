@@ -120,10 +120,7 @@ var (
 // on, at 0 until bytes come: a series that appears with its first bytes
 // hides them from rate() and increase(), which see only what a series
 // gains. A reason the model adds later is exported once it holds bytes.
-var knownReasons = []model.Reason{
-	model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal,
-	model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace,
-}
+var knownReasons = model.Reasons
 
 var allDescs = []*prometheus.Desc{
 	descAppBytes, descAppClassBytes, descAppProcesses, descUnattributed, descForwardedBytes, descForwardedPairs, descTotalsStart, descLastTick, descEntries,

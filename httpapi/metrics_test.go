@@ -322,7 +322,7 @@ func TestMetricsSeriesBound(t *testing.T) {
 const (
 	seriesPerApp     = 3 + 2*3 // and 2 per class it has bytes in: the 3 built-in ones here
 	seriesPerMonitor = 4
-	seriesFixed      = 14 + // unattributed bytes: 7 reasons, 2 directions
+	seriesFixed      = 16 + // unattributed bytes: 8 reasons, 2 directions
 		2 + 1 + // forwarded bytes in and out, pairs
 		1 + 1 + 1 + 1 + // totals start, last tick, entries, apps folded
 		7 + // limits
@@ -389,11 +389,11 @@ func TestMetricsUnattributedFromZero(t *testing.T) {
 		want    map[string]float64 // reason=direction → value
 		series  int
 	}{
-		{"no bytes yet", nil, map[string]float64{"no_socket/in": 0, "unreadable_namespace/out": 0}, 14},
+		{"no bytes yet", nil, map[string]float64{"no_socket/in": 0, "unreadable_namespace/out": 0, "socket_map_full/in": 0}, 16},
 		{"one reason", map[model.Reason]model.UnattributedSum{model.ReasonKernel: {BytesIn: 5, BytesOut: 7}},
-			map[string]float64{"kernel/in": 5, "kernel/out": 7, "process_gone/in": 0}, 14},
+			map[string]float64{"kernel/in": 5, "kernel/out": 7, "process_gone/in": 0}, 16},
 		{"a reason the list does not know", map[model.Reason]model.UnattributedSum{"new_reason": {BytesIn: 3}},
-			map[string]float64{"new_reason/in": 3, "new_reason/out": 0, "no_process/out": 0}, 16},
+			map[string]float64{"new_reason/in": 3, "new_reason/out": 0, "no_process/out": 0}, 18},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

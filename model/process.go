@@ -114,6 +114,10 @@ const (
 	ReasonUnreadableNamespace Reason = "unreadable_namespace"
 )
 
+// Reasons are the reasons above, in the order outputs list them.
+var Reasons = []Reason{ReasonNoSocket, ReasonNoProcess, ReasonProcessGone, ReasonNotLocal,
+	ReasonKernel, ReasonEventsLost, ReasonUnreadableNamespace, ReasonSocketMapFull}
+
 // ProcessUsage is one live process of an app, as a view that expands the
 // app shows it. Its strings are clean (safename.Clean).
 type ProcessUsage struct {

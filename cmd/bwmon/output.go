@@ -88,7 +88,7 @@ func cut(s string) string {
 
 func reasons(u model.Unattributed) string {
 	var parts []string
-	for _, r := range []model.Reason{model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal, model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace} {
+	for _, r := range model.Reasons {
 		if sum, ok := u.Reasons[r]; ok {
 			parts = append(parts, fmt.Sprintf("%s %s", r, model.FormatBytes(float64(sum.BytesIn+sum.BytesOut))))
 		}

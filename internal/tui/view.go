@@ -167,8 +167,7 @@ func (m *Model) pinned() [][]string {
 // reasons lists the unattributed bytes by reason, as the plain table does.
 func reasons(u model.Unattributed) string {
 	var parts []string
-	for _, r := range []model.Reason{model.ReasonNoSocket, model.ReasonNoProcess, model.ReasonProcessGone, model.ReasonNotLocal,
-		model.ReasonKernel, model.ReasonEventsLost, model.ReasonUnreadableNamespace} {
+	for _, r := range model.Reasons {
 		if sum, ok := u.Reasons[r]; ok {
 			parts = append(parts, string(r)+" "+formatBytes(float64(sum.BytesIn+sum.BytesOut)))
 		}
