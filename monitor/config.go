@@ -49,7 +49,7 @@ type ConntrackConfig struct {
 	// conntrack event listener runs in the namespace at start.
 	KeepConntrackEvents bool
 	// MaxSockets is how many sockets are counted at the socket at once
-	// ([socket] max_sockets; 0 is DefaultMaxSockets): the programs' map,
+	// ([socket] max_sockets, DefaultMaxSockets by default; 0 is that too): the programs' map,
 	// SocketSlotBytes of kernel memory each, made at start. A socket
 	// made while it is full is counted by conntrack (stats: map full).
 	MaxSockets int

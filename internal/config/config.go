@@ -65,7 +65,7 @@ func Defaults() *Config {
 		Aggregator: aggregator.Config{Interval: time.Second, Limits: limits, ClassNames: classes.Names(),
 			Grouper: aggregator.Grouper{AutoGroup: true, By: aggregator.GroupByApp}},
 		Manage:    true,
-		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: limits.Namespaces, Socket: monitor.SocketAuto}},
+		Conntrack: []monitor.ConntrackConfig{{MaxNamespaces: limits.Namespaces, Socket: monitor.SocketAuto, MaxSockets: monitor.DefaultMaxSockets}},
 		Notify:    notify.Config{MaxRunning: notify.DefaultMaxRunning, ClassNames: classes.Names()},
 		State:     state.Config{Dir: state.DefaultDir, Flush: state.DefaultFlush},
 		HTTP:      httpapi.Config{Listen: httpapi.DefaultListen},

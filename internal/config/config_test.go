@@ -132,7 +132,7 @@ func TestParseConfigMaxSockets(t *testing.T) {
 		name, text string
 		want       int
 	}{
-		{"default", "", 0},
+		{"default", "", monitor.DefaultMaxSockets},
 		{"set, every monitor", "[socket]\nmax_sockets = 500000\n[[monitor]]\ntype = \"conntrack\"\n[[monitor]]\ntype = \"conntrack\"\nnetns = \"web\"\n", 500000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

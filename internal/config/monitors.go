@@ -19,6 +19,7 @@ func (p *parser) monitors(sections []monitorSection, ct conntrackSection, sk soc
 		ManageUserNamespaces: ct.ManageUserNS != nil && *ct.ManageUserNS,
 		Socket:               monitor.SocketAuto,
 		KeepConntrackEvents:  sk.QuietConntrack != nil && !*sk.QuietConntrack,
+		MaxSockets:           monitor.DefaultMaxSockets,
 	}
 	if sk.Mode != nil {
 		shared.Socket = monitor.SocketMode(*sk.Mode)
