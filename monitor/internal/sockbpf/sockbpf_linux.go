@@ -77,6 +77,10 @@ type Counter struct {
 
 	stop chan struct{} // closed by Close: the drain goroutine returns
 	done chan struct{} // closed by the drain goroutine when it returns
+	// ringFile is a second descriptor of the ring buffer in the runtime's
+	// poller: the drain goroutine sleeps on it until records come, so an
+	// idle agent is not woken ten times a second. Close closes it first.
+	ringFile *os.File
 
 	mu        sync.Mutex    // guards closedBuf and the reading of ring; held through Read
 	closedBuf []sockbpfSlot // close records drained and not yet read (reused)
@@ -200,19 +204,48 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		c.Close()
 		return nil, fmt.Errorf("opening the close records' ring buffer: %w", err)
 	}
+	if c.ringFile, err = pollable(c.objs.Closed.FD()); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("polling the close records' ring buffer: %w", err)
+	}
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go c.drainLoop()
 	return c, nil
 }
 
-// drainLoop moves close records from the ring buffer to closedBuf every
-// drainEvery until Close, skipping a round while Read runs (Read drains
-// the ring itself).
+// pollable returns a non-blocking duplicate of fd as a file of the
+// runtime's poller.
+func pollable(fd int) (*os.File, error) {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(d, true); err != nil {
+		unix.Close(d)
+		return nil, err
+	}
+	return os.NewFile(uintptr(d), "bwmon-close-records"), nil
+}
+
+// drainLoop moves close records from the ring buffer to closedBuf until
+// Close: it sleeps until records come (the programs wake the ring's
+// readers when it was empty), lets them gather for drainEvery, then takes
+// them, skipping a round while Read runs (Read drains the ring itself).
 func (c *Counter) drainLoop() {
 	defer close(c.done)
-	t := time.NewTicker(drainEvery)
+	rc, err := c.ringFile.SyscallConn()
+	if err != nil {
+		return
+	}
+	t := time.NewTimer(drainEvery)
 	defer t.Stop()
 	for {
+		// Returns when records wait in the ring (at once if some do),
+		// or with an error once Close closed ringFile.
+		if err := rc.Read(func(uintptr) bool { return c.ring.AvailableBytes() > 0 }); err != nil {
+			return
+		}
+		t.Reset(drainEvery)
 		select {
 		case <-c.stop:
 			return
@@ -517,7 +550,10 @@ func (c *Counter) Close() error {
 	c.closeOnce.Do(func() {
 		if c.stop != nil {
 			close(c.stop)
+			c.ringFile.Close() // wakes the drain goroutine
 			<-c.done
+		} else if c.ringFile != nil {
+			c.ringFile.Close()
 		}
 		var errs []error
 		for _, l := range c.links {
