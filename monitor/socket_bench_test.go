@@ -105,35 +105,14 @@ func BenchmarkSocketTick(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/socket")
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "heapB/socket")
 	})
-	b.Run("intake", func(b *testing.B) {
-		var taken int
-		for b.Loop() {
-			b.StopTimer()
-			src := newLiveSource(n)
-			s := newBenchCounter(src)
-			s.perTick = n
-			c := model.NewMonitorEntryCollection(time.Hour)
-			runtime.GC()
-			b.StartTimer()
-			if err := s.collect(c, time.Unix(1000, 0)); err != nil {
-				b.Fatal(err)
-			}
-			taken += s.live
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(taken), "ns/new-socket")
-		b.ReportMetric(float64(taken)/float64(b.N), "new/tick")
-	})
+	b.Run("intake", func(b *testing.B) { benchIntake(b, n, nil) })
 	// Sockets older than the agent (PID 0): placed by the namespace's
 	// list of sockets and the process table's map of inodes.
 	b.Run("older", func(b *testing.B) {
-		var taken int
-		for b.Loop() {
-			b.StopTimer()
-			src := newLiveSource(n)
+		benchIntake(b, n, func(src *liveSource, s *socketCounter) {
 			for i := range src.socks {
 				src.socks[i].PID, src.socks[i].Comm = 0, ""
 			}
-			s := newBenchCounter(src)
 			s.o.procs = unforked{p: s.o.procs.(unforked).p, holdsFrom: 1}
 			s.o.listOlder = func(f func(cookie, inode uint64)) error {
 				for i := range n {
@@ -141,15 +120,30 @@ func BenchmarkSocketTick(b *testing.B) {
 				}
 				return nil
 			}
-			s.perTick = n
-			c := model.NewMonitorEntryCollection(time.Hour)
-			runtime.GC()
-			b.StartTimer()
-			if err := s.collect(c, time.Unix(1000, 0)); err != nil {
-				b.Fatal(err)
-			}
-			taken += s.live
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(taken), "ns/new-socket")
+		})
 	})
+}
+
+// benchIntake times one tick that takes on n new sockets, made ready by
+// prep (nil: live sockets of a known process).
+func benchIntake(b *testing.B, n int, prep func(*liveSource, *socketCounter)) {
+	var taken int
+	for b.Loop() {
+		b.StopTimer()
+		src := newLiveSource(n)
+		s := newBenchCounter(src)
+		if prep != nil {
+			prep(src, s)
+		}
+		s.perTick = n
+		c := model.NewMonitorEntryCollection(time.Hour)
+		runtime.GC()
+		b.StartTimer()
+		if err := s.collect(c, time.Unix(1000, 0)); err != nil {
+			b.Fatal(err)
+		}
+		taken += s.live
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(taken), "ns/new-socket")
+	b.ReportMetric(float64(taken)/float64(b.N), "new/tick")
 }
