@@ -77,18 +77,27 @@ func TestMapFull(t *testing.T) {
 	}
 }
 
-// TestRingFull: close records that do not fit the ring buffer stay in
-// their slots; Read reports every socket closed once all the same, and
-// Stats.RingLost counts the records the ring could not take.
-func TestRingFull(t *testing.T) {
-	defer func(n uint32) { ringBytes = n }(ringBytes)
-	ringBytes = uint32(os.Getpagesize()) // about 30 records
+// ringCounter opens a Counter whose ring buffer is pages pages (about 30
+// close records a page) and a UDP receiver on loopback for its sockets.
+func ringCounter(t *testing.T, pages int) (*Counter, net.PacketConn) {
+	t.Helper()
+	n := ringBytes
+	t.Cleanup(func() { ringBytes = n })
+	ringBytes = uint32(pages * os.Getpagesize())
 	c := openCounter(t, Options{})
 	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
+	t.Cleanup(func() { rx.Close() })
+	return c, rx
+}
+
+// TestRingFull: close records that do not fit the ring buffer stay in
+// their slots; Read reports every socket closed once all the same, and
+// Stats.RingLost counts the records the ring could not take.
+func TestRingFull(t *testing.T) {
+	c, rx := ringCounter(t, 1) // about 30 records
 	var want []uint64
 	for range 100 {
 		tx := udpSend(t, rx)
@@ -117,14 +126,7 @@ func TestRingFull(t *testing.T) {
 // Reads, so that more sockets close between two Reads than the ring holds
 // without any record left in its slot (250 sockets, a ring of 120).
 func TestRingDrained(t *testing.T) {
-	defer func(n uint32) { ringBytes = n }(ringBytes)
-	ringBytes = 4 * uint32(os.Getpagesize()) // about 120 records
-	c := openCounter(t, Options{})
-	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	c, rx := ringCounter(t, 4) // about 120 records
 	var want []uint64
 	for range 5 {
 		for range 50 {
