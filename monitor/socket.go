@@ -123,7 +123,7 @@ const (
 
 // sockState is what the socket monitor keeps of one live socket, at its
 // slot of the kernel's map (socketCounter.chunks). It holds no pointer:
-// 100,000 of them are one allocation the garbage collector does not scan.
+// 100,000 of them fill 25 chunks the garbage collector does not scan.
 type sockState struct {
 	cookie   uint64 // 0: a free slot
 	in, out  uint64 // the counters booked so far
