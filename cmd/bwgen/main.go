@@ -9,7 +9,7 @@
 //	bwgen udp-send  ADDR BYTES SIZE   send BYTES in datagrams of SIZE bytes
 //	bwgen udp-sink  LISTEN            receive and discard datagrams
 //	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
-//	bwgen udp-flows ADDR N            one datagram from each of N source ports
+//	bwgen udp-flows ADDR N            one datagram from each of N source ports, all distinct
 //	bwgen udp-live  ADDR N SIZE       hold N connected UDP sockets and send SIZE
 //	                                  bytes on each once a second, spread over
 //	                                  the second, until killed: N live flows
@@ -301,14 +301,25 @@ func udpFlows(addr string, n int64) error {
 	if err != nil {
 		return err
 	}
-	for i := int64(0); i < n; i++ {
+	// Every socket stays open until the last has sent: a port closed
+	// earlier could be handed out again, and two of the N flows would be
+	// one conntrack entry.
+	if err := raiseNoFile(uint64(n) + 64); err != nil {
+		return err
+	}
+	held := make([]*net.UDPConn, 0, n)
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range n {
 		c, err := net.DialUDP("udp", nil, raddr)
 		if err != nil {
 			return err
 		}
-		_, err = c.Write([]byte("x"))
-		c.Close()
-		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+		held = append(held, c)
+		if _, err := c.Write([]byte("x")); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			return err
 		}
 	}

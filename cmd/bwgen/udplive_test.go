@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestLivePorts(t *testing.T) {
@@ -53,8 +54,15 @@ func TestParallelConns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int64
 			err := parallelConns(tc.total, tc.k, func() error {
-				if calls.Add(1) == tc.failAt {
+				n := calls.Add(1)
+				if n == tc.failAt {
 					return errors.New("refused")
+				}
+				if tc.failAt > 0 && n > tc.failAt {
+					// A connection takes time, as a real one does: the
+					// others cannot race through the rest while the
+					// failing worker waits for a core.
+					time.Sleep(time.Millisecond)
 				}
 				return nil
 			})
@@ -62,9 +70,13 @@ func TestParallelConns(t *testing.T) {
 				t.Fatalf("err = %v, want an error: %v", err, tc.wantErr)
 			}
 			if tc.wantErr {
-				// The others stop at their next connection.
-				if n := calls.Load(); n < tc.failAt || n > tc.failAt+int64(tc.k) {
-					t.Errorf("%d connections after the failing one (%d), with %d at a time", n, tc.failAt, tc.k)
+				// The others stop at their next connection once the
+				// failing worker has recorded its error. How many start
+				// before that depends on the scheduler (CI once saw 38 with
+				// instant connections), so the check is that they stopped
+				// long before the end, not at an exact count.
+				if n := calls.Load(); n < tc.failAt || n > int64(tc.total)/2 {
+					t.Errorf("%d of %d connections ran, the %dth failing, with %d at a time: the error did not stop them", n, tc.total, tc.failAt, tc.k)
 				}
 				return
 			}
