@@ -159,6 +159,25 @@ func (c *claims) apply(changes []claimChange, now time.Time) {
 	}
 }
 
+// hold claims ends no socket of the socket monitor holds yet, for
+// claimGrace from now (ends it holds stay as they are): those of sockets
+// it will count once it takes them on.
+func (c *claims) hold(ends []claimID, now time.Time) {
+	if len(ends) == 0 {
+		return
+	}
+	until := uint32(now.Add(claimGrace + time.Second - 1).Unix())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range ends {
+		if cl, ok := c.m[k]; ok && cl.live > 0 {
+			continue
+		}
+		c.m[k] = claim{until: until}
+		c.exp = append(c.exp, expiring{k, until})
+	}
+}
+
 // len is the number of ends claimed.
 func (c *claims) len() int {
 	c.mu.RLock()

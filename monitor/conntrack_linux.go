@@ -173,9 +173,12 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
 			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.Load,
-			listOlder: func(f func(cookie, inode uint64)) error {
-				return m.main.sk.List(func(so sockets.Socket) { f(so.Cookie, so.Inode) })
-			}, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+			listOlder: m.main.sk.List, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+		// Before the first tick, so that the conntrack tables find the
+		// ends of the sockets older than the agent claimed.
+		if err := m.sock.ctr.listOlder(m.now()); err != nil {
+			m.log.Warn("could not list the sockets older than the agent: each is placed when it first moves bytes, and conntrack looks up its flow's socket meanwhile", "err", err)
+		}
 	}
 	m.wg.Add(1)
 	go m.scanPeers()

@@ -7,6 +7,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // SocketMode says whether bytes are counted at the socket by the kernel's
@@ -86,10 +87,10 @@ type socketOptions struct {
 	// (ignore_local), as the conntrack tables do.
 	ignoreLocal bool
 	// listOlder, if set, lists the watched namespace's TCP and UDP
-	// sockets with their cookie and inode (sock_diag): the sockets older
-	// than the agent (PID 0) are found there all at once, not by a lookup
-	// each.
-	listOlder func(f func(cookie, inode uint64)) error
+	// sockets with their ends, cookie and inode (sock_diag): the sockets
+	// older than the agent (PID 0) are found there all at once, not by a
+	// lookup each.
+	listOlder func(f func(sockets.Socket)) error
 	// quiet reports whether conntrack's events of local TCP and UDP
 	// flows are silenced (nil: never): then a TCP or UDP socket no
 	// process holds is counted here, not left to conntrack.
@@ -347,7 +348,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 	}
 	st.seen = s.gen
-	if st.scope == 0 && k.PID == 0 && s.o.listOlder != nil {
+	if st.scope == 0 && k.PID == 0 && s.mayBeListed(k) {
 		st.scope = s.olderScope(k, st)
 	}
 	if st.scope == 0 {
@@ -436,6 +437,7 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 func (s *socketCounter) more() bool {
 	const batch = 1024
 	if s.extra <= 0 || time.Since(s.started) >= s.intake {
+		s.extra = 0
 		return false
 	}
 	n := min(batch, s.extra)

@@ -9,6 +9,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // liveSource reports n live connected UDP sockets of one process at each
@@ -114,9 +115,9 @@ func BenchmarkSocketTick(b *testing.B) {
 				src.socks[i].PID, src.socks[i].Comm = 0, ""
 			}
 			s.o.procs = unforked{p: s.o.procs.(unforked).p, holdsFrom: 1}
-			s.o.listOlder = func(f func(cookie, inode uint64)) error {
+			s.o.listOlder = func(f func(sockets.Socket)) error {
 				for i := range n {
-					f(uint64(i+1), uint64(i+1))
+					f(sockets.Socket{Cookie: uint64(i + 1), Inode: uint64(i + 1)})
 				}
 				return nil
 			}

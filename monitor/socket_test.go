@@ -8,6 +8,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // fakeSource hands out, at each Read, the next list of sockets, each at a
@@ -576,10 +577,10 @@ func TestSocketOlder(t *testing.T) {
 	lists := 0
 	src := &fakeSource{}
 	s := newSocketCounter(socketOptions{src: src, procs: unforked{p: daemon, holdsFrom: 1000}, owners: &holderResolver{}, netns: 42, claims: newClaims(),
-		listOlder: func(f func(cookie, inode uint64)) error {
+		listOlder: func(f func(sockets.Socket)) error {
 			lists++
 			for i := 1; i <= existing; i++ {
-				f(uint64(i), uint64(1000+i))
+				f(sockets.Socket{Cookie: uint64(i), Inode: uint64(1000 + i)})
 			}
 			return nil
 		}})
@@ -617,5 +618,107 @@ func TestSocketOlder(t *testing.T) {
 	}
 	if out != 1100 {
 		t.Errorf("%d bytes out, want 1100", out)
+	}
+}
+
+// TestSocketOlderClaimedAtStart: the list of the namespace's sockets made
+// at start claims the end of each socket whose holder is known, so that
+// the conntrack tables look none of them up; not a listener's, an
+// unconnected socket's or one no known process holds. A claim of a socket
+// never taken on lapses after claimGrace; one taken on lasts as long as
+// it.
+func TestSocketOlderClaimedAtStart(t *testing.T) {
+	daemon := &model.Process{PID: 100, StartTime: 1, Comm: "daemon", Exe: "/usr/sbin/daemon"}
+	end := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(tLocal.Addr(), port) }
+	listed := []sockets.Socket{
+		{Proto: protoTCP, Local: end(5001), Remote: tRemote, Cookie: 1, Inode: 1001}, // taken on below
+		{Proto: protoUDP, Local: end(5002), Remote: tRemote, Cookie: 2, Inode: 1002}, // never moves bytes
+		{Proto: protoTCP, Local: end(5003), Remote: tRemote, Cookie: 3, Inode: 3},    // no known holder
+		{Proto: protoTCP, Local: end(80), Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), 0), Cookie: 4, Inode: 1004},
+		{Proto: protoUDP, Local: netip.AddrPortFrom(netip.IPv4Unspecified(), 53), Cookie: 5, Inode: 1005},
+		{Proto: protoTCP, Local: end(5006), Remote: tRemote, Cookie: 6}, // time-wait: no inode
+	}
+	cl := newClaims()
+	src := &fakeSource{}
+	s := newSocketCounter(socketOptions{src: src, procs: unforked{p: daemon, holdsFrom: 1000}, owners: &holderResolver{}, netns: 42, claims: cl,
+		listOlder: func(f func(sockets.Socket)) error {
+			for _, so := range listed {
+				f(so)
+			}
+			return nil
+		}})
+	now := time.Unix(1000, 0)
+	if err := s.listOlder(now); err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, false, false, false, false}
+	for i, so := range listed {
+		if got := cl.has(so.Proto, so.Local, so.Remote); got != want[i] {
+			t.Errorf("socket %d (%s %s): claimed %v at start, want %v", so.Cookie, so.Local, so.Remote, got, want[i])
+		}
+	}
+	// The first socket moves bytes: taken on at the first tick, with its
+	// claim.
+	c := model.NewMonitorEntryCollection(time.Hour)
+	first := sockbpf.Socket{Cookie: 1, NetNSCookie: 42, Type: 1, Proto: protoTCP, Local: end(5001), Remote: tRemote, TupleSeq: 1, BytesOut: 100, Slot: 1}
+	for range 2 {
+		now = now.Add(claimGrace)
+		src.reads = [][]sockbpf.Socket{{first}}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !cl.has(protoTCP, end(5001), tRemote) {
+		t.Error("the socket taken on lost its claim")
+	}
+	if cl.has(protoUDP, end(5002), tRemote) {
+		t.Errorf("the claim of a socket never taken on outlived claimGrace (%s)", claimGrace)
+	}
+	if e := c.Entries(); len(e) != 1 || e[0].Key != model.KeyProcess(daemon) || e[0].BytesOut != 100 {
+		t.Errorf("entries %+v, want the daemon's 100 bytes out", e)
+	}
+}
+
+// TestSocketOlderForeign: a socket of PID 0 that the kernel, or its local
+// address, says is another namespace's (a peer namespace's server older
+// than the agent, its packets passing the programs too), or that is
+// neither TCP nor UDP (the kernel's ICMPv6 socket), is not looked for in
+// the watched namespace's list, which it would have made again every
+// olderEvery (250 ms at 100,000 sockets).
+func TestSocketOlderForeign(t *testing.T) {
+	lists := 0
+	src := &fakeSource{}
+	s := newSocketCounter(socketOptions{src: src, procs: procsFunc(func(int) *model.Process { return nil }),
+		owners: &localOnly{local: map[netip.Addr]bool{tLocal.Addr(): true}}, netns: 42, claims: newClaims(),
+		listOlder: func(f func(sockets.Socket)) error {
+			lists++
+			return nil
+		}})
+	now := time.Unix(1000, 0)
+	if err := s.listOlder(now); err != nil {
+		t.Fatal(err)
+	}
+	foreign := []sockbpf.Socket{
+		{Cookie: 1, Proto: protoUDP, Local: netip.MustParseAddrPort("10.9.9.9:53"), Remote: tRemote, TupleSeq: 1, BytesIn: 100},
+		{Cookie: 2, NetNSCookie: 77, Proto: protoUDP, Local: tLocal, Remote: tRemote, TupleSeq: 1, BytesIn: 100},
+		// Not in the list either: the list has TCP and UDP sockets only.
+		{Cookie: 3, Type: 3, Proto: protoICMPv6, Local: netip.AddrPortFrom(tLocal.Addr(), 0), Remote: netip.MustParseAddrPort("[ff02::2]:0"), TupleSeq: 1, BytesOut: 56},
+	}
+	// Taken on past olderEvery after the list (the intake of 100,000
+	// sockets took that long).
+	now = now.Add(olderEvery)
+	c := model.NewMonitorEntryCollection(time.Hour)
+	for range 3 {
+		now = now.Add(time.Second)
+		src.reads = [][]sockbpf.Socket{foreign}
+		if err := s.collect(c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lists != 1 {
+		t.Errorf("listed %d times, want once (at start)", lists)
+	}
+	if e := c.Entries(); len(e) != 0 {
+		t.Errorf("entries %+v, want none: two sockets are another namespace's, the kernel's ICMPv6 is conntrack's", e)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
+	"github.com/bwmon/bwmon/monitor/internal/sockets"
 )
 
 // Whose a socket's bytes are, and whether it is the watched namespace's:
@@ -122,6 +123,26 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 	}
 }
 
+// mayBeListed reports whether socket k (of PID 0) may be in the list of
+// the watched namespace's sockets (listOlder): a TCP or UDP socket that
+// neither the kernel nor its local address says is another namespace's.
+// Any other is not in it and would only have it made again (such as a
+// peer namespace's server older than the agent, whose packets pass the
+// programs too, or the kernel's ICMPv6 socket sending a router
+// solicitation).
+func (s *socketCounter) mayBeListed(k *sockbpf.Socket) bool {
+	switch {
+	case s.o.listOlder == nil || (k.Proto != protoTCP && k.Proto != protoUDP):
+		return false
+	case s.o.netns == 0:
+		return true
+	case k.NetNSCookie != 0:
+		return k.NetNSCookie == s.o.netns
+	default:
+		return !k.Local.IsValid() || s.o.owners.IsLocal(k.Local.Addr())
+	}
+}
+
 // olderEvery bounds how often the namespace's sockets are listed again
 // for sockets of PID 0 the last list did not have.
 const olderEvery = 5 * time.Second
@@ -139,11 +160,9 @@ func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 		// Not in the list, which may be older than the socket: listed
 		// again. (A socket taken on ticks after the list, the tick's
 		// intake spent, is found in it.)
-		idx := make(map[uint64]uint64, max(len(s.older), 64))
-		if err := s.o.listOlder(func(cookie, inode uint64) { idx[cookie] = inode }); err != nil {
+		if s.listOlder(s.now) != nil {
 			return 0
 		}
-		s.older, s.olderAt = idx, s.now
 		ino, ok = s.older[k.Cookie]
 	}
 	switch {
@@ -169,6 +188,36 @@ func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 		}
 	}
 	return scopeOurs
+}
+
+// listOlder lists the watched namespace's sockets (listOlder) into
+// s.older, as of now, and claims the end of each one whose holder the
+// process table knows: the socket monitor counts it from the Read that
+// first lists it (its bytes since the programs first saw it wait in its
+// counters), and the conntrack tables, which would otherwise look up each
+// of those flows' sockets (at 100,000 sockets older than the agent, most
+// of its work in its first ticks), settle them as counted here. Those
+// claims last claimGrace, or as long as the socket once it is taken on. A
+// listening or unconnected socket's end (an unspecified address) is not a
+// flow's, and is not claimed.
+func (s *socketCounter) listOlder(now time.Time) error {
+	idx := make(map[uint64]uint64, max(len(s.older), 64))
+	var held []claimID
+	err := s.o.listOlder(func(so sockets.Socket) {
+		idx[so.Cookie] = so.Inode
+		if so.Inode == 0 || so.Local.Addr().IsUnspecified() || (so.Proto == protoTCP && so.Remote.Addr().IsUnspecified()) {
+			return
+		}
+		if _, ok := s.o.procs.HolderPID(so.Inode); ok {
+			held = append(held, idOf(so.Proto, so.Local, so.Remote))
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.older, s.olderAt, s.olderUsed = idx, now, true
+	s.o.claims.hold(held, now)
+	return nil
 }
 
 // handOverSlack is how long before the tick that first listed a socket it

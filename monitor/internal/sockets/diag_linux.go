@@ -173,6 +173,10 @@ func getAddr(b []byte, family uint8) netip.Addr {
 // watched. A dump the kernel reports interrupted (the table changed) is
 // not retried: what it listed is handed over all the same.
 func (d *Diag) List(proto, family uint8, f func(Socket)) error {
+	withProto := func(s Socket) {
+		s.Proto = proto
+		f(s)
+	}
 	d.putRequest(unix.NLM_F_REQUEST|unix.NLM_F_DUMP, family, proto, netip.AddrPort{}, netip.AddrPort{})
 	if err := d.conn.Send(d.req); err != nil {
 		return fmt.Errorf("listing sockets: %w", err)
@@ -182,7 +186,7 @@ func (d *Diag) List(proto, family uint8, f func(Socket)) error {
 		if err != nil {
 			return fmt.Errorf("listing sockets: %w", err)
 		}
-		done, err := parseList(b, d.seq, f)
+		done, err := parseList(b, d.seq, withProto)
 		if err != nil || done {
 			return err
 		}

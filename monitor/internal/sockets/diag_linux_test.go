@@ -149,8 +149,8 @@ func TestLookupAccepted(t *testing.T) {
 	}
 }
 
-// TestDiagList: a dump lists every socket with its inode and cookie, the
-// cookie a lookup gives the same socket.
+// TestDiagList: a dump lists every socket with its protocol, inode and
+// cookie, the cookie a lookup gives the same socket.
 func TestDiagList(t *testing.T) {
 	ln, c, sc := loopbackPair(t)
 	d := dialDiag(t)
@@ -165,8 +165,8 @@ func TestDiagList(t *testing.T) {
 	}
 	for ino, what := range want {
 		s, ok := got[ino]
-		if !ok || s.Cookie == 0 {
-			t.Errorf("the %s's socket (inode %d): %+v, listed %v; want it with a cookie", what, ino, s, ok)
+		if !ok || s.Cookie == 0 || s.Proto != unix.IPPROTO_TCP {
+			t.Errorf("the %s's socket (inode %d): %+v, listed %v; want it with a cookie, as TCP", what, ino, s, ok)
 		}
 	}
 	cl, found, err := d.Lookup(unix.IPPROTO_TCP, addrPort(c.LocalAddr()), addrPort(c.RemoteAddr()))

@@ -17,6 +17,9 @@ type Socket struct {
 	// Cookie is the kernel's identifier of the socket (sock_diag and
 	// eBPF's bpf_get_socket_cookie; 0 from /proc/net).
 	Cookie uint64
+	// Proto is its protocol (IPPROTO_TCP, IPPROTO_UDP), set by
+	// Diag.List.
+	Proto uint8
 }
 
 // TCP states (include/net/tcp_states.h).
