@@ -722,3 +722,26 @@ func TestSocketOlderForeign(t *testing.T) {
 		t.Errorf("entries %+v, want none: two sockets are another namespace's, the kernel's ICMPv6 is conntrack's", e)
 	}
 }
+
+// TestSocketOlderClosed: an accepted connection of a server older than
+// the agent (PID 0) that is over before the agent first reads it is not
+// in the namespace's list, made at that very tick: the list cannot tell
+// whose namespace it was, so its ends do, and its bytes go to the
+// server holding its end (not dropped as another namespace's).
+func TestSocketOlderClosed(t *testing.T) {
+	server := &model.Process{PID: 100, StartTime: 1, Comm: "server", Exe: "/usr/sbin/server"}
+	src := &fakeSource{}
+	s := newSocketCounter(socketOptions{src: src, procs: procsFunc(func(int) *model.Process { return nil }),
+		owners: &holderResolver{p: server}, netns: 42, claims: newClaims(),
+		listOlder: func(f func(sockets.Socket)) error { return nil }})
+	accepted := sockbpf.Socket{Cookie: 7, NetNSCookie: 42, Type: 1, Proto: protoTCP, Local: tLocal, Remote: tRemote,
+		TupleSeq: 2, BytesIn: 100520, BytesOut: 364, Closed: true}
+	src.reads = [][]sockbpf.Socket{{accepted}}
+	c := model.NewMonitorEntryCollection(time.Hour)
+	if err := s.collect(c, time.Unix(1000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Entries(); len(e) != 1 || e[0].Key != model.KeyProcess(server) || e[0].BytesIn != 100520 {
+		t.Errorf("entries %+v, want the server's 100520 bytes in", e)
+	}
+}

@@ -166,6 +166,11 @@ func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 		ino, ok = s.older[k.Cookie]
 	}
 	switch {
+	case !ok && k.Closed:
+		// Closed, maybe before the list was made (an accepted
+		// connection of a server older than the agent, over in a
+		// moment): the list cannot tell; its ends do (scopeOf).
+		return 0
 	case !ok && s.olderAt.Before(born):
 		return 0 // newer than the list: the next one tells
 	case !ok && s.o.netns != 0:
