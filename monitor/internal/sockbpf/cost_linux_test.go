@@ -2,10 +2,12 @@ package sockbpf
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,21 +24,27 @@ import (
 // 4 iperf3 streams between two network namespaces, against an empty
 // program on the same hooks and the same packets, and the throughput with
 // the programs against none. Each round runs the empty programs with the
-// counter, the counter alone and no program, in an order that turns from
-// round to round; the figures are over all rounds (throughput: the
-// median). It ignores b.N: run it with
+// counter, attached in an order that turns from round to round; the
+// per-packet figures are over all rounds. The throughput comes from sets
+// of three short runs, with no program, with empty programs and with the
+// counter, back to back in an order that turns from set to set: a veth
+// pair's throughput on a shared VM drifts over minutes, so the loss is
+// the median of each set's (its quartiles show the spread, which on a
+// 2-vCPU VM is tens of percent even so). It ignores b.N: run it with
 // -benchtime 1x (`make bench` does, in bench/bwbench):
 //
 //	go test -run '^$' -bench KernelCost -benchtime 1x ./monitor/internal/sockbpf
 //
 // BWMON_COST_SECS and BWMON_COST_ROUNDS change the length of a round
-// (default 5 s) and the number of rounds (default 3).
+// (default 5 s) and the number of rounds (default 3); BWMON_COST_PAIRS
+// the number of throughput sets (default 15, 3 s each run, the first
+// second left out).
 func BenchmarkKernelCost(b *testing.B) {
 	nettest.RequireRoot(b)
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		nettest.Missing(b, "iperf3 not found: apt-get install iperf3")
 	}
-	secs, rounds := envInt("BWMON_COST_SECS", 5), envInt("BWMON_COST_ROUNDS", 3)
+	secs, rounds, pairs := envInt("BWMON_COST_SECS", 5), envInt("BWMON_COST_ROUNDS", 3), envInt("BWMON_COST_PAIRS", 15)
 	p := nettest.NewPair(b)
 	nettest.Start(b, p.Peer, "iperf3", "-s", "-B", p.PeerIP4.String())
 	time.Sleep(300 * time.Millisecond)
@@ -55,28 +63,9 @@ func BenchmarkKernelCost(b *testing.B) {
 		count   uint64
 	}
 	var empty, counter [2]tally // ingress, egress
-	var gbpsNone, gbpsCounter []float64
 	add := func(t *tally, before, after *ebpf.ProgramStats) {
 		t.runtime += after.Runtime - before.Runtime
 		t.count += after.RunCount - before.RunCount
-	}
-	// measure runs the streams and adds what progs cost over them.
-	measure := func(progs [2]*ebpf.Program, into *[2]tally) float64 {
-		var before [2]*ebpf.ProgramStats
-		for i, pr := range progs {
-			if before[i], err = pr.Stats(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		gbps := iperf(b, p, secs)
-		for i, pr := range progs {
-			after, err := pr.Stats()
-			if err != nil {
-				b.Fatal(err)
-			}
-			add(&into[i], before[i], after)
-		}
-		return gbps
 	}
 	// attachEmpty attaches empty programs to the same hooks; the returned
 	// func detaches them.
@@ -114,7 +103,7 @@ func BenchmarkKernelCost(b *testing.B) {
 	}
 	// The per-packet figures come from rounds where the empty programs
 	// and the counter's see the same packets (attached in turn first and
-	// second); the throughput from rounds with the counter alone.
+	// second).
 	both := 0
 	runBoth := func() {
 		var c *Counter
@@ -134,7 +123,7 @@ func BenchmarkKernelCost(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		iperf(b, p, secs)
+		iperf(b, p, secs, 0)
 		for i, pr := range progs {
 			after, err := pr.Stats()
 			if err != nil {
@@ -148,23 +137,38 @@ func BenchmarkKernelCost(b *testing.B) {
 		}
 		c.Close()
 	}
-	runCounter := func() {
-		c := open()
-		var scratch [2]tally
-		gbpsCounter = append(gbpsCounter, measure([2]*ebpf.Program{c.objs.SkbIngress, c.objs.SkbEgress}, &scratch))
-		if err := c.Read(func(*Socket) {}); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
+	for range rounds {
+		runBoth()
 	}
-	runNone := func() { gbpsNone = append(gbpsNone, iperf(b, p, secs)) }
-	// The order turns each round: a veth pair's throughput drifts, and
-	// whoever always ran first or last would carry the drift.
-	order := []func(){runBoth, runCounter, runNone}
-	for r := range rounds {
-		for i := range order {
-			order[(i+r)%len(order)]()
+	// Throughput: runs with no program, with empty programs on the same
+	// hooks and with the counter, back to back in an order that turns;
+	// programs are attached before their run and removed after it,
+	// outside the timed streams.
+	var gbpsNone, gbpsEmpty, gbpsCounter, losses, lossesEmpty []float64
+	for i := range pairs {
+		var none, empty, with float64
+		arms := []func(){
+			func() { none = iperf(b, p, 3, 1) },
+			func() {
+				_, detach := attachEmpty()
+				empty = iperf(b, p, 3, 1)
+				detach()
+			},
+			func() {
+				c := open()
+				with = iperf(b, p, 3, 1)
+				if err := c.Read(func(*Socket) {}); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			},
 		}
+		for j := range arms {
+			arms[(i+j)%len(arms)]()
+		}
+		gbpsNone, gbpsEmpty, gbpsCounter = append(gbpsNone, none), append(gbpsEmpty, empty), append(gbpsCounter, with)
+		losses = append(losses, 100*(none-with)/none)
+		lossesEmpty = append(lossesEmpty, 100*(empty-with)/empty)
 	}
 	ns := func(t tally) float64 { return float64(t.runtime.Nanoseconds()) / float64(max(t.count, 1)) }
 	b.ReportMetric(ns(empty[0]), "ns/pkt-in-empty")
@@ -174,10 +178,26 @@ func BenchmarkKernelCost(b *testing.B) {
 	b.ReportMetric(ns(counter[0])-ns(empty[0]), "ns/pkt-in-above-empty")
 	b.ReportMetric(ns(counter[1])-ns(empty[1]), "ns/pkt-out-above-empty")
 	b.ReportMetric(float64(counter[0].count+counter[1].count)/float64(rounds*secs), "pkts/s")
-	none, with := median(gbpsNone), median(gbpsCounter)
-	b.ReportMetric(none, "Gbit/s-none")
-	b.ReportMetric(with, "Gbit/s-counter")
-	b.ReportMetric(100*(none-with)/none, "%-throughput-loss")
+	b.ReportMetric(median(gbpsNone), "Gbit/s-none")
+	b.ReportMetric(median(gbpsEmpty), "Gbit/s-empty")
+	b.ReportMetric(median(gbpsCounter), "Gbit/s-counter")
+	b.ReportMetric(median(losses), "%-throughput-loss")
+	b.ReportMetric(quantile(losses, 0.25), "%-loss-q1")
+	b.ReportMetric(quantile(losses, 0.75), "%-loss-q3")
+	b.ReportMetric(median(lossesEmpty), "%-loss-vs-empty")
+	b.ReportMetric(quantile(lossesEmpty, 0.25), "%-loss-vs-empty-q1")
+	b.ReportMetric(quantile(lossesEmpty, 0.75), "%-loss-vs-empty-q3")
+	b.ReportMetric(float64(len(losses)), "pairs")
+	b.Logf("throughput (Gbit/s none / empty / counter): %s", tripleList(gbpsNone, gbpsEmpty, gbpsCounter))
+}
+
+// tripleList formats the throughput runs for the log.
+func tripleList(none, empty, with []float64) string {
+	var b strings.Builder
+	for i := range none {
+		fmt.Fprintf(&b, " %.2f/%.2f/%.2f", none[i], empty[i], with[i])
+	}
+	return b.String()
 }
 
 func envInt(name string, def int) int {
@@ -197,11 +217,12 @@ func cgroupRoot() (string, error) {
 }
 
 // iperf runs 4 streams from the watched namespace to the peer for secs
-// seconds and returns the throughput in Gbit/s.
-func iperf(tb testing.TB, p *nettest.Pair, secs int) float64 {
+// seconds and returns the throughput in Gbit/s, over all but the first
+// omit seconds (TCP's slow start).
+func iperf(tb testing.TB, p *nettest.Pair, secs, omit int) float64 {
 	tb.Helper()
 	out, err := exec.Command("ip", "netns", "exec", p.Watched, "iperf3", "-J", "-P", "4", "-t", strconv.Itoa(secs),
-		"-c", p.PeerIP4.String()).Output()
+		"-O", strconv.Itoa(omit), "-c", p.PeerIP4.String()).Output()
 	if err != nil {
 		tb.Fatalf("iperf3: %v\n%s", err, out)
 	}
@@ -218,10 +239,13 @@ func iperf(tb testing.TB, p *nettest.Pair, secs int) float64 {
 	return r.End.SumReceived.BitsPerSecond / 1e9
 }
 
-func median(v []float64) float64 {
+func median(v []float64) float64 { return quantile(v, 0.5) }
+
+// quantile returns the q-quantile of v (the nearest rank; 0 if empty).
+func quantile(v []float64, q float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
 	s := slices.Sorted(slices.Values(v))
-	return s[len(s)/2]
+	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
