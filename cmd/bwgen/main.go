@@ -9,7 +9,8 @@
 //	bwgen udp-send  ADDR BYTES SIZE   send BYTES in datagrams of SIZE bytes
 //	bwgen udp-sink  LISTEN            receive and discard datagrams
 //	bwgen ping      ADDR COUNT SIZE   ICMP echo over a raw socket, COUNT times
-//	bwgen udp-flows ADDR N            one datagram from each of N source ports, all distinct
+//	bwgen udp-flows ADDR N            one datagram from each of N flows, each
+//	                                  from a local port of its own (as udp-live)
 //	bwgen udp-live  ADDR N SIZE       hold N connected UDP sockets and send SIZE
 //	                                  bytes on each once a second, spread over
 //	                                  the second, until killed: N live flows
@@ -301,27 +302,27 @@ func udpFlows(addr string, n int64) error {
 	if err != nil {
 		return err
 	}
-	// Every socket stays open until the last has sent: a port closed
-	// earlier could be handed out again, and two of the N flows would be
-	// one conntrack entry.
-	if err := raiseNoFile(uint64(n) + 64); err != nil {
-		return err
-	}
-	held := make([]*net.UDPConn, 0, n)
-	defer func() {
-		for _, c := range held {
-			c.Close()
+	// Each flow from a local port of its own, as udp-live picks them (a
+	// port the kernel picked could be one it handed out before, and two
+	// of the N flows would be one conntrack entry); a port in use is
+	// passed over.
+	for i, made := int64(0), int64(0); made < n; i++ {
+		local, above := livePorts(i)
+		dst := *raddr
+		dst.Port += above
+		c, err := net.DialUDP("udp", &net.UDPAddr{Port: local}, &dst)
+		if errors.Is(err, syscall.EADDRINUSE) && i < n+portsPerDest {
+			continue
 		}
-	}()
-	for range n {
-		c, err := net.DialUDP("udp", nil, raddr)
 		if err != nil {
 			return err
 		}
-		held = append(held, c)
-		if _, err := c.Write([]byte("x")); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
+		_, err = c.Write([]byte("x"))
+		c.Close()
+		if err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			return err
 		}
+		made++
 	}
 	return nil
 }

@@ -11,6 +11,3 @@ import (
 func udpLive(addr string, n, size int64, first int64, workers int) error {
 	return fmt.Errorf("udp-live is for Linux: not on %s", runtime.GOOS)
 }
-
-// raiseNoFile leaves the limit of open files as it is, off Linux.
-func raiseNoFile(n uint64) error { return nil }
