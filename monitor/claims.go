@@ -159,9 +159,10 @@ func (c *claims) apply(changes []claimChange, now time.Time) {
 	}
 }
 
-// hold claims ends no socket of the socket monitor holds yet, for
-// claimGrace from now (ends it holds stay as they are): those of sockets
-// it will count once it takes them on.
+// hold claims ends not claimed yet, for claimGrace from now: those of
+// sockets the socket monitor will count once it takes them on. An end
+// claimed already stays as it is (a list made again every few seconds
+// adds no expiry entries).
 func (c *claims) hold(ends []claimID, now time.Time) {
 	if len(ends) == 0 {
 		return
@@ -170,7 +171,7 @@ func (c *claims) hold(ends []claimID, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range ends {
-		if cl, ok := c.m[k]; ok && cl.live > 0 {
+		if _, ok := c.m[k]; ok {
 			continue
 		}
 		c.m[k] = claim{until: until}

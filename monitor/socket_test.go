@@ -216,6 +216,30 @@ func TestClaims(t *testing.T) {
 	}
 }
 
+// TestClaimsHold: ends held (sockets the socket monitor will count) are
+// claimed for the grace period, or as long as a socket takes them; a
+// second hold adds no expiry entry and leaves live claims alone.
+func TestClaimsHold(t *testing.T) {
+	cl := newClaims()
+	now := time.Unix(1000, 0)
+	idle, taken, live := idOf(protoTCP, tLocal, tRemote), idOf(protoUDP, tLocal, tRemote), idOf(protoTCP, tLocal, netip.MustParseAddrPort("10.0.0.3:80"))
+	cl.apply([]claimChange{{live, 1}}, now)
+	cl.hold([]claimID{idle, taken, live}, now)
+	cl.hold([]claimID{idle, taken, live}, now.Add(5*time.Second))
+	if len(cl.exp) != 2 {
+		t.Errorf("%d expiry entries after two holds of two ends, want 2", len(cl.exp))
+	}
+	cl.apply([]claimChange{{taken, 1}}, now.Add(time.Second)) // taken on
+	cl.apply(nil, now.Add(claimGrace+time.Second))
+	cl.mu.RLock()
+	_, idleHeld := cl.m[idle]
+	tk, lv := cl.m[taken], cl.m[live]
+	cl.mu.RUnlock()
+	if idleHeld || tk.live != 1 || lv.live != 1 {
+		t.Errorf("after the grace period: idle end held %v, taken %+v, live %+v; want the idle one gone, the others held by one socket", idleHeld, tk, lv)
+	}
+}
+
 func TestClaimResolver(t *testing.T) {
 	p := &model.Process{PID: 100, Comm: "curl"}
 	cl := newClaims()
