@@ -52,8 +52,12 @@ type Conntrack struct {
 	// goroutine only).
 	fullSaid bool
 	// quiet: the watched namespace's conntrack announces no flow of a
-	// local process's TCP or UDP socket (nftct.Quiet), until loud.
+	// local process's TCP or UDP socket (nftct.Quiet), until loud or
+	// until another program listens to its events.
 	quiet atomic.Bool
+	// listenersAt is when Collect last looked for programs that started
+	// listening to conntrack's events (listenerEvery).
+	listenersAt time.Time
 
 	stop      chan struct{} // closed by Close: stops scanPeers
 	wg        sync.WaitGroup
@@ -166,6 +170,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		return nil, err
 	}
 	m.quiet.Store(m.main.quiet)
+	m.listenersAt = m.now()
 	if src != nil {
 		watched := cookie
 		if o.Config.AllNamespaces {
@@ -233,6 +238,12 @@ func (m *Conntrack) scanPeers() {
 	})
 }
 
+// listenerEvery is how often a monitor that silenced conntrack's events
+// looks for a program that started listening to them since (conntrackd
+// started after the agent, at boot): that program misses at most this
+// long of them.
+const listenerEvery = 10 * time.Second
+
 // Name implements aggregator.Monitor.
 func (m *Conntrack) Name() string { return m.name }
 
@@ -259,6 +270,16 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 			if m.others != nil {
 				m.others.Each(func(r *tableReader) { r.unquiet() })
 			}
+		}
+	}
+	if m.sock != nil && now.Sub(m.listenersAt) >= listenerEvery {
+		m.listenersAt = now
+		own := ownSocketInodes()
+		if m.main.listenedTo(own) {
+			m.quiet.Store(false)
+		}
+		if m.others != nil {
+			m.others.Each(func(r *tableReader) { r.listenedTo(own) })
 		}
 	}
 	err := errors.Join(m.main.collect(c, now), serr)

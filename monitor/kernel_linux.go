@@ -111,7 +111,7 @@ func conntrackEngaged(ns *netns.NS) (bool, error) {
 // conntrack's events runs in the namespace: they are everybody's events.
 // It reports whether it did.
 func (k *kernelSetup) quietOn() bool {
-	others, err := conntrackListeners(k.ns)
+	others, err := conntrackListeners(k.ns, ownSocketInodes())
 	switch {
 	case err != nil:
 		k.log.Warn("leaving conntrack's events on: could not tell whether another program listens to them", "netns", k.ns.Name(), "err", err)
@@ -155,8 +155,9 @@ func (k *kernelSetup) quietOff() {
 }
 
 // conntrackListeners counts the sockets of the namespace, other than this
-// process's, that listen to conntrack's NEW, UPDATE or DESTROY events.
-func conntrackListeners(ns *netns.NS) (int, error) {
+// process's (own: ownSocketInodes), that listen to conntrack's NEW, UPDATE
+// or DESTROY events.
+func conntrackListeners(ns *netns.NS, own map[uint64]bool) (int, error) {
 	var b []byte
 	err := ns.Do(func() (err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/netlink")
@@ -165,7 +166,7 @@ func conntrackListeners(ns *netns.NS) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return countListeners(b, ownSocketInodes()), nil
+	return countListeners(b, own), nil
 }
 
 // ownSocketInodes returns the inodes of this process's sockets.

@@ -197,6 +197,23 @@ func (r *tableReader) unquiet() {
 	}
 }
 
+// listenedTo gives conntrack's events back when another program has
+// started listening to them since they were silenced (conntrackd, ulogd,
+// `conntrack -E`: they are everybody's events); own is the agent's own
+// sockets. It reports whether it did.
+func (r *tableReader) listenedTo(own map[uint64]bool) bool {
+	if !r.quiet {
+		return false
+	}
+	n, err := conntrackListeners(r.ns, own)
+	if err != nil || n == 0 {
+		return false
+	}
+	r.log.Info("another program now listens to conntrack's events (conntrackd, ulogd, conntrack -E): they are on again for every flow of this namespace until the agent restarts; set [socket] quiet_conntrack = false to leave them on always", "netns", r.ns.Name(), "listeners", n)
+	r.unquiet()
+	return true
+}
+
 // stopping reports whether Close has begun.
 func (r *tableReader) stopping() bool { return subscription.Stopped(r.stop) }
 
