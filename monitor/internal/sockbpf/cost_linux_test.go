@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/bwmon/bwmon/internal/nettest"
@@ -108,6 +109,11 @@ func BenchmarkKernelCost(b *testing.B) {
 	// so each round is two runs, one in each order, and the figures are
 	// over whole rounds.
 	var roundsIn, roundsOut []float64 // each round's figure above empty
+	// The CPU time the runs took, all of it (user, system, interrupts),
+	// against the programs' own run time: what a stream bound by the CPU
+	// loses at least, measured to a fraction of a percent where its
+	// throughput moves by tens.
+	var busy, runCounter, runEmpty time.Duration
 	runBoth := func(counterFirst bool) (in, out float64) {
 		var c *Counter
 		if counterFirst {
@@ -126,7 +132,9 @@ func BenchmarkKernelCost(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		busy0 := cpuBusy(b)
 		iperf(b, p, secs, 0)
+		busy += cpuBusy(b) - busy0
 		for i, pr := range progs {
 			after, err := pr.Stats()
 			if err != nil {
@@ -135,6 +143,8 @@ func BenchmarkKernelCost(b *testing.B) {
 			add(into[i], before[i], after)
 			add(&run[i], before[i], after)
 		}
+		runEmpty += run[0].runtime + run[2].runtime
+		runCounter += run[1].runtime + run[3].runtime
 		detach()
 		if err := c.Read(func(*Socket) {}); err != nil {
 			b.Fatal(err)
@@ -191,6 +201,8 @@ func BenchmarkKernelCost(b *testing.B) {
 	b.ReportMetric(slices.Min(roundsOut), "ns/pkt-out-above-empty-min")
 	b.ReportMetric(slices.Max(roundsOut), "ns/pkt-out-above-empty-max")
 	b.ReportMetric(float64(rounds), "rounds")
+	b.ReportMetric(100*float64(runCounter)/float64(busy), "%-cpu-programs")
+	b.ReportMetric(100*float64(runCounter-runEmpty)/float64(busy), "%-cpu-above-empty")
 	b.ReportMetric(float64(counter[0].count+counter[1].count)/float64(2*rounds*secs), "pkts/s")
 	b.ReportMetric(median(gbpsNone), "Gbit/s-none")
 	b.ReportMetric(median(gbpsEmpty), "Gbit/s-empty")
@@ -212,6 +224,22 @@ func tripleList(none, empty, with []float64) string {
 		fmt.Fprintf(&b, " %.2f/%.2f/%.2f", none[i], empty[i], with[i])
 	}
 	return b.String()
+}
+
+// cpuBusy is the CPU time the host has spent on anything but idling (and
+// the hypervisor's steal) since boot, all CPUs together.
+func cpuBusy(tb testing.TB) time.Duration {
+	tb.Helper()
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		tb.Fatalf("reading /proc/stat: %v", err)
+	}
+	c := st.CPUTotal
+	return time.Duration((c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ) * float64(time.Second))
 }
 
 func envInt(name string, def int) int {
