@@ -87,16 +87,23 @@ func (t *Table) Process(pid int) *model.Process {
 			return cur // gone (keep what we knew) or unchanged
 		}
 	}
-	p := t.readProcess(pid)
-	if p == nil {
-		return cur
+	// Twice at most: a read that straddled an exec is not the process
+	// it became.
+	for range 2 {
+		at := t.readAt(pid)
+		p := t.readProcess(pid)
+		if p == nil {
+			return cur
+		}
+		t.mu.Lock()
+		e := t.procs[pid]
+		kept := e != nil && t.keep(e, at, p)
+		t.mu.Unlock()
+		if kept || e == nil {
+			return p
+		}
 	}
-	t.mu.Lock()
-	if e := t.procs[pid]; e != nil {
-		e.proc = p
-	}
-	t.mu.Unlock()
-	return p
+	return cur
 }
 
 // noteOwner records pid as the owner of a flow just resolved. Called with
@@ -114,6 +121,7 @@ func (t *Table) noteOwner(pid int) {
 // scan re-reads pid's sockets and records them; it reports whether pid
 // holds inode (0: any).
 func (t *Table) scan(pid int, inode uint64) bool {
+	at := t.readAt(pid)
 	inodes, fds, n := t.readSocketFDs(pid)
 	var info *model.Process
 	lastFD := ""
@@ -134,7 +142,7 @@ func (t *Table) scan(pid int, inode uint64) bool {
 		return false // gone: keep the sockets it was last seen with
 	}
 	if info != nil && (e.proc == nil || e.proc.Exe != info.Exe || e.proc.StartTime != info.StartTime) {
-		e.proc = info
+		t.keep(e, at, info)
 	}
 	if lastFD != "" {
 		e.lastFD = lastFD
@@ -142,6 +150,36 @@ func (t *Table) scan(pid int, inode uint64) bool {
 	t.setSockets(pid, e, inodes, n)
 	got, ok := t.holder(inode)
 	return inode != 0 && ok && got == pid
+}
+
+// readMark is which process a read of /proc/PID was begun for: the entry
+// and its exec count then.
+type readMark struct {
+	e     *entry
+	execs uint32
+}
+
+// readAt marks the start of a read of pid.
+func (t *Table) readAt(pid int) readMark {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.procs[pid]
+	if e == nil {
+		return readMark{}
+	}
+	return readMark{e, e.execs}
+}
+
+// keep makes p, read since at, e's process, unless e is not the process
+// the read was begun for or has called exec since (what was read may be
+// the program before the exec); it reports whether it did. Called with mu
+// held.
+func (t *Table) keep(e *entry, at readMark, p *model.Process) bool {
+	if at.e != e || at.execs != e.execs {
+		return false
+	}
+	e.proc = p
+	return true
 }
 
 // unread reports whether pid is known but was never read.

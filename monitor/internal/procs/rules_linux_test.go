@@ -356,3 +356,40 @@ func TestOwnerByListener(t *testing.T) {
 		t.Errorf("OwnerByListener of an unknown listener = %d, want none", p.PID)
 	}
 }
+
+// TestExecDuringRead: a read of a process begun before it called exec
+// (`ip netns exec` becoming the program it runs, read by the newborn
+// watcher a moment too early) is not kept once the table has learnt of the
+// exec: the program is read again, and named for what it is.
+func TestExecDuringRead(t *testing.T) {
+	f, clock := newFixture(t), newClock()
+	f.proc(100, "/usr/sbin/ip", 5, "ip", "netns", "exec", "ns", "/usr/bin/latecli")
+	f.fd(100, 3, socket(5000))
+	tb := f.table(clock, nil)
+	f.must(tb.FullScan())
+	if p := tb.Holder(5000); p == nil || p.Exe != "/usr/sbin/ip" {
+		t.Fatalf("before the exec: %+v, want ip", p)
+	}
+	at := tb.readAt(100)
+	early := tb.readProcess(100) // begun before the exec
+	f.proc(100, "/usr/bin/latecli", 5, "latecli")
+	tb.handle(execEv(100)) // learnt of before the read is kept
+	tb.mu.Lock()
+	kept := tb.keep(tb.procs[100], at, early)
+	tb.mu.Unlock()
+	if kept {
+		t.Error("a read begun before the exec was kept")
+	}
+	if p := tb.Process(100); p == nil || p.Exe != "/usr/bin/latecli" || p.Name() != "latecli" {
+		t.Errorf("after the exec: %+v, want latecli", p)
+	}
+	// A read with no exec since is kept.
+	at = tb.readAt(100)
+	p := tb.readProcess(100)
+	tb.mu.Lock()
+	kept = tb.keep(tb.procs[100], at, p)
+	tb.mu.Unlock()
+	if !kept {
+		t.Error("a read with no exec since was not kept")
+	}
+}

@@ -88,12 +88,16 @@ type inodeRef struct {
 }
 
 type entry struct {
-	proc    *model.Process // nil until needed (read lazily)
-	fdCount int64          // size of /proc/PID/fd when last read; -1: never
-	sockets []uint64       // socket inodes held when last read
-	lastFD  string         // fd number of the last socket found for a flow
-	scanned time.Time      // when the sockets were last read
-	born    time.Time      // when bwmon learned of it
+	proc *model.Process // nil until needed (read lazily)
+	// execs counts the exec events of the process: a read begun before
+	// one (the exec'ing shell or `ip netns exec`, not yet the program it
+	// became) is not kept (see readAt).
+	execs   uint32
+	fdCount int64     // size of /proc/PID/fd when last read; -1: never
+	sockets []uint64  // socket inodes held when last read
+	lastFD  string    // fd number of the last socket found for a flow
+	scanned time.Time // when the sockets were last read
+	born    time.Time // when bwmon learned of it
 	// exited is when the process was seen to exit (zero: alive). Its
 	// entry and sockets are kept for exitGrace: the conntrack event of
 	// its last flow may be handled after its exit event.
@@ -246,6 +250,7 @@ func (t *Table) handle(ev event) {
 			// exec: same PID, new identity; fds are kept (less
 			// close-on-exec ones), so read them again when needed.
 			e.proc, e.fdCount, e.born = nil, -1, t.now()
+			e.execs++
 		} else {
 			t.add(ev.pid, nil, false)
 		}
