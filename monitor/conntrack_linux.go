@@ -52,8 +52,9 @@ type Conntrack struct {
 	// goroutine only).
 	fullSaid bool
 	// quiet: the watched namespace's conntrack announces no flow of a
-	// local process's TCP or UDP socket (nftct.Quiet), until loud or
-	// until another program listens to its events.
+	// local process's TCP or UDP socket (nftct.Quiet), until loud, and
+	// not while another program started after the agent listens to its
+	// events.
 	quiet atomic.Bool
 	// listenersAt is when Collect last looked for programs that started
 	// listening to conntrack's events (listenerEvery).
@@ -241,7 +242,7 @@ func (m *Conntrack) scanPeers() {
 // listenerEvery is how often a monitor that silenced conntrack's events
 // looks for a program that started listening to them since (conntrackd
 // started after the agent, at boot): that program misses at most this
-// long of them.
+// long of them. They are silenced again goneLooks looks after it is gone.
 const listenerEvery = 10 * time.Second
 
 // Name implements aggregator.Monitor.
@@ -275,11 +276,22 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	if m.sock != nil && now.Sub(m.listenersAt) >= listenerEvery {
 		m.listenersAt = now
 		own := ownSocketInodes()
-		if m.main.listenedTo(own) {
+		// Given back to a listener started after the agent while it
+		// listens; silenced again once it is gone, unless the programs
+		// miss sockets (loud).
+		loud := m.loud.Load()
+		switch {
+		case m.main.listenedTo(own):
 			m.quiet.Store(false)
+		case !loud && m.main.listenerGone(own):
+			m.quiet.Store(true)
 		}
 		if m.others != nil {
-			m.others.Each(func(r *tableReader) { r.listenedTo(own) })
+			m.others.Each(func(r *tableReader) {
+				if !r.listenedTo(own) && !loud {
+					r.listenerGone(own)
+				}
+			})
 		}
 	}
 	err := errors.Join(m.main.collect(c, now), serr)

@@ -41,10 +41,15 @@ type tableReader struct {
 	// (nftct.Quiet); the table is read by GET of the flows it announced,
 	// and by full dumps only when events were lost. The tick's goroutine
 	// only, after start.
-	quiet  bool
-	sk     *sockets.Namespace // the namespace's socket lookups
-	dump   *ctnetlink.Dumper
-	events *subscription.Reader // conntrack NEW and DESTROY events
+	quiet bool
+	// lateLoud: the events were given back to a listener started after
+	// the agent (listenedTo); quietGone counts the looks since that found
+	// no listener (listenerGone). The tick's goroutine only.
+	lateLoud  bool
+	quietGone int
+	sk        *sockets.Namespace // the namespace's socket lookups
+	dump      *ctnetlink.Dumper
+	events    *subscription.Reader // conntrack NEW and DESTROY events
 	// early looks up, on the event reader's thread, the socket of a
 	// connection this namespace opened (see owners.Resolver.NoteEarly).
 	early *sockets.Diag
@@ -209,9 +214,35 @@ func (r *tableReader) listenedTo(own map[uint64]bool) bool {
 	if err != nil || n == 0 {
 		return false
 	}
-	r.log.Info("another program now listens to conntrack's events (conntrackd, ulogd, conntrack -E): they are on again for every flow of this namespace until the agent restarts; set [socket] quiet_conntrack = false to leave them on always", "netns", r.ns.Name(), "listeners", n)
+	r.log.Info("another program now listens to conntrack's events (conntrackd, ulogd, conntrack -E): they are on again for every flow of this namespace while it listens; set [socket] quiet_conntrack = false to leave them on always", "netns", r.ns.Name(), "listeners", n)
 	r.unquiet()
+	r.lateLoud, r.quietGone = true, 0
 	return true
+}
+
+// goneLooks is how many looks in a row (listenerEvery apart) must find
+// no other listener before the events given back to one are silenced
+// again: a listener restarting is not taken for gone.
+const goneLooks = 2
+
+// listenerGone silences the events again once the listener they were
+// given back to (listenedTo) has gone, as they were at start; it reports
+// whether it did.
+func (r *tableReader) listenerGone(own map[uint64]bool) bool {
+	if !r.lateLoud {
+		return false
+	}
+	n, err := conntrackListeners(r.ns, own)
+	if err != nil || n > 0 {
+		r.quietGone = 0
+		return false
+	}
+	if r.quietGone++; r.quietGone < goneLooks {
+		return false
+	}
+	r.lateLoud, r.quietGone = false, 0
+	r.quiet = r.kernel.quietOn()
+	return r.quiet
 }
 
 // stopping reports whether Close has begun.

@@ -21,6 +21,7 @@ import (
 type ctEvents struct {
 	mu    sync.Mutex
 	ports map[uint16]int
+	stop  func() // closes the listener, once
 }
 
 func listenEvents(t *testing.T, ns string) *ctEvents {
@@ -45,7 +46,8 @@ func listenEvents(t *testing.T, ns string) *ctEvents {
 			}
 		}
 	}()
-	t.Cleanup(func() { c.Close(); close(evs); <-done })
+	e.stop = sync.OnceFunc(func() { c.Close(); close(evs); <-done })
+	t.Cleanup(e.stop)
 	return e
 }
 
@@ -74,8 +76,9 @@ func (e *ctEvents) of(port uint16) int {
 // events until the agent next looks for listeners, but still those of
 // what conntrack counts (a ping the kernel answers). The table goes with
 // the agent. Once the agent finds a listener started after it, it gives
-// the events back, counting every byte once still; a listener running
-// before the agent starts keeps every event: the agent leaves them on.
+// the events back while that listener runs, counting every byte once
+// still; a listener running before the agent starts keeps every event:
+// the agent leaves them on.
 func TestSocketQuietConntrack(t *testing.T) {
 	nettest.RequireRoot(t)
 	p := nettest.NewPair(t)
@@ -151,6 +154,18 @@ func TestSocketQuietConntrack(t *testing.T) {
 		// Every byte once, before and after: counted at the socket, not
 		// again by conntrack now that it announces the flows.
 		in, out := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5803))
+		expectApp(t, a, app, out, in)
+		// The listener gone, the agent silences the events again after
+		// two looks (20 s), and still counts every byte once.
+		ev.stop()
+		nettest.Eventually(t, 45*time.Second, func() error {
+			if pids, err := nftct.QuietAgents(fd, os.Getpid(), func(int) bool { return true }); err != nil || len(pids) != 1 || pids[0] != a.cmd.Process.Pid {
+				return fmt.Errorf("quiet tables of agents %v (%v) with the listener gone, want the agent's (%d) again", pids, err, a.cmd.Process.Pid)
+			}
+			return nil
+		})
+		nettest.RunOK(t, 60*time.Second, p.Watched, gen, "-conns", "50", "tcp-send", hostPort(p.PeerIP4, 5803), "2048")
+		in, out = nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5803))
 		expectApp(t, a, app, out, in)
 		a.stop(t)
 	})
