@@ -51,11 +51,11 @@ type Conntrack struct {
 	// fullSaid: the socket map's filling up was logged (Collect's
 	// goroutine only).
 	fullSaid bool
-	// quiet: the watched namespace's conntrack announces no flow of a
-	// local process's TCP or UDP socket (nftct.Quiet), until loud, and
-	// not while another program started after the agent listens to its
-	// events.
-	quiet atomic.Bool
+	// quiet: whether the watched namespace's conntrack announces no flow
+	// of a local process's TCP or UDP socket (nftct.Quiet), over time:
+	// until loud, and not while another program started after the agent
+	// listens to its events. The tick's goroutine sets it.
+	quiet *quietLog
 	// listenersAt is when Collect last looked for programs that started
 	// listening to conntrack's events (listenerEvery).
 	listenersAt time.Time
@@ -170,7 +170,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		}
 		return nil, err
 	}
-	m.quiet.Store(m.main.quiet)
+	m.quiet = newQuietLog(m.main.quiet)
 	m.listenersAt = m.now()
 	if src != nil {
 		watched := cookie
@@ -178,7 +178,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 			watched = 0
 		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
-			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.Load,
+			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.madeUnder,
 			listOlder: m.main.sk.List, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
 		// Before the first tick, so that the conntrack tables find the
 		// ends of the sockets older than the agent claimed.
@@ -265,7 +265,7 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 			// kernel had no memory for their state) are conntrack's to
 			// count: it must announce their flows again.
 			m.loud.Store(true)
-			m.quiet.Store(false)
+			m.quiet.set(now, false)
 			m.log.Warn("the kernel had no memory for some sockets' state: conntrack's events are on again, for the flows of the sockets the programs miss", "sockets_no_storage", st.NoStorage)
 			m.main.unquiet()
 			if m.others != nil {
@@ -282,9 +282,9 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 		loud := m.loud.Load()
 		switch {
 		case m.main.listenedTo(own):
-			m.quiet.Store(false)
+			m.quiet.set(now, false)
 		case !loud && m.main.listenerGone(own):
-			m.quiet.Store(true)
+			m.quiet.set(now, true)
 		}
 		if m.others != nil {
 			m.others.Each(func(r *tableReader) {

@@ -92,9 +92,11 @@ type socketOptions struct {
 	// lookup each.
 	listOlder func(f func(sockets.Socket)) error
 	// quiet reports whether conntrack's events of local TCP and UDP
-	// flows are silenced (nil: never): then a TCP or UDP socket no
-	// process holds is counted here, not left to conntrack.
-	quiet func() bool
+	// flows were silenced when a socket first listed by the tick at born
+	// was made (nil: never; quietLog.madeUnder): then a TCP or UDP
+	// socket no process holds is counted here, not left to conntrack,
+	// which was not told of its flow.
+	quiet func(born time.Time) bool
 	// classes tells the class of each socket's remote end, once (nil:
 	// no classes), as the conntrack tables do.
 	classes flows.Classifier

@@ -104,7 +104,7 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		return // its bytes wait in the kernel's counters
 	}
 	switch {
-	case k.PID == 0 && s.o.quiet != nil && s.o.quiet() && k.Type != unix.SOCK_RAW:
+	case k.PID == 0 && s.o.quiet != nil && s.o.quiet(time.Unix(0, st.born)) && k.Type != unix.SOCK_RAW:
 		// Older than the agent, or a kernel socket (NFS's, accepted by a
 		// kernel listener), held by no process: conntrack announces no
 		// flow of a TCP or UDP socket here, so its bytes are counted
