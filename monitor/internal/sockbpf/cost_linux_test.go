@@ -42,23 +42,9 @@ import (
 // the number of throughput sets (default 15, 3 s each run, the first
 // second left out).
 func BenchmarkKernelCost(b *testing.B) {
-	nettest.RequireRoot(b)
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		nettest.Missing(b, "iperf3 not found: apt-get install iperf3")
-	}
 	secs, rounds, pairs := envInt("BWMON_COST_SECS", 5), envInt("BWMON_COST_ROUNDS", 2), envInt("BWMON_COST_PAIRS", 15)
-	p := nettest.NewPair(b)
-	nettest.Start(b, p.Peer, "iperf3", "-s", "-B", p.PeerIP4.String())
-	time.Sleep(300 * time.Millisecond)
-	path, err := cgroupRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Fatalf("enabling BPF statistics (kernel.bpf_stats_enabled): %v", err)
-	}
-	defer stats.Close()
+	p, path := costRig(b)
+	var err error
 
 	type tally struct {
 		runtime time.Duration
@@ -224,6 +210,30 @@ func tripleList(none, empty, with []float64) string {
 		fmt.Fprintf(&b, " %.2f/%.2f/%.2f", none[i], empty[i], with[i])
 	}
 	return b.String()
+}
+
+// costRig makes what the kernel-cost benchmarks measure on: two
+// namespaces with an iperf3 server in the peer, and BPF statistics on
+// until the benchmark ends. It returns the pair and the cgroup v2 root.
+func costRig(b *testing.B) (*nettest.Pair, string) {
+	b.Helper()
+	nettest.RequireRoot(b)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		nettest.Missing(b, "iperf3 not found: apt-get install iperf3")
+	}
+	p := nettest.NewPair(b)
+	nettest.Start(b, p.Peer, "iperf3", "-s", "-B", p.PeerIP4.String())
+	time.Sleep(300 * time.Millisecond)
+	path, err := cgroupRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enabling BPF statistics (kernel.bpf_stats_enabled): %v", err)
+	}
+	b.Cleanup(func() { stats.Close() })
+	return p, path
 }
 
 // cpuBusy is the CPU time the host has spent on anything but idling (and

@@ -3,12 +3,8 @@ package sockbpf
 import (
 	"os"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
-
-	"github.com/bwmon/bwmon/internal/nettest"
 )
 
 // BenchmarkKernelCostAB compares two builds of the programs on the same
@@ -30,19 +26,8 @@ func BenchmarkKernelCostAB(b *testing.B) {
 	if files[0] == "" || files[1] == "" {
 		b.Skip("BWMON_COST_A and BWMON_COST_B name the two BPF objects to compare")
 	}
-	nettest.RequireRoot(b)
-	p := nettest.NewPair(b)
-	nettest.Start(b, p.Peer, "iperf3", "-s", "-B", p.PeerIP4.String())
-	time.Sleep(300 * time.Millisecond)
-	path, err := cgroupRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		b.Fatalf("enabling BPF statistics (kernel.bpf_stats_enabled): %v", err)
-	}
-	defer stats.Close()
+	p, path := costRig(b)
+	var err error
 	open := func(file string) *Counter {
 		spec, err := ebpf.LoadCollectionSpec(file)
 		if err != nil {
