@@ -275,7 +275,15 @@ func (m *Conntrack) Collect(c *model.MonitorEntryCollection, now time.Time) erro
 	}
 	if m.sock != nil && now.Sub(m.listenersAt) >= listenerEvery {
 		m.listenersAt = now
-		own := ownSocketInodes()
+		// The agent's own sockets, read once and only if some namespace
+		// is to be looked at.
+		var ownInodes map[uint64]bool
+		own := func() map[uint64]bool {
+			if ownInodes == nil {
+				ownInodes = ownSocketInodes()
+			}
+			return ownInodes
+		}
 		// Given back to a listener started after the agent while it
 		// listens; silenced again once it is gone, unless the programs
 		// miss sockets (loud).

@@ -204,13 +204,13 @@ func (r *tableReader) unquiet() {
 
 // listenedTo gives conntrack's events back when another program has
 // started listening to them since they were silenced (conntrackd, ulogd,
-// `conntrack -E`: they are everybody's events); own is the agent's own
-// sockets. It reports whether it did.
-func (r *tableReader) listenedTo(own map[uint64]bool) bool {
+// `conntrack -E`: they are everybody's events); own returns the agent's
+// own sockets. It reports whether it did.
+func (r *tableReader) listenedTo(own func() map[uint64]bool) bool {
 	if !r.quiet {
 		return false
 	}
-	n, err := conntrackListeners(r.ns, own)
+	n, err := conntrackListeners(r.ns, own())
 	if err != nil || n == 0 {
 		return false
 	}
@@ -228,11 +228,11 @@ const goneLooks = 2
 // listenerGone silences the events again once the listener they were
 // given back to (listenedTo) has gone, as they were at start; it reports
 // whether it did.
-func (r *tableReader) listenerGone(own map[uint64]bool) bool {
+func (r *tableReader) listenerGone(own func() map[uint64]bool) bool {
 	if !r.lateLoud {
 		return false
 	}
-	n, err := conntrackListeners(r.ns, own)
+	n, err := conntrackListeners(r.ns, own())
 	if err != nil || n > 0 {
 		r.quietGone = 0
 		return false
