@@ -208,9 +208,12 @@ func TestSocketHandedOver(t *testing.T) {
 	parent, parentApp := copyBinary(t, "/bin/bash", "hparent")
 	child, childApp := copyBinary(t, "/bin/bash", "hchild")
 	// The child writes 2 MiB over 3 s (builtins only: it is the one
-	// process writing), so the socket is read while it lives.
+	// process writing), so the socket is read while it lives. Processes
+	// it forks inherit the socket without using it: a sleep that lives
+	// through the writes, and seq (a command substitution); each is read
+	// after the child, and is not its user.
 	const n, size = 32, 65536
-	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/5710; %s -c 'for i in $(seq %d); do printf "%%*s" %d "" >&3; sleep 0.1 3>&-; done' & exec 3>&-; wait`, p.PeerIP4, child, n, size)
+	script := fmt.Sprintf(`exec 3<>/dev/tcp/%s/5710; %s -c 'sleep 5 </dev/null >/dev/null 2>&1 & for i in $(seq %d); do printf "%%*s" %d "" >&3; sleep 0.1 3>&-; done' & exec 3>&-; wait`, p.PeerIP4, child, n, size)
 	nettest.RunOK(t, 30*time.Second, p.Watched, parent, "-c", script)
 	var orig, reply uint64
 	nettest.Eventually(t, 20*time.Second, func() error {
@@ -222,6 +225,11 @@ func TestSocketHandedOver(t *testing.T) {
 	expectApp(t, a, childApp, reply, orig)
 	if u, ok := a.app(parentApp); ok && u.BytesOut > orig/20 {
 		t.Errorf("the shell that handed the socket over got %d of %d bytes out", u.BytesOut, orig)
+	}
+	for _, inherited := range []string{"sleep", "seq"} {
+		if u, ok := a.app(inherited); ok && u.BytesOut > 0 {
+			t.Errorf("%s, which only inherited the socket, got %d of %d bytes out", inherited, u.BytesOut, orig)
+		}
 	}
 }
 

@@ -27,7 +27,12 @@
 //   - PID reuse: a fork or exec on the PID of an exited process is another
 //     process, which never inherits the old one's sockets;
 //   - inode expiry: a socket's owner is remembered for 10 s after it left
-//     its owner's fd table (or its owner went).
+//     its owner's fd table (or its owner went);
+//   - inherited: a socket found held by a process forked less than 30 s
+//     ago is its parent's while the parent (by the fork event) still holds
+//     it, read afresh, up to 4 generations (OwnerRefresh): a child
+//     inherits every fd, and one that did not get the socket handed over
+//     (a command substitution, a helper) is not its user.
 //
 // The /proc root is Options.Root, so tests run on fixture trees. Reading
 // other users' /proc/PID/fd needs root (CAP_SYS_PTRACE and

@@ -359,13 +359,53 @@ func (t *Table) addNewPIDs() {
 // up to date (see sync) at most every syncEvery. It costs one stat per
 // process and is meant for the tick, not for events.
 func (t *Table) OwnerRefresh(inode uint64) *model.Process {
-	if p := t.OwnerQuick(inode); p != nil {
-		return p
+	p := t.OwnerQuick(inode)
+	if p == nil {
+		if t.Refresh() != nil {
+			return nil
+		}
+		p = t.Holder(inode)
 	}
-	if t.Refresh() != nil {
+	return t.eldest(p, inode)
+}
+
+// eldest returns, for process p found holding socket inode, its eldest
+// forebear that holds inode too, p if none does. A child forked with the
+// socket among its fds (a shell's command substitution, a helper a daemon
+// runs without close-on-exec) holds it as long as it lives without using
+// it; a parent that handed the socket over (inetd, a shell starting the
+// program that uses it) closes its copy, which a fresh read of its fds
+// shows. So the table's answer does not depend on which holder was read
+// last. Only a process forked less than inheritFor ago, with the parent
+// its fork event named still alive, is asked about; a parent's fd table
+// is read afresh, and not when larger than listenerFDTable. The table's
+// mapping of inode is left as it was: the next lookup asks the parent
+// again, once it may have closed its copy.
+func (t *Table) eldest(p *model.Process, inode uint64) *model.Process {
+	if p == nil {
 		return nil
 	}
-	return t.Holder(inode)
+	for range inheritLevels {
+		t.mu.Lock()
+		e, ppid := t.procs[p.PID], 0
+		if e != nil && e.parent != nil && t.procs[e.ppid] == e.parent && e.parent.exited.IsZero() &&
+			t.now().Sub(e.forkedAt) < inheritFor {
+			ppid = e.ppid
+		}
+		t.mu.Unlock()
+		if ppid == 0 || t.fdCount(ppid) > listenerFDTable {
+			return p
+		}
+		if inodes, _, _ := t.readSocketFDs(ppid); !slices.Contains(inodes, inode) {
+			return p
+		}
+		pp := t.Process(ppid)
+		if pp == nil {
+			return p
+		}
+		p = pp
+	}
+	return p
 }
 
 // listenerFDTable bounds the fd table a listener's holder may have to be

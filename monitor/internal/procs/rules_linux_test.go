@@ -393,3 +393,53 @@ func TestExecDuringRead(t *testing.T) {
 		t.Error("a read with no exec since was not kept")
 	}
 }
+
+// TestInherited: a socket held by a process and by the child it forked
+// since is the parent's while the parent keeps it, whichever was read
+// last (a shell's command substitution, a helper run without
+// close-on-exec); once the parent closed its copy (a socket handed over)
+// it is the child's. Only children forked less than inheritFor ago are
+// asked about.
+func TestInherited(t *testing.T) {
+	f, clock := newFixture(t), newClock()
+	f.proc(100, "/usr/bin/bash", 5, "bash")
+	f.fd(100, 3, socket(5000))
+	tb := f.table(clock, nil)
+	f.must(tb.FullScan())
+	clock.Advance(time.Second)
+	// 100 forks 200, which forks 300 (a command substitution running
+	// seq); each holds the socket.
+	f.proc(200, "/usr/bin/worker", 6, "worker")
+	f.fd(200, 3, socket(5000))
+	tb.handle(event{what: eventFork, pid: 200, tid: 200, ppid: 100})
+	tb.handle(execEv(200))
+	f.proc(300, "/usr/bin/seq", 7, "seq")
+	f.fd(300, 3, socket(5000))
+	tb.handle(event{what: eventFork, pid: 300, tid: 300, ppid: 200})
+	tb.handle(execEv(300))
+	tb.scan(300, 5000) // 300, read last, is the table's holder
+	if got := pidOf(tb.Holder(5000)); got != 300 {
+		t.Fatalf("holder of 5000 as read: %d, want 300", got)
+	}
+	if got := pidOf(tb.OwnerRefresh(5000)); got != 100 {
+		t.Errorf("all three hold it: owner %d, want the eldest, 100", got)
+	}
+	f.closeFD(100, 3) // handed over
+	if got := pidOf(tb.OwnerRefresh(5000)); got != 200 {
+		t.Errorf("100 closed its copy: owner %d, want 200", got)
+	}
+	tb.handle(exitEv(300))
+	f.exit(300)
+	if got := pidOf(tb.OwnerRefresh(5000)); got != 200 {
+		t.Errorf("300 exited: owner %d, want 200", got)
+	}
+	// A child forked long ago is not asked about.
+	f.fd(100, 3, socket(5001))
+	f.fd(200, 4, socket(5001))
+	tb.scan(100, 0)
+	tb.scan(200, 0)
+	clock.Advance(inheritFor)
+	if got := pidOf(tb.OwnerRefresh(5001)); got != 200 {
+		t.Errorf("forked %s ago: owner of 5001 %d, want 200 as read", inheritFor, got)
+	}
+}

@@ -98,6 +98,12 @@ type entry struct {
 	lastFD  string    // fd number of the last socket found for a flow
 	scanned time.Time // when the sockets were last read
 	born    time.Time // when bwmon learned of it
+	// parent is the process that forked it, as the fork event named it
+	// (nil: not seen forking), and forkedAt when: a socket it holds may
+	// be its parent's, inherited (see eldest).
+	parent   *entry
+	ppid     int
+	forkedAt time.Time
 	// exited is when the process was seen to exit (zero: alive). Its
 	// entry and sockets are kept for exitGrace: the conntrack event of
 	// its last flow may be handled after its exit event.
@@ -122,6 +128,13 @@ const (
 	syncEvery = 500 * time.Millisecond
 	// recentOwners is how many recent owners a miss reads again.
 	recentOwners = 16
+	// inheritFor is how long after its fork a process found holding a
+	// socket is asked whether its parent holds it too (see eldest): a
+	// child inherits only the sockets made before it was forked, and a
+	// socket's owner is looked for in its first seconds.
+	inheritFor = 30 * time.Second
+	// inheritLevels bounds how many forebears eldest asks.
+	inheritLevels = 4
 	// smallFDTable bounds the fd tables read on the event path regardless
 	// of their count: a large one waits for the tick's sync.
 	smallFDTable = 1024
@@ -253,6 +266,10 @@ func (t *Table) handle(ev event) {
 			e.execs++
 		} else {
 			t.add(ev.pid, nil, false)
+		}
+		if e := t.procs[ev.pid]; ev.what == eventFork && ev.ppid > 0 {
+			// (A listing may have added it before its fork event.)
+			e.parent, e.ppid, e.forkedAt = t.procs[ev.ppid], ev.ppid, t.now()
 		}
 		t.young = append(t.young, ev.pid)
 		if ev.what == eventExec {
