@@ -443,3 +443,39 @@ func TestInherited(t *testing.T) {
 		t.Errorf("forked %s ago: owner of 5001 %d, want 200 as read", inheritFor, got)
 	}
 }
+
+// TestForkDuringListing: a process forked while /proc was being listed is
+// missing from that listing and is not taken for gone: it still answers
+// for its sockets, and is asked about as a child of its parent. One that
+// exited without an exit event still is.
+func TestForkDuringListing(t *testing.T) {
+	f, clock := newFixture(t), newClock()
+	f.proc(100, "/usr/bin/bash", 5, "bash")
+	f.fd(100, 3, socket(5000))
+	f.proc(150, "/usr/bin/gone", 5, "gone")
+	var exits []int
+	tb := f.table(clock, &exits)
+	f.must(tb.FullScan())
+	tb.mu.Lock()
+	gen := tb.gen
+	tb.mu.Unlock()
+	f.exit(150) // no exit event
+	pids, err := tb.listPIDs()
+	f.must(err)
+	// 200 is forked after the listing, before it is applied.
+	f.proc(200, "/usr/bin/worker", 6, "worker")
+	f.fd(200, 3, socket(5000))
+	tb.handle(event{what: eventFork, pid: 200, tid: 200, ppid: 100})
+	tb.applyList(pids, gen, false)
+	if !slices.Equal(exits, []int{150}) {
+		t.Errorf("taken for gone: %v, want [150] (200 was forked during the listing)", exits)
+	}
+	if n := tb.Count(); n != 2 {
+		t.Errorf("%d processes counted, want 2 (100 and 200)", n)
+	}
+	f.closeFD(100, 3)
+	tb.scan(200, 5000)
+	if got := pidOf(tb.OwnerRefresh(5000)); got != 200 {
+		t.Errorf("owner of 5000: %d, want 200", got)
+	}
+}

@@ -22,10 +22,23 @@ func (t *Table) setSockets(pid int, e *entry, inodes []uint64, n int64) {
 // of every process whose open-file count changed (all, with full) read
 // again.
 func (t *Table) sync(full bool) error {
+	t.mu.Lock()
+	gen := t.gen
+	t.mu.Unlock()
 	pids, err := t.listPIDs()
 	if err != nil {
 		return err
 	}
+	t.applyList(pids, gen, full)
+	return nil
+}
+
+// applyList brings the table up to date with pids, a listing of /proc
+// begun when the table's generation was gen: a process forked or exec'd
+// since may be missing from it, and is not taken for gone (it was taken
+// for gone, and forgotten after exitGrace, while it lived: what it held
+// was then another process's, or nobody's).
+func (t *Table) applyList(pids []int, gen uint64, full bool) {
 	alive := make(map[int]bool, len(pids))
 	var stale, exited []int
 	t.mu.Lock()
@@ -42,7 +55,7 @@ func (t *Table) sync(full bool) error {
 	now := t.now()
 	for pid, e := range t.procs {
 		switch {
-		case alive[pid]:
+		case alive[pid], e.gen > gen:
 		case e.exited.IsZero():
 			e.exited = now // gone without an exit event
 			exited = append(exited, pid)
@@ -69,7 +82,6 @@ func (t *Table) sync(full bool) error {
 	for _, pid := range stale {
 		t.scan(pid, 0)
 	}
-	return nil
 }
 
 // FullScan reads every process's fds: once at start, after lost process

@@ -66,6 +66,9 @@ type Table struct {
 	// forksLost is when events were last lost.
 	forked    map[int]time.Time
 	forksLost time.Time
+	// gen counts the processes added and the execs: a listing of /proc
+	// knows nothing of the entries of a later generation (see applyList).
+	gen uint64
 
 	// newScan serialises listings of /proc for PIDs the proc connector
 	// has not told of yet; listedUpTo is the kernel's last allocated PID
@@ -98,6 +101,7 @@ type entry struct {
 	lastFD  string    // fd number of the last socket found for a flow
 	scanned time.Time // when the sockets were last read
 	born    time.Time // when bwmon learned of it
+	gen     uint64    // the table's generation when added or last exec'd
 	// parent is the process that forked it, as the fork event named it
 	// (nil: not seen forking), and forkedAt when: a socket it holds may
 	// be its parent's, inherited (see eldest).
@@ -230,7 +234,8 @@ func (t *Table) Count() int {
 // add starts tracking pid (info may be nil: read lazily). Called with mu
 // held.
 func (t *Table) add(pid int, info *model.Process, young bool) *entry {
-	e := &entry{proc: info, fdCount: -1, born: t.now()}
+	t.gen++
+	e := &entry{proc: info, fdCount: -1, born: t.now(), gen: t.gen}
 	t.procs[pid] = e
 	if young {
 		t.young = append(t.young, pid)
@@ -262,7 +267,8 @@ func (t *Table) handle(ev event) {
 		if e := t.procs[ev.pid]; e != nil {
 			// exec: same PID, new identity; fds are kept (less
 			// close-on-exec ones), so read them again when needed.
-			e.proc, e.fdCount, e.born = nil, -1, t.now()
+			t.gen++
+			e.proc, e.fdCount, e.born, e.gen = nil, -1, t.now(), t.gen
 			e.execs++
 		} else {
 			t.add(ev.pid, nil, false)
