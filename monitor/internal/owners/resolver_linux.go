@@ -216,9 +216,12 @@ func (r *Resolver) holder(inode uint64, level flows.Level) *model.Process {
 	// The socket is open and no process we know of holds it: read every
 	// process's fds (rate-limited). It is the one search that does not
 	// rely on open-file counts having changed.
+	// OwnerRefresh again, not a plain lookup: of a parent and the child
+	// it forked, both holding the socket, the scan may have read either
+	// last (see procs.Table.OwnerRefresh).
 	if p == nil && r.fullScanDue() {
 		_ = r.procs.FullScan()
-		p = r.procs.OwnerQuick(inode)
+		p = r.procs.OwnerRefresh(inode)
 	}
 	return p
 }
