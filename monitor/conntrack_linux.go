@@ -119,6 +119,9 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		m.log.Warn("could not raise bwmon's priority: short-lived processes may be missed under load", "nice", Nice)
 	}
 	src, err := openSockets(o.Config.Socket, o.openSockets)
+	if c, ok := src.(interface{ ExeNamesErr() error }); ok && c.ExeNamesErr() != nil {
+		m.log.Info("the eBPF programs cannot read executables' names (bpf_probe_read_kernel_str: a kernel locked down, or one that does not offer it to cgroup programs): a process that exits before bwmon reads it is named by its comm, cut at 15 bytes", "err", c.ExeNamesErr())
+	}
 	var cl *claims
 	var cookie uint64
 	if err == nil && src != nil {

@@ -46,6 +46,9 @@ const (
 // counters (sockbpf.Counter), a fake in tests.
 type socketSource interface {
 	Read(fn func(*sockbpf.Socket)) error
+	// ExeName returns the executable's file name the programs recorded
+	// for process pid while it had comm ("" if none).
+	ExeName(pid int, comm string) string
 	Stats() sockbpf.Stats
 	Close() error
 }
@@ -508,7 +511,7 @@ func (s *socketCounter) overflow(k *sockbpf.Socket) {
 	if k.PID > 1 {
 		p := s.process(k.PID)
 		if p == nil || (k.Comm != "" && p.Comm != "" && p.Comm != k.Comm) {
-			p = &model.Process{PID: k.PID, Comm: k.Comm}
+			p = s.recorded(k)
 		}
 		info = model.Info{Process: p}
 	}

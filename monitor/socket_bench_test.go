@@ -36,8 +36,9 @@ func (s *liveSource) Read(fn func(*sockbpf.Socket)) error {
 	}
 	return nil
 }
-func (s *liveSource) Stats() sockbpf.Stats { return sockbpf.Stats{Live: len(s.socks)} }
-func (s *liveSource) Close() error         { return nil }
+func (s *liveSource) ExeName(int, string) string { return "" }
+func (s *liveSource) Stats() sockbpf.Stats       { return sockbpf.Stats{Live: len(s.socks)} }
+func (s *liveSource) Close() error               { return nil }
 
 // localResolver: 10.0.0.0/24 is local, nothing is looked up.
 type localResolver struct{}

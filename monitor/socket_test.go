@@ -17,6 +17,7 @@ type fakeSource struct {
 	reads [][]sockbpf.Socket
 	st    sockbpf.Stats
 	slots map[uint64]int
+	exes  map[int]string // recorded executable names by PID (any comm)
 }
 
 func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
@@ -41,8 +42,9 @@ func (f *fakeSource) Read(fn func(*sockbpf.Socket)) error {
 	f.reads = f.reads[1:]
 	return nil
 }
-func (f *fakeSource) Stats() sockbpf.Stats { return f.st }
-func (f *fakeSource) Close() error         { return nil }
+func (f *fakeSource) ExeName(pid int, comm string) string { return f.exes[pid] }
+func (f *fakeSource) Stats() sockbpf.Stats                { return f.st }
+func (f *fakeSource) Close() error                        { return nil }
 
 // collectTicks runs n ticks of s a second apart from time 1000, into one
 // collection, and returns each key's bytes in and out.
@@ -180,6 +182,24 @@ func TestSocketCounter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSocketExeName: a process that exited before it was read is named by
+// the executable's file name the programs recorded (its comm is cut at 15
+// bytes), where they recorded one; else by its comm.
+func TestSocketExeName(t *testing.T) {
+	procs := procsFunc(func(int) *model.Process { return nil })
+	sock := func(cookie uint64, pid int) sockbpf.Socket {
+		return sockbpf.Socket{Cookie: cookie, PID: pid, Comm: "oneshot-123456-", NetNSCookie: 42, Proto: protoTCP, Local: tLocal, Remote: tRemote, BytesOut: 10, Closed: true}
+	}
+	src := &fakeSource{reads: [][]sockbpf.Socket{{sock(1, 300), sock(2, 301)}}, exes: map[int]string{300: "oneshot-123456-0001"}}
+	s := newSocketCounter(socketOptions{src: src, procs: procs, owners: &holderResolver{}, netns: 42, claims: newClaims()})
+	got := collectTicks(t, s, 1)
+	named := model.KeyProcess(&model.Process{PID: 300, Comm: "oneshot-123456-", Exe: "oneshot-123456-0001"})
+	comm := model.KeyProcess(&model.Process{PID: 301, Comm: "oneshot-123456-"})
+	if got[named] != [2]uint64{0, 10} || got[comm] != [2]uint64{0, 10} || len(got) != 2 {
+		t.Errorf("entries %v, want 10 bytes out under %s and under %s", got, named, comm)
 	}
 }
 

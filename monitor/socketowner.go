@@ -115,7 +115,7 @@ func (s *socketCounter) resolve(k *sockbpf.Socket, st *sockState) {
 		st.resolved, st.leave = true, true
 	case k.PID > 1 && k.Comm != "":
 		// Exited before anyone read it: what the kernel recorded.
-		s.settle(st, model.Info{Process: &model.Process{PID: k.PID, Comm: k.Comm}})
+		s.settle(st, model.Info{Process: s.recorded(k)})
 	case k.Local.IsValid():
 		s.settle(st, model.Info{Unattributed: model.ReasonProcessGone})
 	default:
@@ -237,6 +237,14 @@ const handOverSlack = 2 * time.Second
 // each holder's open files) were most of the agent's work.
 func (s *socketCounter) mayHandOver(k *sockbpf.Socket, st *sockState) bool {
 	return s.o.procs.ForkedSince(k.PID, time.Unix(0, st.born).Add(-handOverSlack))
+}
+
+// recorded is the creator of socket k as the kernel recorded it, for a
+// process that exited (or exec'd) before it was read: its PID, comm and,
+// when the programs recorded it, its executable's file name, which names
+// it as the process table would have (the comm is cut at 15 bytes).
+func (s *socketCounter) recorded(k *sockbpf.Socket) *model.Process {
+	return &model.Process{PID: k.PID, Comm: k.Comm, Exe: s.o.src.ExeName(k.PID, k.Comm)}
 }
 
 // holder asks the owners' resolver for the process holding k's inode.

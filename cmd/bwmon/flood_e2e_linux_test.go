@@ -88,13 +88,14 @@ func TestFloodOfHostileNames(t *testing.T) {
 			byApp[a.App] = a
 		}
 		// Every app the agent saw beyond the limit is folded: those it
-		// listed and those it folded are the one-shots it attributed
-		// (most of them; two that drew the same source port share one
-		// conntrack flow, and a few go unattributed).
+		// listed and those it folded are the one-shots it attributed,
+		// each under its own name, also one that exited before the
+		// agent read it (the programs recorded its executable's name:
+		// its comm is the same for all, cut at 15 bytes).
 		other, ok := byApp[model.OtherApp]
 		seen := len(run.apps.Apps) - 1 + int(other.Folded)
 		t.Logf("(other): %d apps folded, %d bytes; %d apps seen; unattributed %d bytes (%v)", other.Folded, other.BytesOut, seen, run.apps.Unattributed.BytesOut, run.apps.Unattributed.Reasons)
-		if !ok || seen < floodProcs*8/10 {
+		if !ok || seen < floodProcs*98/100 {
 			t.Errorf("(other) %+v: %d apps seen in all, want most of the %d one-shots", other, seen, floodProcs)
 		}
 		for _, name := range append(run.hostile, run.bulk) {

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type sockbpfExeName struct {
+	_    structs.HostLayout
+	Comm [16]int8
+	Name [64]int8
+}
+
 type sockbpfOverflowKey struct {
 	_     structs.HostLayout
 	Netns uint64
@@ -58,6 +64,7 @@ type sockbpfSlot struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sockbpfMapClosed       = "closed"
+	sockbpfMapExeNames     = "exe_names"
 	sockbpfMapFreeSlots    = "free_slots"
 	sockbpfMapOverflow     = "overflow"
 	sockbpfMapSlots        = "slots"
@@ -71,6 +78,7 @@ const (
 	sockbpfProgSockRelease = "sock_release"
 	sockbpfVarIndexMask    = "index_mask"
 	sockbpfVarMaxSlots     = "max_slots"
+	sockbpfVarRecordExe    = "record_exe"
 )
 
 // loadSockbpf returns the embedded CollectionSpec for sockbpf.
@@ -127,6 +135,7 @@ type sockbpfProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockbpfMapSpecs struct {
 	Closed     *ebpf.MapSpec `ebpf:"closed"`
+	ExeNames   *ebpf.MapSpec `ebpf:"exe_names"`
 	FreeSlots  *ebpf.MapSpec `ebpf:"free_slots"`
 	Overflow   *ebpf.MapSpec `ebpf:"overflow"`
 	Slots      *ebpf.MapSpec `ebpf:"slots"`
@@ -141,6 +150,7 @@ type sockbpfMapSpecs struct {
 type sockbpfVariableSpecs struct {
 	IndexMask *ebpf.VariableSpec `ebpf:"index_mask"`
 	MaxSlots  *ebpf.VariableSpec `ebpf:"max_slots"`
+	RecordExe *ebpf.VariableSpec `ebpf:"record_exe"`
 }
 
 // sockbpfObjects contains all objects after they have been loaded into the kernel.
@@ -164,6 +174,7 @@ func (o *sockbpfObjects) Close() error {
 // It can be passed to loadSockbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockbpfMaps struct {
 	Closed     *ebpf.Map `ebpf:"closed"`
+	ExeNames   *ebpf.Map `ebpf:"exe_names"`
 	FreeSlots  *ebpf.Map `ebpf:"free_slots"`
 	Overflow   *ebpf.Map `ebpf:"overflow"`
 	Slots      *ebpf.Map `ebpf:"slots"`
@@ -175,6 +186,7 @@ type sockbpfMaps struct {
 func (m *sockbpfMaps) Close() error {
 	return _SockbpfClose(
 		m.Closed,
+		m.ExeNames,
 		m.FreeSlots,
 		m.Overflow,
 		m.Slots,
@@ -190,6 +202,7 @@ func (m *sockbpfMaps) Close() error {
 type sockbpfVariables struct {
 	IndexMask *ebpf.Variable `ebpf:"index_mask"`
 	MaxSlots  *ebpf.Variable `ebpf:"max_slots"`
+	RecordExe *ebpf.Variable `ebpf:"record_exe"`
 }
 
 // sockbpfPrograms contains all programs after they have been loaded into the kernel.

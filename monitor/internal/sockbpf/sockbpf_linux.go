@@ -97,6 +97,10 @@ type Counter struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// noExe is why the programs do not record executable names (nil: they
+	// do; see ExeName).
+	noExe error
 }
 
 // Open loads the programs and attaches them to the cgroup (by default the
@@ -169,7 +173,25 @@ func indexSize(n int) uint32 {
 // at path.
 func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 	c := &Counter{max: n, comms: map[[16]byte]string{}}
-	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+	rec := spec.Variables[sockbpfVarRecordExe]
+	if rec != nil {
+		if err := rec.Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("setting record_exe: %w", err)
+		}
+	}
+	err := spec.LoadAndAssign(&c.objs, nil)
+	if err != nil && rec != nil {
+		// Reading the executable's name needs bpf_probe_read_kernel_str
+		// (CAP_PERFMON, a kernel not locked down): the programs load
+		// without it, and the names are comms.
+		first := err
+		if rec.Set(uint8(0)) == nil {
+			if err = spec.LoadAndAssign(&c.objs, nil); err == nil {
+				c.noExe = first
+			}
+		}
+	}
+	if err != nil {
 		return nil, loadError(err)
 	}
 	for _, a := range []struct {
@@ -195,7 +217,6 @@ func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 		c.Close()
 		return nil, fmt.Errorf("making the shared overflow entry: %w", err)
 	}
-	var err error
 	if err = c.mapWindow(0); err != nil {
 		c.Close()
 		return nil, err
@@ -394,6 +415,46 @@ func (c *Counter) comm(raw [16]byte) string {
 	}
 	return name
 }
+
+// exeNameLen is the longest executable name the programs record, with
+// its terminating NUL (bpf/sockbpf.c: EXE_NAME_LEN).
+const exeNameLen = 64
+
+// ExeName returns the file name of the executable process pid ran when it
+// made its last socket, as the kernel recorded it then (the last part of
+// the path it was exec'd by, at most 63 bytes), provided the process
+// still had comm then: "" when none is recorded under that comm (another
+// process on a reused PID, or one that exec'd since). It is the name of a
+// process that exited before it could be read, whose comm is cut at 15
+// bytes. One map lookup.
+func (c *Counter) ExeName(pid int, comm string) string {
+	if c.noExe != nil || pid <= 0 || comm == "" {
+		return ""
+	}
+	var v sockbpfExeName
+	if err := c.objs.ExeNames.Lookup(uint32(pid), &v); err != nil {
+		return ""
+	}
+	var raw [16]byte
+	for i, b := range v.Comm {
+		raw[i] = byte(b)
+	}
+	if c.comm(raw) != comm {
+		return ""
+	}
+	name := make([]byte, 0, exeNameLen)
+	for _, b := range v.Name {
+		if b == 0 {
+			break
+		}
+		name = append(name, byte(b))
+	}
+	return string(name)
+}
+
+// ExeNamesErr says why the programs record no executable names (nil when
+// they do): ExeName then always returns "".
+func (c *Counter) ExeNamesErr() error { return c.noExe }
 
 // overflowSeen is what Read last saw of an overflow entry.
 type overflowSeen struct {

@@ -18,6 +18,12 @@ func Open(o Options) (*Counter, error) {
 // Read does nothing on this OS.
 func (c *Counter) Read(fn func(*Socket)) error { return nil }
 
+// ExeName knows no name on this OS.
+func (c *Counter) ExeName(pid int, comm string) string { return "" }
+
+// ExeNamesErr is nil on this OS (there is no Counter).
+func (c *Counter) ExeNamesErr() error { return nil }
+
 // Stats is zero on this OS.
 func (c *Counter) Stats() Stats { return Stats{} }
 

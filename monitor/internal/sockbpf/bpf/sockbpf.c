@@ -12,6 +12,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -165,6 +166,31 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+// exe_names holds, for each process that made a socket, its executable's
+// file name (the last part of the path it was exec'd by, as /proc/PID/exe
+// ends) with the comm it had then: the name a process that exited before
+// user space read it is known by, where its comm alone is cut at 15
+// bytes. Keyed by tgid; the comm tells an entry of a PID reused or
+// exec'd since (user space takes the name only when the slot's comm is
+// the entry's). Written at a process's first socket, and again when its
+// comm changed: a lookup per socket made, nothing per packet. Only with
+// record_exe set (it needs bpf_probe_read_kernel_str, CAP_PERFMON).
+#define EXE_NAME_LEN 64 // sockbpf_linux.go: exeNameLen
+
+struct exe_name {
+	char comm[16];
+	char name[EXE_NAME_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct exe_name);
+} exe_names SEC(".maps");
+
+volatile const __u8 record_exe = 0;
+
 #define barrier() asm volatile("" ::: "memory")
 
 static __always_inline void stat_add(__u32 k, __u64 n)
@@ -290,6 +316,59 @@ static __always_inline void no_slot(struct sock_state *st, __u64 netns, __u32 pi
 	}
 }
 
+// The kernel's types on the way from the current task to its executable's
+// name, relocated by CO-RE against the running kernel's BTF.
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct path f_path;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	struct file *exe_file;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct mm_struct *mm;
+} __attribute__((preserve_access_index));
+
+static __always_inline int same_comm(const char *a, const char *b)
+{
+	for (int i = 0; i < 16; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+// note_exe records the current process's executable name in exe_names,
+// unless it is there already under its current comm.
+static __always_inline void note_exe(__u32 tgid)
+{
+	struct exe_name v = {};
+	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	struct exe_name *e = bpf_map_lookup_elem(&exe_names, &tgid);
+	if (e && same_comm(e->comm, v.comm))
+		return;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	const unsigned char *name = BPF_CORE_READ(t, mm, exe_file, f_path.dentry, d_name.name);
+	if (!name || bpf_probe_read_kernel_str(v.name, sizeof(v.name), name) <= 0)
+		return; // a kernel thread, or no executable
+	bpf_map_update_elem(&exe_names, &tgid, &v, BPF_ANY);
+}
+
 SEC("cgroup/sock_create")
 int sock_create(struct bpf_sock *ctx)
 {
@@ -301,6 +380,8 @@ int sock_create(struct bpf_sock *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	__u64 netns = bpf_get_netns_cookie(ctx);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	if (record_exe)
+		note_exe(pid);
 	st->cookie = cookie;
 	st->flags = 0;
 	__u32 idx = alloc_slot();
