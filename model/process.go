@@ -15,6 +15,9 @@ type Process struct {
 	// Comm is the kernel's short name of the process (at most 15 bytes).
 	Comm string
 	// Exe is the path of the executable, or "" when it could not be read.
+	// For a process that exited before it could be read, it may be the
+	// executable's file name alone, as the kernel recorded it when the
+	// process made its socket.
 	Exe string
 	// Cmdline is the command line with its arguments joined by spaces.
 	Cmdline string
