@@ -429,5 +429,23 @@ func (t *Table) OwnerByListener(inode, listener uint64) *model.Process {
 	if t.scan(pid, inode) {
 		return t.Process(pid)
 	}
+	// accept(2) gives the socket its inode (what sock_diag reports)
+	// before it puts its fd in the fd table: a read in between misses it,
+	// and a server that answers and closes at once leaves nothing for the
+	// tick. A moment later, once more if a file was opened meanwhile.
+	t.mu.Lock()
+	n := int64(-1)
+	if e := t.procs[pid]; e != nil {
+		n = e.fdCount
+	}
+	t.mu.Unlock()
+	t.acceptWait()
+	if c := t.fdCount(pid); c != n && c >= 0 && c <= listenerFDTable && t.scan(pid, inode) {
+		return t.Process(pid)
+	}
 	return nil
 }
+
+// acceptSettle is how long OwnerByListener waits, when the fds of the
+// listener's holder do not have the socket, before it looks again.
+const acceptSettle = 200 * time.Microsecond

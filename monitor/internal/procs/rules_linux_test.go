@@ -355,6 +355,12 @@ func TestOwnerByListener(t *testing.T) {
 	if p := tb.OwnerByListener(11001, 99); p != nil {
 		t.Errorf("OwnerByListener of an unknown listener = %d, want none", p.PID)
 	}
+	// accept(2) installs the fd a moment after the socket has its inode:
+	// the fd table read before that is read again.
+	tb.acceptWait = func() { f.fd(800, 5, socket(11003)) }
+	if p := tb.OwnerByListener(11003, 11000); pidOf(p) != 800 {
+		t.Errorf("OwnerByListener of a socket whose fd came a moment later = %+v, want nginx (800)", p)
+	}
 }
 
 // TestExecDuringRead: a read of a process begun before it called exec

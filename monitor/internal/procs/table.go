@@ -79,6 +79,9 @@ type Table struct {
 
 	bg sync.WaitGroup // scans still running for scanConcurrently
 
+	// acceptWait waits acceptSettle (OwnerByListener); tests replace it.
+	acceptWait func()
+
 	wake      chan struct{} // an exec happened: watchNewborns has work
 	stop      chan struct{} // closed by Close: stops watchNewborns
 	closeOnce sync.Once
@@ -161,7 +164,8 @@ func newTable(o Options) (*Table, error) {
 	}
 	return &Table{root: o.Root, fs: fs, now: o.Now, log: o.Log, netNS: o.NetNS, exited: o.Exited,
 		ids:   identity.NewResolver(identity.Options{Logger: o.Log}),
-		procs: map[int]*entry{}, inodes: map[uint64]inodeRef{}, forked: map[int]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}, nil
+		procs: map[int]*entry{}, inodes: map[uint64]inodeRef{}, forked: map[int]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		acceptWait: func() { time.Sleep(acceptSettle) }}, nil
 }
 
 // Open makes the table of the processes under o.Root: it subscribes to
