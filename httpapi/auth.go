@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -83,10 +84,18 @@ func (g *guard) hostOK(r *http.Request) bool {
 		return true
 	}
 	host := r.Host
+	bracketed := strings.HasPrefix(host, "[")
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	} else if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
 		host = host[1 : len(host)-1] // an IPv6 address without a port
+	}
+	if bracketed {
+		// Brackets hold an IPv6 address and nothing else (RFC 3986's
+		// IP-literal): "[127.0.0.1]" is no host.
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return false
+		}
 	}
 	return isLoopbackHost(host) || g.allowedHosts[strings.ToLower(host)]
 }
