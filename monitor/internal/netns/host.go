@@ -84,7 +84,11 @@ func statFlags(stat string) (uint64, bool) {
 		return 0, false
 	}
 	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return flags, err == nil
+	if err != nil {
+		// ParseUint gives the largest value on overflow: never report it.
+		return 0, false
+	}
+	return flags, true
 }
 
 // Report logs, once for the monitor, that PID 1's namespace could not be

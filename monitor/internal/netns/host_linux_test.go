@@ -151,6 +151,7 @@ func TestStatFlags(t *testing.T) {
 		{"short", "77 (x) S 1 2\n", 0, false},
 		{"no name", "77 x S 1 2 3 4 5 6\n", 0, false},
 		{"bad flags", "77 (x) S 1 77 77 0 -1 zz\n", 0, false},
+		{"flags overflow", "77 (x) S 1 77 77 0 -1 18446744073709551616\n", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,7 +99,10 @@ func parseSocketLink(s string) (uint64, bool) {
 		return 0, false
 	}
 	ino, err := strconv.ParseUint(rest[:len(rest)-1], 10, 64)
-	return ino, err == nil
+	if err != nil {
+		return 0, false // not the largest value ParseUint gives on overflow
+	}
+	return ino, true
 }
 
 func (t *Table) listPIDs() ([]int, error) {

@@ -291,6 +291,7 @@ func TestParseSocketLink(t *testing.T) {
 		{"no bracket", "socket:[12", 0, false},
 		{"not a number", "socket:[x]", 0, false},
 		{"empty", "socket:[]", 0, false},
+		{"overflow", "socket:[18446744073709551616]", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
