@@ -120,7 +120,7 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 	}
 	src, err := openSockets(o.Config.Socket, o.openSockets)
 	if c, ok := src.(interface{ ExeNamesErr() error }); ok && c.ExeNamesErr() != nil {
-		m.log.Info("the eBPF programs cannot read executables' names (bpf_probe_read_kernel_str: a kernel locked down, or one that does not offer it to cgroup programs): a process that exits before bwmon reads it is named by its comm, cut at 15 bytes", "err", c.ExeNamesErr())
+		m.log.Info("the eBPF programs cannot read the task (bpf_probe_read_kernel_str: a kernel locked down, or one that does not offer it to cgroup programs): a process that exits before bwmon reads it is named by its comm, cut at 15 bytes, and a socket made by a thread named otherwise than its process waits for a lookup of its holder", "err", c.ExeNamesErr())
 	}
 	var cl *claims
 	var cookie uint64

@@ -30,7 +30,9 @@
 // udp-live: K goroutines share the sockets); -first I numbers udp-live's
 // sockets from I, so that several processes (each below its open files
 // limit) hold distinct flows to one destination; -ready FILE writes "ready" to
-// FILE once listening; -rate N paces tcp-send to N bytes per second.
+// FILE once listening; -rate N paces tcp-send to N bytes per second; -thread
+// NAME makes tcp-send's sockets on threads named NAME (not the process's
+// comm), as a multithreaded program's workers (Linux).
 package main
 
 import (
@@ -59,6 +61,7 @@ func main() {
 	first := flag.Int64("first", 0, "number udp-live's sockets from this one (processes sharing a destination)")
 	ready := flag.String("ready", "", "file to write once listening")
 	flag.Int64Var(&rate, "rate", 0, "bytes per second for tcp-send (0: as fast as possible)")
+	thread := flag.String("thread", "", "make tcp-send's sockets on threads of this name (Linux)")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) < 2 {
@@ -77,7 +80,11 @@ func main() {
 	var err error
 	switch a[0] {
 	case "tcp-send":
-		err = parallelConns(*conns, *parallel, func() error { return tcpSend(a[1], n(2)) })
+		send := func() error { return tcpSend(a[1], n(2)) }
+		if *thread != "" {
+			send = func() error { return onThread(*thread, func() error { return tcpSend(a[1], n(2)) }) }
+		}
+		err = parallelConns(*conns, *parallel, send)
 	case "tcp-recv":
 		for i := 0; i < *conns && err == nil; i++ {
 			err = tcpRecv(a[1], n(2))

@@ -261,3 +261,54 @@ func TestSocketMapFull(t *testing.T) {
 		t.Errorf("%d/%d bytes unattributed, want none", u.BytesIn, u.BytesOut)
 	}
 }
+
+// TestSocketThreadNamed: a program makes its connection on a worker thread
+// with a name of its own (as tokio's, Java's and browsers' workers are).
+// Counted at the socket, its bytes are its app's from the tick in which
+// they moved, not the thread name's, and not three ticks late (as when
+// the programs recorded the thread's comm and the monitor took the
+// process for another one until it asked /proc who held the socket).
+func TestSocketThreadNamed(t *testing.T) {
+	nettest.RequireRoot(t)
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(socketOn))
+	srv, _ := nettest.Generator(t, "srv")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", hostPort(p.PeerIP4, 5712))
+	gen, app := nettest.Generator(t, "threaded")
+	thread := fmt.Sprintf("wrk-%d", rand.IntN(1e6))
+	const size, rate = 600_000, 200_000 // 3 s
+	nettest.Start(t, p.Watched, gen, "-thread", thread, "-rate", fmt.Sprint(rate), "-linger", "30s",
+		"tcp-send", hostPort(p.PeerIP4, 5712), fmt.Sprint(size))
+	var first int
+	nettest.Eventually(t, 10*time.Second, func() error {
+		if orig, _ := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5712)); orig == 0 {
+			return fmt.Errorf("no bytes through the peer yet")
+		}
+		first = a.ticks()
+		return nil
+	})
+	nettest.Eventually(t, 10*time.Second, func() error {
+		if u, ok := a.app(app); !ok || u.BytesOut == 0 {
+			return fmt.Errorf("app %s has no bytes yet", app)
+		}
+		return nil
+	})
+	// The tick that read the first bytes, or the one after it.
+	if late := a.ticks() - first; late > 2 {
+		t.Errorf("app %s had its first bytes %d ticks after the peer saw them, want at most 2", app, late)
+	} else {
+		t.Logf("app %s had its first bytes %d tick(s) after the peer saw them", app, late)
+	}
+	var orig, reply uint64
+	nettest.Eventually(t, 20*time.Second, func() error {
+		if orig, reply = nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5712)); orig < size {
+			return fmt.Errorf("the peer received %d of %d bytes so far", orig, size)
+		}
+		return nil
+	})
+	expectApp(t, a, app, reply, orig)
+	if u, ok := a.app(thread); ok {
+		t.Errorf("the thread's name is an app of its own: %+v", u)
+	}
+}

@@ -7,7 +7,8 @@
 // the host, containers included, is covered:
 //
 //   - cgroup/sock_create gives each new IPv4/IPv6 socket a slot holding its
-//     owner (tgid, comm, network namespace cookie) and counters;
+//     owner (tgid, the process's comm, network namespace cookie) and
+//     counters, and notes the process's executable name (exe_names);
 //   - sock_ops gives an accepted TCP socket its listener's owner, a kernel
 //     socket (an MPTCP subflow) its MPTCP socket's, and asks to hear when
 //     a TCP socket reaches CLOSE;

@@ -78,7 +78,7 @@ const (
 	sockbpfProgSockRelease = "sock_release"
 	sockbpfVarIndexMask    = "index_mask"
 	sockbpfVarMaxSlots     = "max_slots"
-	sockbpfVarRecordExe    = "record_exe"
+	sockbpfVarReadTask     = "read_task"
 )
 
 // loadSockbpf returns the embedded CollectionSpec for sockbpf.
@@ -150,7 +150,7 @@ type sockbpfMapSpecs struct {
 type sockbpfVariableSpecs struct {
 	IndexMask *ebpf.VariableSpec `ebpf:"index_mask"`
 	MaxSlots  *ebpf.VariableSpec `ebpf:"max_slots"`
-	RecordExe *ebpf.VariableSpec `ebpf:"record_exe"`
+	ReadTask  *ebpf.VariableSpec `ebpf:"read_task"`
 }
 
 // sockbpfObjects contains all objects after they have been loaded into the kernel.
@@ -202,7 +202,7 @@ func (m *sockbpfMaps) Close() error {
 type sockbpfVariables struct {
 	IndexMask *ebpf.Variable `ebpf:"index_mask"`
 	MaxSlots  *ebpf.Variable `ebpf:"max_slots"`
-	RecordExe *ebpf.Variable `ebpf:"record_exe"`
+	ReadTask  *ebpf.Variable `ebpf:"read_task"`
 }
 
 // sockbpfPrograms contains all programs after they have been loaded into the kernel.

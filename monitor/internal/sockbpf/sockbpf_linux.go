@@ -98,8 +98,9 @@ type Counter struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// noExe is why the programs do not record executable names (nil: they
-	// do; see ExeName).
+	// noExe is why the programs do not read the task (nil: they do):
+	// they record no executable names (see ExeName), and a socket's comm
+	// is the thread's that made it.
 	noExe error
 }
 
@@ -173,17 +174,18 @@ func indexSize(n int) uint32 {
 // at path.
 func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
 	c := &Counter{max: n, comms: map[[16]byte]string{}}
-	rec := spec.Variables[sockbpfVarRecordExe]
+	rec := spec.Variables[sockbpfVarReadTask]
 	if rec != nil {
 		if err := rec.Set(uint8(1)); err != nil {
-			return nil, fmt.Errorf("setting record_exe: %w", err)
+			return nil, fmt.Errorf("setting read_task: %w", err)
 		}
 	}
 	err := spec.LoadAndAssign(&c.objs, nil)
 	if err != nil && rec != nil {
-		// Reading the executable's name needs bpf_probe_read_kernel_str
-		// (CAP_PERFMON, a kernel not locked down): the programs load
-		// without it, and the names are comms.
+		// Reading the task (the executable's name, the process's comm)
+		// needs bpf_probe_read_kernel (CAP_PERFMON, a kernel not locked
+		// down): the programs load without it, the names are comms, and
+		// a socket's comm is its thread's.
 		first := err
 		if rec.Set(uint8(0)) == nil {
 			if err = spec.LoadAndAssign(&c.objs, nil); err == nil {

@@ -174,7 +174,7 @@ struct {
 // exec'd since (user space takes the name only when the slot's comm is
 // the entry's). Written at a process's first socket, and again when its
 // comm changed: a lookup per socket made, nothing per packet. Only with
-// record_exe set (it needs bpf_probe_read_kernel_str, CAP_PERFMON).
+// read_task set.
 #define EXE_NAME_LEN 64 // sockbpf_linux.go: exeNameLen
 
 struct exe_name {
@@ -189,7 +189,11 @@ struct {
 	__type(value, struct exe_name);
 } exe_names SEC(".maps");
 
-volatile const __u8 record_exe = 0;
+// read_task: the programs may read the current task with
+// bpf_probe_read_kernel (CAP_PERFMON, a kernel not locked down), for the
+// executable's name (exe_names) and the process's comm. User space sets
+// it, and loads the programs again without it where they are refused.
+volatile const __u8 read_task = 0;
 
 #define barrier() asm volatile("" ::: "memory")
 
@@ -303,10 +307,7 @@ static __always_inline void no_slot(struct sock_state *st, __u64 netns, __u32 pi
 {
 	struct overflow_key k = {.netns = netns, .pid = pid};
 	struct overflow_val v = {};
-	if (comm)
-		__builtin_memcpy(v.comm, comm, sizeof(v.comm));
-	else
-		bpf_get_current_comm(v.comm, sizeof(v.comm));
+	__builtin_memcpy(v.comm, comm, sizeof(v.comm));
 	if (bpf_map_update_elem(&overflow, &k, &v, BPF_NOEXIST) == 0 || bpf_map_lookup_elem(&overflow, &k)) {
 		st->netns = netns;
 		st->pid = pid;
@@ -340,7 +341,25 @@ struct mm_struct {
 
 struct task_struct {
 	struct mm_struct *mm;
+	struct task_struct *group_leader;
+	char comm[16];
 } __attribute__((preserve_access_index));
+
+// process_comm writes the current process's comm into dst: its thread
+// group leader's, which /proc/PID/stat and the process table show, where
+// the thread that makes the socket may have named itself otherwise
+// (prctl(PR_SET_NAME), as tokio's, Java's and browsers' workers are).
+// Without read_task, the current thread's.
+static __always_inline void process_comm(char *dst)
+{
+	if (read_task) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		struct task_struct *l = BPF_CORE_READ(t, group_leader);
+		if (l && bpf_core_read_str(dst, 16, &l->comm) > 0)
+			return;
+	}
+	bpf_get_current_comm(dst, 16);
+}
 
 static __always_inline int same_comm(const char *a, const char *b)
 {
@@ -355,10 +374,10 @@ static __always_inline int same_comm(const char *a, const char *b)
 
 // note_exe records the current process's executable name in exe_names,
 // unless it is there already under its current comm.
-static __always_inline void note_exe(__u32 tgid)
+static __always_inline void note_exe(__u32 tgid, const char *comm)
 {
 	struct exe_name v = {};
-	bpf_get_current_comm(v.comm, sizeof(v.comm));
+	__builtin_memcpy(v.comm, comm, sizeof(v.comm));
 	struct exe_name *e = bpf_map_lookup_elem(&exe_names, &tgid);
 	if (e && same_comm(e->comm, v.comm))
 		return;
@@ -380,8 +399,10 @@ int sock_create(struct bpf_sock *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	__u64 netns = bpf_get_netns_cookie(ctx);
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	if (record_exe)
-		note_exe(pid);
+	char comm[16] = {};
+	process_comm(comm);
+	if (read_task)
+		note_exe(pid, comm);
 	st->cookie = cookie;
 	st->flags = 0;
 	__u32 idx = alloc_slot();
@@ -390,12 +411,12 @@ int sock_create(struct bpf_sock *ctx)
 		if (!s) {
 			idx = SLOT_NONE;
 		} else {
-			bpf_get_current_comm(s->comm, sizeof(s->comm));
+			__builtin_memcpy(s->comm, comm, sizeof(s->comm));
 			publish(s, idx);
 		}
 	}
 	if (idx == SLOT_NONE)
-		no_slot(st, netns, pid, 0);
+		no_slot(st, netns, pid, comm);
 	st->slot = idx;
 	return 1;
 }
