@@ -116,7 +116,8 @@ func TestServiceCapabilitiesSuffice(t *testing.T) {
 // TestServiceCapabilitiesProcConnector checks in the host's namespace, the
 // only one where the kernel sends process events, that the service's
 // capabilities subscribe to them, and load and attach the eBPF programs
-// that count at the socket ([socket] mode = "on" fails to start without).
+// that count at the socket ([socket] mode = "on" fails to start without),
+// reading the task (bpf_probe_read_kernel_str, CAP_PERFMON).
 // It changes nothing on the host: manage = false, and no traffic.
 func TestServiceCapabilitiesProcConnector(t *testing.T) {
 	nettest.RequireRoot(t)
@@ -129,6 +130,9 @@ func TestServiceCapabilitiesProcConnector(t *testing.T) {
 	}
 	if !strings.Contains(a.logs.String(), "count=socket") {
 		t.Fatalf("the service's capabilities do not count at the socket:\n%s", a.logs.String())
+	}
+	if strings.Contains(a.logs.String(), "cannot read the task") {
+		t.Fatalf("the service's capabilities do not let the programs read the task (executables' names, processes' comms):\n%s", a.logs.String())
 	}
 }
 
