@@ -21,6 +21,15 @@
 //	bwgen raw-eth   IFACE BYTES SIZE  send BYTES in Ethernet frames of SIZE bytes
 //	                                  on IFACE through an AF_PACKET socket, as no
 //	                                  IP socket sees them (Linux)
+//	bwgen tcp-churn IP:PORT BYTES     -conns connections, -parallel at a time, each
+//	                                  connect, send BYTES, close (not waiting for
+//	                                  the server's end), on threads making
+//	                                  blocking system calls: a connection costs
+//	                                  little more than the kernel's TCP (Linux;
+//	                                  benchmarks' churn)
+//	bwgen tcp-churn-sink IP:PORT      accept, read to the end, close: -parallel
+//	                                  threads, one connection each at a time
+//	                                  (Linux; short connections only)
 //
 // Options before the mode: -hold D keeps the process alive D after the
 // transfer; -linger D keeps each socket open D after its transfer (tests of
@@ -32,7 +41,10 @@
 // limit) hold distinct flows to one destination; -ready FILE writes "ready" to
 // FILE once listening; -rate N paces tcp-send to N bytes per second; -thread
 // NAME makes tcp-send's sockets on threads named NAME (not the process's
-// comm), as a multithreaded program's workers (Linux).
+// comm), as a multithreaded program's workers (Linux); -cps N paces
+// tcp-churn to N new connections a second; -ports P spreads tcp-churn's
+// connections over P ports from ADDR's up (tcp-churn-sink listens on them),
+// so that a client's 64,000 ports make P times as many distinct flows.
 package main
 
 import (
@@ -62,6 +74,8 @@ func main() {
 	ready := flag.String("ready", "", "file to write once listening")
 	flag.Int64Var(&rate, "rate", 0, "bytes per second for tcp-send (0: as fast as possible)")
 	thread := flag.String("thread", "", "make tcp-send's sockets on threads of this name (Linux)")
+	cps := flag.Float64("cps", 0, "new connections per second at most, for tcp-churn (0: as fast as possible)")
+	ports := flag.Int("ports", 1, "tcp-churn: connect to the port and the ports-1 above it in turn; tcp-churn-sink: listen on them")
 	flag.Parse()
 	a := flag.Args()
 	if len(a) < 2 {
@@ -105,6 +119,10 @@ func main() {
 		err = udpLive(a[1], n(2), n(3), *first, *parallel)
 	case "raw-eth":
 		err = rawEth(a[1], n(2), n(3))
+	case "tcp-churn":
+		err = tcpChurn(a[1], int64(*conns), n(2), *parallel, *cps, *ports)
+	case "tcp-churn-sink":
+		err = tcpChurnSink(a[1], *parallel, *ready, *ports)
 	default:
 		err = fmt.Errorf("unknown mode %q", a[0])
 	}
