@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,14 +19,16 @@ import (
 // reaches rates that tcp-send and tcp-sink, at twice the system calls and
 // the runtime's wake-ups, cannot on a small machine (bwbench's churn).
 
-// sockaddr parses addr ("IP:PORT", IPv4 or IPv6) for unix.Connect/Bind.
+// sockaddr resolves addr (HOST:PORT, as tcp-send takes it) for
+// unix.Connect and unix.Bind.
 func sockaddr(addr string) (int, unix.Sockaddr, error) {
-	ap, err := netip.ParseAddrPort(addr)
+	ta, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
-		return 0, nil, fmt.Errorf("churn modes take IP:PORT: %w", err)
+		return 0, nil, err
 	}
-	if ap.Addr().Is4() || ap.Addr().Is4In6() {
-		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().Unmap().As4()}, nil
+	ap := ta.AddrPort()
+	if a := ap.Addr().Unmap(); a.Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
 	}
 	return unix.AF_INET6, &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, nil
 }

@@ -34,7 +34,8 @@
 // Options before the mode: -hold D keeps the process alive D after the
 // transfer; -linger D keeps each socket open D after its transfer (tests of
 // accounting use it, so that a process that lives a few milliseconds is not
-// what they measure); -conns N repeats a tcp-send/tcp-recv N times, one connection
+// what they measure; tcp-sink closes each connection D after its client's
+// end); -conns N repeats a tcp-send/tcp-recv N times, one connection
 // after another; -parallel K runs those connections K at a time (tcp-send;
 // udp-live: K goroutines share the sockets); -first I numbers udp-live's
 // sockets from I, so that several processes (each below its open files
@@ -241,6 +242,7 @@ func tcpServe(addr string, each int64, ready string) error {
 			defer c.Close()
 			if each < 0 {
 				_, _ = io.Copy(io.Discard, c)
+				time.Sleep(linger) // a server slow to close after its client
 				return
 			}
 			_, _ = io.CopyN(c, zeros{}, each)

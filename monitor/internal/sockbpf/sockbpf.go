@@ -60,6 +60,13 @@ type Socket struct {
 	// Closed: these are its final counters (the socket was released, or a
 	// TCP socket reached CLOSE); it will not be reported again.
 	Closed bool
+	// Late, on a closed TCP socket: it closed before its peer's FIN (it
+	// went on as a time-wait socket in FIN-WAIT-2, as an orphan does once
+	// its own FIN is acknowledged), so the peer's FIN and the ACK that
+	// answers it pass after these final counters, where no program sees
+	// them (conntrack's counters of the flow do). Only on Linux 6.2 and
+	// later (bpf_cast_to_kern_ctx); false elsewhere.
+	Late bool
 	// Overflow: not a socket, but the bytes of the sockets of one creator
 	// (PID, Comm; 0 for those the programs found no room for even there)
 	// in namespace NetNSCookie that found the map full, cumulative: they

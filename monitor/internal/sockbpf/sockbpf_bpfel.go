@@ -47,7 +47,8 @@ type sockbpfSlot struct {
 	Listener    uint8
 	Comm        [16]int8
 	Type        uint8
-	Pad0        [3]uint8
+	Late        uint8
+	Pad0        [2]uint8
 	BytesOut    uint64
 	PacketsOut  uint64
 	CookieOut   uint64

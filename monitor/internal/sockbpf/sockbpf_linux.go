@@ -567,6 +567,7 @@ func (c *Counter) fill(s *sockbpfSlot, closed bool) {
 		Adopted:  s.Pid == 0 && s.Comm[0] == 0,
 		Listener: s.Listener != 0,
 		Closed:   closed,
+		Late:     closed && s.Late != 0,
 		Slot:     -1,
 	}
 	k.Comm = c.comm(*(*[16]byte)(unsafe.Pointer(&s.Comm)))

@@ -66,7 +66,12 @@ struct slot {
 	__u8 listener; // set at listen(): its tuple is its first handshake's
 	char comm[16];
 	__u8 type; // SOCK_STREAM, SOCK_DGRAM, SOCK_RAW (bpf_sock->type)
-	__u8 pad0[3];
+	// late: a TCP socket that closed before its peer's FIN (it turned
+	// into a time-wait socket in FIN-WAIT-2): the peer's FIN and the ACK
+	// answering it pass after its final counters, and no program sees
+	// them (conntrack does).
+	__u8 late;
+	__u8 pad0[2];
 	// Second cache line: what egress writes, and the tuple.
 	__u64 bytes_out;
 	__u64 packets_out;
@@ -251,6 +256,7 @@ static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 net
 	s->proto = proto;
 	s->tuple_family = 0;
 	s->listener = 0;
+	s->late = 0;
 	s->lport = 0;
 	s->rport = 0;
 	__builtin_memset(s->laddr, 0, sizeof(s->laddr));
@@ -556,6 +562,65 @@ static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cooki
 	return st;
 }
 
+// The kernel's own types, for the fields the fast path and sock_ops read:
+// CO-RE relocates the offsets against the running kernel's BTF.
+struct sock_common {
+	struct {
+		__s64 counter;
+	} skc_cookie;
+	unsigned long skc_flags; // sk->sk_flags
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+enum sock_flags {
+	SOCK_DEAD,
+	SOCK_DONE, // the peer's FIN came (tcp_fin)
+};
+
+struct bpf_sock_ops_kern {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+// bpf_cast_to_kern_ctx (Linux 6.2) is inlined by the verifier: it turns
+// the context into the kernel's sk_buff, whose socket's cookie is then a
+// plain load instead of a helper call (bpf_get_socket_cookie). Weak: on
+// an older kernel the loader drops the branch that uses it.
+extern void *bpf_cast_to_kern_ctx(void *) __ksym __weak;
+
+// peer_fin_pending reports whether a socket closing from FIN-WAIT-2 has
+// not had its peer's FIN (SOCK_DONE, which tcp_fin sets; sk_shutdown
+// will not do: close(2) sets it whole): it goes on as a time-wait socket
+// waiting for it (an orphan whose FIN was acknowledged, or one closed in
+// FIN-WAIT-2). Unknown (0) where the context cannot be read as the
+// kernel's (before Linux 6.2).
+static __always_inline int peer_fin_pending(struct bpf_sock_ops *ops)
+{
+	if (!bpf_cast_to_kern_ctx)
+		return 0;
+	struct bpf_sock_ops_kern *k = bpf_cast_to_kern_ctx(ops);
+	struct sock *sk = k->sk;
+	if (!sk)
+		return 0;
+	return !(sk->__sk_common.skc_flags & (1ul << bpf_core_enum_value(enum sock_flags, SOCK_DONE)));
+}
+
+// mark_late marks the socket's slot late (see struct slot) before its
+// final counters go out.
+static __always_inline void mark_late(struct sock_state *st)
+{
+	__u32 idx = st->slot;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (s && s->cookie == st->cookie)
+		s->late = 1;
+}
+
 SEC("sockops")
 int sock_ops(struct bpf_sock_ops *ops)
 {
@@ -595,8 +660,11 @@ int sock_ops(struct bpf_sock_ops *ops)
 		if (!sk)
 			break;
 		st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
-		if (st)
-			finalize(st);
+		if (!st)
+			break;
+		if (ops->args[0] == BPF_TCP_FIN_WAIT2 && peer_fin_pending(ops))
+			mark_late(st);
+		finalize(st);
 		break;
 	}
 	return 1;
@@ -682,27 +750,6 @@ static __noinline struct sock_state *slow_state(struct __sk_buff *skb)
 	return adopt(sk, bpf_get_socket_cookie(skb), 0);
 }
 
-// The kernel's own types, for the one field the fast path reads: CO-RE
-// relocates the offsets against the running kernel's BTF.
-struct sock_common {
-	struct {
-		__s64 counter;
-	} skc_cookie;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-} __attribute__((preserve_access_index));
-
-struct sk_buff {
-	struct sock *sk;
-} __attribute__((preserve_access_index));
-
-// bpf_cast_to_kern_ctx (Linux 6.2) is inlined by the verifier: it turns
-// the context into the kernel's sk_buff, whose socket's cookie is then a
-// plain load instead of a helper call (bpf_get_socket_cookie). Weak: on
-// an older kernel the loader drops the branch that uses it.
-extern void *bpf_cast_to_kern_ctx(void *) __ksym __weak;
 
 // cookie_of is the packet's socket's cookie, 0 if it has none yet.
 static __always_inline __u64 cookie_of(struct __sk_buff *skb)
