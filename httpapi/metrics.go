@@ -69,7 +69,7 @@ var (
 		"Sockets the socket monitor counts now.",
 		[]string{"monitor"}, nil)
 	descSocketLosses = prometheus.NewDesc("bwmon_monitor_socket_losses_total",
-		"Sockets the kernel's programs could not follow since start: kind=\"map_full\" found the map full (their bytes are left to conntrack), kind=\"ring_lost\" close records the ring buffer could not take (their final counters are read from the map instead).",
+		"Sockets the kernel's programs could not follow since start: kind=\"map_full\" found the map full (their bytes are left to conntrack), kind=\"ring_lost\" close records the ring buffer could not take (their final counters are read from the map instead), kind=\"late_unchecked\" sockets closed before their peer whose flow was not looked up in conntrack for their last two packets (too many waited).",
 		[]string{"monitor", "kind"}, nil)
 	descReadErrors = prometheus.NewDesc("bwmon_monitor_read_errors_total",
 		"Failures of a monitor's kernel readers other than lost events since the agent started; each reader is restarted after a backoff.",
@@ -257,6 +257,7 @@ func collectSnapshot(e *emitter, snap *model.Snapshot) {
 			e.emit(descSockets, prometheus.GaugeValue, float64(m.Sockets), label)
 			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsMapFull), label, "map_full")
 			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsRingLost), label, "ring_lost")
+			e.emit(descSocketLosses, prometheus.CounterValue, float64(m.SocketsLateUnchecked), label, "late_unchecked")
 		}
 	}
 }

@@ -63,11 +63,12 @@ type monitorReply struct {
 	// "conntrack", and why not at the socket).
 	CountMode     string `json:"count_mode,omitempty"`
 	CountFallback string `json:"count_fallback,omitempty"`
-	// Sockets, SocketsMapFull, SocketsRingLost: the socket monitor's
-	// (see model.MonitorStats).
-	Sockets         int    `json:"sockets"`
-	SocketsMapFull  uint64 `json:"sockets_map_full"`
-	SocketsRingLost uint64 `json:"sockets_ring_lost"`
+	// Sockets, SocketsMapFull, SocketsRingLost, SocketsLateUnchecked:
+	// the socket monitor's (see model.MonitorStats).
+	Sockets              int    `json:"sockets"`
+	SocketsMapFull       uint64 `json:"sockets_map_full"`
+	SocketsRingLost      uint64 `json:"sockets_ring_lost"`
+	SocketsLateUnchecked uint64 `json:"sockets_late_unchecked"`
 }
 
 // serveStats answers GET /api/v1/stats.
@@ -124,5 +125,6 @@ func addMonitor(r monitorReply, m model.MonitorStats) monitorReply {
 	r.Sockets += m.Sockets
 	r.SocketsMapFull += m.SocketsMapFull
 	r.SocketsRingLost += m.SocketsRingLost
+	r.SocketsLateUnchecked += m.SocketsLateUnchecked
 	return r
 }

@@ -224,9 +224,12 @@ type MonitorStats struct {
 	// SocketsMapFull how many found the kernel's map full since start
 	// (their bytes were left to conntrack), SocketsRingLost how many
 	// close records the kernel's ring buffer could not take (the
-	// sockets' final counters were read from the map instead).
-	Sockets                         int
-	SocketsMapFull, SocketsRingLost uint64
+	// sockets' final counters were read from the map instead),
+	// SocketsLateUnchecked how many sockets closed before their peer
+	// whose flow could not be looked up for its last packets (too many
+	// waited: their last two packets went unbooked).
+	Sockets                                               int
+	SocketsMapFull, SocketsRingLost, SocketsLateUnchecked uint64
 }
 
 // NotifyStats counts what the notifier did since start; the HTTP API

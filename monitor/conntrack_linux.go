@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/netns"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
@@ -180,9 +181,17 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		if o.Config.AllNamespaces {
 			watched = 0
 		}
+		// The late sockets' flows (socketlate.go) are looked up on a
+		// conntrack socket of their own: the table's is its dumps'.
+		var late lateFlows
+		if d, err := ctnetlink.DialDumper(ns.FD()); err != nil {
+			m.log.Warn("could not open a conntrack socket for the flows of sockets closed before their peer: their last two packets (the peer's FIN and its ACK) go uncounted", "err", err)
+		} else {
+			late = d
+		}
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
 			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.madeUnder,
-			listOlder: m.main.sk.List, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes})
+			listOlder: m.main.sk.List, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes, late: late})
 		// Before the first tick, so that the conntrack tables find the
 		// ends of the sockets older than the agent claimed.
 		if err := m.sock.ctr.listOlder(m.now()); err != nil {
@@ -325,6 +334,7 @@ func (m *Conntrack) Stats() model.MonitorStats {
 	if m.sock != nil {
 		ss := m.sock.Stats()
 		s.CountMode, s.Sockets, s.SocketsMapFull, s.SocketsRingLost = ss.CountMode, ss.Sockets, ss.SocketsMapFull, ss.SocketsRingLost
+		s.SocketsLateUnchecked = ss.SocketsLateUnchecked
 	}
 	if m.others != nil {
 		m.others.Each(func(r *tableReader) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bwmon/bwmon/model"
+	"github.com/bwmon/bwmon/monitor/internal/ctnetlink"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/sockbpf"
 	"github.com/bwmon/bwmon/monitor/internal/sockets"
@@ -103,6 +104,10 @@ type socketOptions struct {
 	// classes tells the class of each socket's remote end, once (nil:
 	// no classes), as the conntrack tables do.
 	classes flows.Classifier
+	// late looks up the watched namespace's conntrack entries of the
+	// late sockets (socketlate.go; nil: not looked up). The counter
+	// closes it.
+	late lateFlows
 }
 
 // Budgets of a tick: how many sockets may be looked up by their inode
@@ -225,6 +230,14 @@ type socketCounter struct {
 	over      map[overKey]overSeen
 	overRows  []overRow
 	lostClose uint64 // sockets whose close record never came
+	// late holds the late sockets whose flows are still to be looked
+	// at (socketlate.go), lateRows what their looks found this tick.
+	late          []lateFlow
+	lateKeys      []ctnetlink.Key
+	lateDue       []int
+	lateRows      []lateRow
+	lateUnchecked uint64 // late sockets not looked at: late was full
+	lateBooked    uint64 // bytes booked from their flows
 	// cross is what the watched namespace's sockets booked since the
 	// last takeCrossed, as it crossed its interfaces.
 	crossIn, crossOut uint64
@@ -281,6 +294,7 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 		s.lastMiss = now
 	}
 	s.overflowDone()
+	_ = s.checkLate(now) // a failed lookup is tried again at the next tick
 	s.last = st
 	// Sure again once no socket found the map full for as long as a
 	// claim lasts: every socket alive since has its claim.
@@ -299,6 +313,10 @@ func (s *socketCounter) collect(c *model.MonitorEntryCollection, now time.Time) 
 		c.AddClass(r.key, r.info, 0, r.in, r.out, now)
 	}
 	s.overRows = s.overRows[:0]
+	for _, r := range s.lateRows {
+		c.AddClass(r.key, r.info, r.class, r.in, r.out, now)
+	}
+	s.lateRows = s.lateRows[:0]
 	if err != nil {
 		return fmt.Errorf("reading the sockets' counters: %w", err)
 	}
@@ -432,6 +450,9 @@ func (s *socketCounter) add(k *sockbpf.Socket) {
 		}
 	}
 	if k.Closed {
+		if k.Late {
+			s.noteLate(k, st)
+		}
 		s.forget(st, inSlot)
 	}
 }

@@ -28,6 +28,8 @@ type Socket struct {
 	src  socketSource
 	ctr  *socketCounter
 	live atomic.Int64 // sockets counted now (for Stats from any goroutine)
+	// lateUnchecked is socketCounter.lateUnchecked, for Stats.
+	lateUnchecked atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -46,19 +48,26 @@ func (m *Socket) Name() string { return m.name }
 func (m *Socket) Collect(c *model.MonitorEntryCollection, now time.Time) error {
 	err := m.ctr.collect(c, now)
 	m.live.Store(int64(m.ctr.live))
+	m.lateUnchecked.Store(m.ctr.lateUnchecked)
 	return err
 }
 
 // Stats implements aggregator.Monitor.
 func (m *Socket) Stats() model.MonitorStats {
 	st := m.src.Stats()
-	return model.MonitorStats{CountMode: CountSocket, Sockets: int(m.live.Load()), SocketsMapFull: st.MapFull, SocketsRingLost: st.RingLost}
+	return model.MonitorStats{CountMode: CountSocket, Sockets: int(m.live.Load()), SocketsMapFull: st.MapFull, SocketsRingLost: st.RingLost,
+		SocketsLateUnchecked: m.lateUnchecked.Load()}
 }
 
 // Close implements aggregator.Monitor: it detaches the kernel's programs.
 // It is safe to call more than once.
 func (m *Socket) Close() error {
-	m.closeOnce.Do(func() { m.closeErr = m.src.Close() })
+	m.closeOnce.Do(func() {
+		m.closeErr = m.src.Close()
+		if l := m.ctr.o.late; l != nil {
+			_ = l.Close()
+		}
+	})
 	return m.closeErr
 }
 

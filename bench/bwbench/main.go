@@ -319,6 +319,16 @@ func (a *agent) apps() map[string][2]uint64 {
 	return out
 }
 
+// unattributed returns the latest JSON tick's unattributed section, as
+// printed.
+func (a *agent) unattributed() string {
+	var s struct {
+		U json.RawMessage `json:"unattributed"`
+	}
+	_ = json.Unmarshal(a.last, &s)
+	return string(s.U)
+}
+
 var started []*exec.Cmd
 
 func track(c *exec.Cmd) { started = append(started, c) }

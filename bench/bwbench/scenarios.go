@@ -479,13 +479,13 @@ func scaleChurn(b binaries) []scaleRow {
 		for port := range churnPorts {
 			ref += refBytes(p.b, 6 /* TCP */, uint16(7200+(i+1)*churnPorts+port))
 		}
-		got := a.apps()[name]
+		got, un := a.apps()[name], a.unattributed()
 		p50, p99 := a.stop()
 		r := scaleRow{cpuPct: 100 * (c1 - c0).Seconds() / el.Seconds(), rssMB: rss, tickP50: p50, tickP99: p99}
 		cps := float64(n) / el.Seconds()
 		r.what = fmt.Sprintf("churn: %.0f new connections/s (%d of 1 kB at %d/s asked, %d at a time, %.1f s; %s): %.2f%% of a core per 1,000/s; bytes attributed %.3f",
 			cps, n, rate, churnParallel, el.Seconds(), modeName(mode), r.cpuPct/(cps/1000), float64(got[0]+got[1])/float64(ref))
-		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s; app %d bytes, the peer's conntrack %d (%d flows)", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, got[0]+got[1], ref, ctCount(p.b))
+		log.Printf("  %s: %.1f%% of a core, %.0f MB, tick p50 %s p99 %s; app %d bytes, the peer's conntrack %d (%d flows); unattributed %s", r.what, r.cpuPct, r.rssMB, r.tickP50, r.tickP99, got[0]+got[1], ref, ctCount(p.b), un)
 		rows = append(rows, r)
 	}
 	return rows
