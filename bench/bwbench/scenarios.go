@@ -436,7 +436,9 @@ func scaleChurn(b binaries) []scaleRow {
 	// (a reused port's new connection replaces its flow).
 	raiseConntrackMax(2 * n)
 	ports := strconv.Itoa(churnPorts)
-	sink := startIn(p.b, b.gen, "-parallel", strconv.Itoa(churnParallel), "-ports", strconv.Itoa(3*churnPorts), "tcp-churn-sink", p.ipB+":7200")
+	// churnParallel threads for each run's ports: a sink as quick as the
+	// clients, so that it closes as soon as they do.
+	sink := startIn(p.b, b.gen, "-parallel", strconv.Itoa(3*churnParallel), "-ports", strconv.Itoa(3*churnPorts), "tcp-churn-sink", p.ipB+":7200")
 	defer kill(sink)
 	engage(p.b) // the reference: the peer's conntrack counters
 	time.Sleep(300 * time.Millisecond)
