@@ -237,7 +237,6 @@ type socketCounter struct {
 	lateDue       []int
 	lateRows      []lateRow
 	lateUnchecked uint64 // late sockets not looked at: late was full
-	lateBooked    uint64 // bytes booked from their flows
 	// cross is what the watched namespace's sockets booked since the
 	// last takeCrossed, as it crossed its interfaces.
 	crossIn, crossOut uint64

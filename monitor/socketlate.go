@@ -109,6 +109,8 @@ func (s *socketCounter) checkLate(now time.Time) error {
 	}
 	recs, err := s.o.late.Get(s.lateKeys)
 	if err != nil {
+		// Looked at again next tick; those past their time let go.
+		s.lateDone(func(f *lateFlow) bool { return !now.Before(f.until) })
 		return err
 	}
 	// The answers come in the order asked, the flows gone left out:
@@ -129,7 +131,6 @@ func (s *socketCounter) checkLate(now time.Time) error {
 			f.in, f.out = f.in+dIn, f.out+dOut
 			if dIn+dOut > 0 {
 				s.lateRows = append(s.lateRows, lateRow{key: f.key, info: f.info, class: f.class, in: dIn, out: dOut})
-				s.lateBooked += dIn + dOut
 				if f.cross {
 					s.crossIn += dIn
 					s.crossOut += dOut
@@ -149,15 +150,20 @@ func (s *socketCounter) checkLate(now time.Time) error {
 			s.late[i].until = time.Time{} // gone from the table
 		}
 	}
+	s.lateDone(func(f *lateFlow) bool { return f.until.IsZero() })
+	return nil
+}
+
+// lateDone lets go of the late flows done says are done.
+func (s *socketCounter) lateDone(done func(f *lateFlow) bool) {
 	kept := s.late[:0]
-	for _, f := range s.late {
-		if !f.until.IsZero() {
-			kept = append(kept, f)
+	for i := range s.late {
+		if !done(&s.late[i]) {
+			kept = append(kept, s.late[i])
 		}
 	}
 	clear(s.late[len(kept):])
 	s.late = kept
-	return nil
 }
 
 // lateCounters returns what conntrack entry r counted out of and into f's

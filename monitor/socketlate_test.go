@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -15,9 +16,13 @@ import (
 type fakeLate struct {
 	recs  []ctnetlink.Rec
 	asked int
+	err   error
 }
 
 func (f *fakeLate) Get(keys []ctnetlink.Key) ([]ctnetlink.Rec, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
 	f.asked += len(keys)
 	var out []ctnetlink.Rec
 	for _, k := range keys {
@@ -104,9 +109,22 @@ func TestCheckLate(t *testing.T) {
 	check(1500*time.Millisecond, nil, 1) // next look 1 s after the last
 	check(2*time.Second, []lateRow{{out: 52}}, 0)
 
+	// Lookups that fail leave the flows for the next tick, until their
+	// time is past.
+	fl.err = errors.New("netlink: no buffer space")
+	st := &sockState{}
+	owner(st)
+	s.noteLate(&sockbpf.Socket{Proto: protoTCP, Local: client, Remote: server, Closed: true, Late: true}, st)
+	if err := s.checkLate(now.Add(time.Second)); err == nil || len(s.late) != 1 {
+		t.Errorf("a failed lookup: err %v, %d late flows left; want the error, 1", err, len(s.late))
+	}
+	if err := s.checkLate(now.Add(lateWait)); err == nil || len(s.late) != 0 {
+		t.Errorf("a failed lookup past the flow's time: err %v, %d late flows left; want the error, none", err, len(s.late))
+	}
+
 	// A full list counts what it cannot take.
 	s.late = make([]lateFlow, maxLate)
-	st := &sockState{}
+	st = &sockState{}
 	owner(st)
 	s.noteLate(&sockbpf.Socket{Proto: protoTCP, Local: client, Remote: server, Closed: true, Late: true}, st)
 	if s.lateUnchecked != 1 {
