@@ -20,7 +20,8 @@ import (
 // what conntrack counted beyond the socket's final counters to the
 // socket's owner; again, waiting twice as long each time, until conntrack
 // has seen both FINs (TIME_WAIT) or lateWait has passed, or the flow is
-// gone. Without it each such connection loses its last two packets (104
+// gone, or the entry on the tuple is another flow's (another ID than at
+// the first look, or more than lateMaxBytes beyond the socket). Without it each such connection loses its last two packets (104
 // bytes with timestamps): a tenth of a 1 kB connection.
 
 // lateFlows reads the current counters of conntrack entries by their
@@ -46,6 +47,12 @@ const (
 	// lateFirst is the wait before the first look, and the step that
 	// doubles after each.
 	lateFirst = time.Second
+	// lateMaxBytes bounds what a look books each way: the packets that
+	// follow a late socket's final counters carry no data (the peer's FIN,
+	// the ACK answering it, their retransmissions, a reset: 40 to 100
+	// bytes each). More is another flow on the same tuple (a client
+	// reusing a time-wait port, tcp_tw_reuse): nothing is booked from it.
+	lateMaxBytes = 1024
 )
 
 // lateFlow is a closed late socket whose flow is still to be looked at.
@@ -59,6 +66,9 @@ type lateFlow struct {
 	// in and out are what was booked of the flow so far: the socket's
 	// final counters, then conntrack's beyond them.
 	in, out uint64
+	// id is its conntrack entry's ID, from the first look on: a later
+	// look that finds another entry on the tuple books nothing.
+	id      uint32
 	next    time.Time // its next look
 	step    time.Duration
 	until   time.Time
@@ -127,7 +137,13 @@ func (s *socketCounter) checkLate(now time.Time) error {
 				continue
 			}
 			found[s.lateDue[j]] = true
+			j++
 			dIn, dOut := beyond(ctIn, f.in), beyond(ctOut, f.out)
+			if (f.id != 0 && r.ID != f.id) || dIn > lateMaxBytes || dOut > lateMaxBytes {
+				f.until = time.Time{} // another flow on the tuple
+				break
+			}
+			f.id = r.ID
 			f.in, f.out = f.in+dIn, f.out+dOut
 			if dIn+dOut > 0 {
 				s.lateRows = append(s.lateRows, lateRow{key: f.key, info: f.info, class: f.class, in: dIn, out: dOut})
@@ -141,7 +157,6 @@ func (s *socketCounter) checkLate(now time.Time) error {
 			} else {
 				f.next, f.step = now.Add(f.step), 2*f.step
 			}
-			j++
 			break
 		}
 	}

@@ -109,16 +109,33 @@ func TestCheckLate(t *testing.T) {
 	check(1500*time.Millisecond, nil, 1) // next look 1 s after the last
 	check(2*time.Second, []lateRow{{out: 52}}, 0)
 
+	// Another flow on the tuple (a client reusing the time-wait port):
+	// found with another ID at a later look, or far beyond the socket's
+	// counters at the first, it books nothing.
+	fl.recs[0].ID, fl.recs[0].Done = 40, false
+	for _, k := range []sockbpf.Socket{
+		{Proto: protoTCP, Local: client, Remote: server, BytesOut: 1248, BytesIn: 148, Closed: true, Late: true},
+		{Proto: protoTCP, Local: accepted, Remote: peer, BytesOut: 100, BytesIn: 100, Closed: true, Late: true},
+	} {
+		st := &sockState{}
+		owner(st)
+		s.noteLate(&k, st)
+	}
+	s.now = now.Add(10 * time.Second)
+	check(11*time.Second, []lateRow{{in: 52, out: 104}}, 1) // not the accepted one: 5,004 bytes beyond
+	fl.recs[0].ID, fl.recs[0].OrigBytes = 41, 1400
+	check(12*time.Second, nil, 0)
+
 	// Lookups that fail leave the flows for the next tick, until their
 	// time is past.
 	fl.err = errors.New("netlink: no buffer space")
 	st := &sockState{}
 	owner(st)
 	s.noteLate(&sockbpf.Socket{Proto: protoTCP, Local: client, Remote: server, Closed: true, Late: true}, st)
-	if err := s.checkLate(now.Add(time.Second)); err == nil || len(s.late) != 1 {
+	if err := s.checkLate(s.now.Add(time.Second)); err == nil || len(s.late) != 1 {
 		t.Errorf("a failed lookup: err %v, %d late flows left; want the error, 1", err, len(s.late))
 	}
-	if err := s.checkLate(now.Add(lateWait)); err == nil || len(s.late) != 0 {
+	if err := s.checkLate(s.now.Add(lateWait)); err == nil || len(s.late) != 0 {
 		t.Errorf("a failed lookup past the flow's time: err %v, %d late flows left; want the error, none", err, len(s.late))
 	}
 
