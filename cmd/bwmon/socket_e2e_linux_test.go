@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,43 +322,52 @@ func TestSocketThreadNamed(t *testing.T) {
 // into a time-wait socket before the server's FIN comes, which it
 // answers. Counted at the socket, those two last packets pass after the
 // socket's final counters; the agent books them from conntrack's entry of
-// the flow, so the app's bytes are the flows' to a thousandth.
+// the flow, so the app's bytes are the flows' to a thousandth, over IPv4
+// and IPv6.
 func TestSocketClosedBeforePeer(t *testing.T) {
 	nettest.RequireRoot(t)
 	p := nettest.NewPair(t)
 	nettest.EngageConntrack(t, p.Peer)
 	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(socketOn))
-	srv, _ := nettest.Generator(t, "srv")
-	nettest.StartServer(t, p.Peer, srv, "-linger", "300ms", "tcp-sink", hostPort(p.PeerIP4, 5714))
-	gen, app := nettest.Generator(t, "closer")
-	const conns = 200
-	nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-conns", fmt.Sprint(conns), "-parallel", "8", "tcp-churn", hostPort(p.PeerIP4, 5714), "1000")
-	var orig, reply uint64
-	nettest.Eventually(t, 20*time.Second, func() error {
-		// Both ends closed: the flows' counters are final.
-		var closed int
-		orig, reply = nettest.ConntrackBytes(t, p.Peer, func(f conntrack.Flow) bool {
-			if f.TupleOrig.Proto.Protocol != protoTCP || f.TupleOrig.Proto.DestinationPort != 5714 {
-				return false
-			}
-			if f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State >= 7 { // TIME_WAIT, CLOSE
-				closed++
-			}
-			return true
+	for _, tt := range []struct {
+		name string
+		peer netip.Addr
+		port uint16
+	}{{"IPv4", p.PeerIP4, 5714}, {"IPv6", p.PeerIP6, 5715}} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := nettest.Generator(t, "srv")
+			nettest.StartServer(t, p.Peer, srv, "-linger", "300ms", "tcp-sink", hostPort(tt.peer, int(tt.port)))
+			gen, app := nettest.Generator(t, "closer")
+			const conns = 200
+			nettest.RunOK(t, 30*time.Second, p.Watched, gen, "-conns", fmt.Sprint(conns), "-parallel", "8", "tcp-churn", hostPort(tt.peer, int(tt.port)), "1000")
+			var orig, reply uint64
+			nettest.Eventually(t, 20*time.Second, func() error {
+				// Both ends closed: the flows' counters are final.
+				var closed int
+				orig, reply = nettest.ConntrackBytes(t, p.Peer, func(f conntrack.Flow) bool {
+					if f.TupleOrig.Proto.Protocol != protoTCP || f.TupleOrig.Proto.DestinationPort != tt.port {
+						return false
+					}
+					if f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State >= 7 { // TIME_WAIT, CLOSE
+						closed++
+					}
+					return true
+				})
+				if closed < conns {
+					return fmt.Errorf("%d of %d connections closed at both ends", closed, conns)
+				}
+				return nil
+			})
+			want := orig + reply
+			var got uint64
+			nettest.Eventually(t, 10*time.Second, func() error {
+				u, _ := a.app(app)
+				if got = u.BytesIn + u.BytesOut; got < want-want/1000 || got > want+want/1000 {
+					return fmt.Errorf("app %s: %d bytes, the flows %d (%.4f); want them to a thousandth", app, got, want, float64(got)/float64(want))
+				}
+				return nil
+			})
+			t.Logf("app %s: %d bytes, the flows %d (%.5f)", app, got, want, float64(got)/float64(want))
 		})
-		if closed < conns {
-			return fmt.Errorf("%d of %d connections closed at both ends", closed, conns)
-		}
-		return nil
-	})
-	want := orig + reply
-	var got uint64
-	nettest.Eventually(t, 10*time.Second, func() error {
-		u, _ := a.app(app)
-		if got = u.BytesIn + u.BytesOut; got < want-want/1000 || got > want+want/1000 {
-			return fmt.Errorf("app %s: %d bytes, the flows %d (%.4f); want them to a thousandth", app, got, want, float64(got)/float64(want))
-		}
-		return nil
-	})
-	t.Logf("app %s: %d bytes, the flows %d (%.5f)", app, got, want, float64(got)/float64(want))
+	}
 }
