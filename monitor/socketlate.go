@@ -68,10 +68,10 @@ type lateFlow struct {
 	in, out uint64
 	// id is its conntrack entry's ID, from the first look on: a later
 	// look that finds another entry on the tuple books nothing.
-	id      uint32
-	next    time.Time // its next look
-	step    time.Duration
-	until   time.Time
+	id    uint32
+	next  time.Time // its next look
+	step  time.Duration
+	until time.Time
 }
 
 // lateRow is what a tick books for late flows.
