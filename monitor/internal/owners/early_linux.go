@@ -20,8 +20,13 @@ const earlyMax = 4096
 // kilobytes and closes within a fraction of a millisecond has its socket in
 // time-wait, with no inode, by the time an event worker looks: the inode
 // found here, with the owner the probe recorded, still names the process.
-// It costs one sock_diag round trip per new outgoing TCP connection, and
-// the probe's readlinks when the socket is not known yet.
+// When the probe does not find it either, it reads the fds of the young
+// processes that opened a file since they were read (FindYoung): under CPU
+// load an event worker may look many milliseconds later, after a process
+// that lived a few has exited. It costs one sock_diag round trip per new
+// outgoing TCP connection; the probe's readlinks when the socket is not
+// known yet, and the young processes' fd tables (at most 32) when the
+// probe missed.
 //
 // It reports whether the socket's owner is known.
 func (r *Resolver) NoteEarly(d *sockets.Diag, local, remote netip.AddrPort) bool {
@@ -33,6 +38,9 @@ func (r *Resolver) NoteEarly(d *sockets.Diag, local, remote netip.AddrPort) bool
 	if !known {
 		r.procs.ProbeRecent()
 		known = r.procs.Known(s.Inode)
+	}
+	if !known {
+		known = r.procs.FindYoung(s.Inode)
 	}
 	r.earlyMu.Lock()
 	if r.early == nil || len(r.early) >= earlyMax {

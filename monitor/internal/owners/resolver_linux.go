@@ -76,6 +76,10 @@ type Processes interface {
 	// likely to have opened a socket just now.
 	ProbeRecent()
 	ScanNewborns() int
+	// FindYoung reads the fds of the young processes that may have
+	// opened a file since last read, and reports whether one holds
+	// inode (or its holder was known).
+	FindYoung(inode uint64) bool
 	// Young lists the processes created recently, newest first.
 	Young() []int
 }

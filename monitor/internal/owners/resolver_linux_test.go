@@ -29,9 +29,10 @@ func (f *fakeProcs) OwnerRefresh(inode uint64) *model.Process { return f.holders
 func (f *fakeProcs) OwnerByListener(uint64, uint64) *model.Process {
 	return nil
 }
-func (f *fakeProcs) ProbeRecent()      {}
-func (f *fakeProcs) ScanNewborns() int { return 0 }
-func (f *fakeProcs) Young() []int      { return nil }
+func (f *fakeProcs) ProbeRecent()                {}
+func (f *fakeProcs) ScanNewborns() int           { return 0 }
+func (f *fakeProcs) FindYoung(inode uint64) bool { return f.Known(inode) }
+func (f *fakeProcs) Young() []int                { return nil }
 func (f *fakeProcs) FullScan() error {
 	f.scans++
 	for ino, p := range f.late {

@@ -129,10 +129,11 @@ func (t *Table) scan(pid int, inode uint64) bool {
 		// Read it now, while it surely lived a moment ago.
 		info = t.readProcess(pid)
 		lastFD = fds[i]
-	} else if inode == 0 && len(inodes) > 0 && t.unread(pid) {
-		// A newborn with sockets, never read: read it while it lives,
+	} else if len(inodes) > 0 && t.unread(pid) {
+		// A process with sockets, never read: read it while it lives,
 		// for whoever asks for it after it exits (the socket monitor
-		// reads its sockets' owners a tick later).
+		// reads its sockets' owners a tick later; a flow's owner may be
+		// asked for after a look for another socket found its own).
 		info = t.readProcess(pid)
 	}
 	t.mu.Lock()
@@ -248,15 +249,10 @@ func (t *Table) OwnerQuick(inode uint64) *model.Process {
 func (t *Table) ownerYoung(inode uint64) *model.Process {
 	t.mu.Lock()
 	pid, ok := t.holder(inode)
-	var young []int
-	var fds []int64
-	var born []time.Time
+	var young youngList
 	var recent []int
 	if !ok {
-		young, fds = t.youngPIDs()
-		for _, p := range young {
-			born = append(born, t.procs[p].born)
-		}
+		young = t.youngList()
 		for i := len(t.recent) - 1; i >= 0; i-- {
 			if e := t.procs[t.recent[i]]; e != nil && e.exited.IsZero() {
 				recent = append(recent, t.recent[i])
@@ -267,14 +263,7 @@ func (t *Table) ownerYoung(inode uint64) *model.Process {
 	if ok {
 		return t.Process(pid)
 	}
-	now := t.now()
-	var cand []int
-	for i, p := range young {
-		if now.Sub(born[i]) > newborn && t.fdCount(p) == fds[i] {
-			continue // no file opened or closed since it was read
-		}
-		cand = append(cand, p)
-	}
+	cand := t.changed(young, len(young.pids))
 	for _, p := range recent {
 		if !slices.Contains(cand, p) && t.fdCount(p) <= smallFDTable {
 			cand = append(cand, p)
@@ -285,6 +274,67 @@ func (t *Table) ownerYoung(inode uint64) *model.Process {
 	}
 	// The newborn watcher may have seen the socket meanwhile.
 	return t.Holder(inode)
+}
+
+// earlyScanMax bounds the fd tables FindYoung reads.
+const earlyScanMax = 32
+
+// FindYoung reads the fd tables of the young processes that may have
+// opened a file since they were read (the earlyScanMax newest of them) and
+// reports whether one holds socket inode; it also reports true when its
+// holder was known already. It is for the conntrack event reader, at the
+// moment a new connection's NEW event is read: the socket is surely open
+// then, and a process that connects, sends and exits may be gone by the
+// time an event worker looks (under CPU load, many milliseconds later).
+// It reads the process too, for whoever asks for it after it exits.
+func (t *Table) FindYoung(inode uint64) bool {
+	t.mu.Lock()
+	_, ok := t.holder(inode)
+	var young youngList
+	if !ok {
+		young = t.youngList()
+	}
+	t.mu.Unlock()
+	if ok {
+		return true
+	}
+	return t.scanConcurrently(t.changed(young, earlyScanMax), inode) != 0
+}
+
+// youngList is the young processes, newest first, with the open-file count
+// each had when last read and when each was born (or called exec).
+type youngList struct {
+	pids []int
+	fds  []int64
+	born []time.Time
+}
+
+// youngList lists the young processes. Called with mu held.
+func (t *Table) youngList() youngList {
+	var l youngList
+	l.pids, l.fds = t.youngPIDs()
+	for _, p := range l.pids {
+		l.born = append(l.born, t.procs[p].born)
+	}
+	return l
+}
+
+// changed returns, of l, at most max processes, newest first, that may
+// have opened a file since they were read: newborns, and those whose
+// open-file count changed (one stat each).
+func (t *Table) changed(l youngList, max int) []int {
+	now := t.now()
+	var cand []int
+	for i, p := range l.pids {
+		if len(cand) >= max {
+			break
+		}
+		if now.Sub(l.born[i]) > newborn && t.fdCount(p) == l.fds[i] {
+			continue // no file opened or closed since it was read
+		}
+		cand = append(cand, p)
+	}
+	return cand
 }
 
 // scanParallelism bounds the concurrent reads of /proc/PID/fd.

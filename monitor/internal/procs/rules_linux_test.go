@@ -260,6 +260,55 @@ func TestScanNewborns(t *testing.T) {
 	}
 }
 
+// TestFindYoung: past the newborn watcher's window, the event reader's
+// look reads the young processes' fds, finds the socket's holder and
+// reads the process, which then still answers for its socket after it
+// exits; it reads no more than the earlyScanMax newest.
+func TestFindYoung(t *testing.T) {
+	f, clock := newFixture(t), newClock()
+	tb := f.table(clock, nil)
+	f.must(tb.FullScan())
+	f.proc(600, "/usr/bin/curl", 5, "curl")
+	tb.handle(forkEv(600))
+	tb.handle(execEv(600))
+	clock.Advance(newbornWatch + time.Millisecond) // the watcher is done with it
+	f.fd(600, 3, socket(10000))
+	if n := tb.ScanNewborns(); n != 0 || tb.Known(10000) {
+		t.Fatalf("ScanNewborns = %d, 10000 known %v: want no newborn, socket unknown", n, tb.Known(10000))
+	}
+	if tb.FindYoung(10001) {
+		t.Errorf("FindYoung(10001), a socket no process holds: true")
+	}
+	if !tb.FindYoung(10000) {
+		t.Fatalf("FindYoung(10000) = false, want its holder found")
+	}
+	f.exit(600)
+	tb.handle(exitEv(600))
+	if p := tb.Holder(10000); p == nil || p.PID != 600 || p.Exe != "/usr/bin/curl" {
+		t.Errorf("holder of 10000 after its process exited: %+v, want 600 /usr/bin/curl", p)
+	}
+
+	// The oldest of earlyScanMax+8 young processes holds the socket: not
+	// read here (the event workers' OwnerQuick reads them all).
+	for i := range earlyScanMax + 8 {
+		pid := 700 + i
+		f.proc(pid, "/usr/bin/wget", 6, "wget")
+		tb.handle(forkEv(pid))
+		tb.handle(execEv(pid))
+		clock.Advance(time.Millisecond)
+	}
+	f.fd(700, 3, socket(20000))
+	if tb.FindYoung(20000) {
+		t.Errorf("FindYoung found the holder of 20000 beyond the %d newest young processes", earlyScanMax)
+	}
+	if got := pidOf(tb.OwnerQuick(20000)); got != 700 {
+		t.Errorf("OwnerQuick(20000) = %d, want 700", got)
+	}
+	if !tb.FindYoung(20000) {
+		t.Errorf("FindYoung(20000), holder known: false")
+	}
+}
+
 // TestProcessAfterExec: a process read before is read again once its
 // executable changed (exec), else kept as read.
 func TestProcessAfterExec(t *testing.T) {
