@@ -74,3 +74,24 @@ func (r *Resolver) acceptedBy(listener func(netip.AddrPort) (uint64, bool), loca
 	}
 	return r.procs.OwnerByListener(inode, l)
 }
+
+// listenerHolder is the process holding the TCP listener where local is,
+// for an inbound connection whose accepted socket had no inode when it was
+// looked up after its first tick: closed by then (a server that answers
+// and closes within a millisecond, most often before an event worker
+// looks), or not accepted yet. Either way its listener's holder accepted
+// it or will, short of a super-server that hands each connection to a
+// process of its own: PID 1's listeners (systemd's Accept=yes) are not
+// taken; inetd's are (docs/design.md, Known limits). nil when no process
+// known holds a listener there.
+func (r *Resolver) listenerHolder(listener func(netip.AddrPort) (uint64, bool), local netip.AddrPort) *model.Process {
+	l, ok := listener(local)
+	if !ok {
+		return nil
+	}
+	p := r.procs.OwnerRefresh(l)
+	if p == nil || p.PID == 1 {
+		return nil
+	}
+	return p
+}

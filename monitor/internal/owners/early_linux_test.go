@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bwmon/bwmon/model"
 	"github.com/bwmon/bwmon/monitor/internal/flows"
 	"github.com/bwmon/bwmon/monitor/internal/netns"
 	"github.com/bwmon/bwmon/monitor/internal/procs"
@@ -78,4 +79,75 @@ func lookupFixture(t *testing.T) (net.Listener, *procs.Table, *sockets.Diag) {
 	}
 	t.Cleanup(func() { d.Close() })
 	return ln, pt, d
+}
+
+// TestListenerHolder: a connection the server accepted and closed before
+// it was looked up (its socket orphaned, no inode) is the listener's
+// holder's from its first tick, not on the event path (where it may not
+// be accepted yet); with no listener there any more, it has no owner.
+func TestListenerHolder(t *testing.T) {
+	ln, pt, d := lookupFixture(t)
+	ns, _ := netns.Open("")
+	sk := sockets.NewNamespace(1, ns, 1, sockets.NewCache(time.Now))
+	defer sk.Close()
+	r, err := New(Options{Sockets: sk, Addresses: ns.Addresses, Procs: pt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server's end of the flow: its local address is the listener's.
+	local, remote := netip.MustParseAddrPort(sc.LocalAddr().String()), netip.MustParseAddrPort(sc.RemoteAddr().String())
+	sc.Close() // the server closes first: orphaned in FIN-WAIT-2
+	time.Sleep(50 * time.Millisecond)
+	if s, found, _ := d.Lookup(unix.IPPROTO_TCP, local, remote); !found || s.Inode != 0 {
+		t.Fatalf("after close: lookup = %+v found %v, want a socket with no inode", s, found)
+	}
+	if info, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Quick); ok {
+		t.Errorf("event path: %+v, want no answer yet", info)
+	}
+	for _, level := range []flows.Level{flows.Tick, flows.Final} {
+		info, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, level)
+		if !ok || info.Process == nil || info.Process.PID != os.Getpid() {
+			t.Errorf("level %d: %+v %v, want the listener's holder, this process (%d)", level, info, ok, os.Getpid())
+		}
+	}
+	// The client's end, closed too, has no listener on its port: no
+	// owner known by it.
+	c.Close()
+	time.Sleep(50 * time.Millisecond)
+	if info, ok := r.Resolve(unix.IPPROTO_TCP, remote, local, flows.Tick); ok {
+		t.Errorf("client's end: %+v, want no answer (no listener on its port)", info)
+	}
+	ln.Close()
+	if info, ok := r.Resolve(unix.IPPROTO_TCP, local, remote, flows.Final); !ok || info.Process != nil || info.Unattributed != model.ReasonNoProcess {
+		t.Errorf("listener closed: %+v %v, want unattributed %s", info, ok, model.ReasonNoProcess)
+	}
+}
+
+// TestListenerHolderNotPID1: a listener held by PID 1 (systemd's
+// Accept=yes hands each connection to a process of its own) names no
+// owner; nor does a listener whose holder is not known.
+func TestListenerHolderNotPID1(t *testing.T) {
+	nginx := &model.Process{PID: 800, Exe: "/usr/sbin/nginx"}
+	systemd := &model.Process{PID: 1, Exe: "/usr/lib/systemd/systemd"}
+	procs := &fakeProcs{holders: map[uint64]*model.Process{500: nginx, 501: systemd}}
+	r := &Resolver{procs: procs}
+	at := netip.MustParseAddrPort("10.0.0.1:80")
+	for _, tt := range []struct {
+		listener uint64
+		want     *model.Process
+	}{{500, nginx}, {501, nil}, {502, nil}, {0, nil}} {
+		got := r.listenerHolder(func(netip.AddrPort) (uint64, bool) { return tt.listener, tt.listener != 0 }, at)
+		if got != tt.want {
+			t.Errorf("listener %d: %v, want %v", tt.listener, got, tt.want)
+		}
+	}
 }

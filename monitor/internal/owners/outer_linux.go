@@ -43,6 +43,11 @@ func (r *Resolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (
 			continue
 		}
 		if !found || s.Inode == 0 {
+			if level != flows.Quick && proto == unix.IPPROTO_TCP {
+				if proc := r.listenerHolder(p.Listener, e.Local); proc != nil {
+					return model.Info{Process: proc}, true // see Resolve
+				}
+			}
 			continue
 		}
 		inode := s.Inode

@@ -186,6 +186,14 @@ func (r *Resolver) Resolve(proto uint8, local, remote netip.AddrPort, level flow
 	if prefetched != nil {
 		<-prefetched
 	}
+	if (!ok || reason == model.ReasonNoProcess || reason == model.ReasonNoSocket) && level != flows.Quick && proto == unix.IPPROTO_TCP {
+		// No inode a tick on (on the event path the socket may not be
+		// accepted yet): if a server listens where the flow ends, it
+		// accepted the connection and has closed it since.
+		if p := r.listenerHolder(r.sk.Listener, local); p != nil {
+			return model.Info{Process: p}, true
+		}
+	}
 	if !ok {
 		return model.Info{}, false
 	}
