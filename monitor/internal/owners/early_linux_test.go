@@ -20,14 +20,7 @@ import (
 // the event path looks it up is still tied to its process by the inode the
 // event reader found while it was open.
 func TestEarlyInode(t *testing.T) {
-	ln, pt, d := lookupFixture(t)
-	ns, _ := netns.Open("")
-	sk := sockets.NewNamespace(1, ns, 1, sockets.NewCache(time.Now))
-	defer sk.Close()
-	r, err := New(Options{Sockets: sk, Addresses: ns.Addresses, Procs: pt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, r, d := lookupFixture(t)
 
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
@@ -39,7 +32,7 @@ func TestEarlyInode(t *testing.T) {
 	}
 	defer sc.Close()
 	local, remote := netip.MustParseAddrPort(c.LocalAddr().String()), netip.MustParseAddrPort(c.RemoteAddr().String())
-	if err := pt.FullScan(); err != nil { // its sockets known, as a recent owner's are
+	if err := r.procs.FullScan(); err != nil { // its sockets known, as a recent owner's are
 		t.Fatal(err)
 	}
 	r.NoteEarly(d, local, remote)
@@ -58,10 +51,10 @@ func TestEarlyInode(t *testing.T) {
 	}
 }
 
-// lookupFixture is a TCP listener on loopback, a process table that has
-// read every process once, and a sock_diag socket, closed at the end of
-// the test.
-func lookupFixture(t *testing.T) (net.Listener, *procs.Table, *sockets.Diag) {
+// lookupFixture is a TCP listener on loopback, a resolver of this
+// namespace whose process table has read every process once, and a
+// sock_diag socket, closed at the end of the test.
+func lookupFixture(t *testing.T) (net.Listener, *Resolver, *sockets.Diag) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +71,14 @@ func lookupFixture(t *testing.T) (net.Listener, *procs.Table, *sockets.Diag) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return ln, pt, d
+	ns, _ := netns.Open("")
+	sk := sockets.NewNamespace(1, ns, 1, sockets.NewCache(time.Now))
+	t.Cleanup(func() { sk.Close() })
+	r, err := New(Options{Sockets: sk, Addresses: ns.Addresses, Procs: pt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, r, d
 }
 
 // TestListenerHolder: a connection the server accepted and closed before
@@ -86,14 +86,7 @@ func lookupFixture(t *testing.T) (net.Listener, *procs.Table, *sockets.Diag) {
 // holder's from its first tick, not on the event path (where it may not
 // be accepted yet); with no listener there any more, it has no owner.
 func TestListenerHolder(t *testing.T) {
-	ln, pt, d := lookupFixture(t)
-	ns, _ := netns.Open("")
-	sk := sockets.NewNamespace(1, ns, 1, sockets.NewCache(time.Now))
-	defer sk.Close()
-	r, err := New(Options{Sockets: sk, Addresses: ns.Addresses, Procs: pt})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, r, d := lookupFixture(t)
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
