@@ -10,9 +10,28 @@ import (
 // TestIndexStale: the packets' index (sock_index) is only a fast way to a
 // slot. Entries that point at another socket's slot, or at none, cost the
 // packets the slow way (socket-local storage) and are set right again;
-// no byte lands in the wrong slot.
+// no byte lands in the wrong slot. Run with the sockets in their home
+// slots (the index is not theirs) and in spill slots (one home slot, held
+// by another socket: the index is their fast way).
 func TestIndexStale(t *testing.T) {
+	t.Run("home", func(t *testing.T) { indexStale(t, false) })
+	t.Run("spill", func(t *testing.T) { indexStale(t, true) })
+}
+
+func indexStale(t *testing.T, spill bool) {
+	if spill {
+		t.Cleanup(func() { homeSlotsFor = homeSlots })
+		homeSlotsFor = func(int) int { return 1 }
+	}
 	c := openCounter(t, Options{MaxSockets: 64})
+	if spill {
+		// The one home slot goes to this socket unless another has it.
+		holder, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Close()
+	}
 	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +76,9 @@ func TestIndexStale(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the receiver has no live slot")
+	}
+	if spill && int(rxSlot) < c.home {
+		t.Fatalf("the receiver is in home slot %d: want a spill slot", rxSlot)
 	}
 	clobber(rxSlot)
 	send(5)

@@ -77,6 +77,7 @@ const (
 	sockbpfProgSockCreate  = "sock_create"
 	sockbpfProgSockOps     = "sock_ops"
 	sockbpfProgSockRelease = "sock_release"
+	sockbpfVarHomeMask     = "home_mask"
 	sockbpfVarIndexMask    = "index_mask"
 	sockbpfVarMaxSlots     = "max_slots"
 	sockbpfVarReadTask     = "read_task"
@@ -149,6 +150,7 @@ type sockbpfMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sockbpfVariableSpecs struct {
+	HomeMask  *ebpf.VariableSpec `ebpf:"home_mask"`
 	IndexMask *ebpf.VariableSpec `ebpf:"index_mask"`
 	MaxSlots  *ebpf.VariableSpec `ebpf:"max_slots"`
 	ReadTask  *ebpf.VariableSpec `ebpf:"read_task"`
@@ -201,6 +203,7 @@ func (m *sockbpfMaps) Close() error {
 //
 // It can be passed to loadSockbpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sockbpfVariables struct {
+	HomeMask  *ebpf.Variable `ebpf:"home_mask"`
 	IndexMask *ebpf.Variable `ebpf:"index_mask"`
 	MaxSlots  *ebpf.Variable `ebpf:"max_slots"`
 	ReadTask  *ebpf.Variable `ebpf:"read_task"`

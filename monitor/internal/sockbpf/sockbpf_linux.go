@@ -58,10 +58,12 @@ var drainEvery = 100 * time.Millisecond
 // when that is full in their slots (Stats.RingLost), never lost.
 const maxPending = 1 << 15
 
-// Offsets of the fields Read loads one at a time from the mapped slots.
+// Offsets of the fields Read loads (or stores) one at a time in the
+// mapped slots.
 var (
-	offState = unsafe.Offsetof(sockbpfSlot{}.State)
-	offGen   = unsafe.Offsetof(sockbpfSlot{}.Gen)
+	offState     = unsafe.Offsetof(sockbpfSlot{}.State)
+	offGen       = unsafe.Offsetof(sockbpfSlot{}.Gen)
+	offCookieOut = unsafe.Offsetof(sockbpfSlot{}.CookieOut)
 )
 
 // Counter holds the loaded programs, their links to the cgroup and the
@@ -74,6 +76,7 @@ type Counter struct {
 	win      []byte // the mapped window of the slots map (nil once closed)
 	winStart int    // the first slot in win
 	max      int
+	home     int // the home slots: [0, home); the spill slots are [home, max)
 
 	stop chan struct{} // closed by Close: the drain goroutine returns
 	done chan struct{} // closed by the drain goroutine when it returns
@@ -150,6 +153,9 @@ func Open(o Options) (*Counter, error) {
 
 // sizeSpec sizes spec's maps for n sockets.
 func sizeSpec(spec *ebpf.CollectionSpec, n int) error {
+	if err := spec.Variables[sockbpfVarHomeMask].Set(uint32(homeSlotsFor(n) - 1)); err != nil {
+		return fmt.Errorf("setting home_mask: %w", err)
+	}
 	spec.Maps[sockbpfMapClosed].MaxEntries = ringBytes
 	spec.Maps[sockbpfMapSlots].MaxEntries = uint32(n)
 	spec.Maps[sockbpfMapFreeSlots].MaxEntries = uint32(n)
@@ -164,6 +170,20 @@ func sizeSpec(spec *ebpf.CollectionSpec, n int) error {
 	return nil
 }
 
+// homeSlots is the number of home slots of n (bpf/sockbpf.c, home_mask):
+// the power of two at or below n/2, at most a window's worth, so that
+// reading them all is mapping the first window, as it is below
+// windowSlots sockets anyway. A socket whose cookie's home slot is free
+// needs no index entry; the rest of the n are spill slots, so that there
+// is room for n sockets when no two of them share a home.
+func homeSlots(n int) int {
+	return min(windowSlots, 1<<(bits.Len(uint(n/2))-1))
+}
+
+// homeSlotsFor is homeSlots; tests make it 1, to take the spill slots'
+// way.
+var homeSlotsFor = homeSlots
+
 // indexSize is the number of sock_index entries for n sockets: the power
 // of two at or above n.
 func indexSize(n int) uint32 {
@@ -173,7 +193,7 @@ func indexSize(n int) uint32 {
 // openSpec loads spec's programs and maps and attaches them to the cgroup
 // at path.
 func openSpec(spec *ebpf.CollectionSpec, path string, n int) (*Counter, error) {
-	c := &Counter{max: n, comms: map[[16]byte]string{}}
+	c := &Counter{max: n, home: homeSlotsFor(n), comms: map[[16]byte]string{}}
 	rec := spec.Variables[sockbpfVarReadTask]
 	if rec != nil {
 		if err := rec.Set(uint8(1)); err != nil {
@@ -348,7 +368,7 @@ func (c *Counter) Read(fn func(*Socket)) error {
 	if err != nil {
 		return err
 	}
-	end := int(min(next, uint64(c.max)))
+	end := c.home + int(min(next, uint64(c.max-c.home)))
 	live := 0
 	for start := 0; start < end; start += windowSlots {
 		if err := c.mapWindow(start); err != nil {
@@ -376,7 +396,10 @@ func (c *Counter) Read(fn func(*Socket)) error {
 				r.Gen = uint32(i) // as in a record of the ring: the slot it left
 				c.closedBuf = append(c.closedBuf, r)
 				c.win[off+int(offState)] = stateFree
-				if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
+				if i < c.home {
+					// Free to be claimed again (its cookie_out was held).
+					atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.win[off+int(offCookieOut)])), 0)
+				} else if err := c.objs.FreeSlots.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
 					return fmt.Errorf("freeing slot %d: %w", i, err)
 				}
 			}

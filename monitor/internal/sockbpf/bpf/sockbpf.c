@@ -24,6 +24,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SLOT_NONE 0xffffffffu    // no slot: the map was full
 #define SLOT_PENDING 0xfffffffeu // being adopted by another CPU
 
+// A slot's cookie_out while it is not a live socket's: being handed out,
+// closed, or (in the spill region) free. A home slot is free when its
+// cookie_out is 0, and taken by the compare-and-swap of 0 to COOKIE_HELD.
+// No socket has this cookie (the kernel's count starts at 1).
+#define COOKIE_HELD 0xffffffffffffffffull
+
 // The slot's state, as user space sees it.
 #define STATE_FREE 0
 #define STATE_LIVE 1
@@ -75,8 +81,9 @@ struct slot {
 	// Second cache line: what egress writes, and the tuple.
 	__u64 bytes_out;
 	__u64 packets_out;
-	// cookie_out is cookie while the socket is live, 0 once finalized:
-	// what egress checks (line one is ingress's to write).
+	// cookie_out is cookie while the socket is live, COOKIE_HELD (or 0)
+	// otherwise: what egress checks (line one is ingress's to write), and
+	// what a home slot is claimed by.
 	__u64 cookie_out;
 	__u32 laddr[4], raddr[4]; // network order, v4 in [0]
 	__u16 lport, rport; // host order
@@ -123,6 +130,13 @@ struct {
 
 volatile const __u32 max_slots = 1;
 volatile const __u32 index_mask = 0; // sock_index's size - 1 (a power of two)
+// The slots [0, home_mask] are home slots: a socket whose cookie's low
+// bits (cookie & home_mask) name a free one takes it, and its packets
+// find it from the cookie alone, with no index entry between (one
+// dependent load less a packet). A socket whose home slot is taken gets
+// one of the spill slots, [home_mask + 1, max_slots), found through
+// sock_index. Set by user space (sockbpf_linux.go: homeSlots).
+volatile const __u32 home_mask = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -157,7 +171,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK);
 	__uint(max_entries, 1); // Options.MaxSockets, set at load
 	__type(value, __u32);
-} free_slots SEC(".maps");
+} free_slots SEC(".maps"); // spill slots only
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -209,9 +223,15 @@ static __always_inline void stat_add(__u32 k, __u64 n)
 		__sync_fetch_and_add(v, n);
 }
 
-static __always_inline __u32 alloc_slot(void)
+// alloc_slot hands out a slot for the socket of this cookie: its home
+// slot if that is free, else a spill slot (a freed one, else a fresh one).
+static __always_inline __u32 alloc_slot(__u64 cookie)
 {
-	__u32 idx;
+	__u32 idx = cookie & home_mask;
+	struct slot *h = bpf_map_lookup_elem(&slots, &idx);
+	if (h && cookie && *(volatile __u64 *)&h->cookie_out == 0 &&
+	    __sync_val_compare_and_swap(&h->cookie_out, 0, COOKIE_HELD) == 0)
+		return idx;
 	if (bpf_map_pop_elem(&free_slots, &idx) == 0)
 		return idx;
 	__u32 k = STAT_NEXT;
@@ -219,18 +239,25 @@ static __always_inline __u32 alloc_slot(void)
 	if (!next)
 		return SLOT_NONE;
 	__u64 n = __sync_fetch_and_add(next, 1);
-	if (n >= max_slots) {
+	if (n >= max_slots - home_mask - 1) {
 		stat_add(STAT_MAP_FULL, 1);
 		return SLOT_NONE;
 	}
-	return (__u32)n;
+	return (__u32)n + home_mask + 1;
 }
 
+// free_slot makes slot idx free: egress stops matching it first, then the
+// state, then a home slot can be claimed again (a spill slot goes back on
+// the stack).
 static __always_inline void free_slot(__u32 idx, struct slot *s)
 {
-	*(volatile __u64 *)&s->cookie_out = 0;
+	*(volatile __u64 *)&s->cookie_out = COOKIE_HELD;
 	*(volatile __u8 *)&s->state = STATE_FREE;
-	bpf_map_push_elem(&free_slots, &idx, 0);
+	barrier();
+	if (idx <= home_mask)
+		*(volatile __u64 *)&s->cookie_out = 0;
+	else
+		bpf_map_push_elem(&free_slots, &idx, 0);
 }
 
 // init_slot hands slot idx to a socket. The gen bump comes first and the
@@ -248,7 +275,6 @@ static __always_inline struct slot *init_slot(__u32 idx, __u64 cookie, __u64 net
 	s->packets_in = 0;
 	s->packets_out = 0;
 	s->cookie = cookie;
-	s->cookie_out = cookie;
 	s->netns = netns;
 	s->pid = pid;
 	s->family = family;
@@ -273,12 +299,15 @@ static __always_inline void index_slot(__u64 cookie, __u32 idx)
 		*e = idx;
 }
 
-// publish makes slot idx live and the packets' fast way to it.
+// publish makes slot idx live and the packets' fast way to it: a home
+// slot is found from the cookie, a spill slot through sock_index.
 static __always_inline void publish(struct slot *s, __u32 idx)
 {
 	barrier();
 	*(volatile __u8 *)&s->state = STATE_LIVE;
-	index_slot(s->cookie, idx);
+	*(volatile __u64 *)&s->cookie_out = s->cookie;
+	if (idx > home_mask)
+		index_slot(s->cookie, idx);
 }
 
 // finalize hands the socket's final counters to user space once: through
@@ -296,7 +325,7 @@ static __always_inline void finalize(struct sock_state *st)
 	if (!r) {
 		stat_add(STAT_RING_LOST, 1);
 		barrier();
-		*(volatile __u64 *)&s->cookie_out = 0;
+		*(volatile __u64 *)&s->cookie_out = COOKIE_HELD;
 		*(volatile __u8 *)&s->state = STATE_CLOSED;
 		return;
 	}
@@ -411,7 +440,7 @@ int sock_create(struct bpf_sock *ctx)
 		note_exe(pid, comm);
 	st->cookie = cookie;
 	st->flags = 0;
-	__u32 idx = alloc_slot();
+	__u32 idx = alloc_slot(cookie);
 	if (idx != SLOT_NONE) {
 		struct slot *s = init_slot(idx, cookie, netns, pid, ctx->family, ctx->type, ctx->protocol);
 		if (!s) {
@@ -507,7 +536,7 @@ static __always_inline void passive(struct bpf_sock_ops *ops)
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	st->cookie = cookie;
 	st->flags = 0;
-	__u32 idx = alloc_slot();
+	__u32 idx = alloc_slot(cookie);
 	if (idx != SLOT_NONE) {
 		struct slot *s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->type, IPPROTO_TCP);
 		if (!s) {
@@ -538,7 +567,7 @@ static __always_inline struct sock_state *adopt(struct bpf_sock *sk, __u64 cooki
 	int mptcp = mptcp_owner(sk, &o);
 	if (!o.netns)
 		o.netns = netns;
-	__u32 idx = alloc_slot();
+	__u32 idx = alloc_slot(cookie);
 	struct slot *s = 0;
 	if (idx != SLOT_NONE) {
 		s = init_slot(idx, cookie, o.netns, o.pid, sk->family, sk->type, sk->protocol);
@@ -762,23 +791,33 @@ static __always_inline __u64 cookie_of(struct __sk_buff *skb)
 	return bpf_get_socket_cookie(skb);
 }
 
-// slot_of finds a packet's slot: by its socket's cookie in sock_index
-// (the fast way), else through the socket-local storage, adopting the
-// socket if it has none.
+// live_for reports whether slot s is the live slot of the socket with
+// this cookie. Each direction checks the cookie in the line it writes:
+// egress cookie_out (COOKIE_HELD or 0 unless live), ingress cookie and
+// state. Cookie 0 (an accepted socket before passive gave it one) never
+// matches.
+static __always_inline int live_for(struct slot *s, __u64 cookie, int egress)
+{
+	return s && cookie && (egress ? s->cookie_out == cookie : s->cookie == cookie && s->state == STATE_LIVE);
+}
+
+// slot_of finds a packet's slot: from its socket's cookie, the home slot
+// or else the slot sock_index names (the fast ways), else through the
+// socket-local storage, adopting the socket if it has none.
 static __always_inline struct slot *slot_of(struct __sk_buff *skb, struct bpf_sock *sk, int egress)
 {
 	__u64 cookie = cookie_of(skb);
+	__u32 idx = cookie & home_mask;
+	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
+	if (live_for(s, cookie, egress))
+		return s;
 	__u32 k = cookie & index_mask;
 	__u32 *e = bpf_map_lookup_elem(&sock_index, &k);
 	if (!e)
 		return 0;
-	__u32 idx = *e;
-	struct slot *s = bpf_map_lookup_elem(&slots, &idx);
-	// Each direction checks the cookie in the line it writes: egress
-	// cookie_out (0 once finalized, as in a free slot), ingress cookie and
-	// state. Cookie 0 (an accepted socket before passive gave it one, a
-	// free slot's) never matches.
-	if (s && cookie && (egress ? s->cookie_out == cookie : s->cookie == cookie && s->state == STATE_LIVE))
+	idx = *e;
+	s = bpf_map_lookup_elem(&slots, &idx);
+	if (live_for(s, cookie, egress))
 		return s;
 	struct sock_state *st = bpf_sk_storage_get(&sock_states, sk, 0, 0);
 	if (!st) {
@@ -789,8 +828,8 @@ static __always_inline struct slot *slot_of(struct __sk_buff *skb, struct bpf_so
 	idx = st->slot;
 	s = bpf_map_lookup_elem(&slots, &idx);
 	// An accepted socket counts with its listener until sock_ops gives it
-	// a slot: only a socket's own slot goes into the index.
-	if (s && cookie && s->cookie == cookie)
+	// a slot: only a socket's own spill slot goes into the index.
+	if (s && cookie && s->cookie == cookie && idx > home_mask)
 		index_slot(cookie, idx);
 	return s;
 }
