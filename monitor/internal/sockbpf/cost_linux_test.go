@@ -38,11 +38,11 @@ import (
 //	go test -run '^$' -bench KernelCost -benchtime 1x ./monitor/internal/sockbpf
 //
 // BWMON_COST_SECS and BWMON_COST_ROUNDS change the length of a run
-// (default 5 s) and the number of rounds of two runs (default 2); BWMON_COST_PAIRS
+// (default 5 s) and the number of rounds of two runs (default 4); BWMON_COST_PAIRS
 // the number of throughput sets (default 15, 3 s each run, the first
 // second left out).
 func BenchmarkKernelCost(b *testing.B) {
-	secs, rounds, pairs := envInt("BWMON_COST_SECS", 5), envInt("BWMON_COST_ROUNDS", 2), envInt("BWMON_COST_PAIRS", 15)
+	secs, rounds, pairs := envInt("BWMON_COST_SECS", 5), envInt("BWMON_COST_ROUNDS", 4), envInt("BWMON_COST_PAIRS", 15)
 	p, path := costRig(b)
 	var err error
 
@@ -182,6 +182,8 @@ func BenchmarkKernelCost(b *testing.B) {
 	b.ReportMetric(ns(counter[1]), "ns/pkt-out")
 	b.ReportMetric(ns(counter[0])-ns(empty[0]), "ns/pkt-in-above-empty")
 	b.ReportMetric(ns(counter[1])-ns(empty[1]), "ns/pkt-out-above-empty")
+	b.ReportMetric(median(roundsIn), "ns/pkt-in-above-empty-median")
+	b.ReportMetric(median(roundsOut), "ns/pkt-out-above-empty-median")
 	b.ReportMetric(slices.Min(roundsIn), "ns/pkt-in-above-empty-min")
 	b.ReportMetric(slices.Max(roundsIn), "ns/pkt-in-above-empty-max")
 	b.ReportMetric(slices.Min(roundsOut), "ns/pkt-out-above-empty-min")
