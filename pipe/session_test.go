@@ -206,12 +206,7 @@ func TestTargetDown(t *testing.T) {
 // counted.
 func TestUnreachableTargetWarnsOnce(t *testing.T) {
 	leakCheck(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there: each dial is refused at once
+	addr := refusing(t) // each dial is refused at once
 	var logs logBuffer
 	p := startPipe(t, Config{Target: addr}, logs.logger())
 	const clients = 30

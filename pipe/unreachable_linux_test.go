@@ -3,6 +3,7 @@ package pipe
 import (
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,4 +44,26 @@ func unreachable(t *testing.T) net.Listener {
 		}
 	}
 	return ln
+}
+
+// refusing returns an address on loopback where a connection is refused
+// at once: a socket bound there that does not listen. It holds the port
+// until the test ends, so that no listener the test makes (the pipe's
+// own, on port 0) can be given it, as one could be after a listener was
+// closed.
+func refusing(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
 }
