@@ -64,6 +64,7 @@ type tableReader struct {
 	sinceDump int           // ticks since the last full dump
 	dumpReq   chan struct{} // wakes dumpLoop for a dump
 	dumpDone  chan struct{} // dumpLoop applied a dump (its lookups may go on)
+	freeReq   chan struct{} // asks dumpLoop to give memory back (giveBack)
 	dumpErr   error
 	// Between full dumps a small table is read by GET (see collect):
 	// sinceFull counts the ticks since the last full dump, lostAtFull the
@@ -71,6 +72,7 @@ type tableReader struct {
 	sinceFull  int
 	lostAtFull uint64
 	keys       []ctnetlink.Key
+	compacted  int       // table.Compacted() when giveBack last looked
 	lastTick   time.Time // the tick's goroutine only
 
 	eventsLost atomic.Uint64
@@ -183,6 +185,7 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 	r.dumpEvery = 1
 	r.dumpReq = make(chan struct{}, 1)
 	r.dumpDone = make(chan struct{}, 1)
+	r.freeReq = make(chan struct{}, 1)
 	r.wg.Add(1)
 	go r.dumpLoop()
 	return r, nil

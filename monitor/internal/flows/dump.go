@@ -91,6 +91,7 @@ func (t *Table) EndDump(r Resolver, deferResolve bool) {
 	if t.gen%64 == 0 {
 		t.pruneOwners()
 	}
+	t.compact()
 	t.ready = true
 }
 

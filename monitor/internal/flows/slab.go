@@ -1,5 +1,7 @@
 package flows
 
+import "github.com/bwmon/bwmon/monitor/internal/ctnetlink"
+
 // slabPage is how many flows a page of the slab holds (about 100 KB).
 const slabPage = 1024
 
@@ -55,4 +57,32 @@ func (s *flowSlab) setHold(on bool) {
 		s.free = append(s.free, s.held...)
 		s.held = s.held[:0]
 	}
+}
+
+// compactMin is the fewest slab pages compact frees: below, the table
+// keeps its room (a few hundred KB) for the next flows.
+const compactMin = 4
+
+// compact moves the flows into as few slab pages as they fill and makes
+// the key map anew when at most a quarter of the slab's slots are in use:
+// after a burst of flows (the first dump on a busy host, whose flows the
+// socket monitor then counts; a flood of connections) the memory goes
+// back to what the flows need, where the pages and Go's map would keep
+// the burst's size for good. Not while slots are held: a resolution under
+// way outside the lock points at flows.
+func (t *Table) compact() {
+	capacity := len(t.slab.pages) * slabPage
+	if t.slab.hold || len(t.pending) > 0 || len(t.flows)*4 > capacity ||
+		capacity-len(t.flows) < compactMin*slabPage {
+		return
+	}
+	var s flowSlab
+	m := make(map[ctnetlink.Key]uint32, len(t.flows))
+	for k, i := range t.flows {
+		j, p := s.alloc()
+		*p = *t.slab.at(i)
+		m[k] = j
+	}
+	t.slab, t.flows = s, m
+	t.compacted++
 }

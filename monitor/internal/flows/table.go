@@ -60,7 +60,9 @@ type Table struct {
 	acc   map[*owner]*classAccum
 	spare []*classAccum // drained accumulators, for reuse
 	lost  uint64        // flows that vanished without a DESTROY event
-	cross accum         // the booked bytes as they crossed the interfaces (crossing.go)
+	// compacted counts the times compact gave memory back.
+	compacted int
+	cross     accum // the booked bytes as they crossed the interfaces (crossing.go)
 
 	ownersMu sync.Mutex // guards owners; taken inside the table's lock
 	owners   map[model.Key]*owner
@@ -91,6 +93,10 @@ func New(o Options) *Table {
 // Len is the number of flows in the table.
 func (t *Table) Len() int { return len(t.flows) }
 
+// Compacted counts the times the table gave back the room of a burst of
+// flows that ended (see compact).
+func (t *Table) Compacted() int { return t.compacted }
+
 // Lost counts the flows that vanished without a DESTROY event.
 func (t *Table) Lost() uint64 { return t.lost }
 
@@ -112,6 +118,7 @@ func (t *Table) Keys(dst []ctnetlink.Key) []ctnetlink.Key {
 			dst = append(dst, k)
 		}
 	}
+	t.compact()
 	return dst
 }
 

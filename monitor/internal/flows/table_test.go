@@ -379,3 +379,60 @@ func TestPendingSlotsNotReused(t *testing.T) {
 		t.Errorf("slab grew from %d to %d pages for flows that each ended before the next", pages, len(ft.slab.pages))
 	}
 }
+
+// TestCompact checks that the table gives back the room of a burst of
+// flows once most have ended, not while a resolution holds slots, and
+// that the flows left go on being counted.
+func TestCompact(t *testing.T) {
+	srv := netip.AddrPortFrom(peerIP, 443)
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true}, owners: map[netip.AddrPort]*model.Process{}}
+	const n = 8 * slabPage
+	var recs []ctnetlink.Rec
+	for id := range uint32(n) {
+		cli := netip.AddrPortFrom(hostIP, uint16(10000+id))
+		r.owners[cli] = curl
+		recs = append(recs, tcpFlow(id+1, cli, srv, 0, 0))
+	}
+	ft := New(Options{})
+	applyDump(ft, nil, r)
+	for i := range recs {
+		onNew(ft, &recs[i], r)
+	}
+	// All but one in 16 end.
+	var kept []ctnetlink.Rec
+	for i := range recs {
+		if i%16 == 0 {
+			kept = append(kept, recs[i])
+			continue
+		}
+		ft.OnDestroy(&recs[i], r)
+	}
+	drainTable(ft)
+	if len(ft.slab.pages) != n/slabPage {
+		t.Fatalf("%d pages for %d flows, want %d", len(ft.slab.pages), n, n/slabPage)
+	}
+	ft.slab.hold = true
+	ft.Keys(nil)
+	if len(ft.slab.pages) != n/slabPage {
+		t.Fatalf("compacted to %d pages while slots were held", len(ft.slab.pages))
+	}
+	ft.slab.hold = false
+	if keys := ft.Keys(nil); len(keys) != len(kept) {
+		t.Fatalf("%d keys after the burst ended, want %d", len(keys), len(kept))
+	}
+	if len(ft.slab.pages) != 1 || ft.Len() != len(kept) || ft.compacted != 1 {
+		t.Fatalf("after compaction: %d pages, %d flows, compacted %d times; want 1 page, %d flows, once", len(ft.slab.pages), ft.Len(), ft.compacted, len(kept))
+	}
+	for i := range kept {
+		kept[i].OrigBytes, kept[i].ReplyBytes = 100, 1000
+	}
+	ft.ApplyCounters(kept, r)
+	if got, want := drainTable(ft)[model.KeyProcess(curl)], [2]uint64{1000 * uint64(len(kept)), 100 * uint64(len(kept))}; got != want {
+		t.Errorf("curl after compaction: %v, want %v", got, want)
+	}
+	// A table that small keeps its room.
+	ft.Keys(nil)
+	if ft.compacted != 1 {
+		t.Errorf("compacted %d times, want once", ft.compacted)
+	}
+}
