@@ -42,6 +42,11 @@ func (r claimResolver) Resolve(proto uint8, local, remote netip.AddrPort, level 
 	return r.settle(info, ok, proto, local, remote, level)
 }
 
+// CountedAtSocket implements flows.Counted: the end is claimed.
+func (r claimResolver) CountedAtSocket(proto uint8, local, remote netip.AddrPort) bool {
+	return r.claims.has(proto, local, remote)
+}
+
 // ResolveOuter implements flows.Resolver.
 func (r claimResolver) ResolveOuter(proto uint8, e *flows.Ends, level flows.Level) (model.Info, bool) {
 	if r.outer && e.NAT && r.claims.has(proto, e.Local, e.Remote) {

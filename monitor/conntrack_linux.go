@@ -168,6 +168,20 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		m.others = netns.NewReaders(netns.ReadersOptions[*tableReader]{Tracker: m.peers, Max: limit, Start: m.startOther, Log: m.log})
 		main.elsewhere = m.others.Watches
 	}
+	var older olderList
+	var olderErr error
+	var olderAt time.Time
+	if src != nil {
+		// The sockets older than the agent, listed and their ends
+		// claimed before the first dump: it keeps none of their flows
+		// (at 100,000 of them, that was the table's whole size at start).
+		main.beforeDump = func(r *tableReader) {
+			olderAt = m.now()
+			if older, olderErr = listOlderSockets(r.sk.List, m.procs, 0); olderErr == nil {
+				cl.hold(older.held, olderAt)
+			}
+		}
+	}
 	if m.main, err = startReader(main); err != nil {
 		if src != nil {
 			src.Close()
@@ -192,10 +206,10 @@ func NewConntrack(o Options) (_ *Conntrack, err error) {
 		m.sock = newSocket(socketOptions{name: m.name + "/socket", src: src, procs: m.procs, owners: m.main.res,
 			keep: m.cfg.wants, netns: watched, home: cookie, claims: cl, quiet: m.quiet.madeUnder,
 			listOlder: m.main.sk.List, ignoreLocal: m.cfg.IgnoreLocal, classes: m.classes, late: late})
-		// Before the first tick, so that the conntrack tables find the
-		// ends of the sockets older than the agent claimed.
-		if err := m.sock.ctr.listOlder(m.now()); err != nil {
-			m.log.Warn("could not list the sockets older than the agent: each is placed when it first moves bytes, and conntrack looks up its flow's socket meanwhile", "err", err)
+		if olderErr != nil {
+			m.log.Warn("could not list the sockets older than the agent: each is placed when it first moves bytes, and conntrack looks up its flow's socket meanwhile", "err", olderErr)
+		} else {
+			m.sock.ctr.takeOlder(older, olderAt)
 		}
 	}
 	m.wg.Add(1)

@@ -104,6 +104,11 @@ type readerOptions struct {
 	// subscribed, if set, is called once events are subscribed to,
 	// before the first dump.
 	subscribed func()
+	// beforeDump, if set, is called right before the first dump, with
+	// the reader (its sockets and resolver ready): the socket monitor
+	// claims the ends of the sockets older than the agent there, so that
+	// the dump keeps none of their flows.
+	beforeDump func(*tableReader)
 	// claims, when the socket monitor counts, are the ends it counts:
 	// the table leaves their bytes to it; claimOuter, when it counts
 	// every namespace's sockets, those behind NAT too.
@@ -179,6 +184,9 @@ func startReader(o readerOptions) (_ *tableReader, err error) {
 		o.subscribed()
 	}
 
+	if o.beforeDump != nil {
+		o.beforeDump(r)
+	}
 	if err = r.dumpAndApply(); err != nil {
 		return nil, err
 	}

@@ -206,23 +206,44 @@ func (s *socketCounter) olderScope(k *sockbpf.Socket, st *sockState) uint8 {
 // listening or unconnected socket's end (an unspecified address) is not a
 // flow's, and is not claimed.
 func (s *socketCounter) listOlder(now time.Time) error {
-	idx := make(map[uint64]uint64, max(len(s.older), 64))
-	var held []claimID
-	err := s.o.listOlder(func(so sockets.Socket) {
-		idx[so.Cookie] = so.Inode
-		if so.Inode == 0 || so.Local.Addr().IsUnspecified() || (so.Proto == protoTCP && so.Remote.Addr().IsUnspecified()) {
-			return
-		}
-		if _, ok := s.o.procs.HolderPID(so.Inode); ok {
-			held = append(held, idOf(so.Proto, so.Local, so.Remote))
-		}
-	})
+	l, err := listOlderSockets(s.o.listOlder, s.o.procs, len(s.older))
 	if err != nil {
 		return err
 	}
-	s.older, s.olderAt, s.olderUsed = idx, now, true
-	s.o.claims.hold(held, now)
+	s.takeOlder(l, now)
 	return nil
+}
+
+// olderList is one list of the sockets older than the agent: each one's
+// inode by cookie, and the claim IDs of the ends of those a process holds.
+type olderList struct {
+	idx  map[uint64]uint64
+	held []claimID
+}
+
+// listOlderSockets makes an olderList from list (sock_diag) and procs'
+// map of inodes; size is a hint of its length.
+func listOlderSockets(list func(func(sockets.Socket)) error, procs interface {
+	HolderPID(inode uint64) (int, bool)
+}, size int) (olderList, error) {
+	l := olderList{idx: make(map[uint64]uint64, max(size, 64))}
+	err := list(func(so sockets.Socket) {
+		l.idx[so.Cookie] = so.Inode
+		if so.Inode == 0 || so.Local.Addr().IsUnspecified() || (so.Proto == protoTCP && so.Remote.Addr().IsUnspecified()) {
+			return
+		}
+		if _, ok := procs.HolderPID(so.Inode); ok {
+			l.held = append(l.held, idOf(so.Proto, so.Local, so.Remote))
+		}
+	})
+	return l, err
+}
+
+// takeOlder takes l, listed at now, as the sockets older than the agent,
+// and claims the ends it holds (again: a claim held already stays).
+func (s *socketCounter) takeOlder(l olderList, now time.Time) {
+	s.older, s.olderAt, s.olderUsed = l.idx, now, true
+	s.o.claims.hold(l.held, now)
 }
 
 // handOverSlack is how long before the tick that first listed a socket it

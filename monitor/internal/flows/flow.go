@@ -21,6 +21,13 @@ type Resolver interface {
 	ResolveOuter(proto uint8, e *Ends, level Level) (info model.Info, ok bool)
 }
 
+// Counted is implemented by a Resolver that knows, from memory alone,
+// the local ends a socket counter counts (those Resolve settles as
+// ReasonAtSocket at once).
+type Counted interface {
+	CountedAtSocket(proto uint8, local, remote netip.AddrPort) bool
+}
+
 // resolveEnds asks r for the owner of the end e. It takes e by value, so
 // that a local end's lookup allocates nothing (an outer end's copy does).
 func resolveEnds(r Resolver, proto uint8, e Ends, level Level) (model.Info, bool) {

@@ -44,6 +44,11 @@ func (f *fakeResolver) Resolve(proto uint8, local, remote netip.AddrPort, level 
 	return model.Info{Unattributed: model.ReasonNoSocket}, true
 }
 
+// CountedAtSocket implements Counted from sockets.
+func (f *fakeResolver) CountedAtSocket(proto uint8, local, remote netip.AddrPort) bool {
+	return f.sockets[local]
+}
+
 // resolveOuter answers a NATed end from owners, like a socket found in
 // another namespace, and anything else with its pair of hosts.
 func (f *fakeResolver) ResolveOuter(proto uint8, e *Ends, level Level) (model.Info, bool) {
@@ -434,5 +439,26 @@ func TestCompact(t *testing.T) {
 	ft.Keys(nil)
 	if ft.compacted != 1 {
 		t.Errorf("compacted %d times, want once", ft.compacted)
+	}
+}
+
+// TestDumpLeavesCountedAtSocket checks that with quiet events
+// (BaselineDumps) a dump does not keep a flow a socket counter counts
+// (every local end claimed), and keeps the others, counted from the dump.
+func TestDumpLeavesCountedAtSocket(t *testing.T) {
+	srv := netip.AddrPortFrom(peerIP, 443)
+	counted := netip.AddrPortFrom(hostIP, 40000)
+	other := netip.AddrPortFrom(hostIP, 40001)
+	r := &fakeResolver{local: map[netip.Addr]bool{hostIP: true},
+		owners:  map[netip.AddrPort]*model.Process{other: curl},
+		sockets: map[netip.AddrPort]bool{counted: true}}
+	ft := New(Options{BaselineDumps: true})
+	applyDump(ft, []ctnetlink.Rec{tcpFlow(1, counted, srv, 100, 1000), tcpFlow(2, other, srv, 100, 1000)}, r)
+	if ft.Len() != 1 {
+		t.Fatalf("%d flows kept, want 1 (the one no socket counter counts)", ft.Len())
+	}
+	applyDump(ft, []ctnetlink.Rec{tcpFlow(1, counted, srv, 200, 2000), tcpFlow(2, other, srv, 200, 2000)}, r)
+	if got, want := drainTable(ft)[model.KeyProcess(curl)], [2]uint64{1000, 100}; ft.Len() != 1 || got != want {
+		t.Errorf("after a second dump: %d flows, curl %v; want 1 flow, curl %v", ft.Len(), got, want)
 	}
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bwmon/bwmon/internal/nettest"
+)
+
+// TestOlderConnection: a connection made before the agent starts, with
+// conntrack counting it from its first packet, goes on moving bytes
+// through the agent's start. Its process gets the bytes moved since the
+// start, once: never more than the whole connection's IP-layer bytes in
+// the peer's conntrack (the socket monitor and conntrack both counting it
+// would give up to twice the part after the start), and at least a part
+// of them. In both modes.
+func TestOlderConnection(t *testing.T) {
+	nettest.RequireRoot(t)
+	for _, m := range countModes {
+		t.Run(m.name, func(t *testing.T) { olderConnection(t, m.mode) })
+	}
+}
+
+func olderConnection(t *testing.T, mode string) {
+	p := nettest.NewPair(t)
+	nettest.EngageConntrack(t, p.Peer)    // the reference counters
+	nettest.EngageConntrack(t, p.Watched) // counting the connection from its start
+	nettest.Build(t, "./cmd/bwmon")       // before the connection: the agent starts a moment into it
+	addr := fmt.Sprintf("%s:5431", p.PeerIP4)
+	srv, _ := nettest.Generator(t, "oldsink")
+	nettest.StartServer(t, p.Peer, srv, "tcp-sink", addr)
+	gen, app := nettest.Generator(t, "oldconn")
+	const rate, secs = 2 << 20, 6
+	old := exec.Command("ip", "netns", "exec", p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", addr, strconv.Itoa(rate*secs))
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- old.Wait() }()
+	t.Cleanup(func() { _ = old.Process.Kill() }) // by its PID; a no-op once it ended
+	time.Sleep(1500 * time.Millisecond)
+	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(mode))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the older connection: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the older connection did not end")
+	}
+	orig, _ := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5431))
+	// Its last bytes are in once the app's figure stays put over more
+	// than two ticks.
+	var out uint64
+	lastChange := time.Now()
+	nettest.Eventually(t, 15*time.Second, func() error {
+		got, _ := a.app(app)
+		if got.BytesOut != out {
+			out, lastChange = got.BytesOut, time.Now()
+		}
+		if time.Since(lastChange) < 2500*time.Millisecond {
+			return fmt.Errorf("app %s's bytes out still grow (%d)", app, out)
+		}
+		return nil
+	})
+	t.Logf("%s: %d bytes out of the connection's %d (IP layer, the peer's conntrack): %.3f", app, out, orig, ratio(out, orig))
+	if out > orig {
+		t.Errorf("app %s: %d bytes out, more than the whole connection's %d: counted twice", app, out, orig)
+	}
+	// The agent starts 1.5 s into 6 s, and may take a second more.
+	if ratio(out, orig) < 0.4 {
+		t.Errorf("app %s: %d bytes out of the connection's %d: want what it moved since the agent's start (more than 0.4 of it)", app, out, orig)
+	}
+}
