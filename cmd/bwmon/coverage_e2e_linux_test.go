@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,13 +178,7 @@ func TestCoverageOlderFlows(t *testing.T) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", fmt.Sprintf("%s:5421", p.PeerIP4))
 	gen, app := nettest.Generator(t, "oldgen")
 	const rate, secs = 2 << 20, 6
-	old := exec.Command("ip", "netns", "exec", p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", fmt.Sprintf("%s:5421", p.PeerIP4), strconv.Itoa(rate*secs))
-	if err := old.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- old.Wait() }()
-	t.Cleanup(func() { _ = old.Process.Kill() }) // by its PID; a no-op once it ended
+	done := startBefore(t, p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", fmt.Sprintf("%s:5421", p.PeerIP4), strconv.Itoa(rate*secs))
 	time.Sleep(time.Second)
 	// Conntrack alone: at the socket the older connection is counted
 	// from its first packet seen (an adopted socket), which is not what

@@ -34,13 +34,7 @@ func olderConnection(t *testing.T, mode string) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", addr)
 	gen, app := nettest.Generator(t, "oldconn")
 	const rate, secs = 2 << 20, 6
-	old := exec.Command("ip", "netns", "exec", p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", addr, strconv.Itoa(rate*secs))
-	if err := old.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- old.Wait() }()
-	t.Cleanup(func() { _ = old.Process.Kill() }) // by its PID; a no-op once it ended
+	done := startBefore(t, p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", addr, strconv.Itoa(rate*secs))
 	time.Sleep(1500 * time.Millisecond)
 	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(mode))
 	select {
@@ -74,4 +68,19 @@ func olderConnection(t *testing.T, mode string) {
 	if ratio(out, orig) < 0.4 {
 		t.Errorf("app %s: %d bytes out of the connection's %d: want what it moved since the agent's start (more than 0.4 of it)", app, out, orig)
 	}
+}
+
+// startBefore starts generator gen in namespace ns with args, a process
+// that predates the agent the test starts next, and returns where its
+// exit comes. The test kills it by its PID if it still runs at the end.
+func startBefore(t *testing.T, ns, gen string, args ...string) <-chan error {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, gen}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once it ended
+	return done
 }

@@ -13,12 +13,7 @@ func TestHomeSlots(t *testing.T) {
 	if c.home != windowSlots {
 		t.Fatalf("%d home slots by default, want %d (a window)", c.home, windowSlots)
 	}
-	var want []uint64
-	for range 300 {
-		tx := udpSend(t, rx)
-		want = append(want, cookie(t, tx))
-		tx.Close()
-	}
+	want := sendClosed(t, rx, 300)
 	got := collect(t, c, want...)
 	homed := 0
 	for _, k := range want {

@@ -21,6 +21,19 @@ func udpSend(t *testing.T, rx net.PacketConn) *net.UDPConn {
 	return tx.(*net.UDPConn)
 }
 
+// sendClosed makes n UDP sockets one after another, each sending a
+// datagram of 100 bytes to rx and closing, and returns their cookies.
+func sendClosed(t *testing.T, rx net.PacketConn, n int) []uint64 {
+	t.Helper()
+	var cookies []uint64
+	for range n {
+		tx := udpSend(t, rx)
+		cookies = append(cookies, cookie(t, tx))
+		tx.Close()
+	}
+	return cookies
+}
+
 // TestMapFull: with every slot taken, new sockets get none and
 // Stats.MapFull says how many; their bytes are counted all the same, under
 // their creator in the overflow entries; once sockets close, their slots
@@ -98,12 +111,7 @@ func ringCounter(t *testing.T, pages int) (*Counter, net.PacketConn) {
 // Stats.RingLost counts the records the ring could not take.
 func TestRingFull(t *testing.T) {
 	c, rx := ringCounter(t, 1) // about 30 records
-	var want []uint64
-	for range 100 {
-		tx := udpSend(t, rx)
-		want = append(want, cookie(t, tx))
-		tx.Close()
-	}
+	want := sendClosed(t, rx, 100)
 	got := collect(t, c, want...)
 	slots := map[int]bool{}
 	for _, k := range want {
@@ -129,11 +137,7 @@ func TestRingDrained(t *testing.T) {
 	c, rx := ringCounter(t, 4) // about 120 records
 	var want []uint64
 	for range 5 {
-		for range 50 {
-			tx := udpSend(t, rx)
-			want = append(want, cookie(t, tx))
-			tx.Close()
-		}
+		want = append(want, sendClosed(t, rx, 50)...)
 		time.Sleep(3 * drainEvery)
 	}
 	got := map[uint64]Socket{}
