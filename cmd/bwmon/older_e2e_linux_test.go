@@ -34,17 +34,10 @@ func olderConnection(t *testing.T, mode string) {
 	nettest.StartServer(t, p.Peer, srv, "tcp-sink", addr)
 	gen, app := nettest.Generator(t, "oldconn")
 	const rate, secs = 2 << 20, 6
-	done := startBefore(t, p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", addr, strconv.Itoa(rate*secs))
+	wait := startBefore(t, p.Watched, gen, "-rate", strconv.Itoa(rate), "tcp-send", addr, strconv.Itoa(rate*secs))
 	time.Sleep(1500 * time.Millisecond)
 	a := startAgent(t, fmt.Sprintf("[[monitor]]\ntype = \"conntrack\"\nnetns = %q\n", p.Watched)+socketSection(mode))
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the older connection: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the older connection did not end")
-	}
+	wait(30 * time.Second)
 	orig, _ := nettest.ConntrackBytes(t, p.Peer, nettest.ToPort(protoTCP, 5431))
 	// Its last bytes are in once the app's figure stays put over more
 	// than two ticks.
@@ -71,9 +64,10 @@ func olderConnection(t *testing.T, mode string) {
 }
 
 // startBefore starts generator gen in namespace ns with args, a process
-// that predates the agent the test starts next, and returns where its
-// exit comes. The test kills it by its PID if it still runs at the end.
-func startBefore(t *testing.T, ns, gen string, args ...string) <-chan error {
+// that predates the agent the test starts next, and returns a function
+// that waits for it to end well, at most for a given time. The test kills
+// it by its PID if it still runs at the end.
+func startBefore(t *testing.T, ns, gen string, args ...string) (wait func(time.Duration)) {
 	t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, gen}, args...)...)
 	if err := cmd.Start(); err != nil {
@@ -82,5 +76,15 @@ func startBefore(t *testing.T, ns, gen string, args ...string) <-chan error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once it ended
-	return done
+	return func(d time.Duration) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s, started before the agent: %v", gen, err)
+			}
+		case <-time.After(d):
+			t.Fatalf("%s, started before the agent, did not end within %s", gen, d)
+		}
+	}
 }
